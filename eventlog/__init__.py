@@ -1,0 +1,65 @@
+"""eventlog: an embedded event-sourcing engine for agent runtimes.
+
+Every run is a stream of events with gap-free sequence numbers in one append-only log on LMDB;
+the run state is kept exactly consistent with the log.
+
+>>> from eventlog import RunStore, RunStatus
+>>> from eventlog.events import ModelStarted, RunCompleted
+>>> store = RunStore.in_memory()
+>>> run = store.create_run(store.ensure_session(), provider="openai", model="gpt-4o")
+>>> _ = store.append_events(run.id, [ModelStarted("openai", "gpt-4o", 1), RunCompleted("stop", 1)])
+>>> store.get_run(run.id).status == RunStatus.COMPLETED
+True
+"""
+
+from __future__ import annotations
+
+from eventlog.config import StoreConfig
+from eventlog.engine import AppendRequest
+from eventlog.errors import (
+    AlreadyExistsError,
+    ConcurrencyError,
+    ConfigError,
+    CorruptRecordError,
+    EventLogError,
+    InvalidTransition,
+    ProjectionError,
+    RunNotFound,
+    SessionNotFound,
+    StoreClosedError,
+    StoreError,
+    StoreFullError,
+)
+from eventlog.events import RawEvent
+from eventlog.protocols import ProjectionReader, ProjectionTx, Projector
+from eventlog.records import EventRecord, RunRecord, RunState, Session
+from eventlog.status import RunStatus
+from eventlog.store import RunStore
+
+__all__ = [
+    "AlreadyExistsError",
+    "AppendRequest",
+    "ConcurrencyError",
+    "ConfigError",
+    "CorruptRecordError",
+    "EventLogError",
+    "EventRecord",
+    "InvalidTransition",
+    "ProjectionError",
+    "ProjectionReader",
+    "ProjectionTx",
+    "Projector",
+    "RawEvent",
+    "RunNotFound",
+    "RunRecord",
+    "RunState",
+    "RunStatus",
+    "RunStore",
+    "SessionNotFound",
+    "Session",
+    "StoreClosedError",
+    "StoreConfig",
+    "StoreError",
+    "StoreFullError",
+]
+__version__ = "0.1.0"

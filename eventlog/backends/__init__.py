@@ -1,0 +1,1 @@
+"""Storage backends: one module per backend, each implementing :class:`eventlog.kv.KVBackend`."""

@@ -1,0 +1,339 @@
+"""The LMDB backend: one environment per store directory, opened once per process.
+
+- Named sub-databases, one per table of :data:`eventlog.kv.TABLES`.
+- ``with env.begin(write=True)`` per public call, never a transaction held on ``self``.
+- The map starts small and grows on ``MapFullError``: abort, grow with no transaction open in
+  this process (a gate that every transaction holds shared and the growth holds exclusive),
+  retry; past ``max_map_size`` the write raises :class:`StoreFullError`.
+- A map grown by another process shows up as ``MapResizedError``: adopt the new size, retry.
+- A store opened before ``os.fork()`` refuses to work in the child (clear ``StoreError``).
+- No ``lmdb`` exception escapes: they are converted to :class:`StoreError` here.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import weakref
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import lmdb
+import structlog
+
+from eventlog.config import StoreConfig
+from eventlog.errors import StoreClosedError, StoreError, StoreFullError
+from eventlog.kv import TABLES
+
+__all__ = ["LmdbBackend"]
+
+T = TypeVar("T")
+log = structlog.get_logger("eventlog.lmdb")
+
+
+class _Gate:
+    """Shared/exclusive gate: transactions enter shared, map growth and close exclusive."""
+
+    __slots__ = ("_active", "_cond", "_exclusive", "_waiting")
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._active = 0
+        self._exclusive = False
+        self._waiting = 0
+
+    def enter(self) -> None:
+        with self._cond:
+            while self._exclusive or self._waiting:
+                self._cond.wait()
+            self._active += 1
+
+    def leave(self) -> None:
+        with self._cond:
+            self._active -= 1
+            if self._active == 0 and self._waiting:
+                self._cond.notify_all()
+
+    def enter_exclusive(self) -> None:
+        with self._cond:
+            self._waiting += 1
+            while self._active or self._exclusive:
+                self._cond.wait()
+            self._waiting -= 1
+            self._exclusive = True
+
+    def leave_exclusive(self) -> None:
+        with self._cond:
+            self._exclusive = False
+            self._cond.notify_all()
+
+
+class _SharedEnv:
+    """One open LMDB environment, shared by every LmdbBackend of this process on that path."""
+
+    def __init__(self, config: StoreConfig, realpath: str) -> None:
+        self.realpath = realpath
+        self.config = config
+        self.refs = 0
+        self.gate = _Gate()
+        self.pid = os.getpid()
+        durable = config.durability == "durable"
+        try:
+            self.env = lmdb.open(
+                realpath,
+                map_size=config.map_size,
+                max_dbs=config.max_dbs,
+                max_readers=config.max_readers,
+                sync=durable,
+                metasync=durable,
+                mode=0o600,
+                subdir=True,
+                create=True,
+                lock=True,
+                readahead=False,
+                meminit=False,
+            )
+            self.env.reader_check()  # free slots left by killed reader processes
+            self.dbs = {name: self.env.open_db(name.encode()) for name in TABLES}
+        except lmdb.Error as exc:
+            raise StoreError(f"cannot open LMDB store at {realpath}: {exc}") from exc
+
+
+_registry: dict[str, _SharedEnv] = {}
+_registry_lock = threading.Lock()
+_live: weakref.WeakSet[LmdbBackend] = weakref.WeakSet()
+_leaked_in_child: list[Any] = []
+
+
+def _after_fork_in_child() -> None:
+    # The child must never use (nor close: closing would clear the parent's reader slots) an
+    # environment opened by its parent. Mark every backend as forked and keep the envs alive.
+    for backend in list(_live):
+        backend._forked = True
+    _leaked_in_child.extend(shared.env for shared in _registry.values())
+    _registry.clear()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+class _LmdbTxn:
+    __slots__ = ("_dbs", "_txn")
+
+    def __init__(self, txn: Any, dbs: dict[str, Any]) -> None:
+        self._txn = txn
+        self._dbs = dbs
+
+    def get(self, table: str, key: bytes) -> bytes | None:
+        value: bytes | None = self._txn.get(key, db=self._dbs[table])
+        return value
+
+    def put(self, table: str, key: bytes, value: bytes, *, append: bool = False) -> None:
+        self._txn.put(key, value, db=self._dbs[table], append=append)
+
+    def delete(self, table: str, key: bytes) -> bool:
+        deleted: bool = self._txn.delete(key, db=self._dbs[table])
+        return deleted
+
+    def scan(
+        self, table: str, start: bytes, stop: bytes | None = None, *, reverse: bool = False
+    ) -> Iterator[tuple[bytes, bytes]]:
+        cur = self._txn.cursor(db=self._dbs[table])
+        if not reverse:
+            if not cur.set_range(start):
+                return
+            for key, value in cur:
+                if stop is not None and key >= stop:
+                    return
+                yield key, value
+            return
+        # reverse: position on the last key < stop
+        if stop is None:
+            ok = cur.last()
+        elif cur.set_range(stop):
+            ok = cur.prev()
+        else:
+            ok = cur.last()
+        if not ok:
+            return
+        for key, value in cur.iterprev():
+            if key < start:
+                return
+            yield key, value
+
+
+class LmdbBackend:
+    """A store directory on LMDB."""
+
+    def __init__(self, config: StoreConfig) -> None:
+        path = Path(config.path).expanduser()
+        try:
+            path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create store directory {path}: {exc}") from exc
+        realpath = os.path.realpath(path)
+        with _registry_lock:
+            shared = _registry.get(realpath)
+            if shared is None:
+                shared = _SharedEnv(config, realpath)
+                _registry[realpath] = shared
+                log.info("store_opened", path=realpath, durability=config.durability)
+            elif shared.config.durability != config.durability:
+                raise StoreError(
+                    f"store {realpath} is already open in this process with durability="
+                    f"{shared.config.durability!r}; open it with the same durability "
+                    "(one LMDB environment per directory and process)"
+                )
+            shared.refs += 1
+        self._shared: _SharedEnv | None = shared
+        self._env = shared.env
+        self._dbs = shared.dbs
+        self._gate = shared.gate
+        self._max_map_size = max(config.max_map_size, shared.config.max_map_size)
+        self._forked = False
+        self.path: str | None = realpath
+        _live.add(self)
+
+    # -- guards --------------------------------------------------------------------------
+    def _check(self) -> None:
+        if self._shared is None:
+            raise StoreClosedError(f"store {self.path} is closed; open it again with RunStore.open")
+        if self._forked:
+            raise StoreError(
+                f"store {self.path} was opened in process {self._shared.pid} before os.fork(); "
+                "an LMDB environment cannot be shared with a child process - open the store "
+                "again in the child"
+            )
+
+    # -- transactions -------------------------------------------------------------------
+    def read(self, fn: Callable[[_LmdbTxn], T]) -> T:
+        self._check()
+        while True:
+            gate = self._gate
+            gate.enter()
+            try:
+                txn = self._env.begin()
+            except lmdb.MapResizedError:
+                gate.leave()
+                self._adopt_map_size()
+                continue
+            except lmdb.Error as exc:
+                gate.leave()
+                raise StoreError(f"store {self.path}: cannot begin a read: {exc}") from exc
+            try:
+                return fn(_LmdbTxn(txn, self._dbs))
+            except lmdb.Error as exc:
+                raise StoreError(f"store {self.path}: read failed: {exc}") from exc
+            finally:
+                txn.abort()
+                gate.leave()
+
+    def write(self, fn: Callable[[_LmdbTxn], T]) -> T:
+        self._check()
+        while True:
+            gate = self._gate
+            gate.enter()
+            try:
+                txn = self._env.begin(write=True)
+            except lmdb.MapResizedError:
+                gate.leave()
+                self._adopt_map_size()
+                continue
+            except lmdb.Error as exc:
+                gate.leave()
+                raise StoreError(f"store {self.path}: cannot begin a write: {exc}") from exc
+            full = False
+            try:
+                result = fn(_LmdbTxn(txn, self._dbs))
+                txn.commit()
+                return result
+            except lmdb.MapFullError:
+                txn.abort()
+                full = True
+            except lmdb.Error as exc:
+                txn.abort()
+                raise StoreError(f"store {self.path}: write failed: {exc}") from exc
+            except BaseException:
+                txn.abort()
+                raise
+            finally:
+                gate.leave()
+            if full:
+                self._grow()
+
+    def _adopt_map_size(self) -> None:
+        self._gate.enter_exclusive()
+        try:
+            self._env.set_mapsize(0)  # take the size another process grew the map to
+        except lmdb.Error as exc:
+            raise StoreError(f"store {self.path}: cannot adopt the new map size: {exc}") from exc
+        finally:
+            self._gate.leave_exclusive()
+
+    def _grow(self) -> None:
+        self._gate.enter_exclusive()
+        try:
+            current = int(self._env.info()["map_size"])
+            if current >= self._max_map_size:
+                log.error("store_full", path=self.path, map_size=current)
+                raise StoreFullError(
+                    f"store {self.path} is full: it reached max_map_size={self._max_map_size} "
+                    "bytes; nothing of the failed write was kept - open the store with a larger "
+                    "max_map_size (RunStore.open(path, max_map_size=...)) or delete old runs"
+                )
+            new = min(current * 2, self._max_map_size)
+            self._env.set_mapsize(new)
+            log.info("map_grown", path=self.path, old_size=current, new_size=new)
+        except lmdb.Error as exc:
+            raise StoreError(f"store {self.path}: cannot grow the map: {exc}") from exc
+        finally:
+            self._gate.leave_exclusive()
+
+    # -- misc ---------------------------------------------------------------------------
+    def flush(self) -> None:
+        self._check()
+        try:
+            self._env.sync(True)
+        except lmdb.Error as exc:
+            raise StoreError(f"store {self.path}: flush failed: {exc}") from exc
+
+    def health_check(self) -> None:
+        self._check()
+        try:
+            self._env.reader_check()
+        except lmdb.Error as exc:
+            raise StoreError(f"store {self.path} is unhealthy: {exc}") from exc
+        self.read(lambda txn: txn.get("meta", b"format"))
+
+    def info(self) -> dict[str, int]:
+        """Map size, used bytes and reader slots (for stats and tests)."""
+        self._check()
+        info = self._env.info()
+        stat = self._env.stat()
+        return {
+            "map_size": int(info["map_size"]),
+            "used_bytes": int((info["last_pgno"] + 1) * stat["psize"]),
+            "max_readers": int(info["max_readers"]),
+            "num_readers": int(info["num_readers"]),
+        }
+
+    def close(self) -> None:
+        shared = self._shared
+        if shared is None:
+            return
+        self._shared = None
+        _live.discard(self)
+        if self._forked:
+            return  # never touch the parent's environment from a child
+        with _registry_lock:
+            shared.refs -= 1
+            if shared.refs > 0:
+                return
+            _registry.pop(shared.realpath, None)
+        shared.gate.enter_exclusive()
+        try:
+            shared.env.close()
+        finally:
+            shared.gate.leave_exclusive()
+        log.info("store_closed", path=shared.realpath)

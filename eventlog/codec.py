@@ -1,0 +1,131 @@
+"""How everything is stored: msgspec msgpack, one reused Encoder/Decoder per type.
+
+A stored event is an :class:`Envelope` (array-like, compact) that carries the event's type name
+and schema version, its log position, the time the store recorded it, the optional
+idempotency key, and the payload (the event Struct encoded as a msgpack map, tag included).
+Readers decode the envelope first and the payload with the decoder of its type; a type this
+code does not know becomes a :class:`~eventlog.events.RawEvent` instead of an exception.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+from uuid import UUID
+
+import msgspec
+
+from eventlog.errors import CorruptRecordError
+from eventlog.events import EVENT_TYPES, AnyEvent, Event, RawEvent
+from eventlog.records import EventRecord, RunRecord, RunState, Session
+
+__all__ = [
+    "Envelope",
+    "EnvelopeView",
+    "decode_event",
+    "decode_payload",
+    "encode_event",
+]
+
+_encoder = msgspec.msgpack.Encoder(uuid_format="bytes")
+_raw_decoder = msgspec.msgpack.Decoder()
+
+
+class Envelope(msgspec.Struct, array_like=True):
+    """The stored form of one event (what is written)."""
+
+    type: str
+    version: int
+    position: int
+    recorded_at: datetime
+    event_id: UUID | None
+    payload: Any
+
+
+class EnvelopeView(msgspec.Struct, array_like=True):
+    """The stored form of one event as read: the payload stays undecoded until needed."""
+
+    type: str
+    version: int
+    position: int
+    recorded_at: datetime
+    event_id: UUID | None
+    payload: msgspec.Raw
+
+
+_envelope_decoder = msgspec.msgpack.Decoder(EnvelopeView)
+_payload_decoders: dict[str, msgspec.msgpack.Decoder[Any]] = {
+    name: msgspec.msgpack.Decoder(cls) for name, cls in EVENT_TYPES.items()
+}
+
+
+def encode_event(
+    event: AnyEvent, position: int, recorded_at: datetime, event_id: UUID | None
+) -> bytes:
+    """Encode ``event`` into its stored envelope."""
+    if isinstance(event, RawEvent):
+        return _encoder.encode(
+            Envelope(event.type, event.version, position, recorded_at, event_id, event.data)
+        )
+    return _encoder.encode(
+        Envelope(type(event).__name__, event.version, position, recorded_at, event_id, event)
+    )
+
+
+def decode_payload(type_name: str, version: int, payload: bytes | msgspec.Raw) -> AnyEvent:
+    """Decode a payload of ``type_name``; unknown or undecodable-as-known types read as raw."""
+    decoder = _payload_decoders.get(type_name)
+    if decoder is not None:
+        try:
+            event: Event = decoder.decode(payload)
+            return event
+        except msgspec.ValidationError:
+            pass  # a newer, incompatible shape of a known type: keep it readable as raw data
+    data = _raw_decoder.decode(payload)
+    if not isinstance(data, dict):
+        raise msgspec.ValidationError(f"payload of {type_name} is not a mapping")
+    return RawEvent(type_name, version, data)
+
+
+def decode_event(run_id: UUID, seq: int, value: bytes) -> EventRecord:
+    """Decode one stored event value (the key gives ``run_id`` and ``seq``).
+
+    Raises :class:`CorruptRecordError` naming the run and seq when the bytes are damaged.
+    """
+    try:
+        env = _envelope_decoder.decode(value)
+        event = decode_payload(env.type, env.version, env.payload)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise CorruptRecordError(
+            f"run {run_id} seq {seq}: stored event cannot be decoded ({exc}); "
+            "run `store.verify()` / restore the store from a backup",
+            run_id=run_id,
+            seq=seq,
+        ) from exc
+    return EventRecord(run_id, seq, env.position, event, env.recorded_at, env.event_id)
+
+
+T = TypeVar("T")
+
+
+class RecordCodec(Generic[T]):
+    """Encoder/decoder pair for one stored record type, both built once."""
+
+    def __init__(self, cls: type[T]) -> None:
+        self._decoder: msgspec.msgpack.Decoder[T] = msgspec.msgpack.Decoder(cls)
+
+    def encode(self, obj: T) -> bytes:
+        """Encode ``obj``."""
+        return _encoder.encode(obj)
+
+    def decode(self, value: bytes, what: str) -> T:
+        """Decode ``value``; ``what`` names the record in the error when the bytes are damaged."""
+        try:
+            return self._decoder.decode(value)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            raise CorruptRecordError(f"{what}: stored record cannot be decoded ({exc})") from exc
+
+
+SESSION = RecordCodec(Session)
+RUN_RECORD = RecordCodec(RunRecord)
+RUN_STATE = RecordCodec(RunState)

@@ -1,0 +1,124 @@
+"""The one error tree of eventlog, rooted at :class:`EventLogError`.
+
+Every error message names the thing (run id, session id, seq, path) and says what to do.
+Callers never need to import ``lmdb`` (or, later, ``psycopg``): driver errors are converted at
+the backend boundary into these classes.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+__all__ = [
+    "AlreadyExistsError",
+    "ConcurrencyError",
+    "ConfigError",
+    "CorruptRecordError",
+    "EventLogError",
+    "InvalidTransition",
+    "ProjectionError",
+    "RunNotFound",
+    "SessionNotFound",
+    "StoreClosedError",
+    "StoreError",
+    "StoreFullError",
+]
+
+
+class EventLogError(Exception):
+    """Base class of every error raised by eventlog."""
+
+
+class RunNotFound(EventLogError, LookupError):
+    """The run does not exist (never created, or deleted)."""
+
+    def __init__(self, run_id: UUID) -> None:
+        self.run_id = run_id
+        super().__init__(f"run {run_id} not found: create it with store.create_run() first")
+
+
+class SessionNotFound(EventLogError, LookupError):
+    """The session does not exist."""
+
+    def __init__(self, session_id: UUID) -> None:
+        self.session_id = session_id
+        super().__init__(
+            f"session {session_id} not found: create it with store.create_session() "
+            "or store.ensure_session(None)"
+        )
+
+
+class ConcurrencyError(EventLogError):
+    """An optimistic-concurrency check failed: the run moved on since the caller read it.
+
+    Nothing of the append was written. Re-read the run (``list_events`` or ``get_run_state``)
+    and retry with the new ``expected_seq``.
+    """
+
+    def __init__(self, run_id: UUID, expected_seq: int, actual_seq: int) -> None:
+        self.run_id = run_id
+        self.expected_seq = expected_seq
+        self.actual_seq = actual_seq
+        super().__init__(
+            f"run {run_id}: expected last seq {expected_seq} but it is {actual_seq}; "
+            "nothing was written - re-read the run and retry with expected_seq="
+            f"{actual_seq}"
+        )
+
+
+class InvalidTransition(EventLogError, ValueError):
+    """A status change that the run lifecycle forbids (leaving a terminal status)."""
+
+    def __init__(self, run_id: UUID, current: str, requested: str, seq: int | None = None) -> None:
+        self.run_id = run_id
+        self.current = current
+        self.requested = requested
+        self.seq = seq
+        where = f" (event seq {seq})" if seq is not None else ""
+        super().__init__(
+            f"run {run_id}: cannot move from terminal status {current!r} to {requested!r}"
+            f"{where}; a completed, failed or cancelled run is final - start a new run instead"
+        )
+
+
+class StoreError(EventLogError):
+    """The storage backend failed, or the store is unusable (closed, forked, wrong format)."""
+
+
+class StoreFullError(StoreError):
+    """The store reached its configured ``max_map_size``; nothing of the failed write was kept."""
+
+
+class StoreClosedError(StoreError):
+    """The store was closed; open it again with ``RunStore.open``."""
+
+
+class CorruptRecordError(StoreError):
+    """A stored record cannot be decoded: the bytes on disk are damaged."""
+
+    def __init__(self, message: str, *, run_id: UUID | None = None, seq: int | None = None) -> None:
+        self.run_id = run_id
+        self.seq = seq
+        super().__init__(message)
+
+
+class AlreadyExistsError(EventLogError, ValueError):
+    """A run or session with that explicit id already exists; pick another id (or omit it)."""
+
+
+class ConfigError(EventLogError, ValueError):
+    """The store configuration is invalid; the message names each bad field."""
+
+
+class ProjectionError(EventLogError):
+    """A projector raised inside ``apply``; the whole append was rolled back."""
+
+    def __init__(self, projector: str, run_id: UUID, seq: int, cause: BaseException) -> None:
+        self.projector = projector
+        self.run_id = run_id
+        self.seq = seq
+        super().__init__(
+            f"projector {projector!r} failed on run {run_id} seq {seq}: "
+            f"{type(cause).__name__}: {cause}; nothing of this append was written - "
+            "fix the projector (or remove it) and retry"
+        )

@@ -1,0 +1,80 @@
+"""The narrow key-value interface the engine is written against.
+
+The engine (``eventlog.engine``) holds every rule of the store - sequence numbers, positions,
+idempotency, transitions, projections - and talks to storage only through :class:`KVTxn`
+inside one transaction opened by a :class:`KVBackend`. The LMDB backend maps it onto
+``lmdb.Transaction``; the memory backend onto sorted dicts with an undo log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Protocol, TypeVar
+
+__all__ = ["TABLES", "KVBackend", "KVTxn"]
+
+T = TypeVar("T")
+
+#: Every table (LMDB named sub-database) the engine uses.
+TABLES = (
+    "meta",
+    "sessions",
+    "runs",
+    "states",
+    "events",
+    "positions",
+    "event_ids",
+    "client_requests",
+    "projections",
+    "projector_meta",
+)
+
+
+class KVTxn(Protocol):
+    """One open transaction over the store's tables (keys sort bytewise)."""
+
+    def get(self, table: str, key: bytes) -> bytes | None:
+        """Return the value stored at ``key``, or None."""
+        ...
+
+    def put(self, table: str, key: bytes, value: bytes, *, append: bool = False) -> None:
+        """Store ``value`` at ``key``; ``append`` promises ``key`` sorts after every key."""
+        ...
+
+    def delete(self, table: str, key: bytes) -> bool:
+        """Delete ``key``; True if it existed."""
+        ...
+
+    def scan(
+        self, table: str, start: bytes, stop: bytes | None = None, *, reverse: bool = False
+    ) -> Iterator[tuple[bytes, bytes]]:
+        """Iterate ``start <= key < stop`` in key order (or reverse order)."""
+        ...
+
+
+class KVBackend(Protocol):
+    """Opens transactions. ``write`` may call ``fn`` again (map growth), so ``fn`` must be a
+    pure function of the transaction.
+    """
+
+    path: str | None
+
+    def read(self, fn: Callable[[KVTxn], T]) -> T:
+        """Run ``fn`` in a read-only snapshot."""
+        ...
+
+    def write(self, fn: Callable[[KVTxn], T]) -> T:
+        """Run ``fn`` in one write transaction; commit when it returns, abort when it raises."""
+        ...
+
+    def flush(self) -> None:
+        """Make every committed transaction durable."""
+        ...
+
+    def health_check(self) -> None:
+        """Raise ``StoreError`` when the backend is unusable."""
+        ...
+
+    def close(self) -> None:
+        """Release the backend; later calls raise ``StoreClosedError``."""
+        ...

@@ -1,0 +1,179 @@
+"""The records the store returns, and the pure fold of a run's events.
+
+:class:`Session`, :class:`RunRecord`, :class:`EventRecord`, :class:`RunState`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import msgspec
+
+from eventlog.events import (
+    AnyEvent,
+    ModelStarted,
+    RawEvent,
+    RunCancelled,
+    RunCompleted,
+    RunFailed,
+    RunStarted,
+    RunStatusChanged,
+    TokenUsage,
+    UsageRecorded,
+)
+from eventlog.status import RunStatus
+
+__all__ = ["EventRecord", "RunRecord", "RunState", "Session", "status_after"]
+
+
+class Session(msgspec.Struct, frozen=True):
+    """A conversation that runs belong to (behest's ``Session``)."""
+
+    id: UUID
+    title: str
+    model: str
+    metadata: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+class RunRecord(msgspec.Struct, frozen=True):
+    """A run: who runs it (provider/model), where (session) and its current status."""
+
+    id: UUID
+    session_id: UUID
+    status: RunStatus
+    provider: str
+    model: str
+    metadata: dict[str, Any]
+    client_request_id: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class EventRecord(msgspec.Struct, frozen=True):
+    """One stored event with its place in the run and in the log.
+
+    ``seq`` is its place in the run (1, 2, 3, … gap-free), ``position`` its place in the whole
+    log (dense, commit order), ``recorded_at`` when the store wrote it.
+    """
+
+    run_id: UUID
+    seq: int
+    position: int
+    event: AnyEvent
+    recorded_at: datetime
+    event_id: UUID | None = None
+
+    @property
+    def type(self) -> str:
+        """The event's stored type name (``"TextDelta"``, or a raw event's recorded type)."""
+        event = self.event
+        return event.type if isinstance(event, RawEvent) else type(event).__name__
+
+
+def status_after(status: RunStatus, event: AnyEvent) -> RunStatus:
+    """Return the status a run in ``status`` has after ``event`` (the fold's status rule).
+
+    >>> from eventlog.events import RunCancelled
+    >>> status_after(RunStatus.CALLING_MODEL, RunCancelled())
+    <RunStatus.CANCELLED: 'cancelled'>
+    """
+    if isinstance(event, RunStatusChanged):
+        return RunStatus(event.status)
+    if isinstance(event, ModelStarted):
+        return RunStatus.CALLING_MODEL
+    if isinstance(event, RunStarted):
+        return RunStatus.SESSION_LOADED
+    if isinstance(event, RunCompleted):
+        return RunStatus.COMPLETED
+    if isinstance(event, RunFailed):
+        return RunStatus.FAILED
+    if isinstance(event, RunCancelled):
+        return RunStatus.CANCELLED
+    return status
+
+
+class RunState(msgspec.Struct):
+    """The fold of a run's events: what the run looks like after its last event.
+
+    ``RunState.fold(record, events)`` is pure: the store's materialized state (what
+    ``store.get_run_state`` returns) always equals a fresh fold of ``store.list_events``.
+
+    >>> from datetime import UTC, datetime
+    >>> from uuid import uuid4
+    >>> from eventlog.events import ModelStarted, UsageRecorded, TokenUsage
+    >>> now = datetime.now(UTC)
+    >>> rec = RunRecord(uuid4(), uuid4(), RunStatus.PENDING, "openai", "gpt-4o", {}, None, now, now)
+    >>> evs = [
+    ...     EventRecord(rec.id, 1, 1, ModelStarted("openai", "gpt-4o", 1), now),
+    ...     EventRecord(rec.id, 2, 2, UsageRecorded(TokenUsage(10, 5, 15)), now),
+    ... ]
+    >>> state = RunState.fold(rec, evs)
+    >>> (state.status, state.iteration, state.total_usage.total_tokens, state.last_seq)
+    (<RunStatus.CALLING_MODEL: 'calling_model'>, 1, 15, 2)
+    """
+
+    run_id: UUID
+    session_id: UUID
+    status: RunStatus
+    provider: str
+    model: str
+    metadata: dict[str, Any]
+    iteration: int = 0
+    total_usage: TokenUsage = msgspec.field(default_factory=TokenUsage)
+    last_finish: str | None = None
+    last_error: str | None = None
+    event_count: int = 0
+    last_seq: int = 0
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    @classmethod
+    def initial(cls, record: RunRecord) -> RunState:
+        """The state of a run that has no events yet."""
+        return cls(
+            run_id=record.id,
+            session_id=record.session_id,
+            status=RunStatus.PENDING,
+            provider=record.provider,
+            model=record.model,
+            metadata=dict(record.metadata),
+            created_at=record.created_at,
+            updated_at=record.created_at,
+        )
+
+    @classmethod
+    def fold(cls, record: RunRecord, events: Iterable[EventRecord]) -> RunState:
+        """Fold ``events`` (in seq order) over the initial state of ``record``."""
+        state = cls.initial(record)
+        for ev in events:
+            state._apply(ev)
+        return state
+
+    def apply(self, record: EventRecord) -> RunState:
+        """Return a new state: this one after ``record`` (``self`` is not changed)."""
+        new = msgspec.structs.replace(self)
+        new._apply(record)
+        return new
+
+    def _apply(self, record: EventRecord) -> None:
+        event = record.event
+        if isinstance(event, RunStarted):
+            self.provider = event.provider
+            self.model = event.model
+        elif isinstance(event, ModelStarted):
+            self.iteration = event.iteration
+        elif isinstance(event, UsageRecorded):
+            self.total_usage = self.total_usage + event.usage
+        elif isinstance(event, RunCompleted):
+            self.last_finish = event.finish_reason
+        elif isinstance(event, RunFailed):
+            self.last_error = event.error
+        self.status = status_after(self.status, event)
+        self.event_count += 1
+        self.last_seq = record.seq
+        self.updated_at = record.recorded_at if isinstance(event, RawEvent) else event.timestamp
