@@ -53,8 +53,10 @@ class KVTxn(Protocol):
 
 
 class KVBackend(Protocol):
-    """Opens transactions. ``write`` may call ``fn`` again (map growth), so ``fn`` must be a
-    pure function of the transaction.
+    """Opens transactions.
+
+    ``write`` may call ``fn`` again (map growth), so ``fn`` must be a pure function of the
+    transaction.
     """
 
     path: str | None
