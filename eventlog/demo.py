@@ -60,7 +60,9 @@ def _iteration(
     call_id = f"call_{run_id.hex[:6]}_{it}"
     arg_text = str(args).replace("'", '"')
     half = len(arg_text) // 2
-    result: Success | Failure = Failure("tool timed out after 30s") if tool_fails else Success(output)
+    result: Success | Failure = (
+        Failure("tool timed out after 30s") if tool_fails else Success(output)
+    )
     return [
         RunStatusChanged(RunStatus.BUILDING_CONTEXT),
         ContextBuilt(2 + 2 * it),

@@ -6,6 +6,7 @@ calls the engine inside it. Nothing here touches lmdb directly.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from os import PathLike
@@ -28,7 +29,9 @@ from eventlog.status import RunStatus
 __all__ = ["RunStore"]
 
 T = TypeVar("T")
-log = structlog.get_logger("eventlog.store")
+# structlog over a stdlib logger: silent below WARNING until the application configures
+# logging (a library must not print to stdout), and the app's structlog processors apply.
+log = structlog.wrap_logger(logging.getLogger("eventlog.store"))
 
 
 def _uuid(value: object, what: str) -> UUID:

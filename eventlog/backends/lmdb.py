@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import weakref
@@ -29,7 +30,9 @@ from eventlog.kv import TABLES
 __all__ = ["LmdbBackend"]
 
 T = TypeVar("T")
-log = structlog.get_logger("eventlog.lmdb")
+# structlog over a stdlib logger: silent below WARNING until the application configures
+# logging (a library must not print to stdout), and the app's structlog processors apply.
+log = structlog.wrap_logger(logging.getLogger("eventlog.lmdb"))
 
 
 class _Gate:

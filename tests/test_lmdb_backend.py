@@ -1,0 +1,111 @@
+"""LMDB-specific behaviour: error mapping, files, sharing one environment per process."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+from uuid import uuid4
+
+import pytest
+
+from eventlog import (
+    ConfigError,
+    CorruptRecordError,
+    RunStore,
+    StoreError,
+)
+from eventlog.events import TextDelta
+from eventlog.keys import event_key
+from eventlog.kv import KVTxn
+
+
+def test_store_directory_and_files_are_private(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "store"
+    with RunStore.open(path):
+        pass
+    assert stat.S_IMODE(path.stat().st_mode) == 0o700
+    for name in ("data.mdb", "lock.mdb"):
+        assert stat.S_IMODE((path / name).stat().st_mode) == 0o600
+
+
+def test_open_on_a_file_is_a_store_error(tmp_path: Path) -> None:
+    target = tmp_path / "afile"
+    target.write_text("not a store")
+    with pytest.raises(StoreError, match="afile"):
+        RunStore.open(target)
+
+
+@pytest.mark.parametrize(
+    ("options", "field"),
+    [
+        ({"map_size": 10}, "map_size"),
+        ({"durability": "sometimes"}, "durability"),
+        ({"map_size": 1 << 30, "max_map_size": 1 << 20}, "max_map_size"),
+        ({"max_readers": 0}, "max_readers"),
+        ({"bogus": 1}, "bogus"),
+    ],
+)
+def test_bad_configuration(tmp_path: Path, options: dict[str, object], field: str) -> None:
+    with pytest.raises(ConfigError, match=field) as info:
+        RunStore.open(tmp_path / "s", **options)  # type: ignore[arg-type]
+    assert isinstance(info.value, ValueError)
+    assert not (tmp_path / "s").exists()
+
+
+def test_same_directory_twice_in_one_process_shares_the_environment(tmp_path: Path) -> None:
+    a = RunStore.open(tmp_path / "s")
+    b = RunStore.open(tmp_path / "s")
+    run = a.create_run(a.ensure_session(), provider="p", model="m")
+    b.append_event(run.id, TextDelta("from b"))
+    a.close()
+    assert [r.seq for r in b.list_events(run.id)] == [1]  # b still works after a closed
+    b.close()
+    c = RunStore.open(tmp_path / "s")
+    try:
+        with pytest.raises(StoreError, match="durability"):
+            RunStore.open(tmp_path / "s", durability="fast")
+    finally:
+        c.close()
+
+
+def test_lmdb_errors_become_store_errors(tmp_path: Path) -> None:
+    with RunStore.open(tmp_path / "s") as store:
+        backend = store._backend
+
+        def bad_write(txn: KVTxn) -> None:
+            txn.put("meta", b"k" * 600, b"v")  # beyond LMDB's key size limit
+
+        with pytest.raises(StoreError, match="write failed"):
+            backend.write(bad_write)
+        with pytest.raises(StoreError, match="read failed"):
+            backend.read(lambda txn: txn.get("meta", b""))
+        store.health_check()  # the store is still fine afterwards
+
+
+def test_corrupt_event_names_run_and_seq(tmp_path: Path) -> None:
+    with RunStore.open(tmp_path / "s") as store:
+        run = store.create_run(store.ensure_session(), provider="p", model="m")
+        other = store.create_run(store.ensure_session(), provider="p", model="m")
+        store.append_events(run.id, [TextDelta("a"), TextDelta("b")])
+        store.append_event(other.id, TextDelta("c"))
+        store._backend.write(lambda txn: txn.put("events", event_key(run.id, 2), b"\xc1garbage"))
+        with pytest.raises(CorruptRecordError, match=f"run {run.id} seq 2") as info:
+            store.list_events(run.id)
+        assert (info.value.run_id, info.value.seq) == (run.id, 2)
+        assert [r.seq for r in store.list_events(run.id, to_seq=1)] == [1]
+        assert [r.seq for r in store.list_events(other.id)] == [1]
+
+
+def test_fast_mode_flush(tmp_path: Path) -> None:
+    with RunStore.open(tmp_path / "s", durability="fast") as store:
+        run = store.create_run(store.ensure_session(), provider="p", model="m")
+        store.append_event(run.id, TextDelta("a"))
+        store.flush()
+    with RunStore.open(tmp_path / "s", durability="fast") as store:
+        assert [r.seq for r in store.list_events(run.id)] == [1]
+
+
+def test_unknown_ids_do_not_create_anything(tmp_path: Path) -> None:
+    with RunStore.open(tmp_path / "s") as store:
+        assert store.get_run(uuid4()) is None
+        assert store.last_position() == 0
