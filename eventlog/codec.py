@@ -118,12 +118,20 @@ class RecordCodec(Generic[T]):
         """Encode ``obj``."""
         return _encoder.encode(obj)
 
-    def decode(self, value: bytes, what: str) -> T:
-        """Decode ``value``; ``what`` names the record in the error when the bytes are damaged."""
+    def decode(self, value: bytes, kind: str, key: object, part: str = "") -> T:
+        """Decode ``value``; ``kind``/``key``/``part`` name the record if the bytes are damaged.
+
+        (The name is only formatted on error: this runs on the append path.)
+        """
         try:
             return self._decoder.decode(value)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            raise CorruptRecordError(f"{what}: stored record cannot be decoded ({exc})") from exc
+            what = f"{kind} {key} {part}".rstrip()
+            raise CorruptRecordError(
+                f"{what}: stored record cannot be decoded ({exc}); restore the store from a "
+                "backup or delete the damaged run",
+                run_id=key if kind == "run" and isinstance(key, UUID) else None,
+            ) from exc
 
 
 SESSION = RecordCodec(Session)

@@ -164,7 +164,7 @@ class Engine:
 
     def get_session(self, txn: KVTxn, session_id: UUID) -> Session | None:
         raw = txn.get("sessions", session_id.bytes)
-        return None if raw is None else SESSION.decode(raw, f"session {session_id}")
+        return None if raw is None else SESSION.decode(raw, "session", session_id)
 
     # -- runs ------------------------------------------------------------------------------
     def create_run(self, txn: KVTxn, record: RunRecord) -> RunRecord:
@@ -192,13 +192,13 @@ class Engine:
 
     def get_state(self, txn: KVTxn, run_id: UUID) -> RunState | None:
         raw = txn.get("states", run_id.bytes)
-        return None if raw is None else RUN_STATE.decode(raw, f"run {run_id} state")
+        return None if raw is None else RUN_STATE.decode(raw, "run", run_id, "state")
 
     def get_run(self, txn: KVTxn, run_id: UUID) -> RunRecord | None:
         raw = txn.get("runs", run_id.bytes)
         if raw is None:
             return None
-        record = RUN_RECORD.decode(raw, f"run {run_id} record")
+        record = RUN_RECORD.decode(raw, "run", run_id, "record")
         state = self.get_state(txn, run_id)
         if state is None:
             return record
@@ -214,7 +214,7 @@ class Engine:
         raw_state = txn.get("states", rid)
         if raw_state is None:
             raise RunNotFound(run_id)
-        state = RUN_STATE.decode(raw_state, f"run {run_id} state")
+        state = RUN_STATE.decode(raw_state, "run", run_id, "state")
         events = req.events
         ids = req.event_ids
         results: list[EventRecord | None] = [None] * len(events)
@@ -337,7 +337,7 @@ class Engine:
         raw = txn.get("runs", rid)
         if raw is None:
             return False
-        record = RUN_RECORD.decode(raw, f"run {run_id} record")
+        record = RUN_RECORD.decode(raw, "run", run_id, "record")
         events = list(txn.scan("events", rid + pack_u64(1), rid + SEQ_END))
         for key, value in events:
             position = decode_event(run_id, unpack_u64(key[16:]), value).position
