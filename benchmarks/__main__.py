@@ -16,6 +16,8 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
+from functools import partial
+from typing import Any
 
 import lmdb
 import msgspec
@@ -62,12 +64,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    rows = []
+    rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(dir=os.getcwd()) as workdir:
         for durability, sync in (("durable", True), ("fast", False)):
             n = args.events if sync else args.events * 10
-            raw = _measure(lambda s=sync, k=n: _raw(s, k, workdir), args.repeat)
-            ours = _measure(lambda d=durability, k=n: _store(d, k, workdir), args.repeat)
+            raw = _measure(partial(_raw, sync, n, workdir), args.repeat)
+            ours = _measure(partial(_store, durability, n, workdir), args.repeat)
             rows.append(
                 {
                     "workload": f"{durability} append, 1 event/call",
