@@ -227,6 +227,7 @@ class LmdbBackend:
             try:
                 return fn(_LmdbTxn(txn, self._dbs))
             except lmdb.Error as exc:
+                log.error("lmdb_read_failed", path=self.path, error=str(exc))
                 raise StoreError(f"store {self.path}: read failed: {exc}") from exc
             finally:
                 txn.abort()
@@ -256,6 +257,7 @@ class LmdbBackend:
                 full = True
             except lmdb.Error as exc:
                 txn.abort()
+                log.error("lmdb_write_failed", path=self.path, error=str(exc))
                 raise StoreError(f"store {self.path}: write failed: {exc}") from exc
             except BaseException:
                 txn.abort()
