@@ -17,7 +17,9 @@ def test_readme_has_examples() -> None:
 
 
 @pytest.mark.parametrize("index", range(len(BLOCKS)))
-def test_readme_example_runs(index: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_readme_example_runs(
+    index: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     cwd = os.getcwd()
     os.chdir(tmp_path)
     try:
