@@ -31,7 +31,6 @@ from eventlog.keys import (
     FORMAT_KEY,
     FORMAT_VERSION,
     MAX_KEY,
-    POSITION_KEY,
     SEQ_END,
     pack_u64,
     unpack_u64,
@@ -239,8 +238,7 @@ class Engine:
         if todo:
             if req.expected_seq is not None and req.expected_seq != state.last_seq:
                 raise ConcurrencyError(run_id, req.expected_seq, state.last_seq)
-            raw_pos = txn.get("meta", POSITION_KEY)
-            position = 0 if raw_pos is None else unpack_u64(raw_pos)
+            position = self.last_position(txn)
             projectors = self.projectors
             for i in todo:
                 event = events[i]
@@ -262,7 +260,6 @@ class Engine:
                     self._project(txn, record)
                 results[i] = record
             txn.put("states", rid, RUN_STATE.encode(state))
-            txn.put("meta", POSITION_KEY, pack_u64(position))
             if projectors:
                 self._checkpoint_all(txn, position)
         for i, j in duplicates:
@@ -321,6 +318,8 @@ class Engine:
         if limit == 0:
             return out
         for _, ref in txn.scan("positions", pack_u64(after_position + 1)):
+            if not ref:
+                continue  # the tombstone of a deleted run's last position
             run_id = UUID(bytes=ref[:16])
             out.append(self._read_event(txn, run_id, unpack_u64(ref[16:])))
             if limit is not None and len(out) >= limit:
@@ -328,8 +327,13 @@ class Engine:
         return out
 
     def last_position(self, txn: KVTxn) -> int:
-        raw = txn.get("meta", POSITION_KEY)
-        return 0 if raw is None else unpack_u64(raw)
+        """The highest position ever assigned: the last key of ``positions``.
+
+        Deleting a run keeps a tombstone (empty value) at the highest position instead of
+        deleting it, so positions are never handed out twice.
+        """
+        last = txn.last("positions")
+        return 0 if last is None else unpack_u64(last[0])
 
     # -- delete ----------------------------------------------------------------------------
     def delete_run(self, txn: KVTxn, run_id: UUID) -> bool:
@@ -339,9 +343,13 @@ class Engine:
             return False
         record = RUN_RECORD.decode(raw, "run", run_id, "record")
         events = list(txn.scan("events", rid + pack_u64(1), rid + SEQ_END))
+        highest = self.last_position(txn)
         for key, value in events:
             position = decode_event(run_id, unpack_u64(key[16:]), value).position
-            txn.delete("positions", pack_u64(position))
+            if position == highest:
+                txn.put("positions", pack_u64(position), b"")  # tombstone: keeps the counter
+            else:
+                txn.delete("positions", pack_u64(position))
             txn.delete("events", key)
         for key, _ in list(txn.scan("event_ids", rid, _prefix_end(rid))):
             txn.delete("event_ids", key)

@@ -3,13 +3,14 @@
 ======================  ==================================  ==================================
 table                   key                                 value
 ======================  ==================================  ==================================
-meta                    b"format" / b"position"             format version / last position
+meta                    b"format"                           store format version
 sessions                session_id (16 bytes)               Session
 runs                    run_id (16)                         RunRecord as created
 states                  run_id (16)                         RunState (materialized fold)
 events                  run_id (16) + seq (>Q)              Envelope (type, version, position,
                                                             recorded_at, event_id, payload)
-positions               position (>Q)                       run_id (16) + seq (>Q)
+positions               position (>Q)                       run_id (16) + seq (>Q); b"" is the
+                                                            tombstone of a deleted last event
 event_ids               run_id (16) + event_id (16)         seq (>Q)
 client_requests         session_id (16) + client_request_id run_id (16)
 projections             projector name + 0x00 + user key    user value
@@ -29,7 +30,6 @@ __all__ = [
     "FORMAT_KEY",
     "FORMAT_VERSION",
     "MAX_KEY",
-    "POSITION_KEY",
     "event_key",
     "pack_u64",
     "unpack_u64",
@@ -46,7 +46,6 @@ def unpack_u64(value: bytes) -> int:
 
 
 FORMAT_KEY = b"format"
-POSITION_KEY = b"position"
 FORMAT_VERSION = 1
 MAX_KEY = 480
 SEQ_END = b"\xff" * 8

@@ -51,6 +51,10 @@ class KVTxn(Protocol):
         """Iterate ``start <= key < stop`` in key order (or reverse order)."""
         ...
 
+    def last(self, table: str) -> tuple[bytes, bytes] | None:
+        """The item with the greatest key of ``table``, or None when it is empty."""
+        ...
+
 
 class KVBackend(Protocol):
     """Opens transactions.

@@ -447,6 +447,24 @@ class StoreContract:
         assert store.last_position() == 4
         assert [r.seq for r in store.list_events(b.id)] == [1, 2]
 
+    def test_deleting_the_newest_run_does_not_reuse_positions(
+        self, store: RunStore, store_path: Path
+    ) -> None:
+        a, b = self.new_run(store), self.new_run(store)
+        store.append_event(a.id, TextDelta("a1"))
+        store.append_events(b.id, [TextDelta("b1"), TextDelta("b2")])
+        assert store.delete_run(b.id)
+        assert store.last_position() == 3
+        assert [r.position for r in store.read_log()] == [1]
+        if self.persistent:
+            store = self.reopen(store, store_path)
+        try:
+            assert store.append_event(a.id, TextDelta("a2")).position == 4
+            assert [r.position for r in store.read_log()] == [1, 4]
+        finally:
+            if self.persistent:
+                store.close()
+
     def test_delete_unknown_run(self, store: RunStore) -> None:
         assert store.delete_run(uuid4()) is False
 

@@ -78,7 +78,7 @@ def test_lmdb_errors_become_store_errors(tmp_path: Path) -> None:
         with pytest.raises(StoreError, match="write failed"):
             backend.write(bad_write)
         with pytest.raises(StoreError, match="read failed"):
-            backend.read(lambda txn: txn.get("meta", b""))
+            backend.read(lambda txn: txn.put("meta", b"x", b"y"))  # write in a read txn
         store.health_check()  # the store is still fine afterwards
 
 

@@ -73,6 +73,13 @@ class _MemoryTxn:
         data = t.data
         return iter([(k, data[k]) for k in keys])
 
+    def last(self, table: str) -> tuple[bytes, bytes] | None:
+        t = self._tables[table]
+        if not t.keys:
+            return None
+        key = t.keys[-1]
+        return key, t.data[key]
+
     def rollback(self) -> None:
         for t, key, old in reversed(self._undo):
             if old is _MISSING:
