@@ -38,6 +38,7 @@ from eventlog.keys import (
 from eventlog.kv import KVTxn
 from eventlog.protocols import Projector
 from eventlog.records import EventRecord, RunRecord, RunState, Session, status_after
+from eventlog.status import TERMINAL_STATUSES
 
 __all__ = ["AppendRequest", "Engine", "ProjectorMeta"]
 
@@ -216,55 +217,76 @@ class Engine:
         state = RUN_STATE.decode(raw_state, "run", run_id, "state")
         events = req.events
         ids = req.event_ids
+        if ids is None:  # the common path: no idempotency keys
+            if req.expected_seq is not None and req.expected_seq != state.last_seq:
+                raise ConcurrencyError(run_id, req.expected_seq, state.last_seq)
+            return self._write(txn, run_id, rid, state, events, None, now)
         results: list[EventRecord | None] = [None] * len(events)
         todo: list[int] = []
         first_of: dict[UUID, int] = {}
         duplicates: list[tuple[int, int]] = []
-        if ids is None:
-            todo = list(range(len(events)))
-        else:
-            for i, eid in enumerate(ids):
-                if eid is None:
+        for i, eid in enumerate(ids):
+            if eid is None:
+                todo.append(i)
+            elif eid in first_of:
+                duplicates.append((i, first_of[eid]))
+            else:
+                stored = txn.get("event_ids", rid + eid.bytes)
+                if stored is None:
+                    first_of[eid] = i
                     todo.append(i)
-                elif eid in first_of:
-                    duplicates.append((i, first_of[eid]))
-                else:
-                    stored = txn.get("event_ids", rid + eid.bytes)
-                    if stored is None:
-                        first_of[eid] = i
-                        todo.append(i)
-                    else:  # already stored: return it, write nothing for it
-                        results[i] = self._read_event(txn, run_id, unpack_u64(stored))
+                else:  # already stored: return it, write nothing for it
+                    results[i] = self._read_event(txn, run_id, unpack_u64(stored))
         if todo:
             if req.expected_seq is not None and req.expected_seq != state.last_seq:
                 raise ConcurrencyError(run_id, req.expected_seq, state.last_seq)
-            position = self.last_position(txn)
-            projectors = self.projectors
-            for i in todo:
-                event = events[i]
-                seq = state.last_seq + 1
-                position += 1
-                current = state.status
-                if current.is_terminal:
-                    nxt = status_after(current, event)
-                    if nxt != current:
-                        raise InvalidTransition(run_id, current.value, nxt.value, seq)
-                eid = None if ids is None else ids[i]
-                record = EventRecord(run_id, seq, position, event, now, eid)
-                txn.put("events", rid + pack_u64(seq), encode_event(event, position, now, eid))
-                txn.put("positions", pack_u64(position), rid + pack_u64(seq), append=True)
-                if eid is not None:
-                    txn.put("event_ids", rid + eid.bytes, pack_u64(seq))
-                state._apply(record)
-                if projectors:
-                    self._project(txn, record)
+            written = self._write(
+                txn, run_id, rid, state, [events[i] for i in todo], [ids[i] for i in todo], now
+            )
+            for i, record in zip(todo, written, strict=True):
                 results[i] = record
-            txn.put("states", rid, RUN_STATE.encode(state))
-            if projectors:
-                self._checkpoint_all(txn, position)
         for i, j in duplicates:
             results[i] = results[j]
         return [r for r in results if r is not None]
+
+    def _write(
+        self,
+        txn: KVTxn,
+        run_id: UUID,
+        rid: bytes,
+        state: RunState,
+        events: Sequence[AnyEvent],
+        ids: Sequence[UUID | None] | None,
+        now: datetime,
+    ) -> list[EventRecord]:
+        """Assign seq and positions to ``events`` and write them, the state and the views."""
+        position = self.last_position(txn)
+        projectors = self.projectors
+        put = txn.put
+        out: list[EventRecord] = []
+        for i, event in enumerate(events):
+            seq = state.last_seq + 1
+            position += 1
+            current = state.status
+            if current in TERMINAL_STATUSES:
+                nxt = status_after(current, event)
+                if nxt != current:
+                    raise InvalidTransition(run_id, current.value, nxt.value, seq)
+            eid = None if ids is None else ids[i]
+            record = EventRecord(run_id, seq, position, event, now, eid)
+            seq_key = rid + pack_u64(seq)
+            put("events", seq_key, encode_event(event, position, now, eid))
+            put("positions", pack_u64(position), seq_key, append=True)
+            if eid is not None:
+                put("event_ids", rid + eid.bytes, pack_u64(seq))
+            state._apply(record)
+            if projectors:
+                self._project(txn, record)
+            out.append(record)
+        put("states", rid, RUN_STATE.encode(state))
+        if projectors:
+            self._checkpoint_all(txn, position)
+        return out
 
     def _project(self, txn: KVTxn, record: EventRecord) -> None:
         type_name = record.type

@@ -75,6 +75,15 @@ class EventRecord(msgspec.Struct, frozen=True):
         return event.type if isinstance(event, RawEvent) else type(event).__name__
 
 
+_STATUS_OF: dict[type, RunStatus] = {
+    ModelStarted: RunStatus.CALLING_MODEL,
+    RunStarted: RunStatus.SESSION_LOADED,
+    RunCompleted: RunStatus.COMPLETED,
+    RunFailed: RunStatus.FAILED,
+    RunCancelled: RunStatus.CANCELLED,
+}
+
+
 def status_after(status: RunStatus, event: AnyEvent) -> RunStatus:
     """Return the status a run in ``status`` has after ``event`` (the fold's status rule).
 
@@ -82,19 +91,9 @@ def status_after(status: RunStatus, event: AnyEvent) -> RunStatus:
     >>> status_after(RunStatus.CALLING_MODEL, RunCancelled())
     <RunStatus.CANCELLED: 'cancelled'>
     """
-    if isinstance(event, RunStatusChanged):
+    if type(event) is RunStatusChanged:
         return RunStatus(event.status)
-    if isinstance(event, ModelStarted):
-        return RunStatus.CALLING_MODEL
-    if isinstance(event, RunStarted):
-        return RunStatus.SESSION_LOADED
-    if isinstance(event, RunCompleted):
-        return RunStatus.COMPLETED
-    if isinstance(event, RunFailed):
-        return RunStatus.FAILED
-    if isinstance(event, RunCancelled):
-        return RunStatus.CANCELLED
-    return status
+    return _STATUS_OF.get(type(event), status)
 
 
 class RunState(msgspec.Struct):
@@ -162,18 +161,25 @@ class RunState(msgspec.Struct):
 
     def _apply(self, record: EventRecord) -> None:
         event = record.event
-        if isinstance(event, RunStarted):
-            self.provider = event.provider
-            self.model = event.model
-        elif isinstance(event, ModelStarted):
-            self.iteration = event.iteration
-        elif isinstance(event, UsageRecorded):
-            self.total_usage = self.total_usage + event.usage
-        elif isinstance(event, RunCompleted):
-            self.last_finish = event.finish_reason
-        elif isinstance(event, RunFailed):
-            self.last_error = event.error
-        self.status = status_after(self.status, event)
+        kind = type(event)
+        if kind is RawEvent:
+            self.updated_at = record.recorded_at
+        else:
+            assert not isinstance(event, RawEvent)
+            self.updated_at = event.timestamp
+            if kind in _STATUS_OF or kind is RunStatusChanged:
+                if isinstance(event, RunStarted):
+                    self.provider = event.provider
+                    self.model = event.model
+                elif isinstance(event, ModelStarted):
+                    self.iteration = event.iteration
+                elif isinstance(event, RunCompleted):
+                    self.last_finish = event.finish_reason
+                elif isinstance(event, RunFailed):
+                    self.last_error = event.error
+                self.status = status_after(self.status, event)
+            elif kind is UsageRecorded:
+                assert isinstance(event, UsageRecorded)
+                self.total_usage = self.total_usage + event.usage
         self.event_count += 1
         self.last_seq = record.seq
-        self.updated_at = record.recorded_at if isinstance(event, RawEvent) else event.timestamp

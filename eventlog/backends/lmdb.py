@@ -197,9 +197,21 @@ class _LmdbTxn:
             yield key[n:], value
 
     def last(self, table: str) -> tuple[bytes, bytes] | None:
-        for item in self.scan(table, b"", None, reverse=True):
-            return item
-        return None
+        db, prefix = self._dbs[table]
+        cur = self._txn.cursor(db=db)
+        hi = _after_prefix(prefix) if prefix else None
+        if hi is None:
+            ok = cur.last()
+        elif cur.set_range(hi):
+            ok = cur.prev()
+        else:
+            ok = cur.last()
+        if not ok:
+            return None
+        key: bytes = cur.key()
+        if not key.startswith(prefix):
+            return None
+        return key[len(prefix) :], cur.value()
 
 
 class LmdbBackend:
