@@ -237,7 +237,7 @@ class Engine:
                     todo.append(i)
                 else:  # already stored: return it, write nothing for it
                     results[i] = self._read_event(txn, run_id, unpack_u64(stored))
-        if todo:
+        if todo or not events:  # an empty batch still checks expected_seq, like the fast path
             if req.expected_seq is not None and req.expected_seq != state.last_seq:
                 raise ConcurrencyError(run_id, req.expected_seq, state.last_seq)
             written = self._write(

@@ -271,6 +271,18 @@ class StoreContract:
         assert [r.seq for r in store.list_events(run.id)] == [1, 2]
         assert store.last_position() == 2
 
+    def test_empty_batch_checks_but_writes_nothing(self, store: RunStore) -> None:
+        run = self.new_run(store)
+        assert store.append_events(run.id, []) == []
+        assert store.append_events(run.id, [], expected_seq=0) == []
+        with pytest.raises(ConcurrencyError):
+            store.append_events(run.id, [], expected_seq=5)
+        with pytest.raises(ConcurrencyError):
+            store.append_events(run.id, [], expected_seq=5, event_ids=[])
+        with pytest.raises(RunNotFound):
+            store.append_events(uuid4(), [])
+        assert store.last_position() == 0
+
     def test_bad_expected_seq(self, store: RunStore) -> None:
         run = self.new_run(store)
         with pytest.raises(ValueError, match="expected_seq"):

@@ -121,6 +121,13 @@ _registry: dict[str, _SharedEnv] = {}
 _registry_lock = threading.Lock()
 _live: weakref.WeakSet[LmdbBackend] = weakref.WeakSet()
 _leaked_in_child: list[Any] = []
+_inherited: dict[str, int] = {}  # realpath -> pid of the parent that opened it
+
+_FORK_ADVICE = (
+    "an LMDB environment cannot be shared with a child process, and py-lmdb cannot open it a "
+    "second time in the child: open the store only after the fork (close it in the parent "
+    "before os.fork()), or start workers with multiprocessing's 'spawn' method"
+)
 
 
 def _after_fork_in_child() -> None:
@@ -128,7 +135,9 @@ def _after_fork_in_child() -> None:
     # environment opened by its parent. Mark every backend as forked and keep the envs alive.
     for backend in list(_live):
         backend._forked = True
-    _leaked_in_child.extend(shared.env for shared in _registry.values())
+    for shared in _registry.values():
+        _leaked_in_child.append(shared.env)
+        _inherited[shared.realpath] = shared.pid
     _registry.clear()
 
 
@@ -224,6 +233,11 @@ class LmdbBackend:
         except OSError as exc:
             raise StoreError(f"cannot create store directory {path}: {exc}") from exc
         realpath = os.path.realpath(path)
+        if realpath in _inherited:
+            raise StoreError(
+                f"store {realpath} was opened in process {_inherited[realpath]} before "
+                f"os.fork(), so this child process cannot open it; {_FORK_ADVICE}"
+            )
         with _registry_lock:
             shared = _registry.get(realpath)
             if shared is None:
@@ -252,9 +266,8 @@ class LmdbBackend:
             raise StoreClosedError(f"store {self.path} is closed; open it again with RunStore.open")
         if self._forked:
             raise StoreError(
-                f"store {self.path} was opened in process {self._shared.pid} before os.fork(); "
-                "an LMDB environment cannot be shared with a child process - open the store "
-                "again in the child"
+                f"store {self.path} was opened in process {self._shared.pid} before os.fork() "
+                f"and cannot be used in this child process; {_FORK_ADVICE}"
             )
 
     # -- transactions -------------------------------------------------------------------
