@@ -33,6 +33,7 @@ from eventlog.keys import (
     MAX_KEY,
     SEQ_END,
     pack_u64,
+    prefix_end,
     unpack_u64,
 )
 from eventlog.kv import KVTxn
@@ -100,23 +101,13 @@ class _ProjectionTx:
     def scan(self, prefix: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
         start = self._key(prefix)
         n = len(self._prefix)
-        for key, value in self._txn.scan("projections", start, _prefix_end(start)):
+        for key, value in self._txn.scan("projections", start, prefix_end(start)):
             yield key[n:], value
 
     def clear(self) -> None:
-        keys = [
-            k for k, _ in self._txn.scan("projections", self._prefix, _prefix_end(self._prefix))
-        ]
+        keys = [k for k, _ in self._txn.scan("projections", self._prefix, prefix_end(self._prefix))]
         for k in keys:
             self._txn.delete("projections", k)
-
-
-def _prefix_end(prefix: bytes) -> bytes | None:
-    """The smallest key greater than every key starting with ``prefix``."""
-    stripped = prefix.rstrip(b"\xff")
-    if not stripped:
-        return None
-    return stripped[:-1] + bytes([stripped[-1] + 1])
 
 
 class Engine:
@@ -373,7 +364,7 @@ class Engine:
             else:
                 txn.delete("positions", pack_u64(position))
             txn.delete("events", key)
-        for key, _ in list(txn.scan("event_ids", rid, _prefix_end(rid))):
+        for key, _ in list(txn.scan("event_ids", rid, prefix_end(rid))):
             txn.delete("event_ids", key)
         if record.client_request_id is not None:
             txn.delete(

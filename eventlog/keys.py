@@ -32,6 +32,7 @@ __all__ = [
     "MAX_KEY",
     "event_key",
     "pack_u64",
+    "prefix_end",
     "unpack_u64",
 ]
 
@@ -49,6 +50,18 @@ FORMAT_KEY = b"format"
 FORMAT_VERSION = 1
 MAX_KEY = 480
 SEQ_END = b"\xff" * 8
+
+
+def prefix_end(prefix: bytes) -> bytes | None:
+    r"""The smallest key greater than every key that starts with ``prefix`` (None: no bound).
+
+    >>> prefix_end(b"ab"), prefix_end(b"a\xff"), prefix_end(b"\xff")
+    (b'ac', b'b', None)
+    """
+    stripped = prefix.rstrip(b"\xff")
+    if not stripped:
+        return None
+    return stripped[:-1] + bytes([stripped[-1] + 1])
 
 
 def event_key(run_id: UUID, seq: int) -> bytes:

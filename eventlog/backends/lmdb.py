@@ -25,6 +25,7 @@ import structlog
 
 from eventlog.config import StoreConfig
 from eventlog.errors import StoreClosedError, StoreError, StoreFullError
+from eventlog.keys import prefix_end
 from eventlog.kv import TABLES
 
 __all__ = ["LmdbBackend"]
@@ -144,12 +145,13 @@ def _after_fork_in_child() -> None:
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-def _after_prefix(prefix: bytes) -> bytes | None:
-    """The smallest key above every key that starts with ``prefix`` (None: no such key)."""
-    stripped = prefix.rstrip(b"\xff")
-    if not stripped:
-        return None
-    return stripped[:-1] + bytes([stripped[-1] + 1])
+def _seek_last_below(cur: Any, hi: bytes | None) -> bool:
+    """Position ``cur`` on the last key < ``hi`` (the last key when ``hi`` is None)."""
+    if hi is None:
+        return bool(cur.last())
+    if cur.set_range(hi):
+        return bool(cur.prev())
+    return bool(cur.last())
 
 
 class _LmdbTxn:
@@ -181,7 +183,7 @@ class _LmdbTxn:
         db, prefix = self._dbs[table]
         n = len(prefix)
         lo = prefix + start
-        hi = prefix + stop if stop is not None else _after_prefix(prefix) if prefix else None
+        hi = prefix + stop if stop is not None else prefix_end(prefix) if prefix else None
         cur = self._txn.cursor(db=db)
         if not reverse:
             if not cur.set_range(lo):
@@ -191,14 +193,7 @@ class _LmdbTxn:
                     return
                 yield key[n:], value
             return
-        # reverse: position on the last key < hi
-        if hi is None:
-            ok = cur.last()
-        elif cur.set_range(hi):
-            ok = cur.prev()
-        else:
-            ok = cur.last()
-        if not ok:
+        if not _seek_last_below(cur, hi):
             return
         for key, value in cur.iterprev():
             if key < lo:
@@ -208,14 +203,7 @@ class _LmdbTxn:
     def last(self, table: str) -> tuple[bytes, bytes] | None:
         db, prefix = self._dbs[table]
         cur = self._txn.cursor(db=db)
-        hi = _after_prefix(prefix) if prefix else None
-        if hi is None:
-            ok = cur.last()
-        elif cur.set_range(hi):
-            ok = cur.prev()
-        else:
-            ok = cur.last()
-        if not ok:
+        if not _seek_last_below(cur, prefix_end(prefix) if prefix else None):
             return None
         key: bytes = cur.key()
         if not key.startswith(prefix):
@@ -271,20 +259,31 @@ class LmdbBackend:
             )
 
     # -- transactions -------------------------------------------------------------------
+    def _begin(self, write: bool) -> Any:
+        """Enter the gate and begin a transaction; None when the map must be adopted first.
+
+        On success the caller owns one ``gate.leave()``; on None or an error the gate is left.
+        """
+        gate = self._gate
+        gate.enter()
+        try:
+            return self._env.begin(write=write)
+        except lmdb.MapResizedError:
+            gate.leave()
+            self._adopt_map_size()  # another process grew the map: take its size, retry
+            return None
+        except lmdb.Error as exc:
+            gate.leave()
+            kind = "write" if write else "read"
+            raise StoreError(f"store {self.path}: cannot begin a {kind}: {exc}") from exc
+
     def read(self, fn: Callable[[_LmdbTxn], T]) -> T:
         self._check()
+        gate = self._gate
         while True:
-            gate = self._gate
-            gate.enter()
-            try:
-                txn = self._env.begin()
-            except lmdb.MapResizedError:
-                gate.leave()
-                self._adopt_map_size()
+            txn = self._begin(write=False)
+            if txn is None:
                 continue
-            except lmdb.Error as exc:
-                gate.leave()
-                raise StoreError(f"store {self.path}: cannot begin a read: {exc}") from exc
             try:
                 return fn(_LmdbTxn(txn, self._dbs))
             except lmdb.Error as exc:
@@ -296,18 +295,11 @@ class LmdbBackend:
 
     def write(self, fn: Callable[[_LmdbTxn], T]) -> T:
         self._check()
+        gate = self._gate
         while True:
-            gate = self._gate
-            gate.enter()
-            try:
-                txn = self._env.begin(write=True)
-            except lmdb.MapResizedError:
-                gate.leave()
-                self._adopt_map_size()
+            txn = self._begin(write=True)
+            if txn is None:
                 continue
-            except lmdb.Error as exc:
-                gate.leave()
-                raise StoreError(f"store {self.path}: cannot begin a write: {exc}") from exc
             full = False
             try:
                 result = fn(_LmdbTxn(txn, self._dbs))
