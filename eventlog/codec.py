@@ -54,9 +54,18 @@ class EnvelopeView(msgspec.Struct, array_like=True):
 
 
 _envelope_decoder = msgspec.msgpack.Decoder(EnvelopeView)
-_payload_decoders: dict[str, msgspec.msgpack.Decoder[Any]] = {
-    name: msgspec.msgpack.Decoder(cls) for name, cls in EVENT_TYPES.items()
-}
+_payload_decoders: dict[str, msgspec.msgpack.Decoder[Any]] = {}
+
+
+def _decoder_for(type_name: str) -> msgspec.msgpack.Decoder[Any] | None:
+    """The reused decoder of a registered event type (built once, on first use)."""
+    decoder = _payload_decoders.get(type_name)
+    if decoder is None:
+        cls = EVENT_TYPES.get(type_name)
+        if cls is None:
+            return None
+        decoder = _payload_decoders[type_name] = msgspec.msgpack.Decoder(cls)
+    return decoder
 
 
 def encode_event(
@@ -74,7 +83,7 @@ def encode_event(
 
 def decode_payload(type_name: str, version: int, payload: bytes | msgspec.Raw) -> AnyEvent:
     """Decode a payload of ``type_name``; unknown or undecodable-as-known types read as raw."""
-    decoder = _payload_decoders.get(type_name)
+    decoder = _decoder_for(type_name)
     if decoder is not None:
         try:
             event: Event = decoder.decode(payload)

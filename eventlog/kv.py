@@ -20,7 +20,7 @@ TABLES = (
     "meta",
     "sessions",
     "runs",
-    "states",
+    "session_runs",
     "events",
     "positions",
     "event_ids",
@@ -51,8 +51,8 @@ class KVTxn(Protocol):
         """Iterate ``start <= key < stop`` in key order (or reverse order)."""
         ...
 
-    def last(self, table: str) -> tuple[bytes, bytes] | None:
-        """The item with the greatest key of ``table``, or None when it is empty."""
+    def last(self, table: str, prefix: bytes = b"") -> tuple[bytes, bytes] | None:
+        """The item with the greatest key starting with ``prefix``, or None."""
         ...
 
 

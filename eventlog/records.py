@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
@@ -26,7 +27,16 @@ from eventlog.events import (
 )
 from eventlog.status import RunStatus
 
-__all__ = ["EventRecord", "RunRecord", "RunState", "Session", "status_after"]
+__all__ = [
+    "EventRecord",
+    "Execution",
+    "ExecutionStatus",
+    "RunRecord",
+    "RunState",
+    "Session",
+    "SessionStats",
+    "status_after",
+]
 
 
 class Session(msgspec.Struct, frozen=True):
@@ -183,3 +193,32 @@ class RunState(msgspec.Struct):
                 self.total_usage = self.total_usage + event.usage
         self.event_count += 1
         self.last_seq = record.seq
+
+
+class ExecutionStatus(StrEnum):
+    """Where a tool execution is: started, or finished with success or failure."""
+
+    PENDING = "pending"
+    SUCCESS = "success"
+    FAILED = "failed"
+
+
+class Execution(msgspec.Struct):
+    """One tool execution of a run, derived from ToolExecutionStarted/Finished events."""
+
+    call_id: str
+    tool_name: str
+    status: ExecutionStatus
+    duration_ms: int | None
+    run_id: UUID
+
+
+class SessionStats(msgspec.Struct, frozen=True):
+    """What happened in a session: runs by status, tool calls, failures, token usage."""
+
+    session_id: UUID
+    runs_by_status: dict[str, int]
+    total_runs: int
+    tool_calls: int
+    tool_failures: int
+    total_usage: TokenUsage

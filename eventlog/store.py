@@ -1,76 +1,59 @@
 """The public facade: :class:`RunStore` (behest's RunStore + RuntimeStore operations).
 
 Every public method validates its input, opens exactly one transaction on the backend and
-calls the engine inside it. Nothing here touches lmdb directly.
+calls the engine (and the built-in projectors' query objects) inside it. This is the one place
+that wires the built-in projectors; nothing here touches lmdb directly.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from os import PathLike
 from types import TracebackType
-from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
 import structlog
 
+from eventlog._validate import check_event, check_seq, metadata, uuid_of
 from eventlog.backends.memory import MemoryBackend
 from eventlog.config import DEFAULT_MAP_SIZE, DEFAULT_MAX_MAP_SIZE, Durability, StoreConfig
 from eventlog.engine import AppendRequest, Engine
 from eventlog.errors import SessionNotFound
 from eventlog.events import AnyEvent, Event, RawEvent, RunStatusChanged
 from eventlog.kv import KVBackend, KVTxn
-from eventlog.protocols import ProjectionReader, Projector
+from eventlog.projecting import reader
+from eventlog.protocols import Projector
 from eventlog.records import EventRecord, RunRecord, RunState, Session
 from eventlog.status import RunStatus
+from eventlog.store_views import StoreViews
+from projections.executions import ExecutionsProjector
+from projections.run_state import RunStateProjector, RunStateQuery
+from projections.session_listing import SessionListingProjector, SessionListingQuery
+from projections.status_index import StatusIndexProjector
 
-__all__ = ["RunStore"]
+__all__ = ["BUILTIN_PROJECTORS", "RunStore"]
 
-T = TypeVar("T")
 # structlog over a stdlib logger: silent below WARNING until the application configures
 # logging (a library must not print to stdout), and the app's structlog processors apply.
 log = structlog.wrap_logger(logging.getLogger("eventlog.store"))
 
-
-def _uuid(value: object, what: str) -> UUID:
-    if isinstance(value, UUID):
-        return value
-    if isinstance(value, str):
-        try:
-            return UUID(value)
-        except ValueError:
-            pass
-    raise TypeError(f"{what} must be a UUID (or its string form), got {value!r}")
+#: The built-in projectors, in the order they run (run state first: it enforces the
+#: terminal-status rule before any other view sees the event).
+BUILTIN_PROJECTORS = ("run_state", "status_index", "session_listing", "executions")
 
 
-def _check_event(event: object, where: str) -> AnyEvent:
-    if isinstance(event, Event | RawEvent):
-        return event
-    raise TypeError(
-        f"{where}: expected an event (an instance of an eventlog.events class such as "
-        f"TextDelta, or eventlog.events.RawEvent), got {type(event).__name__}: {event!r:.80}"
-    )
+def _builtins() -> list[Projector]:
+    return [
+        RunStateProjector(),
+        StatusIndexProjector(),
+        SessionListingProjector(),
+        ExecutionsProjector(),
+    ]
 
 
-def _check_seq(value: object, what: str) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{what} must be an int >= 0 (0 = empty run), got {value!r}")
-    return value
-
-
-def _metadata(value: Mapping[str, object] | None, what: str) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise TypeError(f"{what} must be a mapping of str to JSON values, got {value!r:.80}")
-    return dict(value)
-
-
-class RunStore:
+class RunStore(StoreViews):
     """An event store for agent runs. Open it on a directory (LMDB) or in memory.
 
     >>> from eventlog import RunStore
@@ -88,8 +71,14 @@ class RunStore:
     """
 
     def __init__(self, backend: KVBackend, projectors: Sequence[Projector] = ()) -> None:
+        taken = [p for p in projectors if getattr(p, "name", None) in BUILTIN_PROJECTORS]
+        if taken:
+            raise ValueError(
+                f"projector name {taken[0].name!r} is a built-in's; give your projector "
+                "another name"
+            )
         self._backend = backend
-        self._engine = Engine(projectors)
+        self._engine = Engine([*_builtins(), *projectors])
         self._backend.write(self._engine.init_store)
         self._catch_up_projectors()
 
@@ -109,8 +98,9 @@ class RunStore:
 
         ``durability="durable"`` (default): a returned append is on disk (fsync per commit).
         ``durability="fast"``: no fsync per commit; call :meth:`flush`. ``map_size`` is the
-        initial LMDB map (it grows automatically up to ``max_map_size``). Extra options
-        (``max_readers``, ``max_dbs``) go to :class:`~eventlog.config.StoreConfig`.
+        initial LMDB map (it grows automatically up to ``max_map_size``). ``projectors`` adds
+        your projectors to the built-ins. Extra options (``max_readers``, ``max_dbs``) go to
+        :class:`~eventlog.config.StoreConfig`.
 
         >>> import tempfile
         >>> with RunStore.open(tempfile.mkdtemp() + "/store") as store:
@@ -175,24 +165,35 @@ class RunStore:
         session_id: UUID | str | None = None,
     ) -> Session:
         """Create a session; ``AlreadyExistsError`` if ``session_id`` is taken."""
-        sid = uuid4() if session_id is None else _uuid(session_id, "session_id")
+        sid = uuid4() if session_id is None else uuid_of(session_id, "session_id")
         now = datetime.now(UTC)
-        session = Session(sid, str(title), str(model), _metadata(metadata, "metadata"), now, now)
+        session = Session(sid, str(title), str(model), _meta(metadata), now, now)
         return self._backend.write(lambda txn: self._engine.create_session(txn, session))
 
     def ensure_session(self, session_id: UUID | str | None = None) -> UUID:
         """Return ``session_id`` if it exists (else ``SessionNotFound``); create one for None."""
         if session_id is None:
             return self.create_session().id
-        sid = _uuid(session_id, "session_id")
+        sid = uuid_of(session_id, "session_id")
         if self.get_session(sid) is None:
             raise SessionNotFound(sid)
         return sid
 
     def get_session(self, session_id: UUID | str) -> Session | None:
-        """The session, or None when it does not exist."""
-        sid = _uuid(session_id, "session_id")
-        return self._backend.read(lambda txn: self._engine.get_session(txn, sid))
+        """The session (``updated_at`` = its last activity), or None when it does not exist."""
+        sid = uuid_of(session_id, "session_id")
+        return self._backend.read(lambda txn: self._session_in(txn, sid))
+
+    def _session_in(self, txn: KVTxn, sid: UUID) -> Session | None:
+        session = self._engine.get_session(txn, sid)
+        if session is None:
+            return None
+        updated = SessionListingQuery(reader(txn, "session_listing")).updated_at(sid)
+        if updated is None or updated <= session.updated_at:
+            return session
+        return Session(
+            session.id, session.title, session.model, session.metadata, session.created_at, updated
+        )
 
     # -- runs -----------------------------------------------------------------------------
     def create_run(
@@ -210,8 +211,8 @@ class RunStore:
         With ``client_request_id``, creating again with the same id in the same session
         returns the run created the first time (an idempotent retry).
         """
-        sid = _uuid(session_id, "session_id")
-        rid = uuid4() if run_id is None else _uuid(run_id, "run_id")
+        sid = uuid_of(session_id, "session_id")
+        rid = uuid4() if run_id is None else uuid_of(run_id, "run_id")
         if client_request_id is not None and not isinstance(client_request_id, str):
             raise TypeError(f"client_request_id must be a str, got {client_request_id!r}")
         now = datetime.now(UTC)
@@ -221,26 +222,52 @@ class RunStore:
             RunStatus.PENDING,
             str(provider),
             str(model),
-            _metadata(metadata, "metadata"),
+            _meta(metadata),
             client_request_id,
             now,
             now,
         )
-        return self._backend.write(lambda txn: self._engine.create_run(txn, record))
+
+        def work(txn: KVTxn) -> RunRecord:
+            created = self._engine.create_run(txn, record)
+            found = self._run_in(txn, created.id)
+            assert found is not None
+            return found
+
+        return self._backend.write(work)
 
     def get_run(self, run_id: UUID | str) -> RunRecord | None:
         """The run record (with its current status), or None when it does not exist."""
-        rid = _uuid(run_id, "run_id")
-        return self._backend.read(lambda txn: self._engine.get_run(txn, rid))
+        rid = uuid_of(run_id, "run_id")
+        return self._backend.read(lambda txn: self._run_in(txn, rid))
+
+    def _run_in(self, txn: KVTxn, rid: UUID) -> RunRecord | None:
+        record = self._engine.get_run(txn, rid)
+        if record is None:
+            return None
+        state = RunStateQuery(reader(txn, "run_state")).get(rid)
+        if state is None:
+            return record
+        return RunRecord(
+            record.id,
+            record.session_id,
+            state.status,
+            record.provider,
+            record.model,
+            record.metadata,
+            record.client_request_id,
+            record.created_at,
+            state.updated_at or record.updated_at,
+        )
 
     def get_run_state(self, run_id: UUID | str) -> RunState | None:
         """The materialized fold of the run's events, or None when the run does not exist."""
-        rid = _uuid(run_id, "run_id")
-        return self._backend.read(lambda txn: self._engine.get_state(txn, rid))
+        rid = uuid_of(run_id, "run_id")
+        return self._backend.read(lambda txn: RunStateQuery(reader(txn, "run_state")).get(rid))
 
     def update_run_status(self, run_id: UUID | str, status: RunStatus | str) -> RunRecord:
         """Append ``RunStatusChanged(status)``; ``InvalidTransition`` out of a terminal status."""
-        rid = _uuid(run_id, "run_id")
+        rid = uuid_of(run_id, "run_id")
         try:
             new_status = RunStatus(status)
         except ValueError:
@@ -250,18 +277,18 @@ class RunStore:
 
         def work(txn: KVTxn) -> RunRecord:
             self._engine.append(txn, req, datetime.now(UTC))
-            record = self._engine.get_run(txn, rid)
+            record = self._run_in(txn, rid)
             assert record is not None
             return record
 
         return self._backend.write(work)
 
     def delete_run(self, run_id: UUID | str) -> bool:
-        """Delete the run, its events and its indexes in one transaction; True if it existed.
+        """Delete the run, its events, indexes and views in one transaction; True if it existed.
 
         Positions of deleted events are never reused; log readers skip them.
         """
-        rid = _uuid(run_id, "run_id")
+        rid = uuid_of(run_id, "run_id")
         deleted = self._backend.write(lambda txn: self._engine.delete_run(txn, rid))
         if deleted:
             log.info("run_deleted", path=self.path, run_id=str(rid))
@@ -282,11 +309,11 @@ class RunStore:
         is written. ``event_id``: if this id is already stored for the run, the stored record is
         returned and nothing is written (safe retries).
         """
-        rid = _uuid(run_id, "run_id")
-        ev = _check_event(event, "append_event")
-        eid = None if event_id is None else _uuid(event_id, "event_id")
+        rid = uuid_of(run_id, "run_id")
+        ev = check_event(event, "append_event")
+        eid = None if event_id is None else uuid_of(event_id, "event_id")
         req = AppendRequest(
-            rid, (ev,), _check_seq(expected_seq, "expected_seq"), None if eid is None else (eid,)
+            rid, (ev,), check_seq(expected_seq, "expected_seq"), None if eid is None else (eid,)
         )
         return self._write_requests([req])[0][0]
 
@@ -299,7 +326,7 @@ class RunStore:
         event_ids: Sequence[UUID | str | None] | None = None,
     ) -> list[EventRecord]:
         """Append a batch atomically (all or nothing), seq numbers consecutive."""
-        rid = _uuid(run_id, "run_id")
+        rid = uuid_of(run_id, "run_id")
         req = self._request(rid, events, expected_seq, event_ids, "append_events")
         return self._write_requests([req])[0]
 
@@ -315,7 +342,7 @@ class RunStore:
                 raise TypeError(f"append_many: item {n} must be an AppendRequest, got {req!r:.80}")
             checked.append(
                 self._request(
-                    _uuid(req.run_id, "run_id"),
+                    uuid_of(req.run_id, "run_id"),
                     req.events,
                     req.expected_seq,
                     req.event_ids,
@@ -332,17 +359,17 @@ class RunStore:
         event_ids: Sequence[UUID | str | None] | None,
         where: str,
     ) -> AppendRequest:
-        if isinstance(events, Event | RawEvent | str | bytes | Mapping):
+        if isinstance(events, Event | RawEvent | str | bytes | dict):
             raise TypeError(f"{where}: events must be a list of events, got {events!r:.80}")
-        evs = tuple(_check_event(e, f"{where} item {i}") for i, e in enumerate(events))
+        evs = tuple(check_event(e, f"{where} item {i}") for i, e in enumerate(events))
         ids: tuple[UUID | None, ...] | None = None
         if event_ids is not None:
-            ids = tuple(None if e is None else _uuid(e, "event_ids item") for e in event_ids)
+            ids = tuple(None if e is None else uuid_of(e, "event_ids item") for e in event_ids)
             if len(ids) != len(evs):
                 raise ValueError(
                     f"{where}: {len(ids)} event_ids for {len(evs)} events; give one per event"
                 )
-        return AppendRequest(rid, evs, _check_seq(expected_seq, "expected_seq"), ids)
+        return AppendRequest(rid, evs, check_seq(expected_seq, "expected_seq"), ids)
 
     def _write_requests(self, requests: Sequence[AppendRequest]) -> list[list[EventRecord]]:
         engine = self._engine
@@ -362,21 +389,21 @@ class RunStore:
         limit: int | None = None,
     ) -> list[EventRecord]:
         """The run's events in seq order: ``after_seq < seq <= to_seq``, at most ``limit``."""
-        rid = _uuid(run_id, "run_id")
-        after = _check_seq(after_seq, "after_seq") or 0
-        to = _check_seq(to_seq, "to_seq")
-        lim = _check_seq(limit, "limit")
+        rid = uuid_of(run_id, "run_id")
+        after = check_seq(after_seq, "after_seq") or 0
+        to = check_seq(to_seq, "to_seq")
+        lim = check_seq(limit, "limit")
         return self._backend.read(
             lambda txn: self._engine.list_events(txn, rid, after_seq=after, to_seq=to, limit=lim)
         )
 
     def read_log(self, *, after_position: int = 0, limit: int | None = None) -> list[EventRecord]:
-        """Events of every run in log position order, after ``after_position``.
+        """Events of every stream in log position order, after ``after_position``.
 
         Positions of deleted runs are absent and skipped; the reader never waits for them.
         """
-        after = _check_seq(after_position, "after_position") or 0
-        lim = _check_seq(limit, "limit")
+        after = check_seq(after_position, "after_position") or 0
+        lim = check_seq(limit, "limit")
         return self._backend.read(
             lambda txn: self._engine.read_log(txn, after_position=after, limit=lim)
         )
@@ -385,74 +412,6 @@ class RunStore:
         """The highest position ever assigned (0 for an empty log)."""
         return self._backend.read(self._engine.last_position)
 
-    # -- projections ----------------------------------------------------------------------
-    def projection(self, name: str) -> ProjectionReader:
-        """A read-only view of a registered projector's keyspace (``get`` and ``scan``)."""
-        if name not in {p.name for p in self._engine.projectors}:
-            known = ", ".join(sorted(p.name for p in self._engine.projectors)) or "none"
-            raise KeyError(f"no projector named {name!r} (registered: {known})")
-        return _ProjectionView(self, name)
 
-    def rebuild_projections(
-        self,
-        names: Iterable[str] | None = None,
-        *,
-        progress: Callable[[str, int, int], None] | None = None,
-    ) -> None:
-        """Rebuild projectors (all, or ``names``) from position 1, in one transaction.
-
-        ``progress(name, checkpoint, last_position)`` is called after each chunk.
-        """
-        wanted = None if names is None else set(names)
-        known = {p.name for p in self._engine.projectors}
-        if wanted is not None and not wanted <= known:
-            raise KeyError(f"unknown projectors: {sorted(wanted - known)}")
-        chosen = [p for p in self._engine.projectors if wanted is None or p.name in wanted]
-        self._rebuild(chosen, progress)
-
-    def _rebuild(
-        self, chosen: Sequence[Projector], progress: Callable[[str, int, int], None] | None
-    ) -> None:
-        engine = self._engine
-
-        def work(txn: KVTxn) -> None:
-            last = engine.last_position(txn)
-            for projector in chosen:
-                checkpoint, done = 0, False
-                while not done:
-                    checkpoint, done = engine.rebuild_step(txn, projector, checkpoint, 1000)
-                    if progress is not None:
-                        progress(projector.name, checkpoint, last)
-
-        if chosen:
-            self._backend.write(work)
-            log.info("projections_rebuilt", path=self.path, projectors=[p.name for p in chosen])
-
-    def _catch_up_projectors(self) -> None:
-        stale = self._backend.read(self._engine.needs_rebuild)
-        self._rebuild(stale, None)
-
-    def _read(self, fn: Callable[[KVTxn], T]) -> T:
-        return self._backend.read(fn)
-
-
-class _ProjectionView:
-    """Read-only access to one projector's keyspace; each call is one short read."""
-
-    def __init__(self, store: RunStore, name: str) -> None:
-        self._store = store
-        self._name = name
-
-    def get(self, key: bytes) -> bytes | None:
-        return self._store._read(
-            lambda txn: self._store._engine.projection_reader(txn, self._name).get(key)
-        )
-
-    def scan(self, prefix: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
-        return iter(
-            self._store._read(
-                lambda txn: list(
-                    self._store._engine.projection_reader(txn, self._name).scan(prefix)
-                )
-            )
-        )
+def _meta(value: Mapping[str, object] | None) -> dict[str, object]:
+    return metadata(value, "metadata")

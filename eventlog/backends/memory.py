@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 from eventlog.errors import StoreClosedError
+from eventlog.keys import prefix_end
 from eventlog.kv import TABLES
 
 __all__ = ["MemoryBackend"]
@@ -73,11 +74,15 @@ class _MemoryTxn:
         data = t.data
         return iter([(k, data[k]) for k in keys])
 
-    def last(self, table: str) -> tuple[bytes, bytes] | None:
+    def last(self, table: str, prefix: bytes = b"") -> tuple[bytes, bytes] | None:
         t = self._tables[table]
-        if not t.keys:
+        hi = prefix_end(prefix) if prefix else None
+        i = len(t.keys) if hi is None else bisect.bisect_left(t.keys, hi)
+        if i == 0:
             return None
-        key = t.keys[-1]
+        key = t.keys[i - 1]
+        if not key.startswith(prefix):
+            return None
         return key, t.data[key]
 
     def rollback(self) -> None:

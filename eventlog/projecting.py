@@ -1,0 +1,219 @@
+"""Running projectors: the keyspace facade, inline application, lifecycle hooks, metadata.
+
+A projector sees only its own keyspace - a ``name + 0x00`` prefix of the ``projections``
+table - through :class:`ProjectionTxn`. Besides ``apply(tx, record)`` for each event, a
+projector may define lifecycle hooks the engine calls in the same transaction:
+``on_session_created(tx, session)``, ``on_session_deleted(tx, session)``,
+``on_run_created(tx, run)`` and ``on_run_deleted(tx, run)`` (with the ``RunRecord`` as
+created). Rebuilding replays the hooks for every stored session and run, then the log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+from uuid import UUID
+
+import msgspec
+
+from eventlog.errors import EventLogError, ProjectionError
+from eventlog.keys import MAX_KEY, prefix_end
+from eventlog.kv import KVTxn
+from eventlog.protocols import ProjectionReader, ProjectionTx, Projector
+from eventlog.records import EventRecord, RunRecord, Session
+
+__all__ = ["HOOKS", "ProjectionTxn", "ProjectorMeta", "ProjectorSet", "ScratchTx"]
+
+#: The optional lifecycle hooks, in the order a rebuild replays them.
+HOOKS = ("on_session_created", "on_run_created", "on_run_deleted", "on_session_deleted")
+
+
+class ProjectorMeta(msgspec.Struct, array_like=True):
+    """What the store remembers of a projector: version, rebuild checkpoint, ready flag.
+
+    Inline projectors commit with the events, so a ready projector is always at the head of
+    the log: its effective checkpoint is the log's last position.
+    """
+
+    version: int
+    checkpoint: int
+    ready: bool
+
+
+_META_ENCODER = msgspec.msgpack.Encoder()
+_META_DECODER = msgspec.msgpack.Decoder(ProjectorMeta)
+
+
+def _check_key(key: bytes, room: int) -> None:
+    if not isinstance(key, bytes):
+        raise TypeError(f"projection keys are bytes, got {type(key).__name__}")
+    if len(key) > room:
+        raise ValueError(f"projection key too long ({len(key)} bytes, max {room}); keep keys short")
+
+
+class ProjectionTxn:
+    """The facade over one projector's keyspace inside a store transaction."""
+
+    __slots__ = ("_prefix", "_room", "_txn")
+
+    def __init__(self, txn: KVTxn, name: str) -> None:
+        self._txn = txn
+        self._prefix = name.encode() + b"\x00"
+        self._room = MAX_KEY - len(self._prefix)
+
+    def get(self, key: bytes) -> bytes | None:
+        _check_key(key, self._room)
+        return self._txn.get("projections", self._prefix + key)
+
+    def put(self, key: bytes, value: bytes) -> None:
+        _check_key(key, self._room)
+        self._txn.put("projections", self._prefix + key, bytes(value))
+
+    def delete(self, key: bytes) -> None:
+        _check_key(key, self._room)
+        self._txn.delete("projections", self._prefix + key)
+
+    def scan(self, prefix: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
+        _check_key(prefix, self._room)
+        start = self._prefix + prefix
+        n = len(self._prefix)
+        for key, value in self._txn.scan("projections", start, prefix_end(start)):
+            yield key[n:], value
+
+    def clear(self) -> None:
+        """Delete every key of this keyspace."""
+        keys = [k for k, _ in self.scan()]
+        for key in keys:
+            self.delete(key)
+
+
+class ScratchTx:
+    """A dict-backed keyspace with the same facade: where ``verify`` replays a projector."""
+
+    def __init__(self) -> None:
+        self.data: dict[bytes, bytes] = {}
+
+    def get(self, key: bytes) -> bytes | None:
+        return self.data.get(key)
+
+    def put(self, key: bytes, value: bytes) -> None:
+        _check_key(key, MAX_KEY)
+        self.data[key] = bytes(value)
+
+    def delete(self, key: bytes) -> None:
+        self.data.pop(key, None)
+
+    def scan(self, prefix: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
+        for key in sorted(k for k in self.data if k.startswith(prefix)):
+            if key in self.data:
+                yield key, self.data[key]
+
+
+def _validate(projectors: Sequence[Projector]) -> None:
+    names: set[str] = set()
+    for p in projectors:
+        name = getattr(p, "name", None)
+        if not isinstance(name, str) or not name or "\x00" in name or len(name) > 100:
+            raise ValueError(f"projector {p!r}: `name` must be a non-empty str (<= 100 chars)")
+        if name in names:
+            raise ValueError(f"two projectors are named {name!r}; names must be unique")
+        version = getattr(p, "version", None)
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise ValueError(f"projector {name!r}: `version` must be an int")
+        if not callable(getattr(p, "apply", None)):
+            raise ValueError(f"projector {name!r}: it needs an apply(tx, record) method")
+        types: object = getattr(p, "event_types", frozenset())
+        if not isinstance(types, frozenset | set) or not all(isinstance(t, str) for t in types):
+            raise ValueError(f"projector {name!r}: `event_types` must be a frozenset of str")
+        names.add(name)
+
+
+class ProjectorSet:
+    """The registered projectors, in order, with what each wants."""
+
+    def __init__(self, projectors: Sequence[Projector]) -> None:
+        _validate(projectors)
+        self.all: tuple[Projector, ...] = tuple(projectors)
+        self.by_name = {p.name: p for p in self.all}
+        self._wants = tuple(frozenset(getattr(p, "event_types", frozenset())) for p in self.all)
+        self._hooks: dict[str, tuple[Projector, ...]] = {
+            hook: tuple(p for p in self.all if callable(getattr(p, hook, None))) for hook in HOOKS
+        }
+
+    def __bool__(self) -> bool:
+        return bool(self.all)
+
+    def subset(self, names: Sequence[str]) -> ProjectorSet:
+        """The projectors named ``names``, in registration order."""
+        wanted = set(names)
+        return ProjectorSet([p for p in self.all if p.name in wanted])
+
+    # -- inline application ---------------------------------------------------------------
+    def apply(self, txn: KVTxn, record: EventRecord) -> None:
+        """Apply ``record`` to every projector that wants its type."""
+        type_name = record.type
+        for projector, wants in zip(self.all, self._wants, strict=True):
+            if not wants or type_name in wants:
+                apply_one(projector, ProjectionTxn(txn, projector.name), record)
+
+    def hook(self, txn: KVTxn, hook: str, item: RunRecord | Session) -> None:
+        """Call lifecycle ``hook`` on every projector that defines it."""
+        for projector in self._hooks[hook]:
+            call_hook(projector, ProjectionTxn(txn, projector.name), hook, item)
+
+    def wants(self, projector: Projector, type_name: str) -> bool:
+        """Whether ``projector`` wants events of ``type_name``."""
+        types = self._wants[self.all.index(projector)]
+        return not types or type_name in types
+
+    # -- metadata -------------------------------------------------------------------------
+    @staticmethod
+    def meta(txn: KVTxn, name: str) -> ProjectorMeta | None:
+        """The stored metadata of projector ``name``."""
+        raw = txn.get("projector_meta", name.encode())
+        return None if raw is None else _META_DECODER.decode(raw)
+
+    @staticmethod
+    def set_meta(txn: KVTxn, name: str, meta: ProjectorMeta) -> None:
+        """Store the metadata of projector ``name``."""
+        txn.put("projector_meta", name.encode(), _META_ENCODER.encode(meta))
+
+    def stale(self, txn: KVTxn) -> list[str]:
+        """Projectors that are new, changed version, or whose rebuild did not finish."""
+        out = []
+        for p in self.all:
+            meta = self.meta(txn, p.name)
+            if meta is None or meta.version != p.version or not meta.ready:
+                out.append(p.name)
+        return out
+
+
+def apply_one(projector: Projector, tx: ProjectionTx, record: EventRecord) -> None:
+    """Apply one record; a non-eventlog exception becomes :class:`ProjectionError`."""
+    try:
+        projector.apply(tx, record)
+    except EventLogError:
+        raise  # a rule of the store (e.g. InvalidTransition from the run-state projector)
+    except Exception as exc:
+        raise ProjectionError(projector.name, record.run_id, record.seq, exc) from exc
+
+
+def call_hook(projector: Projector, tx: ProjectionTx, hook: str, item: RunRecord | Session) -> None:
+    """Call one lifecycle hook; a non-eventlog exception becomes :class:`ProjectionError`."""
+    fn: Callable[[ProjectionTx, Any], None] = getattr(projector, hook)
+    try:
+        fn(tx, item)
+    except EventLogError:
+        raise
+    except Exception as exc:
+        raise ProjectionError(projector.name, item.id, 0, exc) from exc
+
+
+def reader(txn: KVTxn, name: str) -> ProjectionReader:
+    """Read access to projector ``name``'s keyspace in ``txn``."""
+    return ProjectionTxn(txn, name)
+
+
+def stream_id_of(record: RunRecord | Session) -> UUID:
+    """The id of the stream a record owns (its own id)."""
+    return record.id

@@ -1,0 +1,304 @@
+"""The read side of :class:`~eventlog.store.RunStore` served by projections, and sessions.
+
+Listings come from the built-in projectors' indexes (never a scan of all runs); messages are a
+session's stream; executions and statistics are views of the log; ``verify`` refolds
+everything; ``rebuild_projections`` replays views from the log.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+from uuid import UUID, uuid4
+
+import structlog
+
+from eventlog._validate import check_seq, uuid_of
+from eventlog.engine import AppendRequest, Engine
+from eventlog.errors import SessionNotFound
+from eventlog.kv import KVBackend, KVTxn
+from eventlog.messages import MESSAGE_TYPES, Message, MessageAppended
+from eventlog.projecting import reader
+from eventlog.protocols import ProjectionReader
+from eventlog.records import Execution, RunRecord, Session, SessionStats
+from eventlog.status import RunStatus
+from eventlog.verify import Problem, verify
+from projections.executions import ExecutionsQuery
+from projections.session_listing import SessionListingQuery
+from projections.status_index import StatusIndexQuery
+
+__all__ = ["ProjectorStatus", "StoreViews"]
+
+T = TypeVar("T")
+log = structlog.wrap_logger(logging.getLogger("eventlog.store"))
+
+
+def _status(value: RunStatus | str | None) -> RunStatus | None:
+    if value is None:
+        return None
+    try:
+        return RunStatus(value)
+    except ValueError:
+        valid = ", ".join(s.value for s in RunStatus)
+        raise ValueError(f"unknown run status {value!r}; use one of: {valid}") from None
+
+
+def _page(limit: object, offset: object) -> tuple[int, int]:
+    lim = check_seq(limit, "limit")
+    off = check_seq(offset, "offset")
+    return (100 if lim is None else lim), (off or 0)
+
+
+class ProjectorStatus:
+    """A projector's name, version, checkpoint (last applied position) and readiness."""
+
+    def __init__(self, name: str, version: int, checkpoint: int, ready: bool) -> None:
+        self.name = name
+        self.version = version
+        self.checkpoint = checkpoint
+        self.ready = ready
+
+    def __repr__(self) -> str:
+        return (
+            f"ProjectorStatus(name={self.name!r}, version={self.version}, "
+            f"checkpoint={self.checkpoint}, ready={self.ready})"
+        )
+
+
+class StoreViews:
+    """Queries over the built-in views, messages, verification and rebuilds."""
+
+    _backend: KVBackend
+    _engine: Engine
+    path: Any
+
+    def _run_in(self, txn: KVTxn, rid: UUID) -> RunRecord | None:
+        raise NotImplementedError
+
+    def _session_in(self, txn: KVTxn, sid: UUID) -> Session | None:
+        raise NotImplementedError
+
+    # -- runs by index --------------------------------------------------------------------
+    def list_runs_filtered(
+        self,
+        *,
+        session_id: UUID | str | None = None,
+        status: RunStatus | str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[RunRecord]:
+        """Runs newest first (by created_at), filtered by session and/or status.
+
+        Served from the status index: the cost grows with ``limit + offset``, not with the
+        number of runs. ``limit=0`` returns ``[]``.
+        """
+        sid = None if session_id is None else uuid_of(session_id, "session_id")
+        st = _status(status)
+        lim, off = _page(limit, offset)
+
+        def work(txn: KVTxn) -> list[RunRecord]:
+            ids = StatusIndexQuery(reader(txn, "status_index")).page(
+                status=st, session_id=sid, limit=lim, offset=off
+            )
+            return [r for r in (self._run_in(txn, i) for i in ids) if r is not None]
+
+        return self._backend.read(work)
+
+    def count_runs(
+        self, status: RunStatus | str | None = None, session_id: UUID | str | None = None
+    ) -> int:
+        """How many runs match (read from the index's counters, not by scanning runs)."""
+        sid = None if session_id is None else uuid_of(session_id, "session_id")
+        st = _status(status)
+        return self._backend.read(
+            lambda txn: StatusIndexQuery(reader(txn, "status_index")).count(
+                status=st, session_id=sid
+            )
+        )
+
+    def list_runs(self, session_id: UUID | str) -> list[RunRecord]:
+        """The session's runs in created order (``SessionNotFound`` for an unknown session)."""
+        sid = uuid_of(session_id, "session_id")
+
+        def work(txn: KVTxn) -> list[RunRecord]:
+            if self._engine.get_session(txn, sid) is None:
+                raise SessionNotFound(sid)
+            ids = SessionListingQuery(reader(txn, "session_listing")).runs(sid)
+            return [r for r in (self._run_in(txn, i) for i in ids) if r is not None]
+
+        return self._backend.read(work)
+
+    # -- sessions -------------------------------------------------------------------------
+    def list_sessions(
+        self,
+        *,
+        limit: int = 100,
+        offset: int = 0,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+    ) -> list[Session]:
+        """Sessions, most recently updated first, optionally created in a time window."""
+        lim, off = _page(limit, offset)
+        for name, value in (("created_after", created_after), ("created_before", created_before)):
+            if value is not None and not isinstance(value, datetime):
+                raise TypeError(f"{name} must be a datetime, got {value!r}")
+
+        def work(txn: KVTxn) -> list[Session]:
+            ids = SessionListingQuery(reader(txn, "session_listing")).sessions(
+                limit=lim, offset=off, created_after=created_after, created_before=created_before
+            )
+            return [s for s in (self._session_in(txn, i) for i in ids) if s is not None]
+
+        return self._backend.read(work)
+
+    def delete_session(self, session_id: UUID | str) -> bool:
+        """Delete the session, its runs and its messages in one transaction (idempotent)."""
+        sid = uuid_of(session_id, "session_id")
+        deleted = self._backend.write(lambda txn: self._engine.delete_session(txn, sid))
+        if deleted:
+            log.info("session_deleted", path=self.path, session_id=str(sid))
+        return deleted
+
+    # -- messages -------------------------------------------------------------------------
+    def append_message(self, session_id: UUID | str, message: Message) -> UUID:
+        """Append ``message`` to the session's stream; returns the message id."""
+        sid = uuid_of(session_id, "session_id")
+        if not isinstance(message, MESSAGE_TYPES):
+            raise TypeError(
+                "append_message: expected SystemMessage, UserMessage, AssistantMessage or "
+                f"ToolMessage from eventlog.messages, got {type(message).__name__}"
+            )
+        message_id = uuid4()
+        req = AppendRequest(sid, (MessageAppended(message),), None, (message_id,))
+        self._backend.write(
+            lambda txn: self._engine.append(txn, req, datetime.now(UTC), kind="session")
+        )
+        return message_id
+
+    def list_messages(
+        self, session_id: UUID | str, *, after_seq: int = 0, limit: int | None = None
+    ) -> list[Message]:
+        """The session's messages in seq order (the first message is seq 1)."""
+        sid = uuid_of(session_id, "session_id")
+        after = check_seq(after_seq, "after_seq") or 0
+        lim = check_seq(limit, "limit")
+        records = self._backend.read(
+            lambda txn: self._engine.list_events(
+                txn, sid, after_seq=after, limit=lim, kind="session"
+            )
+        )
+        return [r.event.message for r in records if isinstance(r.event, MessageAppended)]
+
+    # -- executions -----------------------------------------------------------------------
+    def list_executions(self, session_id: UUID | str) -> list[Execution]:
+        """Tool executions of the session's runs, in log order."""
+        sid = uuid_of(session_id, "session_id")
+
+        def work(txn: KVTxn) -> list[Execution]:
+            if self._engine.get_session(txn, sid) is None:
+                raise SessionNotFound(sid)
+            return ExecutionsQuery(reader(txn, "executions")).executions(sid)
+
+        return self._backend.read(work)
+
+    def session_stats(self, session_id: UUID | str) -> SessionStats:
+        """Runs by status, tool calls, tool failures and total token usage of a session."""
+        sid = uuid_of(session_id, "session_id")
+
+        def work(txn: KVTxn) -> SessionStats:
+            if self._engine.get_session(txn, sid) is None:
+                raise SessionNotFound(sid)
+            index = StatusIndexQuery(reader(txn, "status_index"))
+            by_status = {s.value: index.count(status=s, session_id=sid) for s in RunStatus}
+            by_status = {k: v for k, v in by_status.items() if v}
+            calls, failures, usage = ExecutionsQuery(reader(txn, "executions")).totals(sid)
+            return SessionStats(sid, by_status, sum(by_status.values()), calls, failures, usage)
+
+        return self._backend.read(work)
+
+    # -- projections ----------------------------------------------------------------------
+    def projection(self, name: str) -> Any:
+        """The query object of projector ``name``.
+
+        A projector with a ``query(reader)`` method returns what it builds (the built-ins do);
+        any other returns a read-only view of its keyspace with ``get`` and ``scan``. Each call
+        on it reads one fresh snapshot.
+        """
+        projector = self._engine.projectors.by_name.get(name)
+        if projector is None:
+            known = ", ".join(sorted(self._engine.projectors.by_name))
+            raise KeyError(f"no projector named {name!r} (registered: {known})")
+        view = _ProjectionView(self._backend, name)
+        build = getattr(projector, "query", None)
+        return build(view) if callable(build) else view
+
+    def rebuild_projections(
+        self,
+        names: Iterable[str] | None = None,
+        *,
+        progress: Callable[[str, int, int], None] | None = None,
+    ) -> None:
+        """Rebuild projectors (all, or ``names``) from the log, in one transaction.
+
+        ``progress(name, position, last_position)`` is called as the replay advances.
+        """
+        known = self._engine.projectors.by_name
+        chosen = list(known) if names is None else list(names)
+        unknown = sorted(set(chosen) - set(known))
+        if unknown:
+            raise KeyError(f"unknown projectors: {unknown} (registered: {sorted(known)})")
+        self._rebuild(chosen, progress)
+
+    def _rebuild(
+        self, names: Sequence[str], progress: Callable[[str, int, int], None] | None
+    ) -> None:
+        if names:
+            self._backend.write(lambda txn: self._engine.rebuild(txn, names, progress))
+            log.info("projections_rebuilt", path=self.path, projectors=list(names))
+
+    def _catch_up_projectors(self) -> None:
+        stale = self._backend.read(self._engine.projectors.stale)
+        self._rebuild(stale, None)
+
+    def projector_status(self) -> list[ProjectorStatus]:
+        """Every registered projector with its stored version and checkpoint."""
+
+        def work(txn: KVTxn) -> list[ProjectorStatus]:
+            last = self._engine.last_position(txn)
+            out = []
+            for p in self._engine.projectors.all:
+                meta = self._engine.projectors.meta(txn, p.name)
+                ready = meta is not None and meta.ready and meta.version == p.version
+                version = p.version if meta is None else meta.version
+                out.append(ProjectorStatus(p.name, version, last if ready else 0, ready))
+            return out
+
+        return self._backend.read(work)
+
+    def verify(self) -> list[Problem]:
+        """Refold everything from the log and compare with every view; ``[]`` when consistent.
+
+        Reports seq gaps, undecodable records, broken position entries, orphan streams, view
+        keys that differ from a fresh replay (run state, status index, session listing,
+        executions and your projectors), and stale projectors - each naming where.
+        """
+        return self._backend.read(lambda txn: verify(self._engine, txn))
+
+
+class _ProjectionView:
+    """Read-only access to one projector's keyspace; each call is one short read."""
+
+    def __init__(self, backend: KVBackend, name: str) -> None:
+        self._backend = backend
+        self._name = name
+
+    def get(self, key: bytes) -> bytes | None:
+        return self._backend.read(lambda txn: reader(txn, self._name).get(key))
+
+    def scan(self, prefix: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
+        return iter(self._backend.read(lambda txn: list(reader(txn, self._name).scan(prefix))))
+
+
+__all__ += ["Problem", "ProjectionReader"]

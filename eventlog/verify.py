@@ -1,0 +1,172 @@
+"""``store.verify()``: refold everything from the log and compare with every stored view.
+
+It reads one consistent snapshot and returns a list of :class:`Problem` (empty when the store
+is consistent): seq gaps, undecodable records, broken position index entries, orphan streams,
+projector views that differ from a fresh replay into scratch space, stale projectors.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+import msgspec
+
+from eventlog.codec import decode_event
+from eventlog.engine import Engine
+from eventlog.errors import EventLogError, StoreError
+from eventlog.keys import unpack_u64
+from eventlog.kv import KVTxn
+from eventlog.projecting import ProjectionTxn, ScratchTx
+
+__all__ = ["Problem", "verify"]
+
+MAX_PER_VIEW = 50
+
+
+class Problem(msgspec.Struct, frozen=True):
+    """One inconsistency, naming where it is.
+
+    ``kind`` is one of ``seq_gap``, ``undecodable``, ``dangling_position``,
+    ``position_mismatch``, ``unindexed_event``, ``orphan_stream``, ``view_mismatch``,
+    ``projector_stale``.
+    """
+
+    kind: str
+    where: str
+    detail: str
+    run_id: UUID | None = None
+    seq: int | None = None
+    position: int | None = None
+    projector: str | None = None
+
+
+def _check_streams(engine: Engine, txn: KVTxn, problems: list[Problem]) -> dict[int, bytes]:
+    """Walk every stream: seq 1..n gap-free, every event decodes; return position -> key."""
+    positions: dict[int, bytes] = {}
+    current: bytes | None = None
+    expected = 1
+    for key, value in txn.scan("events", b""):
+        stream, seq = key[:16], unpack_u64(key[16:])
+        sid = UUID(bytes=stream)
+        if stream != current:
+            current, expected = stream, 1
+            if txn.get("runs", stream) is None and txn.get("sessions", stream) is None:
+                problems.append(
+                    Problem("orphan_stream", f"stream {sid}", "events of no run or session", sid)
+                )
+        if seq != expected:
+            problems.append(
+                Problem(
+                    "seq_gap",
+                    f"run {sid} seq {expected}",
+                    f"seq {expected}..{seq - 1} missing (next stored seq is {seq})",
+                    sid,
+                    expected,
+                )
+            )
+        expected = seq + 1
+        try:
+            record = decode_event(sid, seq, value)
+        except StoreError as exc:
+            problems.append(Problem("undecodable", f"run {sid} seq {seq}", str(exc), sid, seq))
+            continue
+        positions[record.position] = key
+    return positions
+
+
+def _check_positions(txn: KVTxn, positions: dict[int, bytes], problems: list[Problem]) -> None:
+    indexed: set[int] = set()
+    for key, ref in txn.scan("positions", b""):
+        position = unpack_u64(key)
+        if not ref:
+            continue  # tombstone of a deleted run's last event
+        indexed.add(position)
+        sid, seq = UUID(bytes=ref[:16]), unpack_u64(ref[16:])
+        if txn.get("events", ref) is None:
+            problems.append(
+                Problem(
+                    "dangling_position",
+                    f"position {position}",
+                    f"points at run {sid} seq {seq}, which does not exist",
+                    sid,
+                    seq,
+                    position,
+                )
+            )
+        elif positions.get(position, ref) != ref:
+            problems.append(
+                Problem(
+                    "position_mismatch",
+                    f"position {position}",
+                    f"indexed as run {sid} seq {seq} but that event records another position",
+                    sid,
+                    seq,
+                    position,
+                )
+            )
+    for position, ref in positions.items():
+        if position not in indexed:
+            sid, seq = UUID(bytes=ref[:16]), unpack_u64(ref[16:])
+            problems.append(
+                Problem(
+                    "unindexed_event",
+                    f"run {sid} seq {seq}",
+                    f"position {position} is missing from the position index",
+                    sid,
+                    seq,
+                    position,
+                )
+            )
+
+
+def _check_views(engine: Engine, txn: KVTxn, problems: list[Problem]) -> None:
+    last = engine.last_position(txn)
+    for projector in engine.projectors.all:
+        name = projector.name
+        meta = engine.projectors.meta(txn, name)
+        if meta is None or meta.version != projector.version or not meta.ready:
+            problems.append(
+                Problem(
+                    "projector_stale",
+                    f"projector {name}",
+                    "not built for this version; run store.rebuild_projections()",
+                    projector=name,
+                )
+            )
+        scratch = ScratchTx()
+        try:
+            engine.replay_into(txn, projector, scratch, None, last, on_bad=lambda *_: None)
+        except EventLogError as exc:
+            problems.append(
+                Problem(
+                    "view_mismatch", f"projector {name}", f"replay failed: {exc}", projector=name
+                )
+            )
+            continue
+        live = dict(ProjectionTxn(txn, name).scan())
+        fresh = scratch.data
+        found = 0
+        for key in sorted(live.keys() | fresh.keys()):
+            if live.get(key) == fresh.get(key):
+                continue
+            if key not in fresh:
+                detail = "the view has a key that a fresh replay does not produce"
+            elif key not in live:
+                detail = "the view lacks a key that a fresh replay produces"
+            else:
+                detail = "the view's value differs from a fresh replay"
+            problems.append(
+                Problem("view_mismatch", f"projector {name} key {key!r}", detail, projector=name)
+            )
+            found += 1
+            if found >= MAX_PER_VIEW:
+                break
+
+
+def verify(engine: Engine, txn: KVTxn) -> list[Problem]:
+    """Check the store in ``txn``'s snapshot; see the module docstring."""
+    problems: list[Problem] = []
+    positions = _check_streams(engine, txn, problems)
+    _check_positions(txn, positions, problems)
+    _check_views(engine, txn, problems)
+    return problems

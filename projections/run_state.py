@@ -1,0 +1,63 @@
+"""The run-state projector: ``RunState`` per run, folded inside the append transaction.
+
+It also enforces the lifecycle rule: an event that would move a terminal run elsewhere raises
+:class:`~eventlog.errors.InvalidTransition` (naming both statuses and the seq), which aborts the
+whole append.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+from uuid import UUID
+
+from eventlog.codec import RUN_STATE
+from eventlog.errors import InvalidTransition
+from eventlog.protocols import ProjectionReader, ProjectionTx
+from eventlog.records import EventRecord, RunRecord, RunState, status_after
+from eventlog.status import TERMINAL_STATUSES
+
+__all__ = ["RunStateProjector", "RunStateQuery"]
+
+
+class RunStateQuery:
+    """Reads of the run-state view."""
+
+    def __init__(self, reader: ProjectionReader) -> None:
+        self._reader = reader
+
+    def get(self, run_id: UUID) -> RunState | None:
+        """The materialized state of ``run_id`` (None when it is not a run)."""
+        raw = self._reader.get(run_id.bytes)
+        return None if raw is None else RUN_STATE.decode(raw, "run", run_id, "state")
+
+
+class RunStateProjector:
+    """Keeps ``RunState.fold(record, events)`` for every run; key = the run id's 16 bytes."""
+
+    name: ClassVar[str] = "run_state"
+    version: ClassVar[int] = 1
+    event_types: ClassVar[frozenset[str]] = frozenset()
+
+    def on_run_created(self, tx: ProjectionTx, run: RunRecord) -> None:
+        tx.put(run.id.bytes, RUN_STATE.encode(RunState.initial(run)))
+
+    def on_run_deleted(self, tx: ProjectionTx, run: RunRecord) -> None:
+        tx.delete(run.id.bytes)
+
+    def apply(self, tx: ProjectionTx, record: EventRecord) -> None:
+        key = record.run_id.bytes
+        raw = tx.get(key)
+        if raw is None:
+            return  # not a run (a session's message stream)
+        state = RUN_STATE.decode(raw, "run", record.run_id, "state")
+        current = state.status
+        if current in TERMINAL_STATUSES:
+            nxt = status_after(current, record.event)
+            if nxt != current:
+                raise InvalidTransition(record.run_id, current.value, nxt.value, record.seq)
+        state._apply(record)
+        tx.put(key, RUN_STATE.encode(state))
+
+    def query(self, reader: ProjectionReader) -> RunStateQuery:
+        """The query object ``store.projection("run_state")`` returns."""
+        return RunStateQuery(reader)
