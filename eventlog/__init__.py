@@ -31,24 +31,52 @@ from eventlog.errors import (
     StoreFullError,
 )
 from eventlog.events import RawEvent
+from eventlog.messages import (
+    AssistantMessage,
+    ImageUrlPart,
+    JsonPart,
+    Message,
+    SystemMessage,
+    TextPart,
+    ToolMessage,
+    UserMessage,
+)
 from eventlog.protocols import ProjectionReader, ProjectionTx, Projector
-from eventlog.records import EventRecord, RunRecord, RunState, Session
+from eventlog.records import (
+    EventRecord,
+    Execution,
+    ExecutionStatus,
+    RunRecord,
+    RunState,
+    Session,
+    SessionStats,
+)
 from eventlog.status import RunStatus
 from eventlog.store import RunStore
+from eventlog.store_views import ProjectorStatus
+from eventlog.verify import Problem
 
 __all__ = [
     "AlreadyExistsError",
     "AppendRequest",
+    "AssistantMessage",
     "ConcurrencyError",
     "ConfigError",
     "CorruptRecordError",
     "EventLogError",
     "EventRecord",
+    "Execution",
+    "ExecutionStatus",
+    "ImageUrlPart",
     "InvalidTransition",
+    "JsonPart",
+    "Message",
+    "Problem",
     "ProjectionError",
     "ProjectionReader",
     "ProjectionTx",
     "Projector",
+    "ProjectorStatus",
     "RawEvent",
     "RunNotFound",
     "RunRecord",
@@ -57,9 +85,14 @@ __all__ = [
     "RunStore",
     "SessionNotFound",
     "Session",
+    "SessionStats",
     "StoreClosedError",
     "StoreConfig",
     "StoreError",
     "StoreFullError",
+    "SystemMessage",
+    "TextPart",
+    "ToolMessage",
+    "UserMessage",
 ]
 __version__ = "0.1.0"

@@ -21,7 +21,6 @@ from eventlog.errors import SessionNotFound
 from eventlog.kv import KVBackend, KVTxn
 from eventlog.messages import MESSAGE_TYPES, Message, MessageAppended
 from eventlog.projecting import reader
-from eventlog.protocols import ProjectionReader
 from eventlog.records import Execution, RunRecord, Session, SessionStats
 from eventlog.status import RunStatus
 from eventlog.verify import Problem, verify
@@ -299,6 +298,3 @@ class _ProjectionView:
 
     def scan(self, prefix: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
         return iter(self._backend.read(lambda txn: list(reader(txn, self._name).scan(prefix))))
-
-
-__all__ += ["Problem", "ProjectionReader"]

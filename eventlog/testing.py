@@ -34,6 +34,7 @@ from eventlog import (
     SessionNotFound,
     StoreClosedError,
 )
+from eventlog.contract_views import ViewsContract
 from eventlog.events import (
     AssistantMessageCommitted,
     CompactionCircuitOpened,
@@ -109,7 +110,7 @@ class _FailingProjector:
         raise RuntimeError("boom")
 
 
-class StoreContract:
+class StoreContract(ViewsContract):
     """The behaviour every backend shares. Subclass and implement :meth:`make_store`."""
 
     #: False for backends whose data does not survive close (memory).
