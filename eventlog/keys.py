@@ -1,24 +1,16 @@
-"""The key layout on disk. Big-endian ``>Q`` integers so byte order is numeric order.
+"""Key encoding. Big-endian ``>Q`` integers so byte order is numeric order.
 
-======================  ==================================  ==================================
-table                   key                                 value
-======================  ==================================  ==================================
-meta                    b"format"                           store format version
-sessions                session_id (16 bytes)               Session
-runs                    run_id (16)                         RunRecord as created
-states                  run_id (16)                         RunState (materialized fold)
-events                  run_id (16) + seq (>Q)              Envelope (type, version, position,
-                                                            recorded_at, event_id, payload)
-positions               position (>Q)                       run_id (16) + seq (>Q); b"" is the
-                                                            tombstone of a deleted last event
-event_ids               run_id (16) + event_id (16)         seq (>Q)
-client_requests         session_id (16) + client_request_id run_id (16)
-projections             projector name + 0x00 + user key    user value
-projector_meta          projector name                      ProjectorMeta (version, checkpoint)
-======================  ==================================  ==================================
+The tables and their keys (see ARCHITECTURE.md, "Key layout"):
+
+- ``events``: stream_id (16 bytes) + seq (>Q) → envelope
+- ``positions``: position (>Q) → stream_id + seq (``b""`` = tombstone of a deleted last event)
+- ``event_ids``: stream_id + event_id (16) → seq;  ``client_requests``: session_id +
+  client_request_id → run_id;  ``session_runs``: session_id + run_id → ``b""``
+- ``sessions`` / ``runs``: id → the record as created;  ``meta``: ``b"format"`` → version
+- ``projections``: projector name + 0x00 + projector key;  ``projector_meta``: name → meta
 
 Every key stays far below LMDB's 511-byte limit (client_request_id and projector keys are
-checked).
+checked against :data:`MAX_KEY`).
 """
 
 from __future__ import annotations
