@@ -14,6 +14,7 @@ from rich.table import Table
 
 from eventlog.demo import write_demo_runs
 from eventlog.errors import EventLogError
+from eventlog.status import RunStatus
 from eventlog.store import RunStore
 
 app = typer.Typer(
@@ -79,6 +80,20 @@ def demo(
                     state.last_finish or state.last_error or "",
                 )
             console.print(table)
+            counts = {s.value: store.count_runs(status=s) for s in RunStatus}
+            console.print(
+                "Runs in the store by status (status index): "
+                + ", ".join(f"{k} {v}" for k, v in counts.items() if v),
+                highlight=False,
+            )
+            sid = records[0].session_id
+            stats = store.session_stats(sid)
+            console.print(
+                f"Session {sid}: {stats.total_runs} runs, {stats.tool_calls} tool calls "
+                f"({stats.tool_failures} failed), {stats.total_usage.total_tokens} tokens, "
+                f"{len(store.list_messages(sid))} messages",
+                highlight=False,
+            )
             failed = next((r for r in records if r.status == "failed"), records[0])
             console.print(f"\nTimeline of run {failed.id} (last 6 events):")
             events = store.list_events(failed.id)

@@ -28,6 +28,15 @@ from eventlog.events import (
     ToolMessageCommitted,
     UsageRecorded,
 )
+from eventlog.messages import (
+    AssistantMessage,
+    JsonPart,
+    Part,
+    SystemMessage,
+    TextPart,
+    ToolMessage,
+    UserMessage,
+)
 from eventlog.records import RunRecord
 from eventlog.status import RunStatus
 from eventlog.store import RunStore
@@ -35,6 +44,11 @@ from eventlog.store import RunStore
 __all__ = ["write_demo_runs"]
 
 _MODELS = [("openai", "gpt-4o"), ("anthropic", "claude-sonnet-4"), ("openai", "gpt-4o-mini")]
+_QUESTIONS = [
+    "Why does the billing test fail on CI only?",
+    "Compare LMDB and SQLite for an append-only log.",
+    "A customer cannot log in after the password reset.",
+]
 _TOOLS = [
     ("web_search", {"query": "LMDB durability guarantees"}, {"hits": 7}),
     ("read_file", {"path": "src/main.py"}, {"bytes": 5120}),
@@ -95,6 +109,8 @@ def write_demo_runs(store: RunStore, *, runs: int = 6, seed: int | None = None) 
         store.create_session(title=title, model="gpt-4o")
         for title in ("Refactor the billing service", "Research: embedded KV stores", "Support")
     ]
+    for session in sessions:
+        store.append_message(session.id, SystemMessage("You are a careful coding agent."))
     outcomes = ["completed", "failed", "cancelled", "running"]
     outcomes += ["completed"] * max(0, runs - len(outcomes))
     out: list[RunRecord] = []
@@ -108,6 +124,8 @@ def write_demo_runs(store: RunStore, *, runs: int = 6, seed: int | None = None) 
             metadata={"demo": True, "user": f"user-{n % 3}"},
             client_request_id=f"demo-{uuid4().hex[:8]}",
         )
+        question = rng.choice(_QUESTIONS)
+        store.append_message(session.id, UserMessage(question))
         events: list[Event] = [RunStarted(session.id, provider, model)]
         iterations = rng.randint(1, 3)
         for it in range(1, iterations + 1):
@@ -130,6 +148,16 @@ def write_demo_runs(store: RunStore, *, runs: int = 6, seed: int | None = None) 
         # write in the chunks a runtime would: each step's events as one atomic batch
         for i in range(0, len(events), 5):
             store.append_events(run.id, events[i : i + 5])
+        for event in events:  # the transcript: the assistant's tool calls and the tool results
+            if isinstance(event, ToolCallCompleted):
+                store.append_message(session.id, AssistantMessage("", tool_calls=[event.call]))
+            elif isinstance(event, ToolExecutionFinished):
+                output = event.result.output if isinstance(event.result, Success) else None
+                text = event.result.error if isinstance(event.result, Failure) else None
+                parts: list[Part] = [JsonPart(output)] if text is None else [TextPart(text)]
+                store.append_message(session.id, ToolMessage(event.call_id, event.tool_name, parts))
+        if outcome == "completed":
+            store.append_message(session.id, AssistantMessage("Here is what I found."))
         record = store.get_run(run.id)
         assert record is not None
         out.append(record)
