@@ -35,8 +35,13 @@ def test_demo_writes_runs_and_prints_them(tmp_path: Path) -> None:
         assert word in out.stdout
     assert "\x1b[" not in out.stdout  # piped output has no color codes
     with RunStore.open(db) as store:
-        run_ids = {r.run_id for r in store.read_log()}
+        run_ids = {r.id for r in store.list_runs_filtered()}
         assert len(run_ids) == 5
+        assert store.count_runs() == 5
+        assert store.verify() == []
+        sessions = store.list_sessions()
+        assert len(sessions) == 3
+        assert all(store.list_messages(s.id) for s in sessions)
         statuses = set()
         for rid in run_ids:
             state = store.get_run_state(rid)
