@@ -44,7 +44,8 @@ from eventlog.events import (
     UsageRecorded,
 )
 from eventlog.keys import event_key
-from eventlog.projecting import reader
+from eventlog.kv import KVTxn
+from eventlog.projecting import ProjectorMeta, ProjectorSet, reader
 
 __all__ = ["ViewsContract"]
 
@@ -337,6 +338,36 @@ class ViewsContract:
         undecodable = [p for p in store.verify() if p.kind == "undecodable"]
         assert [(p.run_id, p.seq) for p in undecodable] == [(run_id, 3)]
         assert f"run {run_id} seq 3" in undecodable[0].where
+
+    @pytest.mark.parametrize("view", ["run_state", "status_index", "session_listing", "executions"])
+    def test_stale_builtin_is_rebuilt_on_open(
+        self, store: RunStore, store_path: Path, view: str
+    ) -> None:
+        if not self.persistent:
+            pytest.skip("backend does not persist")
+        sid, run_id = self._busy_store(store)
+        before = store._backend.read(lambda txn: dict(reader(txn, view).scan()))
+        assert before
+
+        def make_stale(txn: KVTxn) -> None:
+            tx = reader(txn, view)
+            for key in [k for k, _ in tx.scan()]:
+                tx.delete(key)  # type: ignore[attr-defined]
+            ProjectorSet.set_meta(txn, view, ProjectorMeta(0, 0, True))  # an older version
+
+        store._backend.write(make_stale)
+        assert store.verify()  # stale and empty
+        store = self.reopen(store, store_path)
+        try:
+            after = store._backend.read(lambda txn: dict(reader(txn, view).scan()))
+            assert after == before
+            status = {s.name: s for s in store.projector_status()}[view]
+            assert (status.version, status.ready) == (1, True)
+            assert store.verify() == []
+            assert store.get_run_state(run_id) is not None
+            assert store.list_runs(sid)[0].id == run_id
+        finally:
+            store.close()
 
     def test_rebuild_reports_progress(self, store: RunStore) -> None:
         self._busy_store(store)
