@@ -19,6 +19,7 @@ from eventlog import (
     ImageUrlPart,
     JsonPart,
     Message,
+    ProjectionError,
     ProjectionTx,
     RunNotFound,
     RunRecord,
@@ -31,8 +32,10 @@ from eventlog import (
     UserMessage,
 )
 from eventlog.events import (
+    DoomLoopDetected,
     Failure,
     ModelStarted,
+    RunCancelled,
     RunCompleted,
     RunFailed,
     Success,
@@ -65,6 +68,28 @@ class _ToolLatency:
         tx.put(key, f"{count + 1} {total + event.duration_ms}".encode())
 
 
+class _CountingProjector:
+    """Counts events per type name in its keyspace."""
+
+    name = "type_counts"
+    version = 1
+    event_types: ClassVar[frozenset[str]] = frozenset()
+
+    def apply(self, tx: ProjectionTx, record: EventRecord) -> None:
+        key = record.type.encode()
+        tx.put(key, str(int(tx.get(key) or b"0") + 1).encode())
+
+
+class _FailingProjector:
+    name = "fails_on_doom"
+    version = 1
+    event_types: ClassVar[frozenset[str]] = frozenset({"DoomLoopDetected"})
+
+    def apply(self, tx: ProjectionTx, record: EventRecord) -> None:
+        tx.put(b"seen", b"1")
+        raise RuntimeError("boom")
+
+
 class ViewsContract:
     """Listings, counts, sessions, messages, executions, verify and rebuild."""
 
@@ -74,6 +99,10 @@ class ViewsContract:
         raise NotImplementedError
 
     def reopen(self, store: RunStore, path: Path, **options: object) -> RunStore:
+        raise NotImplementedError
+
+    @staticmethod
+    def new_run(store: RunStore) -> RunRecord:
         raise NotImplementedError
 
     # -- status index ----------------------------------------------------------------------
@@ -380,3 +409,43 @@ class ViewsContract:
         with pytest.raises(KeyError, match="nope"):
             store.rebuild_projections(["nope"])
         assert store.verify() == []
+
+    # -- projectors ----------------------------------------------------------------------
+    def test_user_projector_runs_inline(self, store_path: Path) -> None:
+        with self.make_store(store_path, projectors=[_CountingProjector()]) as store:
+            run = self.new_run(store)
+            store.append_events(run.id, [TextDelta("a"), TextDelta("b"), RunCancelled()])
+            view = store.projection("type_counts")
+            assert view.get(b"TextDelta") == b"2"
+            assert dict(view.scan()) == {b"TextDelta": b"2", b"RunCancelled": b"1"}
+            with pytest.raises(KeyError, match="nope"):
+                store.projection("nope")
+
+    def test_failing_projector_aborts_append(self, store_path: Path) -> None:
+        with self.make_store(store_path, projectors=[_FailingProjector()]) as store:
+            run = self.new_run(store)
+            store.append_event(run.id, TextDelta("fine"))
+            with pytest.raises(ProjectionError) as info:
+                store.append_events(run.id, [TextDelta("x"), DoomLoopDetected("loop")])
+            assert info.value.projector == "fails_on_doom"
+            assert (info.value.run_id, info.value.seq) == (run.id, 3)
+            assert [r.seq for r in store.list_events(run.id)] == [1]
+            assert store.projection("fails_on_doom").get(b"seen") is None
+            assert store.last_position() == 1
+
+    def test_new_projector_is_built_from_the_log(self, store: RunStore, store_path: Path) -> None:
+        if not self.persistent:
+            pytest.skip("backend does not persist")
+        run = self.new_run(store)
+        store.append_events(run.id, [TextDelta("a"), TextDelta("b")])
+        store = self.reopen(store, store_path, projectors=[_CountingProjector()])
+        try:
+            assert store.projection("type_counts").get(b"TextDelta") == b"2"
+            store.append_event(run.id, TextDelta("c"))
+            assert store.projection("type_counts").get(b"TextDelta") == b"3"
+            calls: list[tuple[str, int, int]] = []
+            store.rebuild_projections(progress=lambda *a: calls.append(a))
+            assert calls[-1] == ("type_counts", 3, 3)
+            assert store.projection("type_counts").get(b"TextDelta") == b"3"
+        finally:
+            store.close()
