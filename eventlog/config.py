@@ -29,6 +29,8 @@ class StoreConfig(BaseModel):
     - ``durability="fast"``: no fsync per commit (``MDB_NOSYNC``); call ``store.flush()``.
     - ``map_size``: the initial map; it grows automatically (doubling) up to ``max_map_size``,
       then writes raise ``StoreFullError``.
+    - ``readonly``: open an existing store for reading only (never blocks a writer).
+    - ``create=False``: fail with ``StoreError`` instead of creating a missing store.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -39,6 +41,8 @@ class StoreConfig(BaseModel):
     max_map_size: int = Field(default=DEFAULT_MAX_MAP_SIZE, ge=64 * 1024)
     max_readers: int = Field(default=256, ge=8, le=65536)
     max_dbs: int = Field(default=32, ge=len(TABLES), le=1024)
+    readonly: bool = False
+    create: bool = True
 
     @model_validator(mode="after")
     def _cap_not_below_start(self) -> StoreConfig:

@@ -73,10 +73,15 @@ class Engine:
     # -- store format ----------------------------------------------------------------------
     def init_store(self, txn: KVTxn) -> None:
         """Stamp a new store with the format version; refuse a store of a newer format."""
+        if txn.get("meta", FORMAT_KEY) is None:
+            txn.put("meta", FORMAT_KEY, pack_u64(FORMAT_VERSION))
+        self.check_format(txn)
+
+    def check_format(self, txn: KVTxn) -> None:
+        """Refuse a store written in a newer format than this code knows."""
         raw = txn.get("meta", FORMAT_KEY)
         if raw is None:
-            txn.put("meta", FORMAT_KEY, pack_u64(FORMAT_VERSION))
-            return
+            raise StoreError("not an eventlog store (no format stamp); check the path")
         found = unpack_u64(raw)
         if found > FORMAT_VERSION:
             raise StoreError(

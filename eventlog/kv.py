@@ -64,6 +64,7 @@ class KVBackend(Protocol):
     """
 
     path: str | None
+    readonly: bool
 
     def read(self, fn: Callable[[KVTxn], T]) -> T:
         """Run ``fn`` in a read-only snapshot."""

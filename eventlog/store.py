@@ -79,8 +79,11 @@ class RunStore(StoreViews):
             )
         self._backend = backend
         self._engine = Engine([*_builtins(), *projectors])
-        self._backend.write(self._engine.init_store)
-        self._catch_up_projectors()
+        if backend.readonly:
+            backend.read(self._engine.check_format)
+        else:
+            self._backend.write(self._engine.init_store)
+            self._catch_up_projectors()
 
     # -- opening and closing ----------------------------------------------------------------
     @classmethod
@@ -92,6 +95,8 @@ class RunStore(StoreViews):
         map_size: int = DEFAULT_MAP_SIZE,
         max_map_size: int = DEFAULT_MAX_MAP_SIZE,
         projectors: Sequence[Projector] = (),
+        readonly: bool = False,
+        create: bool = True,
         **options: int,
     ) -> RunStore:
         """Open (creating if needed) the LMDB store in directory ``path``.
@@ -99,7 +104,9 @@ class RunStore(StoreViews):
         ``durability="durable"`` (default): a returned append is on disk (fsync per commit).
         ``durability="fast"``: no fsync per commit; call :meth:`flush`. ``map_size`` is the
         initial LMDB map (it grows automatically up to ``max_map_size``). ``projectors`` adds
-        your projectors to the built-ins. Extra options (``max_readers``, ``max_dbs``) go to
+        your projectors to the built-ins. ``readonly=True`` opens an existing store for reading
+        only (it never blocks a writer; views are not rebuilt); ``create=False`` refuses to
+        create a missing store. Extra options (``max_readers``, ``max_dbs``) go to
         :class:`~eventlog.config.StoreConfig`.
 
         >>> import tempfile
@@ -113,6 +120,8 @@ class RunStore(StoreViews):
             durability=durability,
             map_size=map_size,
             max_map_size=max_map_size,
+            readonly=readonly,
+            create=create,
             **options,
         )
         backend = LmdbBackend(config)

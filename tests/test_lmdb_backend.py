@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import stat
 from pathlib import Path
 from uuid import uuid4
@@ -109,3 +110,39 @@ def test_unknown_ids_do_not_create_anything(tmp_path: Path) -> None:
     with RunStore.open(tmp_path / "s") as store:
         assert store.get_run(uuid4()) is None
         assert store.last_position() == 0
+
+
+def test_readonly_and_create_false_never_create_a_store(tmp_path: Path) -> None:
+    for options in ({"readonly": True}, {"create": False}):
+        with pytest.raises(StoreError, match="no eventlog store at"):
+            RunStore.open(tmp_path / "missing", **options)  # type: ignore[arg-type]
+        assert not (tmp_path / "missing").exists()
+
+
+def test_readonly_store_reads_and_refuses_writes(tmp_path: Path) -> None:
+    with RunStore.open(tmp_path / "s") as store:
+        run = store.create_run(store.ensure_session(), provider="p", model="m")
+        store.append_event(run.id, TextDelta("a"))
+    with RunStore.open(tmp_path / "s", readonly=True) as ro:
+        assert [r.seq for r in ro.list_events(run.id)] == [1]
+        assert ro.count_runs() == 1
+        assert ro.verify() == []
+        with pytest.raises(StoreError, match="read-only"):
+            ro.append_event(run.id, TextDelta("b"))
+        with pytest.raises(StoreError, match="read-only"):
+            ro.create_session()
+        # another process writes while this reader is open: it is not blocked
+        ctx = multiprocessing.get_context("spawn")
+        writer = ctx.Process(target=_append_one, args=(str(tmp_path / "s"), str(run.id)))
+        writer.start()
+        writer.join(timeout=60)
+        assert writer.exitcode == 0
+        assert [r.seq for r in ro.list_events(run.id)] == [1, 2]
+        # in this process the read-only environment cannot also be opened for writing
+        with pytest.raises(StoreError, match="read-only in this process"):
+            RunStore.open(tmp_path / "s")
+
+
+def _append_one(path: str, run_id: str) -> None:
+    with RunStore.open(path) as store:
+        store.append_event(run_id, TextDelta("from another process"))

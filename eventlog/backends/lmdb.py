@@ -93,13 +93,17 @@ class _SharedEnv:
                 metasync=durable,
                 mode=0o600,
                 subdir=True,
-                create=True,
+                create=not config.readonly,
+                readonly=config.readonly,
                 lock=True,
                 readahead=False,
                 meminit=False,
             )
             self.env.reader_check()  # free slots left by killed reader processes
-            handles = {name: self.env.open_db(name.encode()) for name in _DB_NAMES}
+            handles = {
+                name: self.env.open_db(name.encode(), create=not config.readonly)
+                for name in _DB_NAMES
+            }
             self.dbs = {t: (handles[db], prefix) for t, (db, prefix) in LAYOUT.items()}
         except lmdb.Error as exc:
             raise StoreError(f"cannot open LMDB store at {realpath}: {exc}") from exc
@@ -215,10 +219,17 @@ class LmdbBackend:
 
     def __init__(self, config: StoreConfig) -> None:
         path = Path(config.path).expanduser()
-        try:
-            path.mkdir(mode=0o700, parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StoreError(f"cannot create store directory {path}: {exc}") from exc
+        if config.readonly or not config.create:
+            if not (path / "data.mdb").is_file():
+                raise StoreError(
+                    f"no eventlog store at {path}: check the path (or create the store first, "
+                    "for example with `eventlog demo --db PATH`)"
+                )
+        else:
+            try:
+                path.mkdir(mode=0o700, parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"cannot create store directory {path}: {exc}") from exc
         realpath = os.path.realpath(path)
         if realpath in _inherited:
             raise StoreError(
@@ -231,7 +242,12 @@ class LmdbBackend:
                 shared = _SharedEnv(config, realpath)
                 _registry[realpath] = shared
                 log.info("store_opened", path=realpath, durability=config.durability)
-            elif shared.config.durability != config.durability:
+            elif shared.config.readonly and not config.readonly:
+                raise StoreError(
+                    f"store {realpath} is already open read-only in this process; close it "
+                    "before opening it for writing"
+                )
+            elif shared.config.durability != config.durability and not config.readonly:
                 raise StoreError(
                     f"store {realpath} is already open in this process with durability="
                     f"{shared.config.durability!r}; open it with the same durability "
@@ -244,6 +260,7 @@ class LmdbBackend:
         self._gate = shared.gate
         self._max_map_size = max(config.max_map_size, shared.config.max_map_size)
         self._forked = False
+        self.readonly = config.readonly
         self.path: str | None = realpath
         _live.add(self)
 
@@ -294,6 +311,10 @@ class LmdbBackend:
 
     def write(self, fn: Callable[[_LmdbTxn], T]) -> T:
         self._check()
+        if self.readonly:
+            raise StoreError(
+                f"store {self.path} is open read-only; open it without readonly=True to write"
+            )
         gate = self._gate
         while True:
             txn = self._begin(write=True)

@@ -101,6 +101,7 @@ class MemoryBackend:
     """A process-local, non-persistent backend."""
 
     path: str | None = None
+    readonly = False
 
     def __init__(self) -> None:
         self._tables = {name: _Table() for name in TABLES}
