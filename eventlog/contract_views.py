@@ -157,6 +157,22 @@ class ViewsContract:
         with pytest.raises(SessionNotFound):
             store.list_runs(uuid4())
 
+    def test_find_by_prefix(self, store: RunStore) -> None:
+        sid = store.ensure_session()
+        runs = [store.create_run(sid, provider="p", model="m") for _ in range(20)]
+        target = runs[7].id
+        assert store.find_runs(str(target)) == [target]
+        assert store.find_runs(str(target)[:13]) == [target]  # dashes are fine
+        assert target in store.find_runs(target.hex[:1], limit=20)
+        assert all(u.hex.startswith(target.hex[:1]) for u in store.find_runs(target.hex[:1]))
+        assert store.find_runs("0123456789abcdef" * 2) == []
+        assert store.find_sessions(str(sid)[:5]) == [sid]
+        assert store.find_runs(str(sid)) == []
+        with pytest.raises(ValueError, match="not an id"):
+            store.find_runs("xyz")
+        with pytest.raises(ValueError, match="not an id"):
+            store.find_runs("")
+
     # -- sessions --------------------------------------------------------------------------
     def test_list_sessions_most_recently_updated_first(self, store: RunStore) -> None:
         a = store.create_session(title="a")

@@ -335,6 +335,19 @@ class Engine:
         for key, raw in txn.scan("runs", b""):
             yield RUN_RECORD.decode(raw, "run", UUID(bytes=key), "record")
 
+    def find_ids(self, txn: KVTxn, table: str, hex_prefix: str, limit: int) -> list[UUID]:
+        """Ids in ``table`` (``runs`` or ``sessions``) whose hex form starts with ``hex_prefix``."""
+        want = hex_prefix.replace("-", "").lower()
+        start = bytes.fromhex(want + "0" * (len(want) % 2))
+        out: list[UUID] = []
+        for key, _ in txn.scan(table, start):
+            if not key.hex().startswith(want):
+                break
+            out.append(UUID(bytes=key))
+            if len(out) >= limit:
+                break
+        return out
+
     # -- projectors ------------------------------------------------------------------------
     def rebuild(
         self,

@@ -217,6 +217,24 @@ class StoreViews:
 
         return self._backend.read(work)
 
+    # -- ids by prefix --------------------------------------------------------------------
+    def find_runs(self, prefix: str, *, limit: int = 10) -> list[UUID]:
+        """Runs whose id starts with ``prefix`` (hex, dashes optional), like git's short ids."""
+        return self._find("runs", prefix, limit)
+
+    def find_sessions(self, prefix: str, *, limit: int = 10) -> list[UUID]:
+        """Sessions whose id starts with ``prefix`` (hex, dashes optional)."""
+        return self._find("sessions", prefix, limit)
+
+    def _find(self, table: str, prefix: str, limit: int) -> list[UUID]:
+        digits = str(prefix).replace("-", "").lower()
+        if not digits or len(digits) > 32 or any(c not in "0123456789abcdef" for c in digits):
+            raise ValueError(
+                f"{prefix!r} is not an id or an id prefix (hex digits, dashes allowed)"
+            )
+        lim = check_seq(limit, "limit") or 1
+        return self._backend.read(lambda txn: self._engine.find_ids(txn, table, digits, lim))
+
     # -- projections ----------------------------------------------------------------------
     def projection(self, name: str) -> Any:
         """The query object of projector ``name``.
