@@ -239,6 +239,24 @@ class Engine:
             results[i] = results[j]
         return [r for r in results if r is not None]
 
+    def import_event(
+        self,
+        txn: KVTxn,
+        stream_id: UUID,
+        kind: StreamKind,
+        seq: int,
+        event: AnyEvent,
+        recorded_at: datetime,
+        event_id: UUID | None,
+    ) -> EventRecord:
+        """Append one exported event with its original seq, time and id (``import``)."""
+        self._check_stream(txn, stream_id, kind)
+        head = self.last_seq(txn, stream_id)
+        if seq != head + 1:
+            raise ConcurrencyError(stream_id, seq - 1, head)
+        ids = None if event_id is None else (event_id,)
+        return self._write(txn, stream_id, head, (event,), ids, recorded_at)[0]
+
     def _write(
         self,
         txn: KVTxn,

@@ -8,6 +8,7 @@ everything; ``rebuild_projections`` replays views from the log.
 from __future__ import annotations
 
 import logging
+from functools import partial
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -17,12 +18,13 @@ import structlog
 
 from eventlog._validate import check_seq, uuid_of
 from eventlog.engine import AppendRequest, Engine
-from eventlog.errors import SessionNotFound
+from eventlog.errors import RunNotFound, SessionNotFound
 from eventlog.kv import KVBackend, KVTxn
 from eventlog.messages import MESSAGE_TYPES, Message, MessageAppended
 from eventlog.projecting import reader
-from eventlog.records import Execution, RunRecord, Session, SessionStats
+from eventlog.records import EventRecord, Execution, RunRecord, Session, SessionStats
 from eventlog.status import RunStatus
+from eventlog.transfer import ImportSummary, export_lines, import_lines, parse_lines
 from eventlog.verify import Problem, verify
 from projections.executions import ExecutionsQuery
 from projections.session_listing import SessionListingQuery
@@ -216,6 +218,69 @@ class StoreViews:
             return SessionStats(sid, by_status, sum(by_status.values()), calls, failures, usage)
 
         return self._backend.read(work)
+
+    # -- export / import ------------------------------------------------------------------
+    def export_jsonl(self, run_ids: Iterable[UUID | str] | None = None) -> Iterator[str]:
+        """The store (or the given runs, with their sessions' records) as JSON Lines.
+
+        Session lines, run lines, then event lines in log order; see :mod:`eventlog.transfer`.
+        Exporting everything also exports every session's messages.
+        """
+        wanted = None if run_ids is None else [uuid_of(r, "run_id") for r in run_ids]
+        engine = self._engine
+
+        def records(txn: KVTxn) -> tuple[list[Session], list[RunRecord]]:
+            if wanted is None:
+                runs = [self._run_in(txn, r.id) for r in engine.iter_runs(txn)]
+                sids = [s.id for s in engine.iter_sessions(txn)]
+            else:
+                runs = []
+                for rid in wanted:
+                    run = self._run_in(txn, rid)
+                    if run is None:
+                        raise RunNotFound(rid)
+                    runs.append(run)
+                sids = list(dict.fromkeys(r.session_id for r in runs if r is not None))
+            sessions = [s for s in (self._session_in(txn, i) for i in sids) if s is not None]
+            found = [r for r in runs if r is not None]
+            return (
+                sorted(sessions, key=lambda s: (s.created_at, s.id.bytes)),
+                sorted(found, key=lambda r: (r.created_at, r.id.bytes)),
+            )
+
+        sessions, runs = self._backend.read(records)
+        for line in export_lines(sessions, runs, self._export_events(wanted)):
+            yield line.decode()
+
+    def _export_events(self, wanted: list[UUID] | None) -> Iterator[EventRecord]:
+        if wanted is not None:
+            events = [e for rid in wanted for e in self.list_events_of(rid)]
+            yield from sorted(events, key=lambda e: e.position)
+            return
+        after = 0
+        while True:
+            chunk = self._backend.read(
+                partial(self._engine.read_log, after_position=after, limit=5000)
+            )
+            if not chunk:
+                return
+            yield from chunk
+            after = chunk[-1].position
+
+    def list_events_of(self, run_id: UUID) -> list[EventRecord]:
+        """Every event of a run (used by export)."""
+        return self._backend.read(lambda txn: self._engine.list_events(txn, run_id))
+
+    def import_jsonl(self, lines: Iterable[str | bytes]) -> ImportSummary:
+        """Validate every line, then write everything in one transaction - or nothing.
+
+        A bad line raises :class:`~eventlog.transfer.ImportError_` naming the 1-based line
+        number and the field; the store is unchanged. Ids that already exist are refused.
+        """
+        parsed = parse_lines(lines)
+        summary = self._backend.write(lambda txn: import_lines(self._engine, txn, parsed))
+        log.info("imported", path=self.path, runs=summary.runs, events=summary.events)
+        return summary
 
     # -- ids by prefix --------------------------------------------------------------------
     def find_runs(self, prefix: str, *, limit: int = 10) -> list[UUID]:
