@@ -8,9 +8,9 @@ everything; ``rebuild_projections`` replays views from the log.
 from __future__ import annotations
 
 import logging
-from functools import partial
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
