@@ -14,6 +14,7 @@ from functools import partial
 from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
+import msgspec
 import structlog
 
 from eventlog._validate import check_seq, uuid_of
@@ -30,7 +31,7 @@ from projections.executions import ExecutionsQuery
 from projections.session_listing import SessionListingQuery
 from projections.status_index import StatusIndexQuery
 
-__all__ = ["ProjectorStatus", "StoreViews"]
+__all__ = ["ProjectorStatus", "StoreStats", "StoreViews"]
 
 T = TypeVar("T")
 log = structlog.wrap_logger(logging.getLogger("eventlog.store"))
@@ -66,6 +67,20 @@ class ProjectorStatus:
             f"ProjectorStatus(name={self.name!r}, version={self.version}, "
             f"checkpoint={self.checkpoint}, ready={self.ready})"
         )
+
+
+class StoreStats(msgspec.Struct):
+    """What ``store.stats()`` reports (sizes are 0 for the memory backend)."""
+
+    runs_by_status: dict[str, int]
+    runs: int
+    sessions: int
+    events: int
+    last_position: int
+    map_size: int = 0
+    used_bytes: int = 0
+    file_bytes: int = 0
+    projectors: list[dict[str, Any]] = msgspec.field(default_factory=list)
 
 
 class StoreViews:
@@ -281,6 +296,39 @@ class StoreViews:
         summary = self._backend.write(lambda txn: import_lines(self._engine, txn, parsed))
         log.info("imported", path=self.path, runs=summary.runs, events=summary.events)
         return summary
+
+    # -- statistics -----------------------------------------------------------------------
+    def stats(self) -> StoreStats:
+        """Counts (runs by status, sessions, events), sizes and projector checkpoints.
+
+        Counting sessions and events walks their keys (no values are decoded).
+        """
+
+        def work(txn: KVTxn) -> StoreStats:
+            index = StatusIndexQuery(reader(txn, "status_index"))
+            by_status = {s.value: index.count(status=s) for s in RunStatus}
+            sessions = sum(1 for _ in txn.scan("sessions", b""))
+            events = sum(1 for _ in self._engine.iter_log(txn))
+            return StoreStats(
+                runs_by_status={k: v for k, v in by_status.items() if v},
+                runs=sum(by_status.values()),
+                sessions=sessions,
+                events=events,
+                last_position=self._engine.last_position(txn),
+            )
+
+        stats = self._backend.read(work)
+        info = getattr(self._backend, "info", None)
+        if callable(info):
+            sizes = info()
+            stats.map_size = sizes["map_size"]
+            stats.used_bytes = sizes["used_bytes"]
+            stats.file_bytes = sizes.get("file_bytes", 0)
+        stats.projectors = [
+            {"name": p.name, "version": p.version, "checkpoint": p.checkpoint, "ready": p.ready}
+            for p in self.projector_status()
+        ]
+        return stats
 
     # -- ids by prefix --------------------------------------------------------------------
     def find_runs(self, prefix: str, *, limit: int = 10) -> list[UUID]:

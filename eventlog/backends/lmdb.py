@@ -389,9 +389,14 @@ class LmdbBackend:
         self._check()
         info = self._env.info()
         stat = self._env.stat()
+        try:
+            file_bytes = os.path.getsize(os.path.join(str(self.path), "data.mdb"))
+        except OSError:
+            file_bytes = 0
         return {
             "map_size": int(info["map_size"]),
             "used_bytes": int((info["last_pgno"] + 1) * stat["psize"]),
+            "file_bytes": file_bytes,
             "max_readers": int(info["max_readers"]),
             "num_readers": int(info["num_readers"]),
         }
