@@ -1,0 +1,54 @@
+"""The ``eventlog`` command: a thin layer over the library (typer + rich).
+
+Every command opens the store (read-only unless it writes), calls one or two public library
+functions and prints the result as a table, ``--json`` or ``--nl``. Library errors become
+``error: …`` on stderr with exit code 1; usage errors exit 2. Logs go to stderr.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Annotated
+
+import structlog
+import typer
+
+from eventlog.cli import admin, runs, sessions
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    help="Debug and inspect agent runs stored by eventlog. Every command takes --db PATH "
+    "(or EVENTLOG_DB; default ./data).",
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+def _configure_logging(verbose: bool) -> None:
+    level = logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(stream=sys.stderr, level=level, format="%(message)s", force=True)
+    structlog.configure(
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+    )
+
+
+@app.callback()
+def _main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log to stderr.")] = False,
+) -> None:
+    _configure_logging(verbose)
+
+
+runs.register(app)
+sessions.register(app)
+admin.register(app)
+
+
+def main() -> None:
+    """Entry point of the ``eventlog`` console script."""
+    app()

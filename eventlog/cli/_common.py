@@ -1,0 +1,188 @@
+"""What every command shares: the store option, output modes, id prefixes, clean errors."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+from uuid import UUID
+
+import msgspec
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from eventlog.errors import EventLogError
+from eventlog.events import RawEvent
+from eventlog.records import EventRecord
+from eventlog.store import RunStore
+from eventlog.transfer import ImportError_
+
+__all__ = [
+    "DbOption",
+    "JsonFlag",
+    "NlFlag",
+    "console",
+    "die",
+    "emit",
+    "event_dict",
+    "fail_cleanly",
+    "open_store",
+    "resolve_run",
+    "resolve_session",
+    "summary",
+]
+
+DbOption = Annotated[
+    Path,
+    typer.Option(
+        "--db",
+        envvar="EVENTLOG_DB",
+        help="Store directory (or set EVENTLOG_DB).",
+        show_default=True,
+    ),
+]
+
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
+NlFlag = Annotated[bool, typer.Option("--nl", help="Print JSON Lines (one object per line).")]
+
+
+def console() -> Console:
+    """A console for data on stdout: rich when a terminal, plain (no color) when piped."""
+    if sys.stdout.isatty():
+        return Console()
+    return Console(width=200, no_color=True, color_system=None, highlight=False)
+
+
+def die(message: str, code: int = 1) -> NoReturn:
+    """Print ``error: message`` on stderr and exit."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def fail_cleanly() -> Iterator[None]:
+    """Turn library errors into ``error: …`` on stderr with exit code 1 (no traceback)."""
+    try:
+        yield
+    except (EventLogError, ImportError_) as exc:
+        die(str(exc))
+    except (ValueError, TypeError, OSError) as exc:
+        die(str(exc))
+
+
+def open_store(db: Path, *, write: bool = False, create: bool = False) -> RunStore:
+    """Open the store: read-only unless ``write``; never create one unless ``create``."""
+    if write:
+        return RunStore.open(db, create=create)
+    return RunStore.open(db, readonly=True)
+
+
+def _resolve(kind: str, found: Sequence[UUID], prefix: str) -> UUID:
+    if not found:
+        die(f"{kind} {prefix} not found")
+    if len(found) > 1:
+        listed = ", ".join(str(u) for u in found[:10])
+        more = " …" if len(found) > 10 else ""
+        die(f"{kind} prefix {prefix} is ambiguous: it matches {listed}{more}; give more digits")
+    return found[0]
+
+
+def resolve_run(store: RunStore, prefix: str) -> UUID:
+    """The run whose id starts with ``prefix`` (exit 1 when none or several)."""
+    try:
+        found = store.find_runs(prefix, limit=11)
+    except ValueError as exc:
+        die(str(exc))
+    return _resolve("run", found, prefix)
+
+
+def resolve_session(store: RunStore, prefix: str) -> UUID:
+    """The session whose id starts with ``prefix`` (exit 1 when none or several)."""
+    try:
+        found = store.find_sessions(prefix, limit=11)
+    except ValueError as exc:
+        die(str(exc))
+    return _resolve("session", found, prefix)
+
+
+def to_builtins(obj: Any) -> Any:
+    """JSON-ready builtins with the library's field names."""
+    return msgspec.to_builtins(obj)
+
+
+def event_dict(record: EventRecord, *, payload: bool = True) -> dict[str, Any]:
+    """An event as a JSON object: run_id, seq, position, type, recorded_at, event_id, payload."""
+    out: dict[str, Any] = {
+        "run_id": str(record.run_id),
+        "seq": record.seq,
+        "position": record.position,
+        "type": record.type,
+        "recorded_at": to_builtins(record.recorded_at),
+        "event_id": None if record.event_id is None else str(record.event_id),
+    }
+    if payload:
+        event = record.event
+        out["payload"] = event.data if isinstance(event, RawEvent) else to_builtins(event)
+    return out
+
+
+def summary(record: EventRecord, width: int = 90) -> str:
+    """A one-line summary of an event's payload."""
+    event = record.event
+    data = event.data if isinstance(event, RawEvent) else to_builtins(event)
+    parts = []
+    for key, value in data.items():
+        if key in ("type", "timestamp"):
+            continue
+        text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+        parts.append(f"{key}={text!r}" if isinstance(value, str) else f"{key}={text}")
+    line = " ".join(parts).replace("\n", "\\n")
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+def age(ts: datetime | None) -> str:
+    """How long ago ``ts`` was, short (``42s``, ``3m``, ``5h``, ``2d``)."""
+    if ts is None:
+        return ""
+    seconds = max(0, int((datetime.now(UTC) - ts).total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def when(ts: datetime | None) -> str:
+    """A timestamp for tables (UTC, to the second)."""
+    return "" if ts is None else ts.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def emit(
+    rows: Sequence[dict[str, Any]],
+    *,
+    json_out: bool,
+    nl: bool,
+    columns: Sequence[tuple[str, Callable[[dict[str, Any]], str]]],
+    title: str | None = None,
+) -> None:
+    """Print ``rows`` as one JSON document, JSON Lines, or a table built from ``columns``."""
+    if json_out and nl:
+        die("choose one of --json and --nl", 2)
+    if json_out:
+        typer.echo(json.dumps(list(rows), indent=2, default=str))
+        return
+    if nl:
+        for row in rows:
+            typer.echo(json.dumps(row, default=str))
+        return
+    table = Table(title=title)
+    for name, _ in columns:
+        table.add_column(name, overflow="fold")
+    for row in rows:
+        table.add_row(*(fn(row) for _, fn in columns))
+    console().print(table)
