@@ -53,7 +53,8 @@ from eventlog.records import (
 )
 from eventlog.status import RunStatus
 from eventlog.store import RunStore
-from eventlog.store_views import ProjectorStatus
+from eventlog.store_views import ProjectorStatus, StoreStats
+from eventlog.transfer import ImportError_, ImportSummary
 from eventlog.verify import Problem
 
 __all__ = [
@@ -68,6 +69,8 @@ __all__ = [
     "Execution",
     "ExecutionStatus",
     "ImageUrlPart",
+    "ImportError_",
+    "ImportSummary",
     "InvalidTransition",
     "JsonPart",
     "Message",
@@ -90,6 +93,7 @@ __all__ = [
     "StoreConfig",
     "StoreError",
     "StoreFullError",
+    "StoreStats",
     "SystemMessage",
     "TextPart",
     "ToolMessage",
