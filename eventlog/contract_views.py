@@ -5,6 +5,7 @@ Mixed into :class:`eventlog.testing.StoreContract`; every backend runs it.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import ClassVar
@@ -21,6 +22,7 @@ from eventlog import (
     Message,
     ProjectionError,
     ProjectionTx,
+    RawEvent,
     RunNotFound,
     RunRecord,
     RunStatus,
@@ -49,6 +51,7 @@ from eventlog.events import (
 from eventlog.keys import event_key
 from eventlog.kv import KVTxn
 from eventlog.projecting import ProjectorMeta, ProjectorSet, reader
+from eventlog.transfer import ImportError_
 
 __all__ = ["ViewsContract"]
 
@@ -172,6 +175,46 @@ class ViewsContract:
             store.find_runs("xyz")
         with pytest.raises(ValueError, match="not an id"):
             store.find_runs("")
+
+    def test_export_import_round_trip(self, store: RunStore, store_path: Path) -> None:
+        _, run_id = self._busy_store(store)
+        store.append_event(run_id, RawEvent("FutureEvent", 3, {"type": "FutureEvent", "n": [1]}))
+        lines = list(store.export_jsonl())
+        assert [json.loads(line)["kind"] for line in lines[:2]] == ["session", "run"]
+        with self.make_store(store_path.parent / "copy") as copy:
+            summary = copy.import_jsonl(lines)
+            assert (summary.sessions, summary.runs) == (1, 1)
+            assert list(copy.export_jsonl()) == lines
+            assert copy.verify() == []
+            assert copy.list_events(run_id)[-1].event == RawEvent(
+                "FutureEvent", 3, {"type": "FutureEvent", "n": [1]}
+            )
+            # importing the same ids again is refused, naming the line; nothing is written
+            with pytest.raises(ImportError_, match="line 1") as info:
+                copy.import_jsonl(lines)
+            assert isinstance(info.value, ValueError)
+            assert list(copy.export_jsonl()) == lines
+
+    def test_import_rejects_bad_lines_and_writes_nothing(self, store: RunStore) -> None:
+        good = f'{{"kind":"session","id":"{uuid4()}","title":"t","model":"m","metadata":{{}},'
+        good += '"created_at":"2026-01-01T00:00:00Z","updated_at":"2026-01-01T00:00:00Z"}'
+        cases = [
+            ("not json", 2, None),
+            (f'{{"kind":"run","id":"{uuid4()}"}}', 2, "session_id"),
+            (
+                '{"kind":"session","id":"x","title":"t","model":"m","metadata":{},'
+                '"created_at":"2026-01-01T00:00:00Z","updated_at":"2026-01-01T00:00:00Z"}',
+                2,
+                "id",
+            ),
+        ]
+        for bad, line, field in cases:
+            with pytest.raises(ImportError_) as info:
+                store.import_jsonl([good, bad])
+            assert info.value.line == line
+            assert info.value.field == field
+            assert f"line {line}" in str(info.value)
+        assert store.list_sessions() == []
 
     # -- sessions --------------------------------------------------------------------------
     def test_list_sessions_most_recently_updated_first(self, store: RunStore) -> None:

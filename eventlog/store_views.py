@@ -269,7 +269,11 @@ class StoreViews:
 
     def _export_events(self, wanted: list[UUID] | None) -> Iterator[EventRecord]:
         if wanted is not None:
-            events = [e for rid in wanted for e in self.list_events_of(rid)]
+            events = [
+                e
+                for rid in wanted
+                for e in self._backend.read(partial(self._engine.list_events, run_id=rid))
+            ]
             yield from sorted(events, key=lambda e: e.position)
             return
         after = 0
@@ -281,10 +285,6 @@ class StoreViews:
                 return
             yield from chunk
             after = chunk[-1].position
-
-    def list_events_of(self, run_id: UUID) -> list[EventRecord]:
-        """Every event of a run (used by export)."""
-        return self._backend.read(lambda txn: self._engine.list_events(txn, run_id))
 
     def import_jsonl(self, lines: Iterable[str | bytes]) -> ImportSummary:
         """Validate every line, then write everything in one transaction - or nothing.

@@ -243,7 +243,17 @@ def import_lines(
                 assert event is not None
                 kind = kinds.get(line.run_id)
                 if kind is None:
-                    kind = "run" if engine.get_run(txn, line.run_id) else "session"
+                    if engine.get_run(txn, line.run_id) is not None:
+                        kind = "run"
+                    elif engine.get_session(txn, line.run_id) is not None:
+                        kind = "session"
+                    else:
+                        raise ImportError_(
+                            number,
+                            f"run {line.run_id} is not defined: its run (or session) line must "
+                            "come before its events",
+                            "run_id",
+                        )
                 engine.import_event(
                     txn, line.run_id, kind, line.seq, event, line.recorded_at, line.event_id
                 )
