@@ -9,8 +9,9 @@ code does not know becomes a :class:`~eventlog.events.RawEvent` instead of an ex
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, Union
 from uuid import UUID
 
 import msgspec
@@ -96,11 +97,73 @@ def decode_payload(type_name: str, version: int, payload: bytes | msgspec.Raw) -
     return RawEvent(type_name, version, data)
 
 
+class _Typed:
+    """The one-pass decoder of stored events.
+
+    The envelope with the payload typed as the union of every known event type (tag ``type``),
+    rebuilt when the registry of event types changes.
+    """
+
+    size = -1
+    decoder: msgspec.msgpack.Decoder[Any] | None = None
+
+    @classmethod
+    def get(cls) -> msgspec.msgpack.Decoder[Any]:
+        if cls.decoder is None or cls.size != len(EVENT_TYPES):
+            payload_type = Union[tuple(EVENT_TYPES.values())]  # type: ignore[valid-type]  # noqa: UP007
+            envelope = msgspec.defstruct(
+                "TypedEnvelope",
+                [
+                    ("type", str),
+                    ("version", int),
+                    ("position", int),
+                    ("recorded_at", datetime),
+                    ("event_id", UUID | None),
+                    ("payload", payload_type),
+                ],
+                array_like=True,
+            )
+            cls.decoder = msgspec.msgpack.Decoder(envelope)
+            cls.size = len(EVENT_TYPES)
+        return cls.decoder
+
+
+def decode_stream(run_id: UUID, items: Iterable[tuple[bytes, bytes]]) -> list[EventRecord]:
+    """Decode a run's ``(key, value)`` pairs in one loop (the replay path)."""
+    decoder = _Typed.get()
+    out: list[EventRecord] = []
+    append = out.append
+    for key, value in items:
+        seq = int.from_bytes(key[16:], "big")
+        try:
+            env = decoder.decode(value)
+            payload = env.payload
+            if type(payload).__name__ == env.type:
+                append(
+                    EventRecord(run_id, seq, env.position, payload, env.recorded_at, env.event_id)
+                )
+                continue
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            pass
+        append(decode_event(run_id, seq, value))
+    return out
+
+
 def decode_event(run_id: UUID, seq: int, value: bytes) -> EventRecord:
     """Decode one stored event value (the key gives ``run_id`` and ``seq``).
 
-    Raises :class:`CorruptRecordError` naming the run and seq when the bytes are damaged.
+    Known types decode in one pass; anything else (an unknown type, a shape this version does
+    not accept) takes the two-pass path and may come back as a ``RawEvent``. Raises
+    :class:`CorruptRecordError` naming the run and seq when the bytes are damaged.
     """
+    try:
+        env = _Typed.get().decode(value)
+        if type(env.payload).__name__ == env.type:
+            return EventRecord(
+                run_id, seq, env.position, env.payload, env.recorded_at, env.event_id
+            )
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        pass
     try:
         env = _envelope_decoder.decode(value)
         event = decode_payload(env.type, env.version, env.payload)

@@ -17,10 +17,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import islice
 from typing import Literal
 from uuid import UUID
 
-from eventlog.codec import RUN_RECORD, SESSION, decode_event, encode_event
+from eventlog.codec import RUN_RECORD, SESSION, decode_event, decode_stream, encode_event
 from eventlog.errors import (
     AlreadyExistsError,
     ConcurrencyError,
@@ -308,14 +309,10 @@ class Engine:
         self._check_stream(txn, run_id, kind)
         rid = run_id.bytes
         stop = rid + (SEQ_END if to_seq is None else pack_u64(to_seq + 1))
-        out: list[EventRecord] = []
         if limit == 0:
-            return out
-        for key, value in txn.scan("events", rid + pack_u64(after_seq + 1), stop):
-            out.append(decode_event(run_id, unpack_u64(key[16:]), value))
-            if limit is not None and len(out) >= limit:
-                break
-        return out
+            return []
+        items = txn.scan("events", rid + pack_u64(after_seq + 1), stop)
+        return decode_stream(run_id, items if limit is None else islice(items, limit))
 
     def iter_log(self, txn: KVTxn, *, after_position: int = 0) -> Iterator[tuple[int, bytes]]:
         """``(position, run_id + seq)`` in position order; tombstones are skipped."""
