@@ -72,14 +72,21 @@ def _decoder_for(type_name: str) -> msgspec.msgpack.Decoder[Any] | None:
 def encode_event(
     event: AnyEvent, position: int, recorded_at: datetime, event_id: UUID | None
 ) -> bytes:
-    """Encode ``event`` into its stored envelope."""
-    if isinstance(event, RawEvent):
+    """Encode ``event`` into its stored envelope (``ValueError`` when it cannot be stored)."""
+    try:
+        if isinstance(event, RawEvent):
+            return _encoder.encode(
+                Envelope(event.type, event.version, position, recorded_at, event_id, event.data)
+            )
         return _encoder.encode(
-            Envelope(event.type, event.version, position, recorded_at, event_id, event.data)
+            Envelope(type(event).__name__, event.version, position, recorded_at, event_id, event)
         )
-    return _encoder.encode(
-        Envelope(type(event).__name__, event.version, position, recorded_at, event_id, event)
-    )
+    except (OverflowError, TypeError) as exc:
+        name = event.type if isinstance(event, RawEvent) else type(event).__name__
+        raise ValueError(
+            f"{name} cannot be stored: {exc} (integers must fit in 64 bits, values must be "
+            "JSON-like); nothing was written"
+        ) from exc
 
 
 def decode_payload(type_name: str, version: int, payload: bytes | msgspec.Raw) -> AnyEvent:

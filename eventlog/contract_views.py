@@ -436,12 +436,13 @@ class ViewsContract:
         sid, run_id = self._busy_store(store)
         before = store._backend.read(lambda txn: dict(reader(txn, view).scan()))
         assert before
+        version = {s.name: s.version for s in store.projector_status()}[view]
 
-        def make_stale(txn: KVTxn) -> None:
+        def make_stale(txn: KVTxn) -> None:  # an older version of the view, emptied
             tx = reader(txn, view)
             for key in [k for k, _ in tx.scan()]:
                 tx.delete(key)  # type: ignore[attr-defined]
-            ProjectorSet.set_meta(txn, view, ProjectorMeta(0, 0, True))  # an older version
+            ProjectorSet.set_meta(txn, view, ProjectorMeta(version - 1, 0, True))
 
         store._backend.write(make_stale)
         assert store.verify()  # stale and empty
@@ -450,7 +451,7 @@ class ViewsContract:
             after = store._backend.read(lambda txn: dict(reader(txn, view).scan()))
             assert after == before
             status = {s.name: s for s in store.projector_status()}[view]
-            assert (status.version, status.ready) == (1, True)
+            assert (status.version, status.ready) == (version, True)
             assert store.verify() == []
             assert store.get_run_state(run_id) is not None
             assert store.list_runs(sid)[0].id == run_id

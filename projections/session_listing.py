@@ -3,11 +3,13 @@
 Keys (this projector's keyspace):
 
 - ``R`` + session + created_us + run_id → ``b""`` (runs of a session, oldest first)
-- ``u`` + session → ``[updated_us, created_us]``
+- ``u`` + session → ``[updated_us, created_us, base_us, message_us]``
 - ``U`` + inv(updated) + session → created_us (sessions, most recently updated first)
 
-A session is updated when it is created, when a run is created in it and when a message is
-appended to it; ``updated_at`` only moves forward, so replay order does not matter.
+A session's ``updated_at`` is the latest of: its own record's times (``base``), its last
+message (``message``) and the creation of its newest live run (the last ``R`` key). It is
+recomputed from those when any of them changes - deleting the newest run moves it back - so
+an incremental view and a rebuild from the log always agree, whatever the replay order.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ _MAX = (1 << 63) - 1
 class _Entry(msgspec.Struct, array_like=True):
     updated_us: int
     created_us: int
+    base_us: int
+    message_us: int = 0
 
 
 _enc = msgspec.msgpack.Encoder()
@@ -84,17 +88,30 @@ class SessionListingQuery:
         return out
 
 
-def _touch(tx: ProjectionTx, session: bytes, when: datetime) -> None:
+def _refresh(
+    tx: ProjectionTx, session: bytes, *, message_us: int = 0, run_us: int = 0, full: bool = False
+) -> None:
+    """Update the session's ``updated_at`` and move its ``U`` key when it changed.
+
+    New messages and runs can only move it forward (a max); ``full`` recomputes it from the
+    remaining runs (after a delete), walking the session's ``R`` keys.
+    """
     raw = tx.get(b"u" + session)
     if raw is None:
         return  # not a session
     entry = _dec.decode(raw)
-    us = micros(when)
-    if us <= entry.updated_us:
-        return
-    tx.delete(b"U" + u64(_MAX - entry.updated_us) + session)
-    entry.updated_us = us
-    tx.put(b"U" + u64(_MAX - us) + session, u64(entry.created_us))
+    entry.message_us = max(entry.message_us, message_us)
+    if full:
+        newest_run = 0
+        for key, _ in tx.scan(b"R" + session):
+            newest_run = max(newest_run, read_u64(key[17:25]))
+        updated = max(entry.base_us, entry.message_us, newest_run)
+    else:
+        updated = max(entry.updated_us, entry.message_us, run_us)
+    if updated != entry.updated_us:
+        tx.delete(b"U" + u64(_MAX - entry.updated_us) + session)
+        tx.put(b"U" + u64(_MAX - updated) + session, u64(entry.created_us))
+        entry.updated_us = updated
     tx.put(b"u" + session, _enc.encode(entry))
 
 
@@ -102,15 +119,15 @@ class SessionListingProjector:
     """Maintains the session listing (see the module docstring for the key layout)."""
 
     name: ClassVar[str] = "session_listing"
-    version: ClassVar[int] = 1
+    version: ClassVar[int] = 2
     event_types: ClassVar[frozenset[str]] = frozenset({"MessageAppended"})
 
     def on_session_created(self, tx: ProjectionTx, session: Session) -> None:
         sid = session.id.bytes
         created = micros(session.created_at)
-        updated = max(created, micros(session.updated_at))
-        tx.put(b"u" + sid, _enc.encode(_Entry(updated, created)))
-        tx.put(b"U" + u64(_MAX - updated) + sid, u64(created))
+        base = max(created, micros(session.updated_at))
+        tx.put(b"u" + sid, _enc.encode(_Entry(base, created, base)))
+        tx.put(b"U" + u64(_MAX - base) + sid, u64(created))
 
     def on_session_deleted(self, tx: ProjectionTx, session: Session) -> None:
         sid = session.id.bytes
@@ -124,14 +141,16 @@ class SessionListingProjector:
     def on_run_created(self, tx: ProjectionTx, run: RunRecord) -> None:
         sid = run.session_id.bytes
         tx.put(b"R" + sid + u64(micros(run.created_at)) + run.id.bytes, b"")
-        _touch(tx, sid, run.created_at)
+        _refresh(tx, sid, run_us=micros(run.created_at))
 
     def on_run_deleted(self, tx: ProjectionTx, run: RunRecord) -> None:
-        tx.delete(b"R" + run.session_id.bytes + u64(micros(run.created_at)) + run.id.bytes)
+        sid = run.session_id.bytes
+        tx.delete(b"R" + sid + u64(micros(run.created_at)) + run.id.bytes)
+        _refresh(tx, sid, full=True)
 
     def apply(self, tx: ProjectionTx, record: EventRecord) -> None:
         timestamp = getattr(record.event, "timestamp", record.recorded_at)
-        _touch(tx, record.run_id.bytes, timestamp)
+        _refresh(tx, record.run_id.bytes, message_us=micros(timestamp))
 
     def query(self, reader: ProjectionReader) -> SessionListingQuery:
         """The query object ``store.projection("session_listing")`` returns."""

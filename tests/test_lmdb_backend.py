@@ -146,3 +146,27 @@ def test_readonly_store_reads_and_refuses_writes(tmp_path: Path) -> None:
 def _append_one(path: str, run_id: str) -> None:
     with RunStore.open(path) as store:
         store.append_event(run_id, TextDelta("from another process"))
+
+
+def test_map_grows_when_it_fills_inside_a_projector(tmp_path: Path) -> None:
+    # most bytes of create_run are projector writes: a MapFullError raised there must still
+    # grow the map (not surface as a ProjectionError blaming the projector)
+    with RunStore.open(tmp_path / "s", durability="fast", map_size=64 * 1024) as store:
+        session = store.create_session()
+        for _ in range(2000):
+            store.create_run(session.id, provider="p", model="m")
+        assert store.count_runs() == 2000
+        assert store._backend.info()["map_size"] > 64 * 1024  # type: ignore[attr-defined]
+        assert store.verify() == []
+
+
+def test_unencodable_payload_is_a_value_error_and_writes_nothing(tmp_path: Path) -> None:
+    from eventlog.events import Success, ToolExecutionFinished
+
+    with RunStore.open(tmp_path / "s") as store:
+        run = store.create_run(store.ensure_session(), provider="p", model="m")
+        huge = ToolExecutionFinished("c", "t", Success({"n": 1 << 70}), 1)
+        with pytest.raises(ValueError, match="ToolExecutionFinished"):
+            store.append_events(run.id, [TextDelta("ok"), huge])
+        assert store.list_events(run.id) == []
+        assert store.last_position() == 0

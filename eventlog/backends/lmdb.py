@@ -156,6 +156,18 @@ def _seek_last_below(cur: Any, hi: bytes | None) -> bool:
     return bool(cur.last())
 
 
+def _lmdb_cause(exc: BaseException) -> lmdb.Error | None:
+    """The LMDB error at the root of ``exc``'s cause chain, if any."""
+    seen = 0
+    current: BaseException | None = exc
+    while current is not None and seen < 20:
+        if isinstance(current, lmdb.Error):
+            return current
+        current = current.__cause__ or current.__context__
+        seen += 1
+    return None
+
+
 class _LmdbTxn:
     __slots__ = ("_dbs", "_txn")
 
@@ -332,9 +344,18 @@ class LmdbBackend:
                 txn.abort()
                 log.error("lmdb_write_failed", path=self.path, error=str(exc))
                 raise StoreError(f"store {self.path}: write failed: {exc}") from exc
-            except BaseException:
+            except BaseException as exc:
                 txn.abort()
-                raise
+                # an LMDB error raised under a projector (wrapped as ProjectionError) is still
+                # the storage's: grow the map, or report a store error - never blame the projector
+                cause = _lmdb_cause(exc)
+                if isinstance(cause, lmdb.MapFullError):
+                    full = True
+                elif cause is not None:
+                    log.error("lmdb_write_failed", path=self.path, error=str(cause))
+                    raise StoreError(f"store {self.path}: write failed: {cause}") from cause
+                else:
+                    raise
             finally:
                 gate.leave()
             if full:
