@@ -37,40 +37,51 @@ log = structlog.wrap_logger(logging.getLogger("eventlog.lmdb"))
 
 
 class _Gate:
-    """Shared/exclusive gate: transactions enter shared, map growth and close exclusive."""
+    """Shared/exclusive gate: transactions enter shared, map growth and close exclusive.
 
-    __slots__ = ("_active", "_cond", "_exclusive", "_waiting")
+    The shared path is two atomic list operations and one flag read (no lock): a transaction
+    publishes a token, then checks whether an exclusive section is pending; the exclusive
+    section raises the flag, then waits until no token is left. Whichever comes second sees
+    the other, so a transaction never overlaps a ``set_mapsize``.
+    """
+
+    __slots__ = ("_blocked", "_cond", "_serial", "_tokens")
 
     def __init__(self) -> None:
+        self._tokens: list[None] = []  # one per open transaction; append/pop are atomic
+        self._blocked = False
         self._cond = threading.Condition(threading.Lock())
-        self._active = 0
-        self._exclusive = False
-        self._waiting = 0
+        self._serial = threading.Lock()  # one exclusive section at a time
 
     def enter(self) -> None:
-        with self._cond:
-            while self._exclusive or self._waiting:
-                self._cond.wait()
-            self._active += 1
+        tokens = self._tokens
+        while True:
+            tokens.append(None)
+            if not self._blocked:
+                return
+            self.leave()  # back off until the exclusive section is over
+            with self._cond:
+                while self._blocked:
+                    self._cond.wait()
 
     def leave(self) -> None:
-        with self._cond:
-            self._active -= 1
-            if self._active == 0 and self._waiting:
+        self._tokens.pop()
+        if self._blocked:
+            with self._cond:
                 self._cond.notify_all()
 
     def enter_exclusive(self) -> None:
+        self._serial.acquire()
         with self._cond:
-            self._waiting += 1
-            while self._active or self._exclusive:
+            self._blocked = True
+            while self._tokens:
                 self._cond.wait()
-            self._waiting -= 1
-            self._exclusive = True
 
     def leave_exclusive(self) -> None:
         with self._cond:
-            self._exclusive = False
+            self._blocked = False
             self._cond.notify_all()
+        self._serial.release()
 
 
 class _SharedEnv:
