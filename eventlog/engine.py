@@ -333,6 +333,25 @@ class Engine:
                 break
         return out
 
+    def last_events(self, txn: KVTxn, n: int, run_id: UUID | None = None) -> list[EventRecord]:
+        """The last ``n`` events of the log (or of one run), oldest first."""
+        if n <= 0:
+            return []
+        if run_id is not None:
+            self._check_stream(txn, run_id, "run")
+            rid = run_id.bytes
+            pairs = list(islice(txn.scan("events", rid, rid + SEQ_END, reverse=True), n))
+            return decode_stream(run_id, reversed(pairs))
+        refs: list[bytes] = []
+        for _, ref in txn.scan("positions", b"", reverse=True):
+            if ref:  # tombstones are not events
+                refs.append(ref)
+                if len(refs) >= n:
+                    break
+        return [
+            self.read_event(txn, UUID(bytes=r[:16]), unpack_u64(r[16:])) for r in reversed(refs)
+        ]
+
     def last_position(self, txn: KVTxn) -> int:
         """The highest position ever assigned: the last key of ``positions``.
 

@@ -417,6 +417,12 @@ class RunStore(StoreViews):
             lambda txn: self._engine.read_log(txn, after_position=after, limit=lim)
         )
 
+    def last_events(self, n: int, *, run_id: UUID | str | None = None) -> list[EventRecord]:
+        """The last ``n`` events of the log (or of one run), oldest first (``tail -n``)."""
+        count = check_seq(n, "n") or 0
+        rid = None if run_id is None else uuid_of(run_id, "run_id")
+        return self._backend.read(lambda txn: self._engine.last_events(txn, count, rid))
+
     def last_position(self) -> int:
         """The highest position ever assigned (0 for an empty log)."""
         return self._backend.read(self._engine.last_position)

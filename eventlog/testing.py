@@ -416,6 +416,18 @@ class StoreContract(ViewsContract):
         assert [(r.run_id, r.seq) for r in store.read_log()] == [(a.id, 1), (b.id, 1), (a.id, 2)]
         assert [r.position for r in store.read_log(after_position=1, limit=1)] == [2]
 
+    def test_last_events(self, store: RunStore) -> None:
+        a, b = self.new_run(store), self.new_run(store)
+        store.append_events(a.id, [TextDelta(str(i)) for i in range(5)])
+        store.append_events(b.id, [TextDelta("b")] * 3)
+        assert [r.position for r in store.last_events(4)] == [5, 6, 7, 8]
+        assert [r.seq for r in store.last_events(2, run_id=a.id)] == [4, 5]
+        store.delete_run(b.id)
+        assert [r.position for r in store.last_events(3)] == [3, 4, 5]  # events, not positions
+        assert store.last_events(0) == []
+        with pytest.raises(RunNotFound):
+            store.last_events(1, run_id=b.id)
+
     # -- delete --------------------------------------------------------------------------
     def test_delete_run(self, store: RunStore) -> None:
         a, b = self.new_run(store), self.new_run(store)

@@ -54,9 +54,10 @@ NlFlag = Annotated[bool, typer.Option("--nl", help="Print JSON Lines (one object
 
 def console() -> Console:
     """A console for data on stdout: rich when a terminal, plain (no color) when piped."""
+    # markup=False: stored text ("[1]", "[/INST]", titles, metadata) is printed as it is
     if sys.stdout.isatty():
-        return Console()
-    return Console(width=200, no_color=True, color_system=None, highlight=False)
+        return Console(markup=False, highlight=False)
+    return Console(width=200, no_color=True, color_system=None, highlight=False, markup=False)
 
 
 def die(message: str, code: int = 1) -> NoReturn:
@@ -72,6 +73,8 @@ def fail_cleanly() -> Iterator[None]:
         yield
     except (EventLogError, ImportError_) as exc:
         die(str(exc))
+    except KeyError as exc:
+        die(str(exc.args[0]) if exc.args else "not found")
     except (ValueError, TypeError, OSError) as exc:
         die(str(exc))
 

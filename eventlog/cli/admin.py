@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -26,6 +27,7 @@ from eventlog.cli._common import (
 )
 from eventlog.demo import write_demo_runs
 from eventlog.status import RunStatus
+from eventlog.transfer import parse_lines
 
 __all__ = ["register"]
 
@@ -130,11 +132,18 @@ def import_(
     """
     if not file.is_file():
         die(f"file {file} not found")
+    new_store = not (db / "data.mdb").exists()
+    new_dir = not db.exists()
     with fail_cleanly():
-        with file.open("r", encoding="utf-8") as fh:
-            lines = fh.readlines()
-        with open_store(db, write=True, create=True) as store:
-            result = store.import_jsonl(lines)
+        lines = file.read_bytes().splitlines()
+        parse_lines(lines)  # validate every line before a store is opened (or created)
+        try:
+            with open_store(db, write=True, create=True) as store:
+                result = store.import_jsonl(lines)
+        except BaseException:
+            if new_store and new_dir and db.is_dir():
+                shutil.rmtree(db)  # a failed import into a new path leaves nothing behind
+            raise
     typer.echo(
         f"imported {result.sessions} sessions, {result.runs} runs, {result.events} events into {db}"
     )
@@ -183,6 +192,10 @@ def rebuild(
     Example: eventlog rebuild --projector status_index
     """
     with fail_cleanly(), open_store(db, write=True) as store:
+        known = [p.name for p in store.projector_status()]
+        unknown = sorted(set(projector or []) - set(known))
+        if unknown:
+            die(f"unknown projector {', '.join(unknown)}; the projectors are: {', '.join(known)}")
         total = max(1, store.last_position())
         with Progress(
             TextColumn("{task.description}"),

@@ -27,6 +27,7 @@ from eventlog.cli._common import (
     when,
 )
 from eventlog.records import EventRecord, RunRecord, RunState
+from eventlog.status import RunStatus
 
 __all__ = ["register"]
 
@@ -42,7 +43,7 @@ def _run_row(run: RunRecord, state: RunState | None) -> dict[str, Any]:
 
 def runs(
     db: DbOption = DEFAULT_DB,
-    status: Annotated[str | None, typer.Option(help="Only runs in this status.")] = None,
+    status: Annotated[RunStatus | None, typer.Option(help="Only runs in this status.")] = None,
     session: Annotated[
         str | None, typer.Option(help="Only runs of this session (id prefix).")
     ] = None,
@@ -225,12 +226,12 @@ def tail(
 
     Example: eventlog tail --follow --nl | jq .type
     """
+    if follow and json_out:
+        die("--follow streams JSON Lines: use --nl (not --json) with --follow", 2)
     with fail_cleanly(), open_store(db) as store:
         rid = None if run is None else resolve_run(store, run)
         last = store.last_position()
-        start = max(0, last - lines) if rid is None else 0
-        backlog = store.read_log(after_position=start) if rid is None else store.list_events(rid)
-        backlog = backlog[-lines:] if lines else []
+        backlog = store.last_events(lines, run_id=rid)
         _print_tail(backlog, json_out=json_out, nl=nl)
         if not follow:
             return
@@ -241,7 +242,7 @@ def tail(
                 if fresh:
                     after = fresh[-1].position
                     mine = [r for r in fresh if rid is None or r.run_id == rid]
-                    _print_tail(mine, json_out=False, nl=nl or json_out)
+                    _print_tail(mine, json_out=False, nl=nl)
                 else:
                     time.sleep(interval)
         except KeyboardInterrupt:
