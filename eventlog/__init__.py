@@ -54,7 +54,7 @@ from eventlog.records import (
 from eventlog.status import RunStatus
 from eventlog.store import RunStore
 from eventlog.store_views import ProjectorStatus, StoreStats
-from eventlog.transfer import ImportError_, ImportSummary
+from eventlog.transfer import ImportFileError, ImportSummary
 from eventlog.verify import Problem
 
 __all__ = [
@@ -69,7 +69,7 @@ __all__ = [
     "Execution",
     "ExecutionStatus",
     "ImageUrlPart",
-    "ImportError_",
+    "ImportFileError",
     "ImportSummary",
     "InvalidTransition",
     "JsonPart",

@@ -51,7 +51,7 @@ from eventlog.events import (
 from eventlog.keys import event_key
 from eventlog.kv import KVTxn
 from eventlog.projecting import ProjectorMeta, ProjectorSet, reader
-from eventlog.transfer import ImportError_
+from eventlog.transfer import ImportFileError
 
 __all__ = ["ViewsContract"]
 
@@ -190,7 +190,7 @@ class ViewsContract:
                 "FutureEvent", 3, {"type": "FutureEvent", "n": [1]}
             )
             # importing the same ids again is refused, naming the line; nothing is written
-            with pytest.raises(ImportError_, match="line 1") as info:
+            with pytest.raises(ImportFileError, match="line 1") as info:
                 copy.import_jsonl(lines)
             assert isinstance(info.value, ValueError)
             assert list(copy.export_jsonl()) == lines
@@ -209,7 +209,7 @@ class ViewsContract:
             ),
         ]
         for bad, line, field in cases:
-            with pytest.raises(ImportError_) as info:
+            with pytest.raises(ImportFileError) as info:
                 store.import_jsonl([good, bad])
             assert info.value.line == line
             assert info.value.field == field

@@ -289,7 +289,7 @@ class StoreViews:
     def import_jsonl(self, lines: Iterable[str | bytes]) -> ImportSummary:
         """Validate every line, then write everything in one transaction - or nothing.
 
-        A bad line raises :class:`~eventlog.transfer.ImportError_` naming the 1-based line
+        A bad line raises :class:`~eventlog.transfer.ImportFileError` naming the 1-based line
         number and the field; the store is unchanged. Ids that already exist are refused.
         """
         parsed = parse_lines(lines)

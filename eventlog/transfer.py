@@ -31,7 +31,7 @@ from eventlog.kv import KVTxn
 from eventlog.records import EventRecord, RunRecord, Session
 from eventlog.status import RunStatus
 
-__all__ = ["ImportError_", "ImportSummary", "export_lines", "import_lines"]
+__all__ = ["ImportFileError", "ImportSummary", "export_lines", "import_lines"]
 
 
 class SessionLine(msgspec.Struct, tag_field="kind", tag="session", forbid_unknown_fields=True):
@@ -76,7 +76,7 @@ _line_decoder = msgspec.json.Decoder(Line)
 _encoder = msgspec.json.Encoder()
 
 
-class ImportError_(EventLogError, ValueError):
+class ImportFileError(EventLogError, ValueError):
     """A line of an import file is invalid; nothing was written.
 
     ``line`` is 1-based; ``field`` names the offending field when there is one.
@@ -158,7 +158,7 @@ def _field_of(message: str) -> str | None:
 def parse_lines(lines: Iterable[str | bytes]) -> list[tuple[int, Line, AnyEvent | None]]:
     """Validate every line and decode event payloads; blank lines are skipped.
 
-    Raises :class:`ImportError_` naming the first bad line (1-based) and field.
+    Raises :class:`ImportFileError` naming the first bad line (1-based) and field.
     """
     parsed: list[tuple[int, Line, AnyEvent | None]] = []
     for number, raw in enumerate(lines, start=1):
@@ -168,13 +168,13 @@ def parse_lines(lines: Iterable[str | bytes]) -> list[tuple[int, Line, AnyEvent 
         try:
             line = _line_decoder.decode(text)
         except msgspec.ValidationError as exc:
-            raise ImportError_(number, str(exc), _field_of(str(exc))) from None
+            raise ImportFileError(number, str(exc), _field_of(str(exc))) from None
         except msgspec.DecodeError as exc:
-            raise ImportError_(number, f"not valid JSON ({exc})") from None
+            raise ImportFileError(number, f"not valid JSON ({exc})") from None
         event: AnyEvent | None = None
         if isinstance(line, EventLine):
             if line.seq < 1:
-                raise ImportError_(number, f"seq must be >= 1, got {line.seq}", "seq")
+                raise ImportFileError(number, f"seq must be >= 1, got {line.seq}", "seq")
             event = _decode_event(number, line)
         parsed.append((number, line, event))
     return parsed
@@ -184,9 +184,9 @@ def _decode_event(number: int, line: EventLine) -> AnyEvent:
     try:
         data = msgspec.json.decode(line.payload)
     except msgspec.DecodeError as exc:
-        raise ImportError_(number, f"payload is not valid JSON ({exc})", "payload") from None
+        raise ImportFileError(number, f"payload is not valid JSON ({exc})", "payload") from None
     if not isinstance(data, dict):
-        raise ImportError_(number, "payload must be a JSON object", "payload")
+        raise ImportFileError(number, "payload must be a JSON object", "payload")
     cls = EVENT_TYPES.get(line.type)
     if cls is None:
         return RawEvent(line.type, line.version, data)  # unknown type: kept as raw data
@@ -196,7 +196,9 @@ def _decode_event(number: int, line: EventLine) -> AnyEvent:
         if line.version > cls.version:  # a newer shape of a known type: keep it raw
             return decode_payload(line.type, line.version, msgspec.msgpack.encode(data))
         field = _field_of(str(exc))
-        raise ImportError_(number, f"payload of {line.type}: {exc}", f"payload.{field}") from None
+        raise ImportFileError(
+            number, f"payload of {line.type}: {exc}", f"payload.{field}"
+        ) from None
     return event
 
 
@@ -248,7 +250,7 @@ def import_lines(
                     elif engine.get_session(txn, line.run_id) is not None:
                         kind = "session"
                     else:
-                        raise ImportError_(
+                        raise ImportFileError(
                             number,
                             f"run {line.run_id} is not defined: its run (or session) line must "
                             "come before its events",
@@ -258,8 +260,8 @@ def import_lines(
                     txn, line.run_id, kind, line.seq, event, line.recorded_at, line.event_id
                 )
                 counts["event"] += 1
-        except ImportError_:
+        except ImportFileError:
             raise
         except EventLogError as exc:
-            raise ImportError_(number, str(exc)) from None
+            raise ImportFileError(number, str(exc)) from None
     return ImportSummary(counts["session"], counts["run"], counts["event"])

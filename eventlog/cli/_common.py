@@ -20,7 +20,7 @@ from eventlog.errors import EventLogError
 from eventlog.events import RawEvent
 from eventlog.records import EventRecord
 from eventlog.store import RunStore
-from eventlog.transfer import ImportError_
+from eventlog.transfer import ImportFileError
 
 __all__ = [
     "DbOption",
@@ -71,7 +71,7 @@ def fail_cleanly() -> Iterator[None]:
     """Turn library errors into ``error: …`` on stderr with exit code 1 (no traceback)."""
     try:
         yield
-    except (EventLogError, ImportError_) as exc:
+    except (EventLogError, ImportFileError) as exc:
         die(str(exc))
     except KeyError as exc:
         die(str(exc.args[0]) if exc.args else "not found")
