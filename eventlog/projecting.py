@@ -17,6 +17,7 @@ from uuid import UUID
 import msgspec
 
 from eventlog.errors import EventLogError, ProjectionError
+from eventlog.events import RawEvent
 from eventlog.keys import MAX_KEY, prefix_end
 from eventlog.kv import KVTxn
 from eventlog.protocols import ProjectionReader, ProjectionTx, Projector
@@ -51,6 +52,9 @@ def _check_key(key: bytes, room: int) -> None:
         raise ValueError(f"projection key too long ({len(key)} bytes, max {room}); keep keys short")
 
 
+_PREFIXES: dict[str, bytes] = {}
+
+
 class ProjectionTxn:
     """The facade over one projector's keyspace inside a store transaction."""
 
@@ -58,8 +62,11 @@ class ProjectionTxn:
 
     def __init__(self, txn: KVTxn, name: str) -> None:
         self._txn = txn
-        self._prefix = name.encode() + b"\x00"
-        self._room = MAX_KEY - len(self._prefix)
+        prefix = _PREFIXES.get(name)
+        if prefix is None:
+            prefix = _PREFIXES[name] = name.encode() + b"\x00"
+        self._prefix = prefix
+        self._room = MAX_KEY - len(prefix)
 
     def get(self, key: bytes) -> bytes | None:
         _check_key(key, self._room)
@@ -136,6 +143,7 @@ class ProjectorSet:
         self.all: tuple[Projector, ...] = tuple(projectors)
         self.by_name = {p.name: p for p in self.all}
         self._wants = tuple(frozenset(getattr(p, "event_types", frozenset())) for p in self.all)
+        self._for_type: dict[str, tuple[Projector, ...]] = {}
         self._hooks: dict[str, tuple[Projector, ...]] = {
             hook: tuple(p for p in self.all if callable(getattr(p, hook, None))) for hook in HOOKS
         }
@@ -151,10 +159,17 @@ class ProjectorSet:
     # -- inline application ---------------------------------------------------------------
     def apply(self, txn: KVTxn, record: EventRecord) -> None:
         """Apply ``record`` to every projector that wants its type."""
-        type_name = record.type
-        for projector, wants in zip(self.all, self._wants, strict=True):
-            if not wants or type_name in wants:
-                apply_one(projector, ProjectionTxn(txn, projector.name), record)
+        event = record.event
+        type_name = event.type if isinstance(event, RawEvent) else type(event).__name__
+        chosen = self._for_type.get(type_name)
+        if chosen is None:
+            chosen = self._for_type[type_name] = tuple(
+                p
+                for p, wants in zip(self.all, self._wants, strict=True)
+                if not wants or type_name in wants
+            )
+        for projector in chosen:
+            apply_one(projector, ProjectionTxn(txn, projector.name), record)
 
     def hook(self, txn: KVTxn, hook: str, item: RunRecord | Session) -> None:
         """Call lifecycle ``hook`` on every projector that defines it."""

@@ -130,6 +130,7 @@ LAYOUT: dict[str, tuple[str, bytes]] = {
     **{t: (t, b"") for t in TABLES if t not in _IN_LOG},
 }
 _DB_NAMES = sorted({db for db, _ in LAYOUT.values()})
+_TABLE_END = {t: (prefix_end(p) if p else None) for t, (_, p) in LAYOUT.items()}
 
 _registry: dict[str, _SharedEnv] = {}
 _registry_lock = threading.Lock()
@@ -229,7 +230,14 @@ class _LmdbTxn:
         db, table_prefix = self._dbs[table]
         full = table_prefix + prefix
         cur = self._txn.cursor(db=db)
-        if not _seek_last_below(cur, prefix_end(full) if full else None):
+        hi = _TABLE_END[table] if not prefix else prefix_end(full)
+        if hi is None:
+            found = cur.last()
+        elif cur.set_range(hi):
+            found = cur.prev()
+        else:
+            found = cur.last()
+        if not found:
             return None
         key: bytes = cur.key()
         if not key.startswith(full):
