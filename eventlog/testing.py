@@ -9,6 +9,7 @@ Users can run it against their own configuration too. Requires pytest.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
@@ -415,6 +416,30 @@ class StoreContract(ViewsContract):
         store.append_event(a.id, TextDelta("3"))
         assert [(r.run_id, r.seq) for r in store.read_log()] == [(a.id, 1), (b.id, 1), (a.id, 2)]
         assert [r.position for r in store.read_log(after_position=1, limit=1)] == [2]
+
+    def test_threads_appending_to_one_run(self, store: RunStore) -> None:
+        run = self.new_run(store)
+        errors: list[BaseException] = []
+
+        def writer(n: int) -> None:
+            try:
+                for i in range(50):
+                    store.append_event(run.id, TextDelta(f"{n}:{i}"))
+            except BaseException as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=writer, args=(n,)) for n in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        assert errors == []
+        events = store.list_events(run.id)
+        assert [r.seq for r in events] == list(range(1, 401))
+        assert [r.position for r in events] == list(range(1, 401))
+        for n in range(8):  # each thread's events keep that thread's order
+            mine = [r.event.delta for r in events if r.event.delta.startswith(f"{n}:")]  # type: ignore[union-attr]
+            assert mine == [f"{n}:{i}" for i in range(50)]
 
     def test_last_events(self, store: RunStore) -> None:
         a, b = self.new_run(store), self.new_run(store)
