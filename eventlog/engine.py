@@ -284,9 +284,9 @@ class Engine:
             put("positions", pack_u64(position), seq_key, append=True)
             if eid is not None:
                 put("event_ids", rid + eid.bytes, pack_u64(seq))
-            if projectors:
-                projectors.apply(txn, record)
             out.append(record)
+        if projectors:
+            projectors.apply_batch(txn, out)
         return out
 
     # -- reads -----------------------------------------------------------------------------

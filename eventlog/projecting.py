@@ -157,6 +157,34 @@ class ProjectorSet:
         return ProjectorSet([p for p in self.all if p.name in wanted])
 
     # -- inline application ---------------------------------------------------------------
+    def apply_batch(self, txn: KVTxn, records: Sequence[EventRecord]) -> None:
+        """Apply one append's records (one stream, in seq order) to every projector.
+
+        A projector with ``apply_batch(tx, records)`` gets the records it wants in one call
+        (the run-state projector folds a batch with one read and one write); the others get
+        ``apply`` once per record.
+        """
+        if len(records) == 1:
+            self.apply(txn, records[0])
+            return
+        for projector, wants in zip(self.all, self._wants, strict=True):
+            chosen = [r for r in records if not wants or r.type in wants]
+            if not chosen:
+                continue
+            tx = ProjectionTxn(txn, projector.name)
+            batch = getattr(projector, "apply_batch", None)
+            if callable(batch):
+                try:
+                    batch(tx, chosen)
+                except EventLogError:
+                    raise
+                except Exception as exc:
+                    first = chosen[0]
+                    raise ProjectionError(projector.name, first.run_id, first.seq, exc) from exc
+            else:
+                for record in chosen:
+                    apply_one(projector, tx, record)
+
     def apply(self, txn: KVTxn, record: EventRecord) -> None:
         """Apply ``record`` to every projector that wants its type."""
         event = record.event

@@ -7,6 +7,7 @@ whole append.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import ClassVar
 from uuid import UUID
 
@@ -45,17 +46,23 @@ class RunStateProjector:
         tx.delete(run.id.bytes)
 
     def apply(self, tx: ProjectionTx, record: EventRecord) -> None:
-        key = record.run_id.bytes
+        self.apply_batch(tx, (record,))
+
+    def apply_batch(self, tx: ProjectionTx, records: Sequence[EventRecord]) -> None:
+        """Fold one append's records (one stream): one read, one write."""
+        first = records[0]
+        key = first.run_id.bytes
         raw = tx.get(key)
         if raw is None:
             return  # not a run (a session's message stream)
-        state = RUN_STATE.decode(raw, "run", record.run_id, "state")
-        current = state.status
-        if current in TERMINAL_STATUSES:
-            nxt = status_after(current, record.event)
-            if nxt != current:
-                raise InvalidTransition(record.run_id, current.value, nxt.value, record.seq)
-        state._apply(record)
+        state = RUN_STATE.decode(raw, "run", first.run_id, "state")
+        for record in records:
+            current = state.status
+            if current in TERMINAL_STATUSES:
+                nxt = status_after(current, record.event)
+                if nxt != current:
+                    raise InvalidTransition(record.run_id, current.value, nxt.value, record.seq)
+            state._apply(record)
         tx.put(key, RUN_STATE.encode(state))
 
     def query(self, reader: ProjectionReader) -> RunStateQuery:
