@@ -70,6 +70,10 @@ class KVBackend(Protocol):
         """Run ``fn`` in a read-only snapshot."""
         ...
 
+    def get(self, table: str, key: bytes) -> bytes | None:
+        """One key, read in its own short snapshot."""
+        ...
+
     def write(self, fn: Callable[[KVTxn], T]) -> T:
         """Run ``fn`` in one write transaction; commit when it returns, abort when it raises."""
         ...

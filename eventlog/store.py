@@ -27,7 +27,7 @@ from eventlog.projecting import reader
 from eventlog.protocols import Projector
 from eventlog.records import EventRecord, RunRecord, RunState, Session
 from eventlog.status import RunStatus
-from eventlog.store_views import StoreViews
+from eventlog.store_views import StoreViews, _ProjectionView
 from projections.executions import ExecutionsProjector
 from projections.run_state import RunStateProjector, RunStateQuery
 from projections.session_listing import SessionListingProjector, SessionListingQuery
@@ -79,6 +79,7 @@ class RunStore(StoreViews):
             )
         self._backend = backend
         self._engine = Engine([*_builtins(), *projectors])
+        self._run_states = RunStateQuery(_ProjectionView(backend, "run_state"))
         if backend.readonly:
             backend.read(self._engine.check_format)
         else:
@@ -272,7 +273,7 @@ class RunStore(StoreViews):
     def get_run_state(self, run_id: UUID | str) -> RunState | None:
         """The materialized fold of the run's events, or None when the run does not exist."""
         rid = uuid_of(run_id, "run_id")
-        return self._backend.read(lambda txn: RunStateQuery(reader(txn, "run_state")).get(rid))
+        return self._run_states.get(rid)
 
     def update_run_status(self, run_id: UUID | str, status: RunStatus | str) -> RunRecord:
         """Append ``RunStatusChanged(status)``; ``InvalidTransition`` out of a terminal status."""

@@ -423,9 +423,12 @@ class _ProjectionView:
     def __init__(self, backend: KVBackend, name: str) -> None:
         self._backend = backend
         self._name = name
+        self._prefix = name.encode() + b"\x00"
 
     def get(self, key: bytes) -> bytes | None:
-        return self._backend.read(lambda txn: reader(txn, self._name).get(key))
+        if not isinstance(key, bytes):
+            raise TypeError(f"projection keys are bytes, got {type(key).__name__}")
+        return self._backend.get("projections", self._prefix + key)
 
     def scan(self, prefix: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
         return iter(self._backend.read(lambda txn: list(reader(txn, self._name).scan(prefix))))

@@ -340,6 +340,24 @@ class LmdbBackend:
                 txn.abort()
                 gate.leave()
 
+    def get(self, table: str, key: bytes) -> bytes | None:
+        """One key in a short read transaction (the fast path of point reads)."""
+        self._check()
+        db, prefix = self._dbs[table]
+        gate = self._gate
+        while True:
+            txn = self._begin(write=False)
+            if txn is None:
+                continue
+            try:
+                value: bytes | None = txn.get(prefix + key, db=db)
+                return value
+            except lmdb.Error as exc:
+                raise StoreError(f"store {self.path}: read failed: {exc}") from exc
+            finally:
+                txn.abort()
+                gate.leave()
+
     def write(self, fn: Callable[[_LmdbTxn], T]) -> T:
         self._check()
         if self.readonly:

@@ -127,6 +127,11 @@ class MemoryBackend:
                 txn.rollback()
                 raise
 
+    def get(self, table: str, key: bytes) -> bytes | None:
+        with self._lock:
+            self._check()
+            return self._tables[table].data.get(key)
+
     def flush(self) -> None:
         self._check()
 
