@@ -2,10 +2,12 @@
 
 ``python -m benchmarks [--quick] [--only KEY,...] [--json] [--out DIR] [--readme]``
 
-Peers of a workload run one after the other (never two at once: the machine has 2 cores);
-with several rounds, the order rotates each round so that drift on a shared machine is spread
-over every peer. Each worker gets a fresh data directory under ``benchmarks/results/tmp``,
-deleted afterwards.
+Each peer runs in its own worker process, forked from the runner once it has imported every
+library. In lockstep (the default) the workers of a workload live side by side and the runner
+lets one of them run one repetition at a time, in turn, so that the peers' repetitions are
+interleaved on a shared machine; listing and growth run their workers one after the other.
+Never two peers work at once (the machine has 2 cores). Each worker gets a fresh data
+directory under this run's own directory in ``benchmarks/results/tmp``, deleted afterwards.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import select
 import shutil
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 
@@ -74,7 +77,16 @@ def _child(job: Job, control: tuple[int, int] | None, log_path: str) -> None:
     os.close(fd)
     if control is not None:
         set_control(*control)
-    run_job(job)
+    try:
+        run_job(job)
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+        raise
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
 
 
 def _preload() -> None:
@@ -144,7 +156,10 @@ class _Worker:
                 tail = f.read()[-2000:].decode(errors="replace")
         except OSError:
             tail = ""
-        return PeerOutput(self.job.workload, self.job.peer, error=f"{why}: {tail}")
+        took = time.perf_counter() - self.started
+        return PeerOutput(
+            self.job.workload, self.job.peer, seconds=took, error=f"{why}: {tail or '(no output)'}"
+        )
 
 
 def _lockstep(workers: list[_Worker], timeout: float) -> None:
@@ -270,25 +285,28 @@ def main(only: Sequence[str] | None = None, argv: Sequence[str] | None = None) -
         RESULTS, "quick" if args.quick else ("partial" if partial else "")
     )
     os.makedirs(out_dir, exist_ok=True)
-    tmp = os.path.join(RESULTS, "tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    os.makedirs(tmp)
+    # a directory of this run's own: another run (a `make test` beside a `make bench`) must
+    # never delete the data of this one
+    os.makedirs(os.path.join(RESULTS, "tmp"), exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=f"run-{os.getpid()}-", dir=os.path.join(RESULTS, "tmp"))
     _preload()
     started = time.time()
     outcomes: list[Outcome] = []
     rows: list[Row] = []
-    for i, key in enumerate(keys, 1):
-        workload = load(key)
-        _log(f"[{i}/{len(keys)}] {workload.number}. {workload.title}")
-        outcome = run_workload(workload, quick=args.quick, tmp=tmp)
-        outcomes.append(outcome)
-        rows.extend(workload.rows(outcome.peers, outcome.params))
     gaps: dict[str, str] = {}
-    if not args.no_gap and not args.quick:
-        from benchmarks.gap import profile_missed
+    try:
+        for i, key in enumerate(keys, 1):
+            workload = load(key)
+            _log(f"[{i}/{len(keys)}] {workload.number}. {workload.title}")
+            outcome = run_workload(workload, quick=args.quick, tmp=tmp)
+            outcomes.append(outcome)
+            rows.extend(workload.rows(outcome.peers, outcome.params))
+        if not args.no_gap and not args.quick:
+            from benchmarks.gap import profile_missed
 
-        gaps = profile_missed(rows, outcomes, tmp, _log)
-    shutil.rmtree(tmp, ignore_errors=True)
+            gaps = profile_missed(rows, outcomes, tmp, _log)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     doc = report.build(outcomes, rows, gaps, quick=args.quick, started=started, argv=sys.argv)
     paths = report.write(doc, rows, out_dir, chart=not args.no_chart)
     if args.readme and not args.quick and not partial:
