@@ -45,7 +45,7 @@ class Minimal(msgspec.Struct, array_like=True):
 
 
 def _params(quick: bool) -> Params:
-    return {"seed": 404, "events": 500 if quick else 10_000, "reps": 2 if quick else 7}
+    return {"seed": 404, "events": 500 if quick else 10_000, "reps": 2 if quick else 15}
 
 
 def _int(params: Params, key: str) -> int:
