@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint typecheck pytest bench bench-quick clean
+.PHONY: demo test lint typecheck pytest bench bench-quick torture fuzz clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,13 @@ bench: $(STAMP)
 # Every workload at tiny sizes (< 1 min), no timing assertion: keeps the benchmark code working.
 bench-quick: $(STAMP)
 	$(BIN)/python -m benchmarks --quick
+
+# The long reliability campaign (~10 min on 2 cores): 1000 SIGKILLs of a durable writer, 200 in
+# fast mode, 2 min of chaos (4 writers killed at random, 2 readers). Figures: tests/RELIABILITY.md.
+# (make test runs the quick variant: tests/test_crash_campaign.py, 60 + 20 kills, 6 s of chaos.)
+torture: $(STAMP)
+	cd tests && ../$(BIN)/python -m reliability.campaign --kills 1000 --fast-kills 200 \
+		--chaos-seconds 120 --json reliability/torture-results.json
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

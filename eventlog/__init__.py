@@ -14,6 +14,7 @@ True
 
 from __future__ import annotations
 
+from eventlog.codec import MAX_EVENT_BYTES
 from eventlog.config import StoreConfig
 from eventlog.engine import AppendRequest
 from eventlog.errors import (
@@ -22,6 +23,7 @@ from eventlog.errors import (
     ConfigError,
     CorruptRecordError,
     EventLogError,
+    EventTooLargeError,
     InvalidTransition,
     ProjectionError,
     RunNotFound,
@@ -58,6 +60,7 @@ from eventlog.transfer import ImportFileError, ImportSummary
 from eventlog.verify import Problem
 
 __all__ = [
+    "MAX_EVENT_BYTES",
     "AlreadyExistsError",
     "AppendRequest",
     "AssistantMessage",
@@ -65,6 +68,7 @@ __all__ = [
     "ConfigError",
     "CorruptRecordError",
     "EventLogError",
+    "EventTooLargeError",
     "EventRecord",
     "Execution",
     "ExecutionStatus",

@@ -21,12 +21,18 @@ from eventlog.events import EVENT_TYPES, AnyEvent, Event, RawEvent
 from eventlog.records import EventRecord, RunRecord, RunState, Session
 
 __all__ = [
+    "MAX_EVENT_BYTES",
     "Envelope",
     "EnvelopeView",
     "decode_event",
     "decode_payload",
     "encode_event",
 ]
+
+#: The largest stored event (its encoded envelope) an append accepts: 16 MiB. LMDB itself takes
+#: values up to 4 GiB, but every event is read whole by replays, exports and readers; a bigger
+#: one raises :class:`~eventlog.errors.EventTooLargeError` and nothing is written.
+MAX_EVENT_BYTES = 16 << 20
 
 _encoder = msgspec.msgpack.Encoder(uuid_format="bytes")
 _raw_decoder = msgspec.msgpack.Decoder()

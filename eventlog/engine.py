@@ -21,15 +21,23 @@ from itertools import islice
 from typing import Literal
 from uuid import UUID
 
-from eventlog.codec import RUN_RECORD, SESSION, decode_event, decode_stream, encode_event
+from eventlog.codec import (
+    MAX_EVENT_BYTES,
+    RUN_RECORD,
+    SESSION,
+    decode_event,
+    decode_stream,
+    encode_event,
+)
 from eventlog.errors import (
     AlreadyExistsError,
     ConcurrencyError,
+    EventTooLargeError,
     RunNotFound,
     SessionNotFound,
     StoreError,
 )
-from eventlog.events import AnyEvent
+from eventlog.events import AnyEvent, event_type_name
 from eventlog.keys import (
     FORMAT_KEY,
     FORMAT_VERSION,
@@ -280,7 +288,12 @@ class Engine:
             eid = None if ids is None else ids[i]
             record = EventRecord(run_id, seq, position, event, now, eid)
             seq_key = rid + pack_u64(seq)
-            put("events", seq_key, encode_event(event, position, now, eid))
+            value = encode_event(event, position, now, eid)
+            if len(value) > MAX_EVENT_BYTES:
+                raise EventTooLargeError(
+                    run_id, seq, event_type_name(event), len(value), MAX_EVENT_BYTES
+                )
+            put("events", seq_key, value)
             put("positions", pack_u64(position), seq_key, append=True)
             if eid is not None:
                 put("event_ids", rid + eid.bytes, pack_u64(seq))

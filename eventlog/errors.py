@@ -15,6 +15,7 @@ __all__ = [
     "ConfigError",
     "CorruptRecordError",
     "EventLogError",
+    "EventTooLargeError",
     "InvalidTransition",
     "ProjectionError",
     "RunNotFound",
@@ -100,6 +101,22 @@ class CorruptRecordError(StoreError):
         self.run_id = run_id
         self.seq = seq
         super().__init__(message)
+
+
+class EventTooLargeError(EventLogError, ValueError):
+    """An event's stored form is larger than ``max_bytes``; nothing of the append was written."""
+
+    def __init__(self, run_id: UUID, seq: int, event_type: str, size: int, max_bytes: int) -> None:
+        self.run_id = run_id
+        self.seq = seq
+        self.event_type = event_type
+        self.size = size
+        self.max_bytes = max_bytes
+        super().__init__(
+            f"run {run_id} seq {seq}: {event_type} is {size} bytes encoded, over the maximum "
+            f"event size of {max_bytes} bytes ({max_bytes >> 20} MiB); nothing was written - "
+            "store large outputs elsewhere (a file, a blob store) and put a reference in the event"
+        )
 
 
 class AlreadyExistsError(EventLogError, ValueError):

@@ -17,7 +17,7 @@ from uuid import UUID, uuid4
 import msgspec
 import structlog
 
-from eventlog._validate import check_seq, uuid_of
+from eventlog._validate import check_fields, check_seq, uuid_of
 from eventlog.engine import AppendRequest, Engine
 from eventlog.errors import RunNotFound, SessionNotFound
 from eventlog.kv import KVBackend, KVTxn
@@ -186,8 +186,10 @@ class StoreViews:
                 "append_message: expected SystemMessage, UserMessage, AssistantMessage or "
                 f"ToolMessage from eventlog.messages, got {type(message).__name__}"
             )
+        event = MessageAppended(message)
+        check_fields(event, "append_message")
         message_id = uuid4()
-        req = AppendRequest(sid, (MessageAppended(message),), None, (message_id,))
+        req = AppendRequest(sid, (event,), None, (message_id,))
         self._backend.write(
             lambda txn: self._engine.append(txn, req, datetime.now(UTC), kind="session")
         )

@@ -7,6 +7,10 @@
   retry; past ``max_map_size`` the write raises :class:`StoreFullError`.
 - A map grown by another process shows up as ``MapResizedError``: adopt the new size, retry.
 - A store opened before ``os.fork()`` refuses to work in the child (clear ``StoreError``).
+- Reader slots left by killed processes are cleared on open, at most every
+  :data:`READER_CHECK_INTERVAL` seconds by a writing process, and before the map grows: a dead
+  reader's slot would otherwise pin its snapshot and make the file grow without bound.
+- Permissions are checked before LMDB opens the files, so the error says what to do.
 - No ``lmdb`` exception escapes: they are converted to :class:`StoreError` here.
 """
 
@@ -14,7 +18,9 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -31,6 +37,11 @@ from eventlog.kv import TABLES
 __all__ = ["LmdbBackend"]
 
 T = TypeVar("T")
+
+#: Seconds between two checks of the reader table by a process that writes
+#: (``mdb_reader_check``: a scan of the slots, ~1 microsecond here; see tests/RELIABILITY.md).
+READER_CHECK_INTERVAL = 1.0
+
 # structlog over a stdlib logger: silent below WARNING until the application configures
 # logging (a library must not print to stdout), and the app's structlog processors apply.
 log = structlog.wrap_logger(logging.getLogger("eventlog.lmdb"))
@@ -93,6 +104,7 @@ class _SharedEnv:
         self.refs = 0
         self.gate = _Gate()
         self.pid = os.getpid()
+        self.next_reader_check = time.monotonic() + READER_CHECK_INTERVAL
         durable = config.durability == "durable"
         try:
             self.env = lmdb.open(
@@ -111,13 +123,71 @@ class _SharedEnv:
                 meminit=False,
             )
             self.env.reader_check()  # free slots left by killed reader processes
-            handles = {
-                name: self.env.open_db(name.encode(), create=not config.readonly)
-                for name in _DB_NAMES
-            }
+            handles = self._open_dbs(config.readonly)
             self.dbs = {t: (handles[db], prefix) for t, (db, prefix) in LAYOUT.items()}
         except lmdb.Error as exc:
-            raise StoreError(f"cannot open LMDB store at {realpath}: {exc}") from exc
+            hint = ""
+            if "Permission denied" in str(exc) or "Read-only file system" in str(exc):
+                hint = f"; {_ACCESS_ADVICE}"
+            raise StoreError(f"cannot open LMDB store at {realpath}: {exc}{hint}") from exc
+
+    def _open_dbs(self, readonly: bool) -> dict[str, Any]:
+        # Another process may grow the map between lmdb.open() and here (MDB_MAP_RESIZED):
+        # adopt its size and retry. No transaction of this process is open yet.
+        while True:
+            try:
+                return {
+                    name: self.env.open_db(name.encode(), create=not readonly) for name in _DB_NAMES
+                }
+            except lmdb.MapResizedError:
+                self.env.set_mapsize(0)
+
+
+_ACCESS_ADVICE = (
+    "run as the store's owner, ask them to grant you access, or open it read-only "
+    "(RunStore.open(path, readonly=True); the CLI's read commands do)"
+)
+
+
+def _who_owns(path: Path) -> str:
+    try:
+        st = path.stat()
+    except OSError:
+        return "unknown owner"
+    return f"owner uid {st.st_uid}, mode {stat.S_IMODE(st.st_mode):04o}"
+
+
+def _check_access(path: Path, readonly: bool) -> None:
+    """Refuse, with advice, a store this user cannot read (or write, unless ``readonly``).
+
+    LMDB records every reader in ``lock.mdb``, so even a read-only open needs write access to
+    that file. Root passes every check (the kernel lets it).
+    """
+    try:
+        exists = (path / "data.mdb").is_file()
+    except PermissionError:
+        raise StoreError(
+            f"permission denied: cannot enter the store directory {path} ({_who_owns(path)}); "
+            "run as its owner or ask them to grant you access"
+        ) from None
+    if not exists:
+        return
+    data, lock = path / "data.mdb", path / "lock.mdb"
+    if not os.access(data, os.R_OK):
+        raise StoreError(
+            f"permission denied: cannot read {data} ({_who_owns(data)}); run as its owner or "
+            "ask them to grant you read access"
+        )
+    if lock.exists() and not os.access(lock, os.R_OK | os.W_OK):
+        raise StoreError(
+            f"permission denied: {lock} is not writable ({_who_owns(lock)}), and LMDB records "
+            "every reader in it - even a read-only open needs write access to lock.mdb; ask "
+            "the store's owner to grant it (chmod o+rw lock.mdb) or to export the store for you"
+        )
+    if not readonly and not os.access(data, os.W_OK):
+        raise StoreError(
+            f"permission denied: cannot write {data} ({_who_owns(data)}); {_ACCESS_ADVICE}"
+        )
 
 
 #: Where each engine table lives. The tables every append writes share one named database
@@ -261,6 +331,7 @@ class LmdbBackend:
                 path.mkdir(mode=0o700, parents=True, exist_ok=True)
             except OSError as exc:
                 raise StoreError(f"cannot create store directory {path}: {exc}") from exc
+        _check_access(path, config.readonly)
         realpath = os.path.realpath(path)
         if realpath in _inherited:
             raise StoreError(
@@ -360,6 +431,7 @@ class LmdbBackend:
 
     def write(self, fn: Callable[[_LmdbTxn], T]) -> T:
         self._check()
+        self._check_readers_now_and_then()
         if self.readonly:
             raise StoreError(
                 f"store {self.path} is open read-only; open it without readonly=True to write"
@@ -398,6 +470,24 @@ class LmdbBackend:
             if full:
                 self._grow()
 
+    def _check_readers_now_and_then(self) -> None:
+        shared = self._shared
+        assert shared is not None
+        now = time.monotonic()
+        if now >= shared.next_reader_check:
+            shared.next_reader_check = now + READER_CHECK_INTERVAL
+            self.clear_stale_readers()
+
+    def clear_stale_readers(self) -> int:
+        """Free the reader slots of processes that died holding a read transaction."""
+        try:
+            cleared = int(self._env.reader_check())
+        except lmdb.Error as exc:
+            raise StoreError(f"store {self.path}: cannot check the reader table: {exc}") from exc
+        if cleared:
+            log.warning("stale_readers_cleared", path=self.path, slots=cleared)
+        return cleared
+
     def _adopt_map_size(self) -> None:
         self._gate.enter_exclusive()
         try:
@@ -410,6 +500,8 @@ class LmdbBackend:
     def _grow(self) -> None:
         self._gate.enter_exclusive()
         try:
+            if self.clear_stale_readers():
+                return  # dead readers pinned old pages: retry before growing the map
             current = int(self._env.info()["map_size"])
             if current >= self._max_map_size:
                 log.error("store_full", path=self.path, map_size=current)
