@@ -42,5 +42,17 @@ torture: $(STAMP)
 	cd tests && ../$(BIN)/python -m reliability.campaign --kills 1000 --fast-kills 200 \
 		--chaos-seconds 120 --json reliability/torture-results.json
 
+# Coverage-guided fuzzing (atheris, an optional extra) of the decoder and of JSONL import,
+# FUZZ_SECONDS each (default 60). Crashing inputs are saved in .fuzz/ as crash-*. Without
+# atheris, tests/test_fuzz.py (hypothesis, in make test) checks the same properties.
+FUZZ_SECONDS ?= 60
+fuzz: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[fuzz]'
+	mkdir -p .fuzz && $(BIN)/python tests/fuzz/harness.py seed .fuzz/corpus
+	cd .fuzz && for target in decoder import; do \
+		../$(BIN)/python ../tests/fuzz/harness.py $$target -max_total_time=$(FUZZ_SECONDS) \
+			-print_final_stats=1 corpus/$$target || exit 1; \
+	done
+
 clean:
-	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache .fuzz

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 import msgspec
@@ -12,6 +12,7 @@ from eventlog.events import AnyEvent, Event, RawEvent
 
 __all__ = ["check_event", "check_fields", "check_seq", "metadata", "uuid_of"]
 
+S = TypeVar("S", bound=msgspec.Struct)
 _encoder = msgspec.msgpack.Encoder(uuid_format="bytes")  # as the codec stores them
 _decoders: dict[type[Any], msgspec.msgpack.Decoder[Any]] = {}
 
@@ -28,20 +29,22 @@ def uuid_of(value: object, what: str) -> UUID:
     raise TypeError(f"{what} must be a UUID (or its string form), got {value!r}")
 
 
-def check_fields(obj: msgspec.Struct, where: str) -> None:
-    """Check every field of ``obj`` against its declared type, by a msgpack round trip.
+def check_fields(obj: S, where: str) -> S:
+    """``obj`` as decoded from its stored form: every field checked against its declared type.
 
     msgspec Structs do not check types when constructed (``ModelStarted("p", "m", "x")`` is
     accepted), and a stored event of the wrong shape would read back as raw data or break the
-    run's state. ``TypeError`` names the field; ``ValueError`` for values that cannot be
-    stored at all (integers over 64 bits, objects that are not JSON-like).
+    run's state. The decoded copy is what gets appended, so the projectors see exactly what
+    a later read returns (``UsageRecorded(usage={})`` stores a default ``TokenUsage``; the
+    projectors must not be handed the dict). ``TypeError`` names the field; ``ValueError``
+    for values that cannot be stored at all (integers over 64 bits, non-JSON-like objects).
     """
     cls = type(obj)
     decoder = _decoders.get(cls)
     if decoder is None:
         decoder = _decoders[cls] = msgspec.msgpack.Decoder(cls)
     try:
-        decoder.decode(_encoder.encode(obj))
+        checked: S = decoder.decode(_encoder.encode(obj))
     except msgspec.ValidationError as exc:
         raise TypeError(
             f"{where}: {cls.__name__} has a field of the wrong type: {exc}; nothing was written"
@@ -51,15 +54,16 @@ def check_fields(obj: msgspec.Struct, where: str) -> None:
             f"{where}: {cls.__name__} cannot be stored: {exc} (integers must fit in 64 bits, "
             "values must be JSON-like); nothing was written"
         ) from None
+    return checked
 
 
 def check_event(event: object, where: str) -> AnyEvent:
     """``event`` if it is a well-typed event, else ``TypeError`` naming what is wrong."""
     if isinstance(event, Event | RawEvent):
-        check_fields(event, where)
-        if isinstance(event, RawEvent) and not (isinstance(event.type, str) and event.type):
-            raise TypeError(f"{where}: RawEvent.type must be a non-empty str, got {event.type!r}")
-        return event
+        checked = check_fields(event, where)
+        if isinstance(checked, RawEvent) and not checked.type:
+            raise TypeError(f"{where}: RawEvent.type must be a non-empty str, got {checked.type!r}")
+        return checked
     raise TypeError(
         f"{where}: expected an event (an instance of an eventlog.events class such as "
         f"TextDelta, or eventlog.events.RawEvent), got {type(event).__name__}: {event!r:.80}"

@@ -200,8 +200,14 @@ class RecordCodec(Generic[T]):
         self._decoder: msgspec.msgpack.Decoder[T] = msgspec.msgpack.Decoder(cls)
 
     def encode(self, obj: T) -> bytes:
-        """Encode ``obj``."""
-        return _encoder.encode(obj)
+        """Encode ``obj`` (``ValueError`` when a value cannot be stored)."""
+        try:
+            return _encoder.encode(obj)
+        except (OverflowError, TypeError) as exc:
+            raise ValueError(
+                f"{type(obj).__name__} cannot be stored: {exc} (integers must fit in 64 bits, "
+                "values must be JSON-like); nothing was written"
+            ) from None
 
     def decode(self, value: bytes, kind: str, key: object, part: str = "") -> T:
         """Decode ``value``; ``kind``/``key``/``part`` name the record if the bytes are damaged.

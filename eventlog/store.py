@@ -16,7 +16,7 @@ from uuid import UUID, uuid4
 
 import structlog
 
-from eventlog._validate import check_event, check_seq, metadata, uuid_of
+from eventlog._validate import check_event, check_fields, check_seq, metadata, uuid_of
 from eventlog.backends.memory import MemoryBackend
 from eventlog.config import DEFAULT_MAP_SIZE, DEFAULT_MAX_MAP_SIZE, Durability, StoreConfig
 from eventlog.engine import AppendRequest, Engine
@@ -177,7 +177,9 @@ class RunStore(StoreViews):
         """Create a session; ``AlreadyExistsError`` if ``session_id`` is taken."""
         sid = uuid4() if session_id is None else uuid_of(session_id, "session_id")
         now = datetime.now(UTC)
-        session = Session(sid, str(title), str(model), _meta(metadata), now, now)
+        session = check_fields(
+            Session(sid, str(title), str(model), _meta(metadata), now, now), "create_session"
+        )
         return self._backend.write(lambda txn: self._engine.create_session(txn, session))
 
     def ensure_session(self, session_id: UUID | str | None = None) -> UUID:
@@ -237,6 +239,7 @@ class RunStore(StoreViews):
             now,
             now,
         )
+        record = check_fields(record, "create_run")
 
         def work(txn: KVTxn) -> RunRecord:
             created = self._engine.create_run(txn, record)

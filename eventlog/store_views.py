@@ -186,8 +186,7 @@ class StoreViews:
                 "append_message: expected SystemMessage, UserMessage, AssistantMessage or "
                 f"ToolMessage from eventlog.messages, got {type(message).__name__}"
             )
-        event = MessageAppended(message)
-        check_fields(event, "append_message")
+        event = check_fields(MessageAppended(message), "append_message")
         message_id = uuid4()
         req = AppendRequest(sid, (event,), None, (message_id,))
         self._backend.write(

@@ -262,6 +262,6 @@ def import_lines(
                 counts["event"] += 1
         except ImportFileError:
             raise
-        except EventLogError as exc:
+        except (EventLogError, ValueError, TypeError) as exc:  # a rule, or a value too big
             raise ImportFileError(number, str(exc)) from None
     return ImportSummary(counts["session"], counts["run"], counts["event"])

@@ -7,7 +7,7 @@ from uuid import UUID
 
 import pytest
 
-from eventlog import RunStore, StoreFullError
+from eventlog import AppendRequest, RunStore, StoreFullError
 from eventlog.backends.lmdb import LmdbBackend
 from eventlog.events import TextDelta
 
@@ -127,3 +127,49 @@ def test_one_batch_larger_than_the_cap_writes_nothing(tmp_path: Path) -> None:
         record = store.append_event(run.id, delta(10))
         assert (record.seq, record.position) == (11, before + 1)
         assert [number(r.event) for r in store.list_events(run.id)] == list(range(11))
+
+
+def test_full_store_every_write_kind_fails_cleanly_then_deletes_after_raising_the_cap(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "store"
+    cap = 2 * MiB
+    with RunStore.open(path, durability="fast", map_size=MiB, max_map_size=cap) as store:
+        sid = store.create_session().id
+        runs = [store.create_run(sid, provider="p", model="m").id for _ in range(2)]
+        written, error = fill_until_full(store, runs[0])
+        message = str(error)
+        assert str(path) in message
+        assert "larger max_map_size" in message
+        assert "raise the cap first, then delete" in message  # a delete may need pages too
+        before = store.last_position()
+        # a multi-run batch: nothing of it
+        with pytest.raises(StoreFullError):
+            store.append_many(
+                [
+                    AppendRequest(runs[1], [delta(0)]),
+                    AppendRequest(runs[0], [delta(written + i) for i in range(40)]),
+                ]
+            )
+        assert store.list_events(runs[1]) == []
+        assert store.last_position() == before
+        # LMDB copies pages on write: a delete needs free pages too. Whether the free list has
+        # enough depends on the history; either it works or it changes nothing.
+        try:
+            deleted = store.delete_run(runs[0])
+        except StoreFullError:
+            deleted = False
+            assert [number(r.event) for r in store.list_events(runs[0])] == list(range(written))
+        assert store.verify() == []
+    size_full = (path / "data.mdb").stat().st_size
+
+    with RunStore.open(path, durability="fast", map_size=MiB, max_map_size=2 * cap) as store:
+        assert store.delete_run(runs[0]) is not deleted
+        assert store.get_run(runs[0]) is None
+        assert store.verify() == []
+        # the freed pages are reused: as much data again fits without the file doubling
+        for i in range(0, written, 5):
+            store.append_events(runs[1], [delta(i + k) for k in range(5)])
+        assert [number(r.event) for r in store.list_events(runs[1])] == list(range(written))
+        assert store.verify() == []
+    assert (path / "data.mdb").stat().st_size < 1.5 * size_full

@@ -320,6 +320,7 @@ class LmdbBackend:
 
     def __init__(self, config: StoreConfig) -> None:
         path = Path(config.path).expanduser()
+        _check_access(path, config.readonly)
         if config.readonly or not config.create:
             if not (path / "data.mdb").is_file():
                 raise StoreError(
@@ -331,7 +332,6 @@ class LmdbBackend:
                 path.mkdir(mode=0o700, parents=True, exist_ok=True)
             except OSError as exc:
                 raise StoreError(f"cannot create store directory {path}: {exc}") from exc
-        _check_access(path, config.readonly)
         realpath = os.path.realpath(path)
         if realpath in _inherited:
             raise StoreError(
@@ -507,8 +507,10 @@ class LmdbBackend:
                 log.error("store_full", path=self.path, map_size=current)
                 raise StoreFullError(
                     f"store {self.path} is full: it reached max_map_size={self._max_map_size} "
-                    "bytes; nothing of the failed write was kept - open the store with a larger "
-                    "max_map_size (RunStore.open(path, max_map_size=...)) or delete old runs"
+                    "bytes; nothing of the failed write was kept - reopen the store with a "
+                    "larger max_map_size (RunStore.open(path, max_map_size=...)). Deleting runs "
+                    "may need free space too (LMDB copies pages on write): if it fails, raise "
+                    "the cap first, then delete; freed pages are reused before the file grows"
                 )
             new = min(current * 2, self._max_map_size)
             self._env.set_mapsize(new)

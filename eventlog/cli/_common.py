@@ -44,6 +44,7 @@ DbOption = Annotated[
         envvar="EVENTLOG_DB",
         help="Store directory (or set EVENTLOG_DB).",
         show_default=True,
+        readable=False,  # the store explains a permission problem (and what to do) itself
     ),
 ]
 

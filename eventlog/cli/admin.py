@@ -26,6 +26,7 @@ from eventlog.cli._common import (
     to_builtins,
 )
 from eventlog.demo import write_demo_runs
+from eventlog.errors import CorruptRecordError
 from eventlog.status import RunStatus
 from eventlog.transfer import parse_lines
 
@@ -106,19 +107,27 @@ def export(
     """
     if bool(runs) == all_:
         die("give run ids or --all (not both)", 2)
+    count = 0
     with fail_cleanly(), open_store(db) as store:
         ids = None if all_ else [resolve_run(store, r) for r in runs or []]
         lines = store.export_jsonl(ids)
-        if output is None:
-            for line in lines:
-                sys.stdout.write(line + "\n")
-            sys.stdout.flush()
-            return
-        with output.open("w", encoding="utf-8") as fh:
-            count = 0
-            for line in lines:
-                fh.write(line + "\n")
-                count += 1
+        try:
+            if output is None:
+                for line in lines:
+                    sys.stdout.write(line + "\n")
+                    count += 1
+                sys.stdout.flush()
+                return
+            with output.open("w", encoding="utf-8") as fh:
+                for line in lines:
+                    fh.write(line + "\n")
+                    count += 1
+        except CorruptRecordError as exc:
+            where = "" if output is None else f" to {output}"
+            die(
+                f"{exc}; the export is INCOMPLETE: it stopped at that record after {count} "
+                f"lines{where} - `eventlog verify` lists every damaged record"
+            )
         typer.echo(f"exported {count} lines to {output}", err=True)
 
 
