@@ -420,6 +420,23 @@ class ViewsContract:
         assert "dangling_position" in kinds
         assert kinds["dangling_position"].position == 2
 
+    def test_list_events_of_a_damaged_stream_never_leaks_another_run(self, store: RunStore) -> None:
+        # the replay path reads values only and checks the last key; a gap must fall back to
+        # the keyed read and still return only this run's events, in seq order
+        sid = store.ensure_session()
+        runs = sorted(
+            (store.create_run(sid, provider="p", model="m") for _ in range(3)),
+            key=lambda r: r.id.bytes,
+        )
+        for run in runs:
+            store.append_events(run.id, [TextDelta(f"{run.id}-{i}") for i in range(6)])
+        damaged = runs[0].id  # the other runs' keys follow it
+        store._backend.write(lambda txn: txn.delete("events", event_key(damaged, 3)))
+        assert [r.seq for r in store.list_events(damaged)] == [1, 2, 4, 5, 6]
+        assert [r.seq for r in store.list_events(damaged, after_seq=1, to_seq=5)] == [2, 4, 5]
+        assert all(r.run_id == damaged for r in store.list_events(damaged, limit=6))
+        assert [r.seq for r in store.list_events(runs[1].id, after_seq=2, limit=3)] == [3, 4, 5]
+
     def test_verify_reports_undecodable_records(self, store: RunStore) -> None:
         _, run_id = self._busy_store(store)
         store._backend.write(lambda txn: txn.put("events", event_key(run_id, 3), b"\xc1junk"))

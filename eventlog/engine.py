@@ -21,7 +21,14 @@ from itertools import islice
 from typing import Literal
 from uuid import UUID
 
-from eventlog.codec import RUN_RECORD, SESSION, decode_event, decode_stream, encode_event
+from eventlog.codec import (
+    RUN_RECORD,
+    SESSION,
+    decode_event,
+    decode_stream,
+    decode_values,
+    encode_event,
+)
 from eventlog.errors import (
     AlreadyExistsError,
     ConcurrencyError,
@@ -271,20 +278,39 @@ class Engine:
         rid = run_id.bytes
         position = self.last_position(txn)
         projectors = self.projectors
-        put = txn.put
-        out: list[EventRecord] = []
-        seq = head
-        for i, event in enumerate(events):
-            seq += 1
+        if len(events) == 1:  # the common single append: two puts
+            event = events[0]
+            eid = None if ids is None else ids[0]
+            seq = head + 1
             position += 1
-            eid = None if ids is None else ids[i]
             record = EventRecord(run_id, seq, position, event, now, eid)
             seq_key = rid + pack_u64(seq)
-            put("events", seq_key, encode_event(event, position, now, eid))
-            put("positions", pack_u64(position), seq_key, append=True)
+            txn.put("events", seq_key, encode_event(event, position, now, eid))
+            txn.put("positions", pack_u64(position), seq_key, append=True)
             if eid is not None:
-                put("event_ids", rid + eid.bytes, pack_u64(seq))
-            out.append(record)
+                txn.put("event_ids", rid + eid.bytes, pack_u64(seq))
+            out = [record]
+        else:  # a batch: the run's keys and the positions are each one sorted run of puts
+            out = []
+            event_items: list[tuple[bytes, bytes]] = []
+            position_items: list[tuple[bytes, bytes]] = []
+            id_items: list[tuple[bytes, bytes]] = []
+            seq = head
+            for i, event in enumerate(events):
+                seq += 1
+                position += 1
+                eid = None if ids is None else ids[i]
+                out.append(EventRecord(run_id, seq, position, event, now, eid))
+                seq_key = rid + pack_u64(seq)
+                event_items.append((seq_key, encode_event(event, position, now, eid)))
+                position_items.append((pack_u64(position), seq_key))
+                if eid is not None:
+                    id_items.append((rid + eid.bytes, pack_u64(seq)))
+            txn.put_many("events", event_items)
+            txn.put_many("positions", position_items, append=True)
+            if id_items:
+                id_items.sort()
+                txn.put_many("event_ids", id_items)
         if projectors:
             projectors.apply_batch(txn, out)
         return out
@@ -307,12 +333,23 @@ class Engine:
         kind: StreamKind = "run",
     ) -> list[EventRecord]:
         self._check_stream(txn, run_id, kind)
-        rid = run_id.bytes
-        stop = rid + (SEQ_END if to_seq is None else pack_u64(to_seq + 1))
         if limit == 0:
             return []
-        items = txn.scan("events", rid + pack_u64(after_seq + 1), stop)
-        return decode_stream(run_id, items if limit is None else islice(items, limit))
+        rid = run_id.bytes
+        head = self.last_seq(txn, run_id)
+        last = head if to_seq is None else min(to_seq, head)
+        n = last - after_seq
+        if limit is not None:
+            n = min(n, limit)
+        if n <= 0:
+            return []
+        # seq numbers are dense (1..head), so the n keys after after_seq are exactly
+        # after_seq+1 .. after_seq+n: read values only and check the last key
+        values, last_key = txn.values("events", rid + pack_u64(after_seq + 1), n)
+        if len(values) == n and last_key == rid + pack_u64(after_seq + n):
+            return decode_values(run_id, after_seq + 1, values)
+        stop = rid + pack_u64(after_seq + n + 1)  # a damaged stream (a gap): read the keys
+        return decode_stream(run_id, txn.scan("events", rid + pack_u64(after_seq + 1), stop))
 
     def iter_log(self, txn: KVTxn, *, after_position: int = 0) -> Iterator[tuple[int, bytes]]:
         """``(position, run_id + seq)`` in position order; tombstones are skipped."""

@@ -41,6 +41,12 @@ class KVTxn(Protocol):
         """Store ``value`` at ``key``; ``append`` promises ``key`` sorts after every key."""
         ...
 
+    def put_many(
+        self, table: str, items: list[tuple[bytes, bytes]], *, append: bool = False
+    ) -> None:
+        """Store every ``(key, value)`` of ``items`` (sorted by key when ``append``)."""
+        ...
+
     def delete(self, table: str, key: bytes) -> bool:
         """Delete ``key``; True if it existed."""
         ...
@@ -53,6 +59,14 @@ class KVTxn(Protocol):
 
     def last(self, table: str, prefix: bytes = b"") -> tuple[bytes, bytes] | None:
         """The item with the greatest key starting with ``prefix``, or None."""
+        ...
+
+    def values(self, table: str, start: bytes, n: int) -> tuple[list[bytes], bytes | None]:
+        """The values of the first ``n`` keys ``>= start`` and the last key read (or None).
+
+        The replay path: when the caller knows the keys are dense (a stream's seq numbers) it
+        reads values only and checks the last key, instead of building a tuple per item.
+        """
         ...
 
 

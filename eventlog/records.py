@@ -106,6 +106,11 @@ def status_after(status: RunStatus, event: AnyEvent) -> RunStatus:
     return _STATUS_OF.get(type(event), status)
 
 
+#: Event types the fold must look at one by one (the others cannot change the status:
+#: they set only the time, the count and the seq).
+FOLD_SPECIAL: frozenset[type] = frozenset({*_STATUS_OF, RunStatusChanged, UsageRecorded, RawEvent})
+
+
 class RunState(msgspec.Struct):
     """The fold of a run's events: what the run looks like after its last event.
 
@@ -159,9 +164,32 @@ class RunState(msgspec.Struct):
     def fold(cls, record: RunRecord, events: Iterable[EventRecord]) -> RunState:
         """Fold ``events`` (in seq order) over the initial state of ``record``."""
         state = cls.initial(record)
-        for ev in events:
-            state._apply(ev)
+        state.fold_in(events)
         return state
+
+    def fold_in(self, events: Iterable[EventRecord]) -> None:
+        """Apply ``events`` (in seq order) to this state, in place.
+
+        Most events (text and tool deltas) change only ``updated_at``, ``event_count`` and
+        ``last_seq``, which depend on the last event alone: only the events that change more
+        go through the per-event rule, the rest are counted.
+        """
+        special = FOLD_SPECIAL
+        last: EventRecord | None = None
+        plain = 0
+        for ev in events:
+            last = ev
+            if type(ev.event) in special:
+                self._apply(ev)
+            else:
+                plain += 1
+        if plain and last is not None and type(last.event) not in special:
+            # the last event was a plain one: it sets the time and the seq
+            event = last.event
+            assert not isinstance(event, RawEvent)
+            self.updated_at = event.timestamp
+            self.last_seq = last.seq
+        self.event_count += plain
 
     def apply(self, record: EventRecord) -> RunState:
         """Return a new state: this one after ``record`` (``self`` is not changed)."""

@@ -44,6 +44,9 @@ log = structlog.wrap_logger(logging.getLogger("eventlog.store"))
 BUILTIN_PROJECTORS = ("run_state", "status_index", "session_listing", "executions")
 
 
+_EVENT_TYPES = (Event, RawEvent)
+
+
 def _builtins() -> list[Projector]:
     return [
         RunStateProjector(),
@@ -371,7 +374,10 @@ class RunStore(StoreViews):
     ) -> AppendRequest:
         if isinstance(events, Event | RawEvent | str | bytes | dict):
             raise TypeError(f"{where}: events must be a list of events, got {events!r:.80}")
-        evs = tuple(check_event(e, f"{where} item {i}") for i, e in enumerate(events))
+        evs = tuple(events)
+        for i, e in enumerate(evs):
+            if not isinstance(e, _EVENT_TYPES):
+                check_event(e, f"{where} item {i}")  # raises the TypeError naming the item
         ids: tuple[UUID | None, ...] | None = None
         if event_ids is not None:
             ids = tuple(None if e is None else uuid_of(e, "event_ids item") for e in event_ids)

@@ -17,6 +17,7 @@ import os
 import threading
 import weakref
 from collections.abc import Callable, Iterator
+from itertools import islice
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -181,11 +182,12 @@ def _lmdb_cause(exc: BaseException) -> lmdb.Error | None:
 
 
 class _LmdbTxn:
-    __slots__ = ("_dbs", "_txn")
+    __slots__ = ("_cursors", "_dbs", "_txn")
 
     def __init__(self, txn: Any, dbs: dict[str, tuple[Any, bytes]]) -> None:
         self._txn = txn
         self._dbs = dbs
+        self._cursors: dict[str, Any] = {}  # one reusable cursor per table, for last()
 
     def get(self, table: str, key: bytes) -> bytes | None:
         db, prefix = self._dbs[table]
@@ -198,10 +200,28 @@ class _LmdbTxn:
         # tables that own their database or hold its highest prefix.
         self._txn.put(prefix + key, value, db=db, append=append and prefix in (b"", b"\x03"))
 
+    def put_many(
+        self, table: str, items: list[tuple[bytes, bytes]], *, append: bool = False
+    ) -> None:
+        db, prefix = self._dbs[table]
+        if prefix:
+            items = [(prefix + k, v) for k, v in items]
+        cur = self._txn.cursor(db=db)
+        cur.putmulti(items, append=append and prefix in (b"", b"\x03"))
+
     def delete(self, table: str, key: bytes) -> bool:
         db, prefix = self._dbs[table]
         deleted: bool = self._txn.delete(prefix + key, db=db)
         return deleted
+
+    def values(self, table: str, start: bytes, n: int) -> tuple[list[bytes], bytes | None]:
+        db, prefix = self._dbs[table]
+        cur = self._txn.cursor(db=db)
+        if n <= 0 or not cur.set_range(prefix + start):
+            return [], None
+        out = list(islice(cur.iternext(keys=False), n))
+        key: bytes = cur.key()
+        return out, key[len(prefix) :] if key.startswith(prefix) else None
 
     def scan(
         self, table: str, start: bytes, stop: bytes | None = None, *, reverse: bool = False
@@ -227,9 +247,11 @@ class _LmdbTxn:
             yield key[n:], value
 
     def last(self, table: str, prefix: bytes = b"") -> tuple[bytes, bytes] | None:
+        cur = self._cursors.get(table)
         db, table_prefix = self._dbs[table]
+        if cur is None:
+            cur = self._cursors[table] = self._txn.cursor(db=db)
         full = table_prefix + prefix
-        cur = self._txn.cursor(db=db)
         hi = _TABLE_END[table] if not prefix else prefix_end(full)
         if hi is None:
             found = cur.last()

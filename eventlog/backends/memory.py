@@ -51,6 +51,19 @@ class _MemoryTxn:
         t.data[key] = bytes(value)
         self._undo.append((t, key, old))
 
+    def put_many(
+        self, table: str, items: list[tuple[bytes, bytes]], *, append: bool = False
+    ) -> None:
+        for key, value in items:
+            self.put(table, key, value, append=append)
+
+    def values(self, table: str, start: bytes, n: int) -> tuple[list[bytes], bytes | None]:
+        t = self._tables[table]
+        lo = bisect.bisect_left(t.keys, start)
+        keys = t.keys[lo : lo + max(n, 0)]
+        data = t.data
+        return [data[k] for k in keys], (keys[-1] if keys else None)
+
     def delete(self, table: str, key: bytes) -> bool:
         if not self._write:
             raise RuntimeError("delete in a read transaction")
