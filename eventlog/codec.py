@@ -138,10 +138,10 @@ class _Typed:
 
 
 def decode_stream(run_id: UUID, items: Iterable[tuple[bytes, bytes]]) -> list[EventRecord]:
-    """Decode a run's ``(key, value)`` pairs in one loop (keys give the seq numbers)."""
+    """Decode a run's ``(key, value)`` pairs (key = stream number + seq) in one loop."""
     out: list[EventRecord] = []
     for key, value in items:
-        out.extend(decode_values(run_id, int.from_bytes(key[16:], "big"), (value,)))
+        out.extend(decode_values(run_id, int.from_bytes(key[8:], "big"), (value,)))
     return out
 
 

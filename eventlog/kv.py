@@ -21,6 +21,8 @@ TABLES = (
     "sessions",
     "runs",
     "session_runs",
+    "streams",
+    "stream_ids",
     "events",
     "positions",
     "event_ids",

@@ -16,7 +16,6 @@ from eventlog import (
     StoreError,
 )
 from eventlog.events import TextDelta
-from eventlog.keys import event_key
 from eventlog.kv import KVTxn
 
 
@@ -89,7 +88,9 @@ def test_corrupt_event_names_run_and_seq(tmp_path: Path) -> None:
         other = store.create_run(store.ensure_session(), provider="p", model="m")
         store.append_events(run.id, [TextDelta("a"), TextDelta("b")])
         store.append_event(other.id, TextDelta("c"))
-        store._backend.write(lambda txn: txn.put("events", event_key(run.id, 2), b"\xc1garbage"))
+        store._backend.write(
+            lambda txn: txn.put("events", store._engine.event_key(txn, run.id, 2), b"\xc1garbage")
+        )
         with pytest.raises(CorruptRecordError, match=f"run {run.id} seq 2") as info:
             store.list_events(run.id)
         assert (info.value.run_id, info.value.seq) == (run.id, 2)

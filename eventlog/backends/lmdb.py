@@ -125,7 +125,7 @@ class _SharedEnv:
 #: (``log``) under one-byte prefixes, so a commit updates one sub-database record in LMDB's main
 #: database instead of four (measured: ~20% more appends/s in fast mode, fewer pages synced in
 #: durable mode). The others get their own named database.
-_IN_LOG = {"meta": b"\x00", "projections": b"\x01", "events": b"\x02", "positions": b"\x03"}
+_IN_LOG = {"meta": b"\x00", "projections": b"\x01", "positions": b"\x03"}
 LAYOUT: dict[str, tuple[str, bytes]] = {
     **{t: ("log", p) for t, p in _IN_LOG.items()},
     **{t: (t, b"") for t in TABLES if t not in _IN_LOG},
