@@ -64,11 +64,12 @@ class RunRecord(msgspec.Struct, frozen=True):
     updated_at: datetime
 
 
-class EventRecord(msgspec.Struct, frozen=True):
+class EventRecord(msgspec.Struct, frozen=True, gc=False):
     """One stored event with its place in the run and in the log.
 
     ``seq`` is its place in the run (1, 2, 3, … gap-free), ``position`` its place in the whole
-    log (dense, commit order), ``recorded_at`` when the store wrote it.
+    log (dense, commit order), ``recorded_at`` when the store wrote it. Like events, records
+    are plain data and not tracked by the cycle collector (``gc=False``).
     """
 
     run_id: UUID
