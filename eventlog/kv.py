@@ -8,8 +8,8 @@ inside one transaction opened by a :class:`KVBackend`. The LMDB backend maps it 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Protocol, TypeVar
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Protocol, TypeVar
 
 __all__ = ["TABLES", "KVBackend", "KVTxn"]
 
@@ -92,6 +92,18 @@ class KVBackend(Protocol):
 
     def write(self, fn: Callable[[KVTxn], T]) -> T:
         """Run ``fn`` in one write transaction; commit when it returns, abort when it raises."""
+        ...
+
+    def write_group(
+        self, fns: Sequence[Callable[[KVTxn], Any]], max_bytes: int
+    ) -> list[tuple[bool, Any]]:
+        """Run ``fns`` in one write transaction, each in its own nested transaction.
+
+        A function that raises an ``Exception`` is rolled back alone; its slot holds
+        ``(False, exc)``, the others ``(True, result)``. One commit at the end. Stops adding
+        functions once about ``max_bytes`` have been written (the result is then shorter
+        than ``fns``). Like ``write``, it may run the functions again (map growth).
+        """
         ...
 
     def flush(self) -> None:

@@ -113,6 +113,17 @@ class OpsRecorder:
         self.txns.append(ops)
         return self._inner.write(lambda txn: fn(_RecordingTxn(txn, ops)))
 
+    def write_group(
+        self, fns: Sequence[Callable[[KVTxn], Any]], max_bytes: int
+    ) -> list[tuple[bool, Any]]:
+        ops: Txn = []
+        self.txns.append(ops)
+
+        def recorded(fn: Callable[[KVTxn], Any]) -> Callable[[KVTxn], Any]:
+            return lambda txn: fn(_RecordingTxn(txn, ops))
+
+        return self._inner.write_group([recorded(fn) for fn in fns], max_bytes)
+
     def flush(self) -> None:
         self._inner.flush()
 
