@@ -14,6 +14,7 @@ True
 
 from __future__ import annotations
 
+from eventlog.aio import AsyncRunStore
 from eventlog.config import StoreConfig
 from eventlog.engine import AppendRequest
 from eventlog.errors import (
@@ -61,6 +62,7 @@ __all__ = [
     "AlreadyExistsError",
     "AppendRequest",
     "AssistantMessage",
+    "AsyncRunStore",
     "ConcurrencyError",
     "ConfigError",
     "CorruptRecordError",
