@@ -10,7 +10,6 @@ from pathlib import Path
 from uuid import UUID
 
 from eventlog import RunStore
-from eventlog.keys import event_key
 from reliability.campaign import chaos, crash_campaign
 from reliability.ledger import Model, check_store
 
@@ -61,7 +60,9 @@ def test_the_checks_see_a_lost_event(tmp_path: Path) -> None:
     with RunStore.open(tmp_path / "store") as store:
         report = check_store(store, model)
         assert report.lost == 0, report.violations
-        store._backend.write(lambda txn: txn.delete("events", event_key(UUID(run), seq)))
+        store._backend.write(
+            lambda txn: txn.delete("events", store._engine.event_key(txn, UUID(run), seq))
+        )
         report = check_store(store, model)
     assert report.lost == 1
     assert any(f"run {run} seq {seq}" in v for v in report.violations)

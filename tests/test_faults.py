@@ -25,7 +25,6 @@ from eventlog import (
 )
 from eventlog.codec import decode_event, encode_event
 from eventlog.events import RunStarted, TextDelta, TokenUsage, UsageRecorded
-from eventlog.keys import event_key
 
 EVENTLOG = str(Path(sys.executable).parent / "eventlog")
 
@@ -44,7 +43,9 @@ def two_runs(path: Path) -> tuple[UUID, UUID, bytes]:
         b = store.create_run(sid, provider="p", model="m").id
         store.append_events(a, [RunStarted(sid, "p", "m"), TextDelta("damaged"), TextDelta("c")])
         store.append_events(b, [TextDelta("b1"), TextDelta("b2")])
-        value = store._backend.get("events", event_key(a, 2))
+        value = store._backend.read(
+            lambda txn: txn.get("events", store._engine.event_key(txn, a, 2))
+        )
     assert value is not None
     return a, b, value
 

@@ -31,7 +31,15 @@ from eventlog import (
     RunStore,
 )
 from eventlog.cli import app
-from eventlog.codec import RUN_RECORD, RUN_STATE, SESSION, decode_event, decode_stream, encode_event
+from eventlog.codec import (
+    RUN_RECORD,
+    RUN_STATE,
+    SESSION,
+    decode_event,
+    decode_stream,
+    decode_values,
+    encode_event,
+)
 from eventlog.events import EVENT_TYPES, Success, TextDelta, ToolCall, ToolExecutionFinished
 from eventlog.keys import event_key
 
@@ -57,7 +65,9 @@ def decode_all(value: bytes) -> None:
     except CorruptRecordError as exc:
         assert (exc.run_id, exc.seq) == (RUN, 1)
     with contextlib.suppress(CorruptRecordError):
-        decode_stream(RUN, [(event_key(RUN, 1), value)])
+        decode_stream(RUN, [(event_key(1, 1), value)])
+    with contextlib.suppress(CorruptRecordError):
+        decode_values(RUN, 1, [value])
     for codec in (RUN_STATE, RUN_RECORD, SESSION):
         try:
             codec.decode(value, "run", RUN, "state")

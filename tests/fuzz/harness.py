@@ -27,7 +27,7 @@ def decoder_target(data: bytes) -> None:
     with contextlib.suppress(CorruptRecordError):
         decode_event(RUN, 1, data)
     with contextlib.suppress(CorruptRecordError):
-        decode_stream(RUN, [(RUN.bytes + b"\0" * 7 + b"\1", data)])
+        decode_stream(RUN, [(b"\0" * 7 + b"\1" + b"\0" * 7 + b"\1", data)])
     for codec in (RUN_STATE, RUN_RECORD, SESSION):
         with contextlib.suppress(CorruptRecordError):
             codec.decode(data, "run", RUN, "state")
