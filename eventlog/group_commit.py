@@ -26,7 +26,9 @@ async callers wait, to a drain thread), so no caller leads for more than its own
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
+import weakref
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -68,6 +70,23 @@ class _Pending(Generic[T]):
         raise self.result
 
 
+_committers: weakref.WeakSet[GroupCommitter] = weakref.WeakSet()
+
+
+def _reset_in_child() -> None:
+    # After os.fork() the child has only the forking thread: a lock held, a lead taken or a
+    # queue filled by another thread of the parent would make the child's writes wait forever.
+    # Start afresh, so a write reaches the backend, whose fork guard raises a clear StoreError.
+    for committer in list(_committers):
+        committer._lock = threading.Lock()
+        committer._queue = deque()
+        committer._busy = False
+        committer._drainer = None
+
+
+os.register_at_fork(after_in_child=_reset_in_child)
+
+
 class GroupCommitter:
     """The one writer of a backend in this process (see the module docstring)."""
 
@@ -90,6 +109,7 @@ class GroupCommitter:
         #: groups committed and requests applied (for tests, stats and the benchmarks)
         self.groups = 0
         self.requests = 0
+        _committers.add(self)
 
     # -- submitting ----------------------------------------------------------------------
     def submit(self, fn: Callable[[KVTxn], T]) -> T:

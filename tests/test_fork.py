@@ -176,3 +176,42 @@ def test_store_closed_before_fork_opens_in_the_child(tmp_path: Path) -> None:
             e.event.delta for e in store.list_events(run.id) if isinstance(e.event, TextDelta)
         ] == ["parent", "child"]
         assert store.append_event(run.id, TextDelta("parent again")).seq == 3
+
+
+def test_fork_while_another_thread_commits_gives_the_child_an_error_not_a_hang(
+    tmp_path: Path,
+) -> None:
+    """The group committer's state (its lock, whether someone leads, the queue) is copied into
+    the child as it was at the fork; the thread that led does not exist there. A child's write
+    must still reach the fork guard and raise, never wait for that thread."""
+    import threading
+
+    with RunStore.open(tmp_path / "store", durability="fast") as store:
+        run = store.create_run(store.create_session().id, provider="p", model="m")
+        stop = threading.Event()
+        busy = threading.Event()
+
+        def keep_committing() -> None:
+            while not stop.is_set():
+                store.append_events(run.id, [TextDelta("x") for _ in range(50)])
+                busy.set()
+
+        threads = [threading.Thread(target=keep_committing) for _ in range(3)]
+        for t in threads:
+            t.start()
+        try:
+            assert busy.wait(REPORT_TIMEOUT)
+            reports = [
+                run_in_child(
+                    lambda: {"append": outcome(lambda: store.append_event(run.id, TextDelta("c")))}
+                )
+                for _ in range(5)
+            ]
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(REPORT_TIMEOUT)
+        for report in reports:
+            assert report["append"]["is_store_error"] is True, report
+            assert "fork" in report["append"]["message"]
+        assert store.verify() == []

@@ -107,22 +107,22 @@ class _SharedEnv:
         self.pid = os.getpid()
         self.next_reader_check = time.monotonic() + READER_CHECK_INTERVAL
         durable = config.durability == "durable"
+        options = {
+            "map_size": config.map_size,
+            "max_dbs": config.max_dbs,
+            "max_readers": config.max_readers,
+            "sync": durable,
+            "metasync": durable,
+            "mode": 0o600,
+            "subdir": True,
+            "create": not config.readonly,
+            "readonly": config.readonly,
+            "lock": True,
+            "readahead": False,
+            "meminit": False,
+        }
         try:
-            self.env = lmdb.open(
-                realpath,
-                map_size=config.map_size,
-                max_dbs=config.max_dbs,
-                max_readers=config.max_readers,
-                sync=durable,
-                metasync=durable,
-                mode=0o600,
-                subdir=True,
-                create=not config.readonly,
-                readonly=config.readonly,
-                lock=True,
-                readahead=False,
-                meminit=False,
-            )
+            self.env = _open_env(realpath, options)
             self.env.reader_check()  # free slots left by killed reader processes
             handles = self._open_dbs(config.readonly)
             self.dbs = {t: (handles[db], prefix) for t, (db, prefix) in LAYOUT.items()}
@@ -142,6 +142,21 @@ class _SharedEnv:
                 }
             except lmdb.MapResizedError:
                 self.env.set_mapsize(0)
+
+
+def _open_env(realpath: str, options: dict[str, Any]) -> Any:
+    """``lmdb.open``, retried while another process grows the map under it.
+
+    py-lmdb begins a transaction inside ``open``; if another process grew the map between
+    reading its size and that transaction, LMDB says MDB_MAP_RESIZED (found by the chaos run:
+    writers opening while others grow the map). A fresh open reads the new size.
+    """
+    for _ in range(99):
+        try:
+            return lmdb.open(realpath, **options)
+        except lmdb.MapResizedError:
+            continue
+    return lmdb.open(realpath, **options)
 
 
 _ACCESS_ADVICE = (

@@ -151,6 +151,8 @@ def crash_campaign(
         result.checks += 1
         if progress is not None and (i + 1) % 50 == 0:
             result.seconds = time.monotonic() - started
+            result.acknowledged_events, result.lost = model.acked_events, total.lost
+            result.violations = total.violations[:50]
             progress(i + 1, result)
     _totals(result, model, total, path)
     result.seconds = round(time.monotonic() - started, 1)
