@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from uuid import UUID, uuid4
 
@@ -24,7 +25,15 @@ from eventlog import (
     UserMessage,
 )
 from eventlog.codec import decode_event, encode_event
-from eventlog.events import RunStarted, TextDelta, TokenUsage, UsageRecorded
+from eventlog.events import (
+    ModelStarted,
+    RunStarted,
+    Success,
+    TextDelta,
+    TokenUsage,
+    ToolExecutionFinished,
+    UsageRecorded,
+)
 
 EVENTLOG = str(Path(sys.executable).parent / "eventlog")
 
@@ -130,32 +139,38 @@ def test_damage_that_still_decodes_goes_unnoticed_without_a_checksum(tmp_path: P
         assert store.verify() == []  # a TextDelta only counts in the fold: nothing disagrees
 
 
-def test_every_single_byte_flip_decodes_or_is_a_corrupt_record() -> None:
-    """Exhaustive over one value: a flipped byte never raises anything but CorruptRecordError.
+def test_every_single_byte_change_decodes_or_is_a_corrupt_record() -> None:
+    """Exhaustive: every offset of four stored events, xor 1..255 - 131,070 variants.
 
-    (Without a checksum some flips decode to a different, valid record - a flipped letter of a
-    text, a changed number. tests/RELIABILITY.md reports how many; verify() catches those that
-    change a position or a view.)
+    Nothing but CorruptRecordError (naming run and seq) ever comes out. Without a checksum many
+    variants decode to a different, valid record (a flipped letter of a text, a changed
+    number); tests/RELIABILITY.md reports how many, and verify() catches those that change a
+    position or a view.
     """
     run_id = uuid4()
-    values = [
-        encode_event(TextDelta("hello world"), 7, TextDelta("x").timestamp, uuid4()),
-        encode_event(UsageRecorded(TokenUsage(10, 5, 15)), 8, TextDelta("x").timestamp, None),
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    events = [
+        TextDelta("hello world"),
+        ModelStarted("openai", "gpt-4o", 3),
+        ToolExecutionFinished("c1", "search", Success({"hits": 2}), 12),
+        UsageRecorded(TokenUsage(10, 5, 15)),
     ]
-    outcomes = {"decoded": 0, "corrupt": 0}
+    values = [encode_event(e, 7, now, uuid4()) for e in events]
+    assert sum(map(len, values)) == 514
+    corrupt = decoded = 0
     for value in values:
         for i in range(len(value)):
-            for mask in (0x01, 0x20, 0x80, 0xFF):
+            for mask in range(1, 256):
                 damaged = bytearray(value)
                 damaged[i] ^= mask
                 try:
                     decode_event(run_id, 1, bytes(damaged))
-                    outcomes["decoded"] += 1
+                    decoded += 1
                 except CorruptRecordError as exc:
                     assert (exc.run_id, exc.seq) == (run_id, 1)
-                    outcomes["corrupt"] += 1
-    assert outcomes["corrupt"] > 0
-    assert outcomes["decoded"] + outcomes["corrupt"] == sum(len(v) for v in values) * 4
+                    corrupt += 1
+    assert corrupt + decoded == 514 * 255
+    assert corrupt > 0
 
 
 # -- the maximum event size ---------------------------------------------------------------
