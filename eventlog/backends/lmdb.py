@@ -217,6 +217,25 @@ class _LmdbTxn:
         deleted: bool = self._txn.delete(prefix + key, db=db)
         return deleted
 
+    def last_key(self, table: str, below: bytes | None = None) -> bytes | None:
+        cur = self._cursors.get(table)
+        db, prefix = self._dbs[table]
+        if cur is None:
+            cur = self._cursors[table] = self._txn.cursor(db=db)
+        hi = _TABLE_END[table] if below is None else prefix + below
+        if hi is None:
+            found = cur.last()
+        elif cur.set_range(hi):
+            found = cur.prev()
+        else:
+            found = cur.last()
+        if not found:
+            return None
+        key: bytes = cur.key()
+        if not prefix:
+            return key
+        return key[len(prefix) :] if key.startswith(prefix) else None
+
     def values(self, table: str, start: bytes, n: int) -> tuple[list[bytes], bytes | None]:
         db, prefix = self._dbs[table]
         cur = self._txn.cursor(db=db)
