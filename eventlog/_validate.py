@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, TypeVar
+from collections.abc import Iterable, Mapping
+from typing import Any, TypeVar, Union
 from uuid import UUID
 
 import msgspec
 
-from eventlog.events import AnyEvent, Event, RawEvent
+from eventlog.events import EVENT_TYPES, AnyEvent, Event, RawEvent
 
-__all__ = ["check_event", "check_fields", "check_seq", "metadata", "uuid_of"]
+__all__ = ["check_event", "check_events", "check_fields", "check_seq", "metadata", "uuid_of"]
 
 S = TypeVar("S", bound=msgspec.Struct)
 _encoder = msgspec.msgpack.Encoder(uuid_format="bytes")  # as the codec stores them
@@ -68,6 +68,42 @@ def check_event(event: object, where: str) -> AnyEvent:
         f"{where}: expected an event (an instance of an eventlog.events class such as "
         f"TextDelta, or eventlog.events.RawEvent), got {type(event).__name__}: {event!r:.80}"
     )
+
+
+class _Batch:
+    """One decoder for a list of any registered event type (rebuilt when types are added)."""
+
+    size = -1
+    classes: frozenset[type[Any]] = frozenset()
+    decoder: msgspec.msgpack.Decoder[Any] | None = None
+
+    @classmethod
+    def get(cls) -> tuple[msgspec.msgpack.Decoder[Any], frozenset[type[Any]]]:
+        if cls.decoder is None or cls.size != len(EVENT_TYPES):
+            cls.classes = frozenset(EVENT_TYPES.values())
+            union = Union[tuple(cls.classes)]  # type: ignore[valid-type]  # noqa: UP007
+            cls.decoder = msgspec.msgpack.Decoder(list[union])  # type: ignore[valid-type]
+            cls.size = len(EVENT_TYPES)
+        return cls.decoder, cls.classes
+
+
+def check_events(events: Iterable[object], where: str) -> tuple[AnyEvent, ...]:
+    """:func:`check_event` for a batch, in one round trip when it can.
+
+    When every item is of a registered type the whole list is checked at once (~0.2 us per
+    event instead of ~0.6); otherwise item by item - and item by item again when the batch
+    fails, to name the bad item.
+    """
+    evs = tuple(events)
+    if len(evs) > 1:
+        decoder, classes = _Batch.get()
+        if all(type(e) in classes for e in evs):
+            try:
+                checked: list[AnyEvent] = decoder.decode(_encoder.encode(evs))
+                return tuple(checked)
+            except (msgspec.ValidationError, OverflowError, TypeError):
+                pass  # one item is wrong: the loop below names it
+    return tuple(check_event(e, f"{where} item {i}") for i, e in enumerate(evs))
 
 
 def check_seq(value: object, what: str) -> int | None:

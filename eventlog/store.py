@@ -17,7 +17,14 @@ from uuid import UUID, uuid4
 
 import structlog
 
-from eventlog._validate import check_event, check_fields, check_seq, metadata, uuid_of
+from eventlog._validate import (
+    check_event,
+    check_events,
+    check_fields,
+    check_seq,
+    metadata,
+    uuid_of,
+)
 from eventlog.backends.memory import MemoryBackend
 from eventlog.config import DEFAULT_MAP_SIZE, DEFAULT_MAX_MAP_SIZE, Durability, StoreConfig
 from eventlog.engine import AppendRequest, Engine
@@ -468,7 +475,7 @@ class RunStore(StoreViews):
             raise TypeError(f"{where}: events must be a list of events, got {events!r:.80}")
         # every event's fields are checked (and the checked copy appended): msgspec does not
         # check types on construction, and a wrong-typed event would break its run's state
-        evs = tuple(check_event(e, f"{where} item {i}") for i, e in enumerate(events))
+        evs = check_events(events, where)
         ids: tuple[UUID | None, ...] | None = None
         if event_ids is not None:
             ids = tuple(None if e is None else uuid_of(e, "event_ids item") for e in event_ids)
