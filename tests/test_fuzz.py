@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from eventlog import (
+    AppendRequest,
     CorruptRecordError,
     EventLogError,
     ImportFileError,
@@ -40,7 +41,14 @@ from eventlog.codec import (
     decode_values,
     encode_event,
 )
-from eventlog.events import EVENT_TYPES, Success, TextDelta, ToolCall, ToolExecutionFinished
+from eventlog.events import (
+    EVENT_TYPES,
+    ModelStarted,
+    Success,
+    TextDelta,
+    ToolCall,
+    ToolExecutionFinished,
+)
 from eventlog.keys import event_key
 
 FUZZ = settings(max_examples=300, deadline=None, database=None)
@@ -314,3 +322,17 @@ def test_cli_arguments(cli_store: tuple[Path, list[str]], data: st.DataObject) -
 def test_errors_are_in_the_tree() -> None:
     assert issubclass(ImportFileError, EventLogError)
     assert issubclass(CorruptRecordError, EventLogError)
+
+
+def test_a_wrong_item_in_a_batch_is_named_and_nothing_is_written() -> None:
+    store = RunStore.in_memory()
+    run = store.create_run(store.ensure_session(), provider="p", model="m").id
+    bad = ModelStarted("p", "m", "3")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"append_events item 2: ModelStarted .*\$\.iteration"):
+        store.append_events(run, [TextDelta("a"), TextDelta("b"), bad, TextDelta("c")])
+    with pytest.raises(TypeError, match=r"append_many item 0 item 1: ModelStarted"):
+        store.append_many([AppendRequest(run, [TextDelta("a"), bad])])
+    assert store.list_events(run) == []
+    # a good batch is stored as the checked copies, equal to what was given
+    events = [TextDelta("a"), ModelStarted("p", "m", 3)]
+    assert [r.event for r in store.append_events(run, events)] == events
