@@ -40,7 +40,14 @@ from eventlog.keys import (
     unpack_u64,
 )
 from eventlog.kv import KVTxn
-from eventlog.projecting import ProjectionTxn, ProjectorMeta, ProjectorSet, apply_one, call_hook
+from eventlog.projecting import (
+    ProjectionTxn,
+    ProjectorMeta,
+    ProjectorSet,
+    apply_one,
+    call_hook,
+    is_async,
+)
 from eventlog.protocols import ProjectionTx, Projector
 from eventlog.records import EventRecord, RunRecord, Session
 
@@ -389,12 +396,21 @@ class Engine:
         names: Sequence[str],
         progress: Callable[[str, int, int], None] | None = None,
     ) -> None:
-        """Rebuild projectors ``names`` from the stored sessions, runs and the whole log."""
+        """Rebuild projectors ``names`` from the stored sessions, runs and the whole log.
+
+        An async projector is reset instead (its view cleared, checkpoint 0): its thread
+        catches up from the log in batches, without holding this transaction.
+        """
         chosen = self.projectors.subset(names)
         last = self.last_position(txn)
         for projector in chosen.all:
             tx = ProjectionTxn(txn, projector.name)
             tx.clear()
+            if is_async(projector):
+                chosen.set_meta(txn, projector.name, ProjectorMeta(projector.version, 0, True))
+                if progress is not None:
+                    progress(projector.name, 0, last)
+                continue
             self.replay_into(txn, projector, tx, progress, last)
             chosen.set_meta(txn, projector.name, ProjectorMeta(projector.version, last, True))
 
@@ -406,8 +422,12 @@ class Engine:
         progress: Callable[[str, int, int], None] | None,
         last: int,
         on_bad: Callable[[UUID, int, Exception], None] | None = None,
+        to_position: int | None = None,
     ) -> None:
-        """Feed ``projector`` (writing through ``tx``) every session, run and logged event."""
+        """Feed ``projector`` (writing through ``tx``) every session, run and logged event.
+
+        ``to_position`` stops after that position (an async projector's checkpoint).
+        """
         target = tx
         if callable(getattr(projector, "on_session_created", None)):
             for session in self.iter_sessions(txn):
@@ -418,6 +438,8 @@ class Engine:
         types = frozenset(getattr(projector, "event_types", frozenset()))
         done = 0
         for position, ref in self.iter_log(txn):
+            if to_position is not None and position > to_position:
+                break
             run_id, seq = UUID(bytes=ref[:16]), unpack_u64(ref[16:])
             try:
                 record = self.read_event(txn, run_id, seq)

@@ -111,11 +111,20 @@ class _SharedEnv:
                 meminit=False,
             )
             self.env.reader_check()  # free slots left by killed reader processes
-            handles = {
-                name: self.env.open_db(name.encode(), create=not config.readonly)
-                for name in _DB_NAMES
+            handles: dict[str, Any] = {}
+            missing: set[str] = set()
+            for name in _DB_NAMES:
+                try:
+                    handles[name] = self.env.open_db(name.encode(), create=not config.readonly)
+                except lmdb.NotFoundError:
+                    if not config.readonly:
+                        raise
+                    missing.add(name)  # a table newer than the store's last writer
+            # a missing table reads as empty: an unused prefix of the `log` database
+            self.dbs = {
+                t: (handles["log"], _EMPTY_PREFIX) if db in missing else (handles[db], prefix)
+                for t, (db, prefix) in LAYOUT.items()
             }
-            self.dbs = {t: (handles[db], prefix) for t, (db, prefix) in LAYOUT.items()}
         except lmdb.Error as exc:
             raise StoreError(f"cannot open LMDB store at {realpath}: {exc}") from exc
 
@@ -129,6 +138,8 @@ LAYOUT: dict[str, tuple[str, bytes]] = {
     **{t: ("log", p) for t, p in _IN_LOG.items()},
     **{t: (t, b"") for t in TABLES if t not in _IN_LOG},
 }
+#: In a read-only store whose writer predates a table: an unused prefix of ``log`` (reads as empty).
+_EMPTY_PREFIX = b"\x7f"
 _DB_NAMES = sorted({db for db, _ in LAYOUT.values()})
 _TABLE_END = {t: (prefix_end(p) if p else None) for t, (_, p) in LAYOUT.items()}
 
@@ -293,6 +304,7 @@ class LmdbBackend:
         self._forked = False
         self.readonly = config.readonly
         self.path: str | None = realpath
+        self.on_commit: Callable[[], None] | None = None
         _live.add(self)
 
     # -- guards --------------------------------------------------------------------------
@@ -373,6 +385,8 @@ class LmdbBackend:
             try:
                 result = fn(_LmdbTxn(txn, self._dbs))
                 txn.commit()
+                if self.on_commit is not None:
+                    self.on_commit()
                 return result
             except lmdb.MapFullError:
                 txn.abort()
