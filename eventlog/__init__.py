@@ -24,6 +24,8 @@ from eventlog.errors import (
     EventLogError,
     InvalidTransition,
     ProjectionError,
+    ProjectionTimeoutError,
+    ProjectorFailedError,
     RunNotFound,
     SessionNotFound,
     StoreClosedError,
@@ -54,6 +56,7 @@ from eventlog.records import (
 from eventlog.status import RunStatus
 from eventlog.store import RunStore
 from eventlog.store_views import ProjectorStatus, StoreStats
+from eventlog.subscriptions import ConsumerInfo, Subscription
 from eventlog.transfer import ImportFileError, ImportSummary
 from eventlog.verify import Problem
 
@@ -63,6 +66,7 @@ __all__ = [
     "AssistantMessage",
     "ConcurrencyError",
     "ConfigError",
+    "ConsumerInfo",
     "CorruptRecordError",
     "EventLogError",
     "EventRecord",
@@ -77,8 +81,10 @@ __all__ = [
     "Problem",
     "ProjectionError",
     "ProjectionReader",
+    "ProjectionTimeoutError",
     "ProjectionTx",
     "Projector",
+    "ProjectorFailedError",
     "ProjectorStatus",
     "RawEvent",
     "RunNotFound",
@@ -94,6 +100,7 @@ __all__ = [
     "StoreError",
     "StoreFullError",
     "StoreStats",
+    "Subscription",
     "SystemMessage",
     "TextPart",
     "ToolMessage",

@@ -3,12 +3,17 @@
 A projector with ``mode = "async"`` is not applied in the append transaction. The store starts
 one :class:`AsyncProjectorRunner` thread per async projector (when it opens for writing) and
 stops it on close. The thread waits for commits like a subscription (same wake-up), then
-applies the next batch of events - at most ``batch_size`` of them, or what fits in
-``max_batch_seconds`` - through the same :class:`~eventlog.projecting.ProjectionTxn` facade in
-ONE write transaction that also writes the projector's checkpoint (``projector_meta``: the last
-position applied). The batch is read inside that write transaction, after reading the
-checkpoint, so the view and its checkpoint can never disagree - not even when several
-processes run the same async projector (LMDB serializes them; the second finds the work done).
+takes the next batch - at most ``batch_size`` events, or what fits in ``max_batch_seconds``:
+
+1. in a short **read** transaction it reads its checkpoint and the batch, and applies the
+   events to an overlay of its keyspace (:class:`_Overlay`: reads fall through to the
+   snapshot, writes are buffered) - so an expensive projector never holds LMDB's writer lock;
+2. in one short **write** transaction it checks that its ``projector_meta`` entry is unchanged
+   (else another process applied that batch, or a rebuild reset it: the work is dropped and
+   redone from the new state), then writes the buffered changes and the new checkpoint (the
+   last position applied) together - the view and its checkpoint can never disagree.
+
+Only the projector writes its keyspace, so the snapshot it read cannot have gone stale.
 
 A projector that raises stops: the batch is rolled back, the error is recorded in its
 ``projector_meta`` entry (visible to every process through ``projector_status()``, ``verify()``
@@ -21,7 +26,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from functools import partial
 from uuid import UUID
 
 import structlog
@@ -38,6 +44,9 @@ __all__ = ["AsyncProjectorRunner", "clear_errors", "wait_for_projections"]
 
 log = structlog.wrap_logger(logging.getLogger("eventlog.async_projectors"))
 
+#: A batch applied in a read snapshot: the metadata it started from, its new checkpoint, and
+#: the buffered changes of the keyspace (None = delete).
+_Prepared = tuple[ProjectorMeta, int, dict[bytes, bytes | None]]
 DEFAULT_BATCH = 256
 DEFAULT_BATCH_SECONDS = 0.02
 
@@ -88,12 +97,6 @@ class AsyncProjectorRunner:
             self._thread.join()
 
     # -- the loop --------------------------------------------------------------------------
-    def _behind(self, txn: KVTxn) -> bool:
-        meta = ProjectorSet.meta(txn, self.projector.name)
-        if meta is None or not meta.ready or meta.error is not None:
-            return False
-        return meta.checkpoint < self._engine.last_position(txn)
-
     def _run(self) -> None:
         name = self.projector.name
         delay = POLL_MIN
@@ -101,8 +104,9 @@ class AsyncProjectorRunner:
             live = self._wakeup.live()
             seen = self._wakeup.generation
             try:
-                if self._backend.read(self._behind):
-                    self._backend.write(self._apply_batch)
+                prepared = self._backend.read(self._prepare)
+                if prepared is not None:
+                    self._backend.write(partial(self._commit, prepared=prepared))
                     delay = POLL_MIN
                     continue
             except StoreClosedError:
@@ -114,29 +118,44 @@ class AsyncProjectorRunner:
             delay = delay if live else min(delay * 2, POLL_MAX)
         log.debug("async_projector_stopped", projector=name)
 
-    def _apply_batch(self, txn: KVTxn) -> None:
+    def _prepare(self, txn: KVTxn) -> _Prepared | None:
+        """Apply the next batch to an overlay in a read snapshot; None when caught up."""
         projector = self.projector
         engine = self._engine
         meta = ProjectorSet.meta(txn, projector.name)
         if meta is None or not meta.ready or meta.error is not None:
-            return  # rebuilt, reset or failed in another process meanwhile
+            return None  # being rebuilt (it will be reset), or failed
         last = engine.last_position(txn)
-        tx = ProjectionTxn(txn, projector.name)
+        if meta.checkpoint >= last:
+            return None
+        overlay = _Overlay(ProjectionTxn(txn, projector.name))
         types = frozenset(getattr(projector, "event_types", frozenset()))
         started = time.monotonic()
         checkpoint = last  # the log is exhausted unless the batch fills up
         items = engine.iter_log(txn, after_position=meta.checkpoint)
         for done, (position, ref) in enumerate(items, 1):
-            if position > last:
-                break
             self._position = position
             record = engine.read_event(txn, UUID(bytes=ref[:16]), unpack_u64(ref[16:]))
             if not types or record.type in types:
-                apply_one(projector, tx, record)
+                apply_one(projector, overlay, record)
             if done >= self._batch or time.monotonic() - started > self._seconds:
                 checkpoint = position
                 break
-        ProjectorSet.set_meta(txn, projector.name, ProjectorMeta(meta.version, checkpoint, True))
+        return meta, checkpoint, overlay.changes
+
+    def _commit(self, txn: KVTxn, prepared: _Prepared) -> None:
+        """Write the batch's changes and checkpoint, unless someone else moved the projector."""
+        read_meta, checkpoint, changes = prepared
+        name = self.projector.name
+        if ProjectorSet.meta(txn, name) != read_meta:
+            return  # another process applied it, or a rebuild reset it: redo from there
+        tx = ProjectionTxn(txn, name)
+        for key, value in changes.items():
+            if value is None:
+                tx.delete(key)
+            else:
+                tx.put(key, value)
+        ProjectorSet.set_meta(txn, name, ProjectorMeta(read_meta.version, checkpoint, True))
 
     def _fail(self, exc: Exception) -> None:
         name = self.projector.name
@@ -153,6 +172,40 @@ class AsyncProjectorRunner:
             self._backend.write(record)
         except Exception as again:  # the store is going away: the log line is what is left
             log.error("async_projector_error_not_recorded", projector=name, error=str(again))
+
+
+class _Overlay:
+    """A projector's keyspace in a read snapshot, with its writes buffered in ``changes``."""
+
+    def __init__(self, base: ProjectionTxn) -> None:
+        self._base = base
+        self.changes: dict[bytes, bytes | None] = {}  # None = deleted
+
+    def get(self, key: bytes) -> bytes | None:
+        if key in self.changes:
+            return self.changes[key]
+        return self._base.get(key)
+
+    def put(self, key: bytes, value: bytes) -> None:
+        if not isinstance(key, bytes):
+            raise TypeError(f"projection keys are bytes, got {type(key).__name__}")
+        self.changes[key] = bytes(value)
+
+    def delete(self, key: bytes) -> None:
+        if not isinstance(key, bytes):
+            raise TypeError(f"projection keys are bytes, got {type(key).__name__}")
+        self.changes[key] = None
+
+    def scan(self, prefix: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
+        items = dict(self._base.scan(prefix))
+        for key, value in self.changes.items():
+            if key.startswith(prefix):
+                if value is None:
+                    items.pop(key, None)
+                else:
+                    items[key] = value
+        for key in sorted(items):
+            yield key, items[key]
 
 
 def clear_errors(engine: Engine, txn: KVTxn) -> None:
