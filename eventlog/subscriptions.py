@@ -257,8 +257,11 @@ class Subscription:
         self._backend.write(lambda txn: _put_consumer(txn, name, target))
         self._acked = target
 
+    def _ack_due(self) -> bool:
+        return self.name is not None and self._auto and self._handed > self._acked
+
     def _auto_ack(self) -> None:
-        if self.name is not None and self._auto and self._handed > self._acked:
+        if self._ack_due():
             self.ack(self._handed)
 
     # -- reading ---------------------------------------------------------------------------
@@ -304,6 +307,8 @@ class Subscription:
     def __iter__(self) -> Iterator[EventRecord]:
         return self
 
+    # The sync and async loops are the same steps; only the I/O differs (the async one runs
+    # reads and acks in a worker thread and waits on a future the wake-up resolves).
     def __next__(self) -> EventRecord:
         record = self._take()
         if record is not None:
@@ -353,7 +358,7 @@ class Subscription:
         raise StopAsyncIteration
 
     async def _async_auto_ack(self) -> None:
-        if self.name is not None and self._auto and self._handed > self._acked:
+        if self._ack_due():
             await asyncio.to_thread(self.ack, self._handed)
 
     async def _async_wait(self, seen: int, timeout: float | None) -> None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import itertools
 import logging
 import os
 import select
@@ -87,6 +88,7 @@ class Wakeup:
     """
 
     def __init__(self, directory: str | None, *, readonly: bool) -> None:
+        self._counter = itertools.count(1)
         self.generation = 0
         self._cond = threading.Condition(threading.Lock())
         self._waiting = 0
@@ -111,18 +113,27 @@ class Wakeup:
         """Signal a commit: wake other processes (inotify) and this process's waiters."""
         fd = self._signal_fd
         if fd is not None:
-            with contextlib.suppress(OSError):  # a committed write never fails on its signal
+            try:  # noqa: SIM105 - contextlib.suppress costs more than the pwrite
                 os.pwrite(fd, b"\x01", 0)
+            except OSError:  # a committed write never fails on its signal
+                pass
         self.poke()
 
     def poke(self) -> None:
-        """Bump the generation and wake this process's waiters (also used by ``close``)."""
-        with self._cond:
-            self.generation += 1
-            if self._waiting:
+        """Bump the generation and wake this process's waiters (also used by ``close``).
+
+        Lock-free when nobody waits: the generation takes a fresh value of an atomic counter
+        (so it always differs from any value a waiter saw), then waiters are woken only if a
+        waiter registered - a waiter registers *before* it checks the generation, so either it
+        sees the new value or this sees it registered.
+        """
+        self.generation = next(self._counter)
+        if self._waiting:
+            with self._cond:
                 self._cond.notify_all()
-        for listener in tuple(self._listeners):
-            listener()
+        if self._listeners:
+            for listener in tuple(self._listeners):
+                listener()
 
     # -- the reader side -------------------------------------------------------------------
     @property
@@ -174,9 +185,7 @@ class Wakeup:
     def wait(self, seen: int, timeout: float | None) -> bool:
         """Block until the generation differs from ``seen`` (True) or ``timeout`` passes."""
         with self._cond:
-            if self.generation != seen:
-                return True
-            self._waiting += 1
+            self._waiting += 1  # before checking: see poke()
             try:
                 return self._cond.wait_for(lambda: self.generation != seen, timeout)
             finally:
