@@ -187,13 +187,11 @@ class _Overlay:
         return self._base.get(key)
 
     def put(self, key: bytes, value: bytes) -> None:
-        if not isinstance(key, bytes):
-            raise TypeError(f"projection keys are bytes, got {type(key).__name__}")
+        self._base.check_key(key)
         self.changes[key] = bytes(value)
 
     def delete(self, key: bytes) -> None:
-        if not isinstance(key, bytes):
-            raise TypeError(f"projection keys are bytes, got {type(key).__name__}")
+        self._base.check_key(key)
         self.changes[key] = None
 
     def scan(self, prefix: bytes = b"") -> Iterator[tuple[bytes, bytes]]:

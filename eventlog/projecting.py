@@ -72,6 +72,10 @@ class ProjectionTxn:
         self._prefix = prefix
         self._room = MAX_KEY - len(prefix)
 
+    def check_key(self, key: bytes) -> None:
+        """Raise ``TypeError``/``ValueError`` unless ``key`` is bytes that fit this keyspace."""
+        _check_key(key, self._room)
+
     def get(self, key: bytes) -> bytes | None:
         _check_key(key, self._room)
         return self._txn.get("projections", self._prefix + key)

@@ -2,8 +2,9 @@
 
 A projector keeps a view of the log. Inline projectors run inside the append transaction, so
 the view and the projector's checkpoint commit atomically with the events; async projectors
-(``mode = "async"``) are fed after the commit, their view and checkpoint written together. A projector only
-sees its own keyspace (``tx``): it never imports lmdb and cannot touch another projector's keys.
+(``mode = "async"``) are fed after the commit, their view and checkpoint written together. A
+projector only sees its own keyspace (``tx``): it never imports lmdb and cannot touch another
+projector's keys.
 """
 
 from __future__ import annotations

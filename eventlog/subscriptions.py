@@ -38,7 +38,7 @@ import msgspec
 
 from eventlog._validate import check_seq, uuid_of
 from eventlog.engine import Engine
-from eventlog.errors import StoreError
+from eventlog.errors import StoreClosedError, StoreError
 from eventlog.keys import unpack_u64
 from eventlog.kv import KVBackend, KVTxn
 from eventlog.records import EventRecord
@@ -276,9 +276,14 @@ class Subscription:
     def _poll(self) -> bool | None:
         """One short read: True = records buffered, None = read past filtered ones, False = idle."""
         after, limit, run, types = self._cursor, self._limit, self._run, self._types
-        records, cursor = self._backend.read(
-            lambda txn: read_batch(self._engine, txn, after, limit, run, types)
-        )
+        try:
+            records, cursor = self._backend.read(
+                lambda txn: read_batch(self._engine, txn, after, limit, run, types)
+            )
+        except StoreClosedError:
+            if self._wakeup.closed:  # the store closed under a running iteration: it ends
+                return False
+            raise
         if cursor <= after:
             return False
         self._cursor = cursor
