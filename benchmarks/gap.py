@@ -378,7 +378,7 @@ def _growth_curve(outcomes: Sequence[Any]) -> str:
             f"{extra['bytes_per_event'][i]:>8.0f}"
         )
     lines.append(
-        f"the log's B-tree is {extra['log_depth']:.0f} pages deep at the end "
+        f"the deepest B-tree an append writes is {extra['log_depth']:.0f} pages deep at the end "
         f"(the reference store's: {extra['reference_log_depth']:.0f}); an append's commit "
         "copies and writes every page on the paths to the keys it changes"
     )

@@ -67,13 +67,16 @@ def _disk_bytes(path: str) -> tuple[int, int]:
 
 
 def _depth(path: str) -> int:
-    """The depth of the ``log`` database's B-tree (pages from root to leaf)."""
+    """The depth of the deepest B-tree an append writes (``events`` or ``log``)."""
     import lmdb
 
     env = lmdb.open(path, readonly=True, lock=False, max_dbs=32, subdir=True)
     try:
         with env.begin() as txn:
-            depth: int = txn.stat(env.open_db(b"log", txn=txn, create=False))["depth"]
+            depth: int = max(
+                txn.stat(env.open_db(name, txn=txn, create=False))["depth"]
+                for name in (b"log", b"events")
+            )
     finally:
         env.close()
     return depth
@@ -110,8 +113,9 @@ def _page_stats(path: str, events: int, encoded: float) -> str:
                     f"{st['branch_pages']:>9,}{st['overflow_pages']:>9,}{pages * psize / per:>9.1f}"
                 )
             log_db = env.open_db(b"log", txn=txn, create=False)
-            log_leaf = txn.stat(log_db)["leaf_pages"] * psize
-            lines += _log_payload(txn, log_db, per, encoded, log_leaf)
+            events_db = env.open_db(b"events", txn=txn, create=False)
+            leaf = (txn.stat(log_db)["leaf_pages"] + txn.stat(events_db)["leaf_pages"]) * psize
+            lines += _log_payload(txn, log_db, events_db, per, encoded, leaf)
         info = env.info()
         used = (info["last_pgno"] + 1) * psize
         lines.append(
@@ -123,11 +127,11 @@ def _page_stats(path: str, events: int, encoded: float) -> str:
     return "\n".join(lines)
 
 
-def _log_payload(txn: Any, db: Any, events: int, encoded: float, leaf_bytes: int) -> list[str]:
-    """What the ``log`` database's leaf pages hold, per event: payload by table, and fill."""
-    import random
-
-    cur = txn.cursor(db=db)
+def _log_payload(
+    txn: Any, log_db: Any, events_db: Any, events: int, encoded: float, leaf_bytes: int
+) -> list[str]:
+    """What the leaf pages of ``events`` and ``log`` hold, per event: payload by table, fill."""
+    cur = txn.cursor(db=log_db)
     # projections: every entry (a few per run and per tool call)
     proj_n = proj_bytes = 0
     if cur.set_range(b"\x01"):
@@ -136,22 +140,20 @@ def _log_payload(txn: Any, db: Any, events: int, encoded: float, leaf_bytes: int
                 break
             proj_n += 1
             proj_bytes += len(key) + len(value) + _NODE
-    # events: a random sample of the table (keys are random run ids)
-    rng = random.Random(1)
+    # events: every entry (stream number + seq -> envelope)
     ev_n = ev_bytes = 0
-    for _ in range(5000):
-        if cur.set_range(b"\x02" + rng.randbytes(16)) and cur.key()[:1] == b"\x02":
-            ev_n += 1
-            ev_bytes += len(cur.key()) + len(cur.value()) + _NODE
+    for key, value in txn.cursor(db=events_db):
+        ev_n += 1
+        ev_bytes += len(key) + len(value) + _NODE
     ev_mean = ev_bytes / max(1, ev_n)
-    pos_mean = 1 + 8 + 24 + _NODE  # prefix + position -> run id + seq
+    pos_mean = 1 + 8 + 16 + _NODE  # prefix + position -> stream number + seq
     payload = events * (ev_mean + pos_mean) + proj_bytes
     return [
-        f"log payload per event (key + value + {_NODE} B of LMDB node): event "
+        f"payload per event (key + value + {_NODE} B of LMDB node): event "
         f"{ev_mean:.0f} B (its encoded envelope: {encoded:.0f} B), position {pos_mean} B, "
         f"views {proj_bytes / events:.0f} B ({proj_n:,} projection entries) = "
         f"{payload / events:.0f} B/event, {payload / events / encoded:.2f}x the encoded size",
-        f"log leaf pages hold {leaf_bytes / events:.0f} B/event: they are "
+        f"the events and log leaf pages hold {leaf_bytes / events:.0f} B/event: they are "
         f"{payload / max(1, leaf_bytes):.0%} full",
     ]
 

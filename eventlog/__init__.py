@@ -14,6 +14,7 @@ True
 
 from __future__ import annotations
 
+from eventlog.aio import AsyncRunStore
 from eventlog.config import StoreConfig
 from eventlog.engine import AppendRequest
 from eventlog.errors import (
@@ -64,6 +65,7 @@ __all__ = [
     "AlreadyExistsError",
     "AppendRequest",
     "AssistantMessage",
+    "AsyncRunStore",
     "ConcurrencyError",
     "ConfigError",
     "ConsumerInfo",

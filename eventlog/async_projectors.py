@@ -34,7 +34,6 @@ import structlog
 
 from eventlog.engine import Engine
 from eventlog.errors import ProjectionTimeoutError, ProjectorFailedError, StoreClosedError
-from eventlog.keys import unpack_u64
 from eventlog.kv import KVBackend, KVTxn
 from eventlog.projecting import ProjectionTxn, ProjectorMeta, ProjectorSet, apply_one
 from eventlog.protocols import Projector
@@ -133,9 +132,10 @@ class AsyncProjectorRunner:
         started = time.monotonic()
         checkpoint = last  # the log is exhausted unless the batch fills up
         items = engine.iter_log(txn, after_position=meta.checkpoint)
+        ids: dict[bytes, UUID] = {}
         for done, (position, ref) in enumerate(items, 1):
             self._position = position
-            record = engine.read_event(txn, UUID(bytes=ref[:16]), unpack_u64(ref[16:]))
+            record = engine.read_ref(txn, ref, ids)
             if not types or record.type in types:
                 apply_one(projector, overlay, record)
             if done >= self._batch or time.monotonic() - started > self._seconds:

@@ -25,6 +25,8 @@ __all__ = [
     "EnvelopeView",
     "decode_event",
     "decode_payload",
+    "decode_stream",
+    "decode_values",
     "encode_event",
 ]
 
@@ -136,23 +138,37 @@ class _Typed:
 
 
 def decode_stream(run_id: UUID, items: Iterable[tuple[bytes, bytes]]) -> list[EventRecord]:
-    """Decode a run's ``(key, value)`` pairs in one loop (the replay path)."""
-    decoder = _Typed.get()
+    """Decode a run's ``(key, value)`` pairs (key = stream number + seq) in one loop."""
+    out: list[EventRecord] = []
+    for key, value in items:
+        out.extend(decode_values(run_id, int.from_bytes(key[8:], "big"), (value,)))
+    return out
+
+
+def decode_values(run_id: UUID, first_seq: int, values: Iterable[bytes]) -> list[EventRecord]:
+    """Decode the values of a run's consecutive events ``first_seq, first_seq + 1, …``.
+
+    The replay path: one typed decode per event (envelope and payload in one pass), and the
+    two-pass path (:func:`decode_event`) only for what the typed decoder refuses.
+    """
+    decode = _Typed.get().decode
     out: list[EventRecord] = []
     append = out.append
-    for key, value in items:
-        seq = int.from_bytes(key[16:], "big")
+    seq = first_seq
+    for value in values:
         try:
-            env = decoder.decode(value)
+            env = decode(value)
             payload = env.payload
             if type(payload).__name__ == env.type:
                 append(
                     EventRecord(run_id, seq, env.position, payload, env.recorded_at, env.event_id)
                 )
+                seq += 1
                 continue
         except (msgspec.DecodeError, msgspec.ValidationError):
             pass
         append(decode_event(run_id, seq, value))
+        seq += 1
     return out
 
 

@@ -31,6 +31,8 @@ class StoreConfig(BaseModel):
       then writes raise ``StoreFullError``.
     - ``readonly``: open an existing store for reading only (never blocks a writer).
     - ``create=False``: fail with ``StoreError`` instead of creating a missing store.
+    - ``group_max_requests`` / ``group_max_bytes``: the most write requests, and about the
+      most bytes of stored values, that group commit puts in one transaction.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -43,6 +45,8 @@ class StoreConfig(BaseModel):
     max_dbs: int = Field(default=32, ge=len(TABLES), le=1024)
     readonly: bool = False
     create: bool = True
+    group_max_requests: int = Field(default=256, ge=1, le=100_000)
+    group_max_bytes: int = Field(default=8 * MiB, ge=4096)
 
     @model_validator(mode="after")
     def _cap_not_below_start(self) -> StoreConfig:

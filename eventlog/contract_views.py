@@ -48,7 +48,6 @@ from eventlog.events import (
     ToolExecutionStarted,
     UsageRecorded,
 )
-from eventlog.keys import event_key
 from eventlog.kv import KVTxn
 from eventlog.projecting import ProjectorMeta, ProjectorSet, reader
 from eventlog.transfer import ImportFileError
@@ -412,7 +411,9 @@ class ViewsContract:
 
     def test_verify_detects_a_removed_event(self, store: RunStore) -> None:
         _, run_id = self._busy_store(store)
-        store._backend.write(lambda txn: txn.delete("events", event_key(run_id, 2)))
+        store._backend.write(
+            lambda txn: txn.delete("events", store._engine.event_key(txn, run_id, 2))
+        )
         kinds = {p.kind: p for p in store.verify()}
         assert "seq_gap" in kinds
         assert kinds["seq_gap"].run_id == run_id
@@ -420,9 +421,30 @@ class ViewsContract:
         assert "dangling_position" in kinds
         assert kinds["dangling_position"].position == 2
 
+    def test_list_events_of_a_damaged_stream_never_leaks_another_run(self, store: RunStore) -> None:
+        # the replay path reads values only and checks the last key; a gap must fall back to
+        # the keyed read and still return only this run's events, in seq order
+        sid = store.ensure_session()
+        runs = sorted(
+            (store.create_run(sid, provider="p", model="m") for _ in range(3)),
+            key=lambda r: r.id.bytes,
+        )
+        for run in runs:
+            store.append_events(run.id, [TextDelta(f"{run.id}-{i}") for i in range(6)])
+        damaged = runs[0].id  # the other runs' keys follow it
+        store._backend.write(
+            lambda txn: txn.delete("events", store._engine.event_key(txn, damaged, 3))
+        )
+        assert [r.seq for r in store.list_events(damaged)] == [1, 2, 4, 5, 6]
+        assert [r.seq for r in store.list_events(damaged, after_seq=1, to_seq=5)] == [2, 4, 5]
+        assert all(r.run_id == damaged for r in store.list_events(damaged, limit=6))
+        assert [r.seq for r in store.list_events(runs[1].id, after_seq=2, limit=3)] == [3, 4, 5]
+
     def test_verify_reports_undecodable_records(self, store: RunStore) -> None:
         _, run_id = self._busy_store(store)
-        store._backend.write(lambda txn: txn.put("events", event_key(run_id, 3), b"\xc1junk"))
+        store._backend.write(
+            lambda txn: txn.put("events", store._engine.event_key(txn, run_id, 3), b"\xc1junk")
+        )
         undecodable = [p for p in store.verify() if p.kind == "undecodable"]
         assert [(p.run_id, p.seq) for p in undecodable] == [(run_id, 3)]
         assert f"run {run_id} seq 3" in undecodable[0].where

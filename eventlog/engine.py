@@ -21,7 +21,14 @@ from itertools import islice
 from typing import Literal
 from uuid import UUID
 
-from eventlog.codec import RUN_RECORD, SESSION, decode_event, decode_stream, encode_event
+from eventlog.codec import (
+    RUN_RECORD,
+    SESSION,
+    decode_event,
+    decode_stream,
+    decode_values,
+    encode_event,
+)
 from eventlog.errors import (
     AlreadyExistsError,
     ConcurrencyError,
@@ -54,6 +61,8 @@ from eventlog.records import EventRecord, RunRecord, Session
 __all__ = ["AppendRequest", "Engine", "StreamKind"]
 
 StreamKind = Literal["run", "session"]
+_KIND: dict[str, bytes] = {"run": b"r", "session": b"s"}
+_NO_STREAM = UUID(int=0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +105,12 @@ class Engine:
                 f"the store uses format {found}, newer than this eventlog supports "
                 f"({FORMAT_VERSION}); upgrade eventlog"
             )
+        if found < FORMAT_VERSION:
+            raise StoreError(
+                f"the store uses format {found}, older than this eventlog's ({FORMAT_VERSION}); "
+                "export it with the eventlog version that wrote it (`eventlog export --all`) "
+                "and import the file into a new store"
+            )
 
     # -- sessions --------------------------------------------------------------------------
     def create_session(self, txn: KVTxn, session: Session) -> Session:
@@ -105,6 +120,7 @@ class Engine:
                 f"session {session.id} already exists; omit session_id to get a new one"
             )
         txn.put("sessions", key, SESSION.encode(session))
+        self._new_stream(txn, session.id, "session")
         self.projectors.hook(txn, "on_session_created", session)
         return session
 
@@ -147,6 +163,7 @@ class Engine:
                 f"run {record.id} already exists; omit run_id to get a new one"
             )
         txn.put("runs", record.id.bytes, RUN_RECORD.encode(record))
+        self._new_stream(txn, record.id, "run")
         txn.put("session_runs", record.session_id.bytes + record.id.bytes, b"")
         if creq_key is not None:
             txn.put("client_requests", creq_key, record.id.bytes)
@@ -173,51 +190,86 @@ class Engine:
         txn.delete("runs", rid)
         return True
 
+    # -- streams ---------------------------------------------------------------------------
+    def _new_stream(self, txn: KVTxn, stream_id: UUID, kind: StreamKind) -> None:
+        """Give a new run or session the next stream number (never reused)."""
+        last = txn.last("stream_ids")
+        number = pack_u64(1 if last is None else unpack_u64(last[0]) + 1)
+        txn.put("streams", stream_id.bytes, number + _KIND[kind])
+        txn.put("stream_ids", number, stream_id.bytes, append=True)
+
+    def _check_stream(self, txn: KVTxn, stream_id: UUID, kind: StreamKind) -> bytes:
+        """The stream's number (8 bytes); ``RunNotFound``/``SessionNotFound`` if absent."""
+        raw = txn.get("streams", stream_id.bytes)
+        if raw is None or raw[8:] != _KIND[kind]:
+            raise RunNotFound(stream_id) if kind == "run" else SessionNotFound(stream_id)
+        return raw[:8]
+
+    def stream_number(self, txn: KVTxn, stream_id: UUID) -> bytes | None:
+        """The 8-byte number of run or session ``stream_id`` (None: no such stream)."""
+        raw = txn.get("streams", stream_id.bytes)
+        return None if raw is None else raw[:8]
+
+    def stream_of(self, txn: KVTxn, number: bytes) -> UUID | None:
+        """The run or session id that owns stream ``number`` (None: no such stream)."""
+        raw = txn.get("stream_ids", number)
+        return UUID(bytes=raw) if raw else None
+
+    def event_key(self, txn: KVTxn, stream_id: UUID, seq: int) -> bytes:
+        """The ``events`` key of ``stream_id``'s event ``seq`` (for tools and tests)."""
+        raw = txn.get("streams", stream_id.bytes)
+        if raw is None:
+            raise RunNotFound(stream_id)
+        return raw[:8] + pack_u64(seq)
+
     def _delete_stream(self, txn: KVTxn, stream_id: UUID) -> None:
-        """Delete a stream's events, their positions and idempotency keys.
+        """Delete a stream's events, their positions, idempotency keys and its number.
 
         The log's highest position, if it belongs to this stream, becomes a tombstone so it is
-        never handed out again.
+        never handed out again; so does the highest stream number.
         """
-        sid = stream_id.bytes
-        events = list(txn.scan("events", sid + pack_u64(1), sid + SEQ_END))
+        raw = txn.get("streams", stream_id.bytes)
+        if raw is None:
+            return
+        number = raw[:8]
+        events = list(txn.scan("events", number + pack_u64(1), number + SEQ_END))
         highest = self.last_position(txn)
         for key, value in events:
-            position = decode_event(stream_id, unpack_u64(key[16:]), value).position
+            position = decode_event(stream_id, unpack_u64(key[8:]), value).position
             if position == highest:
                 txn.put("positions", pack_u64(position), b"")
             else:
                 txn.delete("positions", pack_u64(position))
             txn.delete("events", key)
+        sid = stream_id.bytes
         for key, _ in list(txn.scan("event_ids", sid, prefix_end(sid))):
             txn.delete("event_ids", key)
+        txn.delete("streams", sid)
+        last = txn.last("stream_ids")
+        if last is not None and last[0] == number:
+            txn.put("stream_ids", number, b"")  # tombstone: the number is never reused
+        else:
+            txn.delete("stream_ids", number)
 
     # -- the write step --------------------------------------------------------------------
-    def _check_stream(self, txn: KVTxn, stream_id: UUID, kind: StreamKind) -> None:
-        if kind == "run":
-            if txn.get("runs", stream_id.bytes) is None:
-                raise RunNotFound(stream_id)
-        elif txn.get("sessions", stream_id.bytes) is None:
-            raise SessionNotFound(stream_id)
-
-    def last_seq(self, txn: KVTxn, stream_id: UUID) -> int:
-        """The stream's head: the seq of its last event (0 when it has none)."""
-        last = txn.last("events", stream_id.bytes)
-        return 0 if last is None else unpack_u64(last[0][16:])
+    def last_seq(self, txn: KVTxn, number: bytes) -> int:
+        """The head of stream ``number``: the seq of its last event (0 when it has none)."""
+        last = txn.last("events", number)
+        return 0 if last is None else unpack_u64(last[0][8:])
 
     def append(
         self, txn: KVTxn, req: AppendRequest, now: datetime, kind: StreamKind = "run"
     ) -> list[EventRecord]:
         """Apply one request in ``txn``: check, assign seq and positions, write, project."""
         run_id = req.run_id
-        self._check_stream(txn, run_id, kind)
-        head = self.last_seq(txn, run_id)
+        number = self._check_stream(txn, run_id, kind)
+        head = self.last_seq(txn, number)
         events = req.events
         ids = req.event_ids
         if ids is None:  # the common path: no idempotency keys
             if req.expected_seq is not None and req.expected_seq != head:
                 raise ConcurrencyError(run_id, req.expected_seq, head)
-            return self._write(txn, run_id, head, events, None, now)
+            return self._write(txn, run_id, number, head, events, None, now)
         rid = run_id.bytes
         results: list[EventRecord | None] = [None] * len(events)
         todo: list[int] = []
@@ -234,12 +286,12 @@ class Engine:
                     first_of[eid] = i
                     todo.append(i)
                 else:  # already stored: return it, write nothing for it
-                    results[i] = self.read_event(txn, run_id, unpack_u64(stored))
+                    results[i] = self._read(txn, run_id, number + stored)
         if todo or not events:  # an empty batch still checks expected_seq, like the fast path
             if req.expected_seq is not None and req.expected_seq != head:
                 raise ConcurrencyError(run_id, req.expected_seq, head)
             written = self._write(
-                txn, run_id, head, [events[i] for i in todo], [ids[i] for i in todo], now
+                txn, run_id, number, head, [events[i] for i in todo], [ids[i] for i in todo], now
             )
             for i, record in zip(todo, written, strict=True):
                 results[i] = record
@@ -258,17 +310,18 @@ class Engine:
         event_id: UUID | None,
     ) -> EventRecord:
         """Append one exported event with its original seq, time and id (``import``)."""
-        self._check_stream(txn, stream_id, kind)
-        head = self.last_seq(txn, stream_id)
+        number = self._check_stream(txn, stream_id, kind)
+        head = self.last_seq(txn, number)
         if seq != head + 1:
             raise ConcurrencyError(stream_id, seq - 1, head)
         ids = None if event_id is None else (event_id,)
-        return self._write(txn, stream_id, head, (event,), ids, recorded_at)[0]
+        return self._write(txn, stream_id, number, head, (event,), ids, recorded_at)[0]
 
     def _write(
         self,
         txn: KVTxn,
         run_id: UUID,
+        number: bytes,
         head: int,
         events: Sequence[AnyEvent],
         ids: Sequence[UUID | None] | None,
@@ -278,30 +331,69 @@ class Engine:
         rid = run_id.bytes
         position = self.last_position(txn)
         projectors = self.projectors
-        put = txn.put
-        out: list[EventRecord] = []
-        seq = head
-        for i, event in enumerate(events):
-            seq += 1
+        if len(events) == 1:  # the common single append: two puts
+            event = events[0]
+            eid = None if ids is None else ids[0]
+            seq = head + 1
             position += 1
-            eid = None if ids is None else ids[i]
             record = EventRecord(run_id, seq, position, event, now, eid)
-            seq_key = rid + pack_u64(seq)
-            put("events", seq_key, encode_event(event, position, now, eid))
-            put("positions", pack_u64(position), seq_key, append=True)
+            seq_key = number + pack_u64(seq)
+            txn.put("events", seq_key, encode_event(event, position, now, eid))
+            txn.put("positions", pack_u64(position), seq_key, append=True)
             if eid is not None:
-                put("event_ids", rid + eid.bytes, pack_u64(seq))
-            out.append(record)
+                txn.put("event_ids", rid + eid.bytes, pack_u64(seq))
+            out = [record]
+        else:  # a batch: the run's keys and the positions are each one sorted run of puts
+            out = []
+            event_items: list[tuple[bytes, bytes]] = []
+            position_items: list[tuple[bytes, bytes]] = []
+            id_items: list[tuple[bytes, bytes]] = []
+            seq = head
+            for i, event in enumerate(events):
+                seq += 1
+                position += 1
+                eid = None if ids is None else ids[i]
+                out.append(EventRecord(run_id, seq, position, event, now, eid))
+                seq_key = number + pack_u64(seq)
+                event_items.append((seq_key, encode_event(event, position, now, eid)))
+                position_items.append((pack_u64(position), seq_key))
+                if eid is not None:
+                    id_items.append((rid + eid.bytes, pack_u64(seq)))
+            txn.put_many("events", event_items)
+            txn.put_many("positions", position_items, append=True)
+            if id_items:
+                id_items.sort()
+                txn.put_many("event_ids", id_items)
         if projectors:
             projectors.apply_batch(txn, out)
         return out
 
     # -- reads -----------------------------------------------------------------------------
-    def read_event(self, txn: KVTxn, run_id: UUID, seq: int) -> EventRecord:
-        raw = txn.get("events", run_id.bytes + pack_u64(seq))
+    def _read(self, txn: KVTxn, stream_id: UUID, key: bytes) -> EventRecord:
+        """The event at ``events`` key ``key`` (stream number + seq) of ``stream_id``."""
+        raw = txn.get("events", key)
+        seq = unpack_u64(key[8:])
         if raw is None:
-            raise StoreError(f"run {run_id}: event seq {seq} is indexed but missing")
-        return decode_event(run_id, seq, raw)
+            raise StoreError(f"run {stream_id}: event seq {seq} is indexed but missing")
+        return decode_event(stream_id, seq, raw)
+
+    def read_event(self, txn: KVTxn, run_id: UUID, seq: int) -> EventRecord:
+        """Event ``seq`` of stream ``run_id`` (``StoreError`` if it is missing)."""
+        return self._read(txn, run_id, self.event_key(txn, run_id, seq))
+
+    def read_ref(self, txn: KVTxn, ref: bytes, ids: dict[bytes, UUID]) -> EventRecord:
+        """The event a position entry points at (``ids`` caches stream numbers → ids)."""
+        number = ref[:8]
+        stream_id = ids.get(number)
+        if stream_id is None:
+            found = self.stream_of(txn, number)
+            if found is None:
+                raise StoreError(
+                    f"the log points at stream {unpack_u64(number)}, which has no run or "
+                    "session; run store.verify()"
+                )
+            stream_id = ids[number] = found
+        return self._read(txn, stream_id, ref)
 
     def list_events(
         self,
@@ -313,16 +405,30 @@ class Engine:
         limit: int | None = None,
         kind: StreamKind = "run",
     ) -> list[EventRecord]:
-        self._check_stream(txn, run_id, kind)
-        rid = run_id.bytes
-        stop = rid + (SEQ_END if to_seq is None else pack_u64(to_seq + 1))
+        number = self._check_stream(txn, run_id, kind)
         if limit == 0:
             return []
-        items = txn.scan("events", rid + pack_u64(after_seq + 1), stop)
-        return decode_stream(run_id, items if limit is None else islice(items, limit))
+        head = self.last_seq(txn, number)
+        last = head if to_seq is None else min(to_seq, head)
+        n = last - after_seq
+        if limit is not None:
+            n = min(n, limit)
+        if n <= 0:
+            return []
+        # seq numbers are dense (1..head), so the n keys after after_seq are exactly
+        # after_seq+1 .. after_seq+n: read values only and check the last key
+        first = number + pack_u64(after_seq + 1)
+        values, last_key = txn.values("events", first, n)
+        if len(values) == n and last_key == number + pack_u64(after_seq + n):
+            return decode_values(run_id, after_seq + 1, values)
+        stop = number + pack_u64(after_seq + n + 1)  # a damaged stream (a gap): read the keys
+        return decode_stream(run_id, txn.scan("events", first, stop))
 
     def iter_log(self, txn: KVTxn, *, after_position: int = 0) -> Iterator[tuple[int, bytes]]:
-        """``(position, run_id + seq)`` in position order; tombstones are skipped."""
+        """``(position, ref)`` in position order; tombstones are skipped.
+
+        ``ref`` is the stream number + seq, the event's ``events`` key; :meth:`read_ref` reads it.
+        """
         for key, ref in txn.scan("positions", pack_u64(after_position + 1)):
             if ref:
                 yield unpack_u64(key), ref
@@ -334,8 +440,9 @@ class Engine:
         out: list[EventRecord] = []
         if limit == 0:
             return out
+        ids: dict[bytes, UUID] = {}
         for _, ref in self.iter_log(txn, after_position=after_position):
-            out.append(self.read_event(txn, UUID(bytes=ref[:16]), unpack_u64(ref[16:])))
+            out.append(self.read_ref(txn, ref, ids))
             if limit is not None and len(out) >= limit:
                 break
         return out
@@ -345,9 +452,8 @@ class Engine:
         if n <= 0:
             return []
         if run_id is not None:
-            self._check_stream(txn, run_id, "run")
-            rid = run_id.bytes
-            pairs = list(islice(txn.scan("events", rid, rid + SEQ_END, reverse=True), n))
+            number = self._check_stream(txn, run_id, "run")
+            pairs = list(islice(txn.scan("events", number, number + SEQ_END, reverse=True), n))
             return decode_stream(run_id, reversed(pairs))
         refs: list[bytes] = []
         for _, ref in txn.scan("positions", b"", reverse=True):
@@ -355,9 +461,8 @@ class Engine:
                 refs.append(ref)
                 if len(refs) >= n:
                     break
-        return [
-            self.read_event(txn, UUID(bytes=r[:16]), unpack_u64(r[16:])) for r in reversed(refs)
-        ]
+        ids: dict[bytes, UUID] = {}
+        return [self.read_ref(txn, r, ids) for r in reversed(refs)]
 
     def last_position(self, txn: KVTxn) -> int:
         """The highest position ever assigned: the last key of ``positions``.
@@ -437,16 +542,16 @@ class Engine:
                 call_hook(projector, target, "on_run_created", run)
         types = frozenset(getattr(projector, "event_types", frozenset()))
         done = 0
+        ids: dict[bytes, UUID] = {}
         for position, ref in self.iter_log(txn):
             if to_position is not None and position > to_position:
                 break
-            run_id, seq = UUID(bytes=ref[:16]), unpack_u64(ref[16:])
             try:
-                record = self.read_event(txn, run_id, seq)
+                record = self.read_ref(txn, ref, ids)
             except StoreError as exc:
                 if on_bad is None:
                     raise
-                on_bad(run_id, seq, exc)
+                on_bad(ids.get(ref[:8], _NO_STREAM), unpack_u64(ref[8:]), exc)
                 continue
             if not types or record.type in types:
                 apply_one(projector, target, record)

@@ -112,8 +112,14 @@ class FinishReason(StrEnum):
     ERROR = "error"
 
 
-class Event(msgspec.Struct, frozen=True, kw_only=True, tag=True, tag_field="type"):
-    """Base class of every event type. The tag (``type``) is the class name."""
+class Event(msgspec.Struct, frozen=True, kw_only=True, tag=True, tag_field="type", gc=False):
+    """Base class of every event type. The tag (``type``) is the class name.
+
+    Events are plain data, so they are not tracked by Python's cycle collector
+    (``gc=False``: a replay of 10k events skips ~20% of work). Do not put an object that
+    refers back to the event (or to its record) in a payload field: such a cycle is never
+    collected.
+    """
 
     version: ClassVar[int] = 1
     timestamp: datetime = msgspec.field(default_factory=utcnow)

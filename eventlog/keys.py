@@ -2,8 +2,12 @@
 
 The tables and their keys (see ARCHITECTURE.md, "Key layout"):
 
-- ``events``: stream_id (16 bytes) + seq (>Q) → envelope
-- ``positions``: position (>Q) → stream_id + seq (``b""`` = tombstone of a deleted last event)
+- ``streams``: stream_id (16 bytes: a run or session id) → stream number (>Q) + kind
+  (``r``/``s``);  ``stream_ids``: stream number → stream_id (``b""`` = tombstone)
+- ``events``: stream number (>Q) + seq (>Q) → envelope. Stream numbers grow, so a new
+  stream's events go to the end of the table (full pages, short keys)
+- ``positions``: position (>Q) → stream number + seq (``b""`` = tombstone of a deleted last
+  event)
 - ``event_ids``: stream_id + event_id (16) → seq;  ``client_requests``: session_id +
   client_request_id → run_id;  ``session_runs``: session_id + run_id → ``b""``
 - ``sessions`` / ``runs``: id → the record as created;  ``meta``: ``b"format"`` → version
@@ -16,7 +20,6 @@ checked against :data:`MAX_KEY`).
 from __future__ import annotations
 
 import struct
-from uuid import UUID
 
 __all__ = [
     "FORMAT_KEY",
@@ -39,7 +42,7 @@ def unpack_u64(value: bytes) -> int:
 
 
 FORMAT_KEY = b"format"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MAX_KEY = 480
 SEQ_END = b"\xff" * 8
 
@@ -56,6 +59,10 @@ def prefix_end(prefix: bytes) -> bytes | None:
     return stripped[:-1] + bytes([stripped[-1] + 1])
 
 
-def event_key(run_id: UUID, seq: int) -> bytes:
-    """Key of event ``seq`` of ``run_id``."""
-    return run_id.bytes + _U64.pack(seq)
+def event_key(stream_number: int, seq: int) -> bytes:
+    """Key of event ``seq`` of the stream numbered ``stream_number``.
+
+    >>> event_key(3, 1).hex()
+    '00000000000000030000000000000001'
+    """
+    return _U64.pack(stream_number) + _U64.pack(seq)

@@ -8,8 +8,8 @@ inside one transaction opened by a :class:`KVBackend`. The LMDB backend maps it 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Protocol, TypeVar
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Protocol, TypeVar
 
 __all__ = ["TABLES", "KVBackend", "KVTxn"]
 
@@ -21,6 +21,8 @@ TABLES = (
     "sessions",
     "runs",
     "session_runs",
+    "streams",
+    "stream_ids",
     "events",
     "positions",
     "event_ids",
@@ -42,6 +44,12 @@ class KVTxn(Protocol):
         """Store ``value`` at ``key``; ``append`` promises ``key`` sorts after every key."""
         ...
 
+    def put_many(
+        self, table: str, items: list[tuple[bytes, bytes]], *, append: bool = False
+    ) -> None:
+        """Store every ``(key, value)`` of ``items`` (sorted by key when ``append``)."""
+        ...
+
     def delete(self, table: str, key: bytes) -> bool:
         """Delete ``key``; True if it existed."""
         ...
@@ -54,6 +62,14 @@ class KVTxn(Protocol):
 
     def last(self, table: str, prefix: bytes = b"") -> tuple[bytes, bytes] | None:
         """The item with the greatest key starting with ``prefix``, or None."""
+        ...
+
+    def values(self, table: str, start: bytes, n: int) -> tuple[list[bytes], bytes | None]:
+        """The values of the first ``n`` keys ``>= start`` and the last key read (or None).
+
+        The replay path: when the caller knows the keys are dense (a stream's seq numbers) it
+        reads values only and checks the last key, instead of building a tuple per item.
+        """
         ...
 
 
@@ -80,6 +96,18 @@ class KVBackend(Protocol):
 
     def write(self, fn: Callable[[KVTxn], T]) -> T:
         """Run ``fn`` in one write transaction; commit when it returns, abort when it raises."""
+        ...
+
+    def write_group(
+        self, fns: Sequence[Callable[[KVTxn], Any]], max_bytes: int
+    ) -> list[tuple[bool, Any]]:
+        """Run ``fns`` in one write transaction, each in its own nested transaction.
+
+        A function that raises an ``Exception`` is rolled back alone; its slot holds
+        ``(False, exc)``, the others ``(True, result)``. One commit at the end. Stops adding
+        functions once about ``max_bytes`` have been written (the result is then shorter
+        than ``fns``). Like ``write``, it may run the functions again (map growth).
+        """
         ...
 
     def flush(self) -> None:

@@ -196,8 +196,15 @@ class ProjectorSet:
         if len(records) == 1:
             self.apply(txn, records[0])
             return
+        names = [
+            r.event.type if isinstance(r.event, RawEvent) else type(r.event).__name__
+            for r in records
+        ]
         for projector, wants in zip(self.inline, self._wants, strict=True):
-            chosen = [r for r in records if not wants or r.type in wants]
+            if wants:
+                chosen = [r for r, name in zip(records, names, strict=True) if name in wants]
+            else:
+                chosen = list(records)
             if not chosen:
                 continue
             tx = ProjectionTxn(txn, projector.name)

@@ -64,11 +64,12 @@ class RunRecord(msgspec.Struct, frozen=True):
     updated_at: datetime
 
 
-class EventRecord(msgspec.Struct, frozen=True):
+class EventRecord(msgspec.Struct, frozen=True, gc=False):
     """One stored event with its place in the run and in the log.
 
     ``seq`` is its place in the run (1, 2, 3, … gap-free), ``position`` its place in the whole
-    log (dense, commit order), ``recorded_at`` when the store wrote it.
+    log (dense, commit order), ``recorded_at`` when the store wrote it. Like events, records
+    are plain data and not tracked by the cycle collector (``gc=False``).
     """
 
     run_id: UUID
@@ -104,6 +105,11 @@ def status_after(status: RunStatus, event: AnyEvent) -> RunStatus:
     if type(event) is RunStatusChanged:
         return RunStatus(event.status)
     return _STATUS_OF.get(type(event), status)
+
+
+#: Event types the fold must look at one by one (the others cannot change the status:
+#: they set only the time, the count and the seq).
+FOLD_SPECIAL: frozenset[type] = frozenset({*_STATUS_OF, RunStatusChanged, UsageRecorded, RawEvent})
 
 
 class RunState(msgspec.Struct):
@@ -159,9 +165,32 @@ class RunState(msgspec.Struct):
     def fold(cls, record: RunRecord, events: Iterable[EventRecord]) -> RunState:
         """Fold ``events`` (in seq order) over the initial state of ``record``."""
         state = cls.initial(record)
-        for ev in events:
-            state._apply(ev)
+        state.fold_in(events)
         return state
+
+    def fold_in(self, events: Iterable[EventRecord]) -> None:
+        """Apply ``events`` (in seq order) to this state, in place.
+
+        Most events (text and tool deltas) change only ``updated_at``, ``event_count`` and
+        ``last_seq``, which depend on the last event alone: only the events that change more
+        go through the per-event rule, the rest are counted.
+        """
+        special = FOLD_SPECIAL
+        last: EventRecord | None = None
+        plain = 0
+        for ev in events:
+            last = ev
+            if type(ev.event) in special:
+                self._apply(ev)
+            else:
+                plain += 1
+        if plain and last is not None and type(last.event) not in special:
+            # the last event was a plain one: it sets the time and the seq
+            event = last.event
+            assert not isinstance(event, RawEvent)
+            self.updated_at = event.timestamp
+            self.last_seq = last.seq
+        self.event_count += plain
 
     def apply(self, record: EventRecord) -> RunState:
         """Return a new state: this one after ``record`` (``self`` is not changed)."""

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from os import PathLike
 from types import TracebackType
+from typing import TypeVar
 from uuid import UUID, uuid4
 
 import structlog
@@ -23,6 +24,7 @@ from eventlog.config import DEFAULT_MAP_SIZE, DEFAULT_MAX_MAP_SIZE, Durability, 
 from eventlog.engine import AppendRequest, Engine
 from eventlog.errors import SessionNotFound
 from eventlog.events import AnyEvent, Event, RawEvent, RunStatusChanged
+from eventlog.group_commit import GroupCommitter
 from eventlog.kv import KVBackend, KVTxn
 from eventlog.projecting import reader
 from eventlog.protocols import Projector
@@ -45,6 +47,8 @@ from projections.status_index import StatusIndexProjector
 
 __all__ = ["BUILTIN_PROJECTORS", "RunStore"]
 
+T = TypeVar("T")
+
 # structlog over a stdlib logger: silent below WARNING until the application configures
 # logging (a library must not print to stdout), and the app's structlog processors apply.
 log = structlog.wrap_logger(logging.getLogger("eventlog.store"))
@@ -52,6 +56,9 @@ log = structlog.wrap_logger(logging.getLogger("eventlog.store"))
 #: The built-in projectors, in the order they run (run state first: it enforces the
 #: terminal-status rule before any other view sees the event).
 BUILTIN_PROJECTORS = ("run_state", "status_index", "session_listing", "executions")
+
+
+_EVENT_TYPES = (Event, RawEvent)
 
 
 def _builtins() -> list[Projector]:
@@ -80,7 +87,14 @@ class RunStore(StoreViews):
     >>> store.close()
     """
 
-    def __init__(self, backend: KVBackend, projectors: Sequence[Projector] = ()) -> None:
+    def __init__(
+        self,
+        backend: KVBackend,
+        projectors: Sequence[Projector] = (),
+        *,
+        group_max_requests: int = 256,
+        group_max_bytes: int = 8 << 20,
+    ) -> None:
         taken = [p for p in projectors if getattr(p, "name", None) in BUILTIN_PROJECTORS]
         if taken:
             raise ValueError(
@@ -89,6 +103,12 @@ class RunStore(StoreViews):
             )
         self._backend = backend
         self._engine = Engine([*_builtins(), *projectors])
+        self._committer = GroupCommitter(
+            backend.write_group,
+            backend.write,
+            max_requests=group_max_requests,
+            max_bytes=group_max_bytes,
+        )
         self._run_states = RunStateQuery(_ProjectionView(backend, "run_state"))
         self._wakeup = Wakeup(backend.path, readonly=backend.readonly)
         self._runners: dict[str, AsyncProjectorRunner] = {}
@@ -150,7 +170,12 @@ class RunStore(StoreViews):
         )
         backend = LmdbBackend(config)
         try:
-            return cls(backend, projectors)
+            return cls(
+                backend,
+                projectors,
+                group_max_requests=config.group_max_requests,
+                group_max_bytes=config.group_max_bytes,
+            )
         except BaseException:
             backend.close()
             raise
@@ -167,9 +192,14 @@ class RunStore(StoreViews):
         """
         for runner in self._runners.values():
             runner.stop()
+        self._committer.close()
         self._wakeup.close()
         self._backend.on_commit = None
         self._backend.close()
+
+    def _write(self, fn: Callable[[KVTxn], T]) -> T:
+        """Run ``fn`` in a write transaction shared with concurrent writers (group commit)."""
+        return self._committer.submit(fn)
 
     def __enter__(self) -> RunStore:
         return self
@@ -205,10 +235,19 @@ class RunStore(StoreViews):
         session_id: UUID | str | None = None,
     ) -> Session:
         """Create a session; ``AlreadyExistsError`` if ``session_id`` is taken."""
+        return self._write(self._plan_create_session(title, model, metadata, session_id))
+
+    def _plan_create_session(
+        self,
+        title: str,
+        model: str,
+        metadata: Mapping[str, object] | None,
+        session_id: UUID | str | None,
+    ) -> Callable[[KVTxn], Session]:
         sid = uuid4() if session_id is None else uuid_of(session_id, "session_id")
         now = datetime.now(UTC)
         session = Session(sid, str(title), str(model), _meta(metadata), now, now)
-        return self._backend.write(lambda txn: self._engine.create_session(txn, session))
+        return lambda txn: self._engine.create_session(txn, session)
 
     def ensure_session(self, session_id: UUID | str | None = None) -> UUID:
         """Return ``session_id`` if it exists (else ``SessionNotFound``); create one for None."""
@@ -251,6 +290,19 @@ class RunStore(StoreViews):
         With ``client_request_id``, creating again with the same id in the same session
         returns the run created the first time (an idempotent retry).
         """
+        return self._write(
+            self._plan_create_run(session_id, provider, model, metadata, client_request_id, run_id)
+        )
+
+    def _plan_create_run(
+        self,
+        session_id: UUID | str,
+        provider: str,
+        model: str,
+        metadata: Mapping[str, object] | None,
+        client_request_id: str | None,
+        run_id: UUID | str | None,
+    ) -> Callable[[KVTxn], RunRecord]:
         sid = uuid_of(session_id, "session_id")
         rid = uuid4() if run_id is None else uuid_of(run_id, "run_id")
         if client_request_id is not None and not isinstance(client_request_id, str):
@@ -274,7 +326,7 @@ class RunStore(StoreViews):
             assert found is not None
             return found
 
-        return self._backend.write(work)
+        return work
 
     def get_run(self, run_id: UUID | str) -> RunRecord | None:
         """The run record (with its current status), or None when it does not exist."""
@@ -307,6 +359,11 @@ class RunStore(StoreViews):
 
     def update_run_status(self, run_id: UUID | str, status: RunStatus | str) -> RunRecord:
         """Append ``RunStatusChanged(status)``; ``InvalidTransition`` out of a terminal status."""
+        return self._write(self._plan_update_run_status(run_id, status))
+
+    def _plan_update_run_status(
+        self, run_id: UUID | str, status: RunStatus | str
+    ) -> Callable[[KVTxn], RunRecord]:
         rid = uuid_of(run_id, "run_id")
         try:
             new_status = RunStatus(status)
@@ -321,18 +378,25 @@ class RunStore(StoreViews):
             assert record is not None
             return record
 
-        return self._backend.write(work)
+        return work
 
     def delete_run(self, run_id: UUID | str) -> bool:
         """Delete the run, its events, indexes and views in one transaction; True if it existed.
 
         Positions of deleted events are never reused; log readers skip them.
         """
+        return self._write(self._plan_delete_run(run_id))
+
+    def _plan_delete_run(self, run_id: UUID | str) -> Callable[[KVTxn], bool]:
         rid = uuid_of(run_id, "run_id")
-        deleted = self._backend.write(lambda txn: self._engine.delete_run(txn, rid))
-        if deleted:
-            log.info("run_deleted", path=self.path, run_id=str(rid))
-        return deleted
+
+        def work(txn: KVTxn) -> bool:
+            deleted = self._engine.delete_run(txn, rid)
+            if deleted:
+                log.debug("run_deleted", path=self.path, run_id=str(rid))
+            return deleted
+
+        return work
 
     # -- events ---------------------------------------------------------------------------
     def append_event(
@@ -349,13 +413,23 @@ class RunStore(StoreViews):
         is written. ``event_id``: if this id is already stored for the run, the stored record is
         returned and nothing is written (safe retries).
         """
+        return self._write(self._plan_append_event(run_id, event, expected_seq, event_id))
+
+    def _plan_append_event(
+        self,
+        run_id: UUID | str,
+        event: AnyEvent,
+        expected_seq: int | None,
+        event_id: UUID | str | None,
+    ) -> Callable[[KVTxn], EventRecord]:
         rid = uuid_of(run_id, "run_id")
         ev = check_event(event, "append_event")
         eid = None if event_id is None else uuid_of(event_id, "event_id")
         req = AppendRequest(
             rid, (ev,), check_seq(expected_seq, "expected_seq"), None if eid is None else (eid,)
         )
-        return self._write_requests([req])[0][0]
+        engine = self._engine
+        return lambda txn: engine.append(txn, req, datetime.now(UTC))[0]
 
     def append_events(
         self,
@@ -366,9 +440,19 @@ class RunStore(StoreViews):
         event_ids: Sequence[UUID | str | None] | None = None,
     ) -> list[EventRecord]:
         """Append a batch atomically (all or nothing), seq numbers consecutive."""
+        return self._write(self._plan_append_events(run_id, events, expected_seq, event_ids))
+
+    def _plan_append_events(
+        self,
+        run_id: UUID | str,
+        events: Iterable[AnyEvent],
+        expected_seq: int | None,
+        event_ids: Sequence[UUID | str | None] | None,
+    ) -> Callable[[KVTxn], list[EventRecord]]:
         rid = uuid_of(run_id, "run_id")
         req = self._request(rid, events, expected_seq, event_ids, "append_events")
-        return self._write_requests([req])[0]
+        engine = self._engine
+        return lambda txn: engine.append(txn, req, datetime.now(UTC))
 
     def append_many(self, requests: Iterable[AppendRequest]) -> list[list[EventRecord]]:
         """Append to several runs in one transaction: all requests or none.
@@ -376,6 +460,11 @@ class RunStore(StoreViews):
         Each :class:`AppendRequest` carries its own ``expected_seq``; any failure (a conflict,
         an unknown run, a terminal run) aborts the whole call.
         """
+        return self._write(self._plan_append_many(requests))
+
+    def _plan_append_many(
+        self, requests: Iterable[AppendRequest]
+    ) -> Callable[[KVTxn], list[list[EventRecord]]]:
         checked = []
         for n, req in enumerate(requests):
             if not isinstance(req, AppendRequest):
@@ -389,7 +478,13 @@ class RunStore(StoreViews):
                     f"append_many item {n}",
                 )
             )
-        return self._write_requests(checked)
+        engine = self._engine
+
+        def work(txn: KVTxn) -> list[list[EventRecord]]:
+            now = datetime.now(UTC)
+            return [engine.append(txn, req, now) for req in checked]
+
+        return work
 
     def _request(
         self,
@@ -401,7 +496,10 @@ class RunStore(StoreViews):
     ) -> AppendRequest:
         if isinstance(events, Event | RawEvent | str | bytes | dict):
             raise TypeError(f"{where}: events must be a list of events, got {events!r:.80}")
-        evs = tuple(check_event(e, f"{where} item {i}") for i, e in enumerate(events))
+        evs = tuple(events)
+        for i, e in enumerate(evs):
+            if not isinstance(e, _EVENT_TYPES):
+                check_event(e, f"{where} item {i}")  # raises the TypeError naming the item
         ids: tuple[UUID | None, ...] | None = None
         if event_ids is not None:
             ids = tuple(None if e is None else uuid_of(e, "event_ids item") for e in event_ids)
@@ -410,15 +508,6 @@ class RunStore(StoreViews):
                     f"{where}: {len(ids)} event_ids for {len(evs)} events; give one per event"
                 )
         return AppendRequest(rid, evs, check_seq(expected_seq, "expected_seq"), ids)
-
-    def _write_requests(self, requests: Sequence[AppendRequest]) -> list[list[EventRecord]]:
-        engine = self._engine
-
-        def work(txn: KVTxn) -> list[list[EventRecord]]:
-            now = datetime.now(UTC)
-            return [engine.append(txn, req, now) for req in requests]
-
-        return self._backend.write(work)
 
     def list_events(
         self,

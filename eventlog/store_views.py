@@ -111,6 +111,9 @@ class StoreViews:
     def _session_in(self, txn: KVTxn, sid: UUID) -> Session | None:
         raise NotImplementedError
 
+    def _write(self, fn: Callable[[KVTxn], T]) -> T:
+        raise NotImplementedError
+
     # -- runs by index --------------------------------------------------------------------
     def list_runs_filtered(
         self,
@@ -186,15 +189,27 @@ class StoreViews:
 
     def delete_session(self, session_id: UUID | str) -> bool:
         """Delete the session, its runs and its messages in one transaction (idempotent)."""
+        return self._write(self._plan_delete_session(session_id))
+
+    def _plan_delete_session(self, session_id: UUID | str) -> Callable[[KVTxn], bool]:
         sid = uuid_of(session_id, "session_id")
-        deleted = self._backend.write(lambda txn: self._engine.delete_session(txn, sid))
-        if deleted:
-            log.info("session_deleted", path=self.path, session_id=str(sid))
-        return deleted
+
+        def work(txn: KVTxn) -> bool:
+            deleted = self._engine.delete_session(txn, sid)
+            if deleted:
+                log.debug("session_deleted", path=self.path, session_id=str(sid))
+            return deleted
+
+        return work
 
     # -- messages -------------------------------------------------------------------------
     def append_message(self, session_id: UUID | str, message: Message) -> UUID:
         """Append ``message`` to the session's stream; returns the message id."""
+        return self._write(self._plan_append_message(session_id, message))
+
+    def _plan_append_message(
+        self, session_id: UUID | str, message: Message
+    ) -> Callable[[KVTxn], UUID]:
         sid = uuid_of(session_id, "session_id")
         if not isinstance(message, MESSAGE_TYPES):
             raise TypeError(
@@ -203,10 +218,12 @@ class StoreViews:
             )
         message_id = uuid4()
         req = AppendRequest(sid, (MessageAppended(message),), None, (message_id,))
-        self._backend.write(
-            lambda txn: self._engine.append(txn, req, datetime.now(UTC), kind="session")
-        )
-        return message_id
+
+        def work(txn: KVTxn) -> UUID:
+            self._engine.append(txn, req, datetime.now(UTC), kind="session")
+            return message_id
+
+        return work
 
     def list_messages(
         self, session_id: UUID | str, *, after_seq: int = 0, limit: int | None = None

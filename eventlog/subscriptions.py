@@ -39,7 +39,6 @@ import msgspec
 from eventlog._validate import check_seq, uuid_of
 from eventlog.engine import Engine
 from eventlog.errors import StoreClosedError, StoreError
-from eventlog.keys import unpack_u64
 from eventlog.kv import KVBackend, KVTxn
 from eventlog.records import EventRecord
 from eventlog.wakeup import POLL_MAX, POLL_MIN, Wakeup
@@ -119,20 +118,23 @@ def read_batch(
     txn: KVTxn,
     after: int,
     limit: int,
-    run_id: bytes | None = None,
+    run_id: UUID | None = None,
     types: frozenset[str] | None = None,
 ) -> tuple[list[EventRecord], int]:
     """Read at most ``limit`` log positions after ``after``; return the matches and the cursor.
 
     The cursor is the last position read (``after`` when none): filtered-out events advance it
-    too. A run filter compares the position index's stream id before decoding anything.
+    too. A run filter compares the position entry's stream number before decoding anything
+    (a run that does not exist in this snapshot has no event in it).
     """
     out: list[EventRecord] = []
     cursor = after
+    number = None if run_id is None else engine.stream_number(txn, run_id) or b"-"
+    ids: dict[bytes, UUID] = {}
     for n, (position, ref) in enumerate(engine.iter_log(txn, after_position=after), 1):
         cursor = position
-        if run_id is None or ref[:16] == run_id:
-            record = engine.read_event(txn, UUID(bytes=ref[:16]), unpack_u64(ref[16:]))
+        if number is None or ref[:8] == number:
+            record = engine.read_ref(txn, ref, ids)
             if types is None or record.type in types:
                 out.append(record)
         if n >= limit:
@@ -182,7 +184,7 @@ class Subscription:
         self._wakeup = store._wakeup
         after = check_seq(after_position, "after_position") or 0
         rid = None if run_id is None else uuid_of(run_id, "run_id")
-        self._run = None if rid is None else rid.bytes
+        self._run = rid
         if isinstance(event_types, str):
             raise TypeError("event_types must be a collection of type names, not one str")
         self._types = None if event_types is None else frozenset(map(str, event_types))

@@ -580,6 +580,8 @@ class StoreContract(ViewsContract, SubscriptionsContract):
             store.append_event(run.id, TextDelta("x"))
         with pytest.raises(StoreClosedError):
             store.get_run(run.id)
+        with pytest.raises(StoreClosedError):
+            store.list_events(run.id)
 
     def test_context_manager_and_health(self, store_path: Path) -> None:
         with self.make_store(store_path) as store:

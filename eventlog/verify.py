@@ -27,9 +27,9 @@ class Problem(msgspec.Struct, frozen=True):
     """One inconsistency, naming where it is.
 
     ``kind`` is one of ``seq_gap``, ``undecodable``, ``dangling_position``,
-    ``position_mismatch``, ``unindexed_event``, ``orphan_stream``, ``view_mismatch``,
-    ``projector_stale``, ``projector_failed`` (an async projector stopped on an error).
-    An async projector's view is compared with a replay up to its checkpoint.
+    ``position_mismatch``, ``unindexed_event``, ``orphan_stream``, ``stream_index``,
+    ``view_mismatch``, ``projector_stale``, ``projector_failed`` (an async projector stopped
+    on an error). An async projector's view is compared with a replay up to its checkpoint.
     """
 
     kind: str
@@ -45,16 +45,27 @@ def _check_streams(engine: Engine, txn: KVTxn, problems: list[Problem]) -> dict[
     """Walk every stream: seq 1..n gap-free, every event decodes; return position -> key."""
     positions: dict[int, bytes] = {}
     current: bytes | None = None
+    sid = UUID(int=0)
     expected = 1
     for key, value in txn.scan("events", b""):
-        stream, seq = key[:16], unpack_u64(key[16:])
-        sid = UUID(bytes=stream)
-        if stream != current:
-            current, expected = stream, 1
-            if txn.get("runs", stream) is None and txn.get("sessions", stream) is None:
+        number, seq = key[:8], unpack_u64(key[8:])
+        if number != current:
+            current, expected = number, 1
+            owner = engine.stream_of(txn, number)
+            if owner is None or (
+                txn.get("runs", owner.bytes) is None and txn.get("sessions", owner.bytes) is None
+            ):
+                sid = owner or UUID(int=0)
                 problems.append(
-                    Problem("orphan_stream", f"stream {sid}", "events of no run or session", sid)
+                    Problem(
+                        "orphan_stream",
+                        f"stream {unpack_u64(number)}",
+                        "events of no run or session",
+                        owner,
+                    )
                 )
+            else:
+                sid = owner
         if seq != expected:
             problems.append(
                 Problem(
@@ -72,17 +83,42 @@ def _check_streams(engine: Engine, txn: KVTxn, problems: list[Problem]) -> dict[
             problems.append(Problem("undecodable", f"run {sid} seq {seq}", str(exc), sid, seq))
             continue
         positions[record.position] = key
+    _check_stream_index(engine, txn, problems)
     return positions
 
 
-def _check_positions(txn: KVTxn, positions: dict[int, bytes], problems: list[Problem]) -> None:
+def _check_stream_index(engine: Engine, txn: KVTxn, problems: list[Problem]) -> None:
+    """Every run and session has a stream number, and the two stream tables agree."""
+    for table in ("runs", "sessions"):
+        for key, _ in txn.scan(table, b""):
+            raw = txn.get("streams", key)
+            owner = UUID(bytes=key)
+            if raw is None or engine.stream_of(txn, raw[:8]) != owner:
+                problems.append(
+                    Problem(
+                        "stream_index",
+                        f"{table[:-1]} {owner}",
+                        "has no stream number, or its number points elsewhere; events "
+                        "cannot be appended or listed - restore from a backup",
+                        owner,
+                    )
+                )
+
+
+def _owner(engine: Engine, txn: KVTxn, ref: bytes) -> UUID | None:
+    return engine.stream_of(txn, ref[:8])
+
+
+def _check_positions(
+    engine: Engine, txn: KVTxn, positions: dict[int, bytes], problems: list[Problem]
+) -> None:
     indexed: set[int] = set()
     for key, ref in txn.scan("positions", b""):
         position = unpack_u64(key)
         if not ref:
             continue  # tombstone of a deleted run's last event
         indexed.add(position)
-        sid, seq = UUID(bytes=ref[:16]), unpack_u64(ref[16:])
+        sid, seq = _owner(engine, txn, ref), unpack_u64(ref[8:])
         if txn.get("events", ref) is None:
             problems.append(
                 Problem(
@@ -107,7 +143,7 @@ def _check_positions(txn: KVTxn, positions: dict[int, bytes], problems: list[Pro
             )
     for position, ref in positions.items():
         if position not in indexed:
-            sid, seq = UUID(bytes=ref[:16]), unpack_u64(ref[16:])
+            sid, seq = _owner(engine, txn, ref), unpack_u64(ref[8:])
             problems.append(
                 Problem(
                     "unindexed_event",
@@ -183,6 +219,6 @@ def verify(engine: Engine, txn: KVTxn) -> list[Problem]:
     """Check the store in ``txn``'s snapshot; see the module docstring."""
     problems: list[Problem] = []
     positions = _check_streams(engine, txn, problems)
-    _check_positions(txn, positions, problems)
+    _check_positions(engine, txn, positions, problems)
     _check_views(engine, txn, problems)
     return problems

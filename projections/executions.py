@@ -12,6 +12,7 @@ Keys (this projector's keyspace):
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from typing import ClassVar
 from uuid import UUID
 
@@ -93,40 +94,56 @@ class ExecutionsProjector:
         tx.delete(b"r" + rid)
 
     def apply(self, tx: ProjectionTx, record: EventRecord) -> None:
-        rid = record.run_id.bytes
+        self.apply_batch(tx, (record,))
+
+    def apply_batch(self, tx: ProjectionTx, records: Sequence[EventRecord]) -> None:
+        """One append's records (one stream): the run's totals are read and written once."""
+        rid = records[0].run_id.bytes
         sid = tx.get(b"r" + rid)
         if sid is None:
             return  # not a run
-        event = record.event
         stats_key = b"u" + sid + rid
         raw_stats = tx.get(stats_key)
         stats = _RunStats() if raw_stats is None else _stats_dec.decode(raw_stats)
-        if isinstance(event, UsageRecorded):
-            stats.input_tokens += event.usage.input_tokens
-            stats.output_tokens += event.usage.output_tokens
-            stats.total_tokens += event.usage.total_tokens
-        elif isinstance(event, ToolExecutionStarted | ToolExecutionFinished):
-            call_key = _call_key(rid, event.call_id)
-            known = tx.get(call_key)
-            if known is None:  # first event of this execution
-                where = u64(record.position)
-                tx.put(call_key, where)
-                tx.put(b"x" + rid + where, b"")
-                execution = Execution(
-                    event.call_id, event.tool_name, ExecutionStatus.PENDING, None, record.run_id
-                )
-                stats.tool_calls += 1
-            else:
-                where = known
-                execution = _exec_dec.decode(tx.get(b"e" + sid + where) or b"")
-            if isinstance(event, ToolExecutionFinished):
-                failed = isinstance(event.result, Failure)
-                if failed and execution.status != ExecutionStatus.FAILED:
-                    stats.failures += 1
-                execution.status = ExecutionStatus.FAILED if failed else ExecutionStatus.SUCCESS
-                execution.duration_ms = event.duration_ms
-            tx.put(b"e" + sid + where, _enc.encode(execution))
+        for record in records:
+            event = record.event
+            if isinstance(event, UsageRecorded):
+                stats.input_tokens += event.usage.input_tokens
+                stats.output_tokens += event.usage.output_tokens
+                stats.total_tokens += event.usage.total_tokens
+            elif isinstance(event, ToolExecutionStarted | ToolExecutionFinished):
+                self._execution(tx, sid, rid, record, event, stats)
         tx.put(stats_key, _enc.encode(stats))
+
+    @staticmethod
+    def _execution(
+        tx: ProjectionTx,
+        sid: bytes,
+        rid: bytes,
+        record: EventRecord,
+        event: ToolExecutionStarted | ToolExecutionFinished,
+        stats: _RunStats,
+    ) -> None:
+        call_key = _call_key(rid, event.call_id)
+        known = tx.get(call_key)
+        if known is None:  # first event of this execution
+            where = u64(record.position)
+            tx.put(call_key, where)
+            tx.put(b"x" + rid + where, b"")
+            execution = Execution(
+                event.call_id, event.tool_name, ExecutionStatus.PENDING, None, record.run_id
+            )
+            stats.tool_calls += 1
+        else:
+            where = known
+            execution = _exec_dec.decode(tx.get(b"e" + sid + where) or b"")
+        if isinstance(event, ToolExecutionFinished):
+            failed = isinstance(event.result, Failure)
+            if failed and execution.status != ExecutionStatus.FAILED:
+                stats.failures += 1
+            execution.status = ExecutionStatus.FAILED if failed else ExecutionStatus.SUCCESS
+            execution.duration_ms = event.duration_ms
+        tx.put(b"e" + sid + where, _enc.encode(execution))
 
     def query(self, reader: ProjectionReader) -> ExecutionsQuery:
         """The query object ``store.projection("executions")`` returns."""

@@ -14,7 +14,7 @@ from uuid import UUID
 from eventlog.codec import RUN_STATE
 from eventlog.errors import InvalidTransition
 from eventlog.protocols import ProjectionReader, ProjectionTx
-from eventlog.records import EventRecord, RunRecord, RunState, status_after
+from eventlog.records import FOLD_SPECIAL, EventRecord, RunRecord, RunState, status_after
 from eventlog.status import TERMINAL_STATUSES
 
 __all__ = ["RunStateProjector", "RunStateQuery"]
@@ -56,13 +56,14 @@ class RunStateProjector:
         if raw is None:
             return  # not a run (a session's message stream)
         state = RUN_STATE.decode(raw, "run", first.run_id, "state")
+        status = state.status
         for record in records:
-            current = state.status
-            if current in TERMINAL_STATUSES:
-                nxt = status_after(current, record.event)
-                if nxt != current:
-                    raise InvalidTransition(record.run_id, current.value, nxt.value, record.seq)
-            state._apply(record)
+            if type(record.event) in FOLD_SPECIAL:  # only these can change the status
+                nxt = status_after(status, record.event)
+                if status in TERMINAL_STATUSES and nxt != status:
+                    raise InvalidTransition(record.run_id, status.value, nxt.value, record.seq)
+                status = nxt
+        state.fold_in(records)
         tx.put(key, RUN_STATE.encode(state))
 
     def query(self, reader: ProjectionReader) -> RunStateQuery:

@@ -57,7 +57,6 @@ from eventlog.events import (
     ToolMessageCommitted,
     UsageRecorded,
 )
-from eventlog.keys import event_key
 from eventlog.kv import KVTxn
 from eventlog.projecting import reader
 
@@ -1016,7 +1015,9 @@ def test_verify_reports_a_tampered_view(fresh_db: Path, view: str) -> None:
 
 def test_verify_reports_a_deleted_event(fresh_db: Path) -> None:
     with RunStore.open(fresh_db) as store:
-        store._backend.write(lambda txn: txn.delete("events", event_key(R_OK, 2)))
+        store._backend.write(
+            lambda txn: txn.delete("events", store._engine.event_key(txn, R_OK, 2))
+        )
     expected = _problems(fresh_db)
     result = cli("verify", "--db", fresh_db, "--json")
     assert result.exit_code == 1

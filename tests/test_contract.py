@@ -9,7 +9,6 @@ from eventlog.testing import StoreContract
 
 class TestMemoryStore(StoreContract):
     persistent = False
-    concurrent_readers = False
 
     def make_store(self, path: Path, **options: Any) -> RunStore:
         return RunStore.in_memory(**options)

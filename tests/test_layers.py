@@ -2,7 +2,8 @@
 
 ``projections`` may import ``eventlog``'s records/codec/protocols; ``eventlog``'s lower modules
 never import ``projections`` (nor the modules that wire it). Only the facade (``store``,
-``store_views``) and what sits on top of it (CLI, demo, testing, the package ``__init__``)
+``store_views``) and what sits on top of it (the async API, CLI, demo, testing, the package
+``__init__``)
 name the built-in projectors. Checked statically, from each module's import statements.
 """
 
@@ -14,7 +15,7 @@ from pathlib import Path
 import eventlog
 
 ROOT = Path(eventlog.__file__).parent
-WIRING = {"__init__", "store", "store_views", "cli", "demo", "testing"}
+WIRING = {"__init__", "store", "store_views", "aio", "cli", "demo", "testing"}
 
 
 def _imports(path: Path) -> set[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import stat
 from pathlib import Path
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import pytest
 
@@ -16,7 +16,7 @@ from eventlog import (
     StoreError,
 )
 from eventlog.events import TextDelta
-from eventlog.keys import event_key
+from eventlog.keys import FORMAT_KEY, FORMAT_VERSION, pack_u64, unpack_u64
 from eventlog.kv import KVTxn
 
 
@@ -89,7 +89,9 @@ def test_corrupt_event_names_run_and_seq(tmp_path: Path) -> None:
         other = store.create_run(store.ensure_session(), provider="p", model="m")
         store.append_events(run.id, [TextDelta("a"), TextDelta("b")])
         store.append_event(other.id, TextDelta("c"))
-        store._backend.write(lambda txn: txn.put("events", event_key(run.id, 2), b"\xc1garbage"))
+        store._backend.write(
+            lambda txn: txn.put("events", store._engine.event_key(txn, run.id, 2), b"\xc1garbage")
+        )
         with pytest.raises(CorruptRecordError, match=f"run {run.id} seq 2") as info:
             store.list_events(run.id)
         assert (info.value.run_id, info.value.seq) == (run.id, 2)
@@ -170,3 +172,37 @@ def test_unencodable_payload_is_a_value_error_and_writes_nothing(tmp_path: Path)
             store.append_events(run.id, [TextDelta("ok"), huge])
         assert store.list_events(run.id) == []
         assert store.last_position() == 0
+
+
+@pytest.mark.parametrize(("stamp", "word"), [(FORMAT_VERSION + 1, "newer"), (1, "older")])
+def test_a_store_of_another_format_is_refused(tmp_path: Path, stamp: int, word: str) -> None:
+    path = tmp_path / "s"
+    with RunStore.open(path) as store:
+        store._backend.write(lambda txn: txn.put("meta", FORMAT_KEY, pack_u64(stamp)))
+    with pytest.raises(StoreError, match=word) as info:
+        RunStore.open(path)
+    assert ("export" if word == "older" else "upgrade") in str(info.value)
+
+
+def test_stream_numbers_grow_and_are_never_reused(tmp_path: Path) -> None:
+    with RunStore.open(tmp_path / "s") as store:
+        sid = store.ensure_session()
+
+        def number(run_id: UUID) -> int:
+            raw = store._backend.get("streams", run_id.bytes)
+            assert raw is not None
+            return unpack_u64(raw[:8])
+
+        first = store.create_run(sid, provider="p", model="m").id
+        newest = store.create_run(sid, provider="p", model="m").id
+        assert number(newest) == number(first) + 1
+        taken = number(newest)
+        store.append_event(newest, TextDelta("x"))
+        assert store.delete_run(newest)
+        assert store._backend.get("streams", newest.bytes) is None
+        again = store.create_run(sid, provider="p", model="m").id
+        assert number(again) == taken + 1  # the deleted newest number stays a tombstone
+        assert store.list_events(again) == []
+        appended = store.append_event(again, TextDelta("y"))
+        assert [(e.seq, e.event) for e in store.list_events(again)] == [(1, appended.event)]
+        assert store.verify() == []

@@ -15,6 +15,7 @@ projections cost in LMDB.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from itertools import islice
 from typing import Any, TypeVar
 
 import lmdb
@@ -65,6 +66,17 @@ class _RecordingTxn:
         self._ops.append(("put", table, bytes(key), bytes(value), append))
         self._txn.put(table, key, value, append=append)
 
+    def put_many(
+        self, table: str, items: list[tuple[bytes, bytes]], *, append: bool = False
+    ) -> None:
+        for key, value in items:
+            self._ops.append(("put", table, bytes(key), bytes(value), append))
+        self._txn.put_many(table, items, append=append)
+
+    def values(self, table: str, start: bytes, n: int) -> tuple[list[bytes], bytes | None]:
+        self._ops.append(("values", table, bytes(start), n.to_bytes(8, "big"), False))
+        return self._txn.values(table, start, n)
+
     def delete(self, table: str, key: bytes) -> bool:
         self._ops.append(("delete", table, bytes(key), b"", False))
         return self._txn.delete(table, key)
@@ -102,6 +114,17 @@ class OpsRecorder:
         self.txns.append(ops)
         return self._inner.write(lambda txn: fn(_RecordingTxn(txn, ops)))
 
+    def write_group(
+        self, fns: Sequence[Callable[[KVTxn], Any]], max_bytes: int
+    ) -> list[tuple[bool, Any]]:
+        ops: Txn = []
+        self.txns.append(ops)
+
+        def recorded(fn: Callable[[KVTxn], Any]) -> Callable[[KVTxn], Any]:
+            return lambda txn: fn(_RecordingTxn(txn, ops))
+
+        return self._inner.write_group([recorded(fn) for fn in fns], max_bytes)
+
     def flush(self) -> None:
         self._inner.flush()
 
@@ -119,7 +142,7 @@ class OpsRecorder:
 
 #: a replayable operation: (opcode, db handle, full key, value or upper bound, flag)
 _Compiled = tuple[int, Any, bytes, bytes | None, bool]
-_GET, _PUT, _DELETE, _LAST, _SCAN = range(5)
+_GET, _PUT, _DELETE, _LAST, _SCAN, _VALUES = range(6)
 
 
 class OpsReplayer:
@@ -146,6 +169,8 @@ class OpsReplayer:
                     ops.append((_PUT, db, full, value, flag and prefix in (b"", b"\x03")))
                 elif code == "delete":
                     ops.append((_DELETE, db, full, None, False))
+                elif code == "values":
+                    ops.append((_VALUES, db, full, value, False))
                 elif code == "last":
                     ops.append((_LAST, db, full, prefix_end(full) if full else None, False))
                 else:  # scan: walk the same range
@@ -177,6 +202,10 @@ class OpsReplayer:
                             cur.value()
                     elif code == _DELETE:
                         txn.delete(key, db=db)
+                    elif code == _VALUES:
+                        cur = txn.cursor(db=db)
+                        if arg and cur.set_range(key):
+                            list(islice(cur.iternext(keys=False), int.from_bytes(arg, "big")))
                     else:
                         _scan(txn, db, key, arg, flag)
         return len(txns)

@@ -16,7 +16,8 @@ import logging
 import os
 import threading
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from itertools import islice
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -133,7 +134,7 @@ class _SharedEnv:
 #: (``log``) under one-byte prefixes, so a commit updates one sub-database record in LMDB's main
 #: database instead of four (measured: ~20% more appends/s in fast mode, fewer pages synced in
 #: durable mode). The others get their own named database.
-_IN_LOG = {"meta": b"\x00", "projections": b"\x01", "events": b"\x02", "positions": b"\x03"}
+_IN_LOG = {"meta": b"\x00", "projections": b"\x01", "positions": b"\x03"}
 LAYOUT: dict[str, tuple[str, bytes]] = {
     **{t: ("log", p) for t, p in _IN_LOG.items()},
     **{t: (t, b"") for t in TABLES if t not in _IN_LOG},
@@ -192,11 +193,13 @@ def _lmdb_cause(exc: BaseException) -> lmdb.Error | None:
 
 
 class _LmdbTxn:
-    __slots__ = ("_dbs", "_txn")
+    __slots__ = ("_cursors", "_dbs", "_txn", "written")
 
     def __init__(self, txn: Any, dbs: dict[str, tuple[Any, bytes]]) -> None:
         self._txn = txn
         self._dbs = dbs
+        self._cursors: dict[str, Any] = {}  # one reusable cursor per table, for last()
+        self.written = 0  # bytes of values put (group commit's byte cap)
 
     def get(self, table: str, key: bytes) -> bytes | None:
         db, prefix = self._dbs[table]
@@ -205,14 +208,34 @@ class _LmdbTxn:
 
     def put(self, table: str, key: bytes, value: bytes, *, append: bool = False) -> None:
         db, prefix = self._dbs[table]
+        self.written += len(value)
         # MDB_APPEND needs the key to sort after every key of the *database*: only valid for
         # tables that own their database or hold its highest prefix.
         self._txn.put(prefix + key, value, db=db, append=append and prefix in (b"", b"\x03"))
+
+    def put_many(
+        self, table: str, items: list[tuple[bytes, bytes]], *, append: bool = False
+    ) -> None:
+        db, prefix = self._dbs[table]
+        self.written += sum(len(v) for _, v in items)
+        if prefix:
+            items = [(prefix + k, v) for k, v in items]
+        cur = self._txn.cursor(db=db)
+        cur.putmulti(items, append=append and prefix in (b"", b"\x03"))
 
     def delete(self, table: str, key: bytes) -> bool:
         db, prefix = self._dbs[table]
         deleted: bool = self._txn.delete(prefix + key, db=db)
         return deleted
+
+    def values(self, table: str, start: bytes, n: int) -> tuple[list[bytes], bytes | None]:
+        db, prefix = self._dbs[table]
+        cur = self._txn.cursor(db=db)
+        if n <= 0 or not cur.set_range(prefix + start):
+            return [], None
+        out = list(islice(cur.iternext(keys=False), n))
+        key: bytes = cur.key()
+        return out, key[len(prefix) :] if key.startswith(prefix) else None
 
     def scan(
         self, table: str, start: bytes, stop: bytes | None = None, *, reverse: bool = False
@@ -238,9 +261,11 @@ class _LmdbTxn:
             yield key[n:], value
 
     def last(self, table: str, prefix: bytes = b"") -> tuple[bytes, bytes] | None:
+        cur = self._cursors.get(table)
         db, table_prefix = self._dbs[table]
+        if cur is None:
+            cur = self._cursors[table] = self._txn.cursor(db=db)
         full = table_prefix + prefix
-        cur = self._txn.cursor(db=db)
         hi = _TABLE_END[table] if not prefix else prefix_end(full)
         if hi is None:
             found = cur.last()
@@ -411,6 +436,72 @@ class LmdbBackend:
                 gate.leave()
             if full:
                 self._grow()
+
+    def write_group(
+        self, fns: Sequence[Callable[[_LmdbTxn], Any]], max_bytes: int
+    ) -> list[tuple[bool, Any]]:
+        """Group commit's step: each fn in a nested transaction, one commit (see kv.py)."""
+        if len(fns) == 1:  # a lonely request: no nested transaction needed
+            try:
+                return [(True, self.write(fns[0]))]
+            except Exception as exc:
+                return [(False, exc)]
+        self._check()
+        if self.readonly:
+            self.write(fns[0])  # raises the read-only StoreError
+        gate = self._gate
+        while True:
+            txn = self._begin(write=True)
+            if txn is None:
+                continue
+            full = False
+            try:
+                results = self._run_group(txn, fns, max_bytes)
+                txn.commit()
+                if self.on_commit is not None:
+                    self.on_commit()
+                return results
+            except lmdb.MapFullError:
+                txn.abort()
+                full = True
+            except lmdb.Error as exc:
+                txn.abort()
+                log.error("lmdb_write_failed", path=self.path, error=str(exc))
+                raise StoreError(f"store {self.path}: write failed: {exc}") from exc
+            except BaseException:
+                txn.abort()
+                raise
+            finally:
+                gate.leave()
+            if full:
+                self._grow()
+
+    def _run_group(
+        self, txn: Any, fns: Sequence[Callable[[_LmdbTxn], Any]], max_bytes: int
+    ) -> list[tuple[bool, Any]]:
+        results: list[tuple[bool, Any]] = []
+        written = 0
+        for fn in fns:
+            child = self._env.begin(write=True, parent=txn)
+            wrapper = _LmdbTxn(child, self._dbs)
+            try:
+                result = fn(wrapper)
+                child.commit()
+            except lmdb.Error:
+                child.abort()
+                raise  # the storage's own failure (MapFullError: grow and rerun the group)
+            except Exception as exc:
+                child.abort()
+                cause = _lmdb_cause(exc)
+                if cause is not None:
+                    raise cause from exc  # never blame the request for the storage
+                results.append((False, exc))
+            else:
+                results.append((True, result))
+            written += wrapper.written
+            if written >= max_bytes:
+                break
+        return results
 
     def _adopt_map_size(self) -> None:
         self._gate.enter_exclusive()

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import bisect
 import threading
-from collections.abc import Callable, Iterator
-from typing import TypeVar
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
 
 from eventlog.errors import StoreClosedError
 from eventlog.keys import prefix_end
@@ -51,6 +51,19 @@ class _MemoryTxn:
         t.data[key] = bytes(value)
         self._undo.append((t, key, old))
 
+    def put_many(
+        self, table: str, items: list[tuple[bytes, bytes]], *, append: bool = False
+    ) -> None:
+        for key, value in items:
+            self.put(table, key, value, append=append)
+
+    def values(self, table: str, start: bytes, n: int) -> tuple[list[bytes], bytes | None]:
+        t = self._tables[table]
+        lo = bisect.bisect_left(t.keys, start)
+        keys = t.keys[lo : lo + max(n, 0)]
+        data = t.data
+        return [data[k] for k in keys], (keys[-1] if keys else None)
+
     def delete(self, table: str, key: bytes) -> bool:
         if not self._write:
             raise RuntimeError("delete in a read transaction")
@@ -85,8 +98,12 @@ class _MemoryTxn:
             return None
         return key, t.data[key]
 
-    def rollback(self) -> None:
-        for t, key, old in reversed(self._undo):
+    def savepoint(self) -> int:
+        return len(self._undo)
+
+    def rollback(self, to: int = 0) -> None:
+        while len(self._undo) > to:
+            t, key, old = self._undo.pop()
             if old is _MISSING:
                 del t.data[key]
                 del t.keys[bisect.bisect_left(t.keys, key)]
@@ -94,7 +111,6 @@ class _MemoryTxn:
                 if key not in t.data:
                     bisect.insort(t.keys, key)
                 t.data[key] = old  # type: ignore[assignment]
-        self._undo.clear()
 
 
 class MemoryBackend:
@@ -130,6 +146,28 @@ class MemoryBackend:
         if self.on_commit is not None:
             self.on_commit()
         return result
+
+    def write_group(
+        self, fns: Sequence[Callable[[_MemoryTxn], Any]], max_bytes: int
+    ) -> list[tuple[bool, Any]]:
+        with self._lock:
+            self._check()
+            txn = _MemoryTxn(self._tables, write=True)
+            out: list[tuple[bool, Any]] = []
+            try:
+                for fn in fns:
+                    mark = txn.savepoint()
+                    try:
+                        out.append((True, fn(txn)))
+                    except Exception as exc:
+                        txn.rollback(mark)
+                        out.append((False, exc))
+            except BaseException:
+                txn.rollback()
+                raise
+        if self.on_commit is not None:
+            self.on_commit()
+        return out
 
     def get(self, table: str, key: bytes) -> bytes | None:
         with self._lock:
