@@ -128,6 +128,25 @@ class SubscriptionsContract:
         assert got == first + live
         assert collector.stop() == first + live
 
+    def test_subscriber_sees_concurrent_writers_once_in_order(self, store: RunStore) -> None:
+        runs = [self.new_run(store) for _ in range(4)]
+        base = store.last_position()
+        collector = Collector(store.subscribe(after_position=base, batch_size=7))
+
+        def write(run: RunRecord) -> None:  # threads: their appends share group commits
+            for i in range(25):
+                store.append_events(run.id, [TextDelta(f"{i}a"), TextDelta(f"{i}b")])
+
+        threads = [threading.Thread(target=write, args=(r,)) for r in runs]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(DEADLINE)
+        got = collector.wait_for(200)
+        assert got == store.read_log(after_position=base)
+        assert [r.position for r in got] == list(range(base + 1, base + 201))
+        assert collector.stop() == got
+
     def test_subscribe_filters_keep_log_order(self, store: RunStore) -> None:
         a, b = self.new_run(store), self.new_run(store)
         for i in range(4):
