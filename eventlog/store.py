@@ -192,9 +192,9 @@ class RunStore(StoreViews):
         """
         for runner in self._runners.values():
             runner.stop()
-        self._committer.close()
-        self._wakeup.close()
+        self._committer.close()  # queued writes commit (and signal) first
         self._backend.on_commit = None
+        self._wakeup.close()
         self._backend.close()
 
     def _write(self, fn: Callable[[KVTxn], T]) -> T:

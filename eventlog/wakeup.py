@@ -30,6 +30,7 @@ import os
 import select
 import sys
 import threading
+import weakref
 from collections.abc import Callable
 
 import structlog
@@ -107,6 +108,10 @@ class Wakeup:
                 )
             except OSError as exc:  # subscribers of other processes will poll instead
                 log.warning("notify_file_unavailable", path=self._notify, error=str(exc))
+            else:
+                # closed only when nothing can call committed() any more: closing it in
+                # close() could let a late commit pwrite into a reused descriptor
+                weakref.finalize(self, os.close, self._signal_fd)
 
     # -- the writer side: called after every successful commit -----------------------------
     def committed(self) -> None:
@@ -201,7 +206,10 @@ class Wakeup:
             self._listeners.remove(listener)
 
     def close(self) -> None:
-        """Stop the watcher thread, close the descriptors and wake every waiter."""
+        """Stop the watcher thread, close its descriptors and wake every waiter.
+
+        The signal descriptor stays open until this object is collected (see ``__init__``).
+        """
         with self._watch_lock:
             self._closed = True
             watcher, self._watcher = self._watcher, None
@@ -210,9 +218,8 @@ class Wakeup:
         if watcher is not None and stop is not None:
             os.write(stop[1], b"x")
             watcher.join()
-        for fd in (watch_fd, *(stop or ()), self._signal_fd):
+        for fd in (watch_fd, *(stop or ())):
             if fd is not None:
                 with contextlib.suppress(OSError):
                     os.close(fd)
-        self._signal_fd = None
         self.poke()
