@@ -277,6 +277,7 @@ PEER_LABELS = {
     "sqlite-off": "sqlite3 store, sync=OFF",
     "eventsourcing": "eventsourcing (SQLite)",
     "memory": "eventlog in memory",
+    "eventlog-async": "eventlog, asyncio tasks (ours)",
 }
 
 

@@ -254,8 +254,8 @@ class Engine:
     # -- the write step --------------------------------------------------------------------
     def last_seq(self, txn: KVTxn, number: bytes) -> int:
         """The head of stream ``number``: the seq of its last event (0 when it has none)."""
-        last = txn.last("events", number)
-        return 0 if last is None else unpack_u64(last[0][8:])
+        key = txn.last_key("events", number + SEQ_END)
+        return 0 if key is None or key[:8] != number else unpack_u64(key[8:])
 
     def append(
         self, txn: KVTxn, req: AppendRequest, now: datetime, kind: StreamKind = "run"
@@ -470,8 +470,8 @@ class Engine:
         Deleting a run keeps a tombstone (empty value) at the highest position instead of
         deleting it, so positions are never handed out twice.
         """
-        last = txn.last("positions")
-        return 0 if last is None else unpack_u64(last[0])
+        key = txn.last_key("positions")
+        return 0 if key is None else unpack_u64(key)
 
     def iter_sessions(self, txn: KVTxn) -> Iterator[Session]:
         for key, raw in txn.scan("sessions", b""):

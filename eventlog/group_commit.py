@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from _thread import allocate_lock as _allocate_lock
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -49,13 +50,29 @@ class GroupRunner(Protocol):
         ...
 
 
+class _Wakeup:
+    """A one-shot wake-up for one waiting thread: a C lock, cheaper than ``threading.Event``."""
+
+    __slots__ = ("_lock",)
+
+    def __init__(self) -> None:
+        self._lock = _allocate_lock()
+        self._lock.acquire()
+
+    def set(self) -> None:
+        self._lock.release()
+
+    def wait(self) -> None:
+        self._lock.acquire()
+
+
 class _Pending(Generic[T]):
     __slots__ = ("done", "event", "fn", "lead", "notify", "ok", "result")
 
     def __init__(self, fn: Callable[[KVTxn], T], notify: Callable[[], None] | None) -> None:
         self.fn = fn
         self.notify = notify  # async callers: called (from the leader's thread) when done
-        self.event = threading.Event() if notify is None else None
+        self.event = _Wakeup() if notify is None else None
         self.done = False
         self.lead = False
         self.ok = False

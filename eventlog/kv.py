@@ -64,6 +64,13 @@ class KVTxn(Protocol):
         """The item with the greatest key starting with ``prefix``, or None."""
         ...
 
+    def last_key(self, table: str, below: bytes | None = None) -> bytes | None:
+        """The greatest key of ``table`` that sorts before ``below`` (None: the greatest key).
+
+        The append path's cursor step (a stream's head, the last position): no value copied.
+        """
+        ...
+
     def values(self, table: str, start: bytes, n: int) -> tuple[list[bytes], bytes | None]:
         """The values of the first ``n`` keys ``>= start`` and the last key read (or None).
 

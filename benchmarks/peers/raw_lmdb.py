@@ -73,6 +73,10 @@ class _RecordingTxn:
             self._ops.append(("put", table, bytes(key), bytes(value), append))
         self._txn.put_many(table, items, append=append)
 
+    def last_key(self, table: str, below: bytes | None = None) -> bytes | None:
+        self._ops.append(("last_key", table, below or b"", b"", below is None))
+        return self._txn.last_key(table, below)
+
     def values(self, table: str, start: bytes, n: int) -> tuple[list[bytes], bytes | None]:
         self._ops.append(("values", table, bytes(start), n.to_bytes(8, "big"), False))
         return self._txn.values(table, start, n)
@@ -169,6 +173,11 @@ class OpsReplayer:
                     ops.append((_PUT, db, full, value, flag and prefix in (b"", b"\x03")))
                 elif code == "delete":
                     ops.append((_DELETE, db, full, None, False))
+                elif code == "last_key":  # the greatest key below `key` (flag: no bound)
+                    hi = None if flag else full
+                    if hi is None and prefix:
+                        hi = prefix_end(prefix)
+                    ops.append((_LAST, db, b"", hi, False))
                 elif code == "values":
                     ops.append((_VALUES, db, full, value, False))
                 elif code == "last":

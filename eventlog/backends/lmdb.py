@@ -228,6 +228,25 @@ class _LmdbTxn:
         deleted: bool = self._txn.delete(prefix + key, db=db)
         return deleted
 
+    def last_key(self, table: str, below: bytes | None = None) -> bytes | None:
+        cur = self._cursors.get(table)
+        db, prefix = self._dbs[table]
+        if cur is None:
+            cur = self._cursors[table] = self._txn.cursor(db=db)
+        hi = _TABLE_END[table] if below is None else prefix + below
+        if hi is None:
+            found = cur.last()
+        elif cur.set_range(hi):
+            found = cur.prev()
+        else:
+            found = cur.last()
+        if not found:
+            return None
+        key: bytes = cur.key()
+        if not prefix:
+            return key
+        return key[len(prefix) :] if key.startswith(prefix) else None
+
     def values(self, table: str, start: bytes, n: int) -> tuple[list[bytes], bytes | None]:
         db, prefix = self._dbs[table]
         cur = self._txn.cursor(db=db)
@@ -450,13 +469,18 @@ class LmdbBackend:
         if self.readonly:
             self.write(fns[0])  # raises the read-only StoreError
         gate = self._gate
+        nested = False  # optimistic: no nested transactions until a request fails
         while True:
             txn = self._begin(write=True)
             if txn is None:
                 continue
             full = False
             try:
-                results = self._run_group(txn, fns, max_bytes)
+                results = self._run_group(txn, fns, max_bytes, nested)
+                if results is None:  # a request failed: rerun the group, each one isolated
+                    txn.abort()
+                    nested = True
+                    continue
                 txn.commit()
                 if self.on_commit is not None:
                     self.on_commit()
@@ -477,24 +501,36 @@ class LmdbBackend:
                 self._grow()
 
     def _run_group(
-        self, txn: Any, fns: Sequence[Callable[[_LmdbTxn], Any]], max_bytes: int
-    ) -> list[tuple[bool, Any]]:
+        self, txn: Any, fns: Sequence[Callable[[_LmdbTxn], Any]], max_bytes: int, nested: bool
+    ) -> list[tuple[bool, Any]] | None:
+        """Run the group in ``txn``; None when a request failed and ``nested`` is off.
+
+        Without ``nested`` the requests write straight into ``txn`` (the common case, no
+        per-request cost); the first failure asks for a rerun in which every request gets its
+        own nested transaction, so the failed one is rolled back alone.
+        """
         results: list[tuple[bool, Any]] = []
         written = 0
         for fn in fns:
-            child = self._env.begin(write=True, parent=txn)
+            child = self._env.begin(write=True, parent=txn) if nested else txn
             wrapper = _LmdbTxn(child, self._dbs)
             try:
                 result = fn(wrapper)
-                child.commit()
+                if nested:
+                    child.commit()
             except lmdb.Error:
-                child.abort()
+                if nested:
+                    child.abort()
                 raise  # the storage's own failure (MapFullError: grow and rerun the group)
             except Exception as exc:
-                child.abort()
                 cause = _lmdb_cause(exc)
                 if cause is not None:
+                    if nested:
+                        child.abort()
                     raise cause from exc  # never blame the request for the storage
+                if not nested:
+                    return None
+                child.abort()
                 results.append((False, exc))
             else:
                 results.append((True, result))

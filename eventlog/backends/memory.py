@@ -57,6 +57,11 @@ class _MemoryTxn:
         for key, value in items:
             self.put(table, key, value, append=append)
 
+    def last_key(self, table: str, below: bytes | None = None) -> bytes | None:
+        keys = self._tables[table].keys
+        i = len(keys) if below is None else bisect.bisect_left(keys, below)
+        return keys[i - 1] if i else None
+
     def values(self, table: str, start: bytes, n: int) -> tuple[list[bytes], bytes | None]:
         t = self._tables[table]
         lo = bisect.bisect_left(t.keys, start)
