@@ -22,7 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from eventlog import EventRecord, ProjectorFailedError, RunStore
-from eventlog.contract_subscriptions import DEADLINE, Collector, Tally
+from eventlog.contract_subscriptions import DEADLINE, Collector, InlineTally, Tally
 from eventlog.events import TextDelta
 from eventlog.wakeup import NOTIFY_FILE
 
@@ -69,6 +69,15 @@ def consumer(path: str, log_path: str, batch: int, halfway: int, reached: MpEven
             if n == halfway:
                 reached.set()
                 threading.Event().wait(JOIN_TIMEOUT)  # never set: the parent kills us here
+
+
+def tally_writer(path: str, run_id: str, n: int, barrier: Barrier) -> None:
+    """Append ``n`` events with the async Tally running in this process too."""
+    with RunStore.open(path, durability="fast", projectors=[Tally(), InlineTally()]) as store:
+        barrier.wait(JOIN_TIMEOUT)
+        for i in range(n):
+            store.append_event(run_id, TextDelta(str(i)))
+        store.wait_for_projections(timeout=JOIN_TIMEOUT)
 
 
 def run_all(processes: list[SpawnProcess]) -> None:
@@ -159,9 +168,32 @@ def test_async_projector_does_not_hold_up_appends(tmp_path: Path) -> None:
         records = [store.append_event(run.id, TextDelta(str(i))) for i in range(20)]
         [status] = [p for p in store.projector_status() if p.name == "tally"]
         assert status.checkpoint < records[-1].position
+        assert store.verify() == []  # an async view is checked up to its checkpoint
         gate.set()
         store.wait_for_projections(records[-1].position, timeout=DEADLINE)
         assert store.projection("tally").get(run.id.bytes) == b"20 0"
+        assert store.verify() == []
+
+
+def test_async_projector_run_by_several_processes_applies_each_event_once(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "store"
+    ctx = multiprocessing.get_context("spawn")
+    with RunStore.open(path, durability="fast", projectors=[Tally(), InlineTally()]) as store:
+        runs = [store.create_run(store.ensure_session(), provider="p", model="m") for _ in "ab"]
+        barrier = ctx.Barrier(2)
+        procs = [
+            ctx.Process(target=tally_writer, args=(str(path), str(r.id), 150, barrier))
+            for r in runs
+        ]
+        for p in procs:
+            p.start()
+        run_all(procs)
+        store.wait_for_projections(timeout=DEADLINE)  # three processes ran the projector
+        view = dict(store.projection("tally").scan())
+        assert view == dict(store.projection("tally_inline").scan())
+        assert view == {r.id.bytes: b"150 0" for r in runs}
         assert store.verify() == []
 
 
