@@ -18,7 +18,6 @@ from uuid import UUID, uuid4
 import structlog
 
 from eventlog._validate import check_event, check_seq, metadata, uuid_of
-from eventlog.async_projectors import AsyncProjectorRunner, clear_errors, wait_for_projections
 from eventlog.backends.memory import MemoryBackend
 from eventlog.config import DEFAULT_MAP_SIZE, DEFAULT_MAX_MAP_SIZE, Durability, StoreConfig
 from eventlog.engine import AppendRequest, Engine
@@ -30,15 +29,8 @@ from eventlog.projecting import reader
 from eventlog.protocols import Projector
 from eventlog.records import EventRecord, RunRecord, RunState, Session
 from eventlog.status import RunStatus
+from eventlog.store_subscriptions import StoreSubscriptions
 from eventlog.store_views import StoreViews, _ProjectionView
-from eventlog.subscriptions import (
-    AckMode,
-    ConsumerInfo,
-    Subscription,
-    check_consumer_name,
-    delete_consumer,
-    list_consumers,
-)
 from eventlog.wakeup import Wakeup
 from projections.executions import ExecutionsProjector
 from projections.run_state import RunStateProjector, RunStateQuery
@@ -70,7 +62,7 @@ def _builtins() -> list[Projector]:
     ]
 
 
-class RunStore(StoreViews):
+class RunStore(StoreSubscriptions, StoreViews):
     """An event store for agent runs. Open it on a directory (LMDB) or in memory.
 
     >>> from eventlog import RunStore
@@ -111,7 +103,7 @@ class RunStore(StoreViews):
         )
         self._run_states = RunStateQuery(_ProjectionView(backend, "run_state"))
         self._wakeup = Wakeup(backend.path, readonly=backend.readonly)
-        self._runners: dict[str, AsyncProjectorRunner] = {}
+        self._runners = {}
         try:
             if backend.readonly:
                 backend.read(self._engine.check_format)
@@ -119,15 +111,10 @@ class RunStore(StoreViews):
             backend.on_commit = self._wakeup.committed  # wake subscribers after each commit
             self._backend.write(self._engine.init_store)
             self._catch_up_projectors()
-            if self._engine.projectors.deferred:
-                backend.write(lambda txn: clear_errors(self._engine, txn))  # retry failed ones
         except BaseException:
             self._wakeup.close()
             raise
-        for projector in self._engine.projectors.deferred:
-            runner = AsyncProjectorRunner(backend, self._engine, self._wakeup, projector)
-            self._runners[projector.name] = runner
-            runner.start()
+        self._start_async_projectors()
 
     # -- opening and closing ----------------------------------------------------------------
     @classmethod
@@ -190,8 +177,7 @@ class RunStore(StoreViews):
 
         Async projectors finish their current batch and stop; subscriptions end.
         """
-        for runner in self._runners.values():
-            runner.stop()
+        self._stop_async_projectors()
         self._committer.close()  # queued writes commit (and signal) first
         self._backend.on_commit = None
         self._wakeup.close()
@@ -547,78 +533,6 @@ class RunStore(StoreViews):
         """The highest position ever assigned (0 for an empty log)."""
         return self._backend.read(self._engine.last_position)
 
-    # -- subscriptions --------------------------------------------------------------------
-    def subscribe(
-        self,
-        *,
-        after_position: int = 0,
-        run_id: UUID | str | None = None,
-        event_types: Iterable[str] | None = None,
-        name: str | None = None,
-        ack: AckMode = "auto",
-        batch_size: int = 256,
-        timeout: float | None = None,
-    ) -> Subscription:
-        """Every event after ``after_position`` in log order, then new ones as they commit.
-
-        The result iterates (``for``, or ``async for``) the :class:`EventRecord` of every
-        stream in position order with no gap and no duplicate, including what other processes
-        append; ``run_id`` and ``event_types`` filter it. It reads in short transactions of
-        ``batch_size`` positions and sleeps between commits (no transaction is held while
-        waiting). It ends after ``timeout`` idle seconds (None: never), on ``close()`` from any
-        thread, or when the store closes.
-
-        ``name="indexer"`` makes it a persistent consumer: its position is stored, and a
-        restarted consumer resumes after its last acknowledged position (``after_position``
-        only applies to a consumer that does not exist yet). ``ack="auto"`` acknowledges what
-        was delivered each time the loop asks for the next batch, before waiting idle and on a
-        clean exit of a ``with`` block, so a crash redelivers at most the batch in hand;
-        ``ack="manual"``: call ``sub.ack(position)`` yourself. Read-only stores can subscribe
-        (but not as a named consumer).
-
-        >>> from eventlog.events import TextDelta
-        >>> store = RunStore.in_memory()
-        >>> run = store.create_run(store.ensure_session(), provider="p", model="m")
-        >>> _ = store.append_event(run.id, TextDelta("hi"))
-        >>> with store.subscribe(name="indexer", timeout=0) as sub:
-        ...     print([r.position for r in sub])
-        [1]
-        >>> [(c.name, c.position, c.lag) for c in store.consumers()]
-        [('indexer', 1, 0)]
-        """
-        return Subscription(
-            self,
-            after_position=after_position,
-            run_id=run_id,
-            event_types=event_types,
-            name=name,
-            ack=ack,
-            batch_size=batch_size,
-            timeout=timeout,
-        )
-
-    def consumers(self) -> list[ConsumerInfo]:
-        """The persistent consumers by name: acknowledged position, lag, last update."""
-        return self._backend.read(lambda txn: list_consumers(self._engine, txn))
-
-    def delete_consumer(self, name: str) -> bool:
-        """Forget persistent consumer ``name`` (a new subscribe starts over); True if it existed."""
-        checked = check_consumer_name(name)
-        return self._backend.write(lambda txn: delete_consumer(txn, checked))
-
-    def wait_for_projections(self, position: int | None = None, timeout: float = 5.0) -> None:
-        """Block until every async projector has applied the log up to ``position``.
-
-        ``position=None``: the log's last position now (read your own writes). Returns at once
-        without async projectors. Raises :class:`~eventlog.errors.ProjectionTimeoutError` after
-        ``timeout`` seconds, :class:`~eventlog.errors.ProjectorFailedError` if one stopped on
-        an error.
-        """
-        target = check_seq(position, "position")
-        if not isinstance(timeout, int | float) or timeout < 0:
-            raise ValueError(f"timeout must be a number of seconds >= 0, got {timeout!r}")
-        wait_for_projections(self._backend, self._engine, self._wakeup, target, float(timeout))
-
     def rebuild_projections(
         self,
         names: Iterable[str] | None = None,
@@ -633,9 +547,7 @@ class RunStore(StoreViews):
         """
         chosen = None if names is None else list(names)
         super().rebuild_projections(chosen, progress=progress)
-        for name, runner in self._runners.items():
-            if chosen is None or name in chosen:
-                runner.start()
+        self._restart_async_projectors(chosen)
 
 
 def _meta(value: Mapping[str, object] | None) -> dict[str, object]:
