@@ -28,7 +28,7 @@ from typing import Any
 from eventlog import RunStore
 from eventlog.config import Durability
 from eventlog.events import TextDelta
-from eventlog.wakeup import Wakeup
+from eventlog.wakeup import NOTIFY_FILE, Wakeup
 
 
 def _cpu() -> float:
@@ -116,6 +116,9 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=0.005, help="seconds between appends")
     parser.add_argument("--idle", type=float, default=3.0, help="idle seconds for the CPU figure")
     parser.add_argument("--durable", action="store_true", help="fsync every append")
+    parser.add_argument(
+        "--poll", action="store_true", help="no notify file: measure the polling fallback"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     args = parser.parse_args()
 
@@ -126,6 +129,8 @@ def main() -> None:
         with RunStore.open(path, durability=durability) as store:
             run = store.create_run(store.ensure_session(), provider="p", model="m")
             after = store.last_position()
+            if args.poll:  # as with a writer that predates the wake-up file, or no inotify
+                os.unlink(os.path.join(path, NOTIFY_FILE))
             ready, out = ctx.Event(), ctx.Queue()
             proc = ctx.Process(
                 target=_subscriber, args=(path, after, args.events, args.idle, ready, out)
@@ -153,6 +158,7 @@ def main() -> None:
         "machine": f"{platform.platform()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}",
         "durability": durability,
+        "wakeup": "polling 1-40 ms" if args.poll else "inotify",
         "events": len(latencies),
         "latency_ms": {
             "p50": _pct(latencies, 0.5),
@@ -172,7 +178,10 @@ def main() -> None:
         print(json.dumps(figures, indent=2))
         return
     lat = figures["latency_ms"]
-    print(f"machine: {figures['machine']}; appends: {durability}, paced {args.interval * 1e3:g} ms")
+    print(
+        f"machine: {figures['machine']}; appends: {durability}, paced {args.interval * 1e3:g} ms; "
+        f"wake-up: {figures['wakeup']}"
+    )
     print(f"commit (process A) -> delivery (process B), {len(latencies)} events:")
     print(
         f"  p50 {lat['p50']:.3f} ms  p90 {lat['p90']:.3f} ms  p99 {lat['p99']:.3f} ms  "

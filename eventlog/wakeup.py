@@ -12,7 +12,7 @@ LMDB has no notifications, so the store adds the cheapest one that works across 
   the generation and wakes every waiter. An idle subscriber therefore sleeps in the kernel and
   uses no CPU. Where inotify is missing (not Linux) or ``notify`` does not exist yet (a
   read-only store never opened by this version's writer) waiters poll the log instead, with an
-  adaptive delay from 1 ms up to 50 ms (:data:`POLL_MIN`, :data:`POLL_MAX`).
+  adaptive delay from 1 ms up to 40 ms (:data:`POLL_MIN`, :data:`POLL_MAX`).
 
 No lost wake-up: a waiter reads :attr:`Wakeup.generation` *before* it reads the log and then
 waits only while the generation is unchanged. A commit that the read missed happened after
@@ -43,7 +43,7 @@ log = structlog.wrap_logger(logging.getLogger("eventlog.wakeup"))
 NOTIFY_FILE = "notify"
 #: Adaptive polling bounds (seconds) where no inotify watch is available.
 POLL_MIN = 0.001
-POLL_MAX = 0.05
+POLL_MAX = 0.04  # + the read: under the 50 ms latency target
 
 _IN_MODIFY = 0x00000002
 _IN_ATTRIB = 0x00000004
