@@ -17,11 +17,12 @@ from multiprocessing.synchronize import Event as MpEvent
 from pathlib import Path
 from typing import Any
 
+import lmdb
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from eventlog import EventRecord, ProjectorFailedError, RunStore
+from eventlog import EventRecord, ProjectorFailedError, RunStore, StoreError
 from eventlog.contract_subscriptions import DEADLINE, Collector, InlineTally, Tally
 from eventlog.events import TextDelta
 from eventlog.wakeup import NOTIFY_FILE
@@ -259,3 +260,31 @@ def test_interleaved_appends_deletes_and_reads(ops: list[tuple[str, int, int]], 
     assert positions == sorted(set(positions))  # increasing: no duplicate, never lower
     assert all(appended[r.position] == r for r in delivered)
     assert {r.position for r in store.read_log()} <= set(positions)  # nothing surviving missed
+
+
+def test_readonly_store_refuses_a_named_consumer(tmp_path: Path) -> None:
+    path = tmp_path / "store"
+    RunStore.open(path).close()
+    with RunStore.open(path, readonly=True) as reader:
+        with pytest.raises(StoreError, match="readonly=True"):
+            reader.subscribe(name="indexer")
+        assert list(reader.subscribe(timeout=0)) == []  # an unnamed subscription is fine
+
+
+def test_readonly_store_without_a_consumers_table(tmp_path: Path) -> None:
+    # a store last written by a version without the table: read-only opens still work
+    path = tmp_path / "store"
+    with RunStore.open(path) as store:
+        run = store.create_run(store.ensure_session(), provider="p", model="m")
+        store.append_event(run.id, TextDelta("x"))
+    env = lmdb.open(str(path), max_dbs=64)
+    db = env.open_db(b"consumers")
+    with env.begin(write=True) as txn:
+        txn.drop(db, delete=True)
+    env.close()
+    with RunStore.open(path, readonly=True) as reader:
+        assert reader.consumers() == []
+        assert [r.event.delta for r in reader.subscribe(timeout=0)] == ["x"]  # type: ignore[union-attr]
+    with RunStore.open(path) as store:  # a writer creates it again
+        store.subscribe(name="indexer").close()
+        assert [c.name for c in store.consumers()] == ["indexer"]
