@@ -277,6 +277,18 @@ class SubscriptionsContract:
         with pytest.raises(ValueError, match="name="):
             unnamed.ack()
 
+    def test_two_subscriptions_of_one_consumer_never_move_it_back(self, store: RunStore) -> None:
+        run = self.new_run(store)
+        store.append_events(run.id, [TextDelta(str(i)) for i in range(4)])
+        fast = store.subscribe(name="twin", ack="manual", timeout=0)
+        slow = store.subscribe(name="twin", ack="manual", timeout=0)
+        assert len(list(fast)) == 4
+        fast.ack()
+        next(slow)
+        with pytest.raises(ValueError, match="another subscription"):
+            slow.ack()
+        assert store.consumers()[0].position == 4
+
     # -- async projectors --------------------------------------------------------------------
     def test_async_projector_catches_up_and_equals_an_inline_fold(self, store_path: Path) -> None:
         with self.make_store(store_path, projectors=[Tally(), InlineTally()]) as store:

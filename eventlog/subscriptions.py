@@ -256,7 +256,17 @@ class Subscription:
         if target == self._acked:
             return
         name = self.name
-        self._backend.write(lambda txn: _put_consumer(txn, name, target))
+
+        def store_ack(txn: KVTxn) -> None:
+            stored = _consumer(txn, name)
+            if stored is not None and stored.position > target:
+                raise ValueError(
+                    f"consumer {name!r}: another subscription of it acknowledged position "
+                    f"{stored.position}, beyond {target}; run one subscription per consumer name"
+                )
+            _put_consumer(txn, name, target)
+
+        self._backend.write(store_ack)
         self._acked = target
 
     def _ack_due(self) -> bool:
