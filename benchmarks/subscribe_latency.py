@@ -110,7 +110,7 @@ def _append_cost(directory: str, events: int, rounds: int) -> tuple[float, float
     return statistics.median(samples[True]), statistics.median(samples[False])
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=500, help="paced appends to time")
     parser.add_argument("--interval", type=float, default=0.005, help="seconds between appends")
@@ -120,7 +120,9 @@ def main() -> None:
         "--poll", action="store_true", help="no notify file: measure the polling fallback"
     )
     parser.add_argument("--json", action="store_true", help="print one JSON document")
-    args = parser.parse_args()
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: keeps the code working")
+    args = parser.parse_args(argv)
+    scale = 100 if args.quick else 1
 
     ctx = multiprocessing.get_context("spawn")
     with tempfile.TemporaryDirectory() as tmp:
@@ -150,9 +152,9 @@ def main() -> None:
             proc.join(60)
         latencies = [(t - committed[p]) / 1e6 for p, t in result["deliveries"]]
         bounds = [(t - called[p]) / 1e6 for p, t in result["deliveries"]]
-        signal_us = _signal_cost(tmp, 200_000)
-        with_signal, without = _append_cost(os.path.join(tmp, "cost"), 2000, 8)
-        in_append = _signal_in_appends(os.path.join(tmp, "timed"), 20_000)
+        signal_us = _signal_cost(tmp, 200_000 // scale)
+        with_signal, without = _append_cost(os.path.join(tmp, "cost"), 2000 // scale, 8)
+        in_append = _signal_in_appends(os.path.join(tmp, "timed"), 20_000 // scale)
 
     figures = {
         "machine": f"{platform.platform()}, {os.cpu_count()} cores, "
