@@ -47,10 +47,19 @@ def _subscriber(path: str, after: int, n: int, idle: float, ready: MpEvent, out:
                 break
         sub.close()
         idle_sub = store.subscribe(after_position=store.last_position(), timeout=idle)
+        woken = store._wakeup.generation
         cpu0, wall0 = _cpu(), time.monotonic()
         extra = sum(1 for _ in idle_sub)
         cpu1, wall1 = _cpu(), time.monotonic()
-        out.put({"deliveries": got, "idle_cpu": cpu1 - cpu0, "idle_wall": wall1 - wall0})
+        wakeups = store._wakeup.generation - woken
+        out.put(
+            {
+                "deliveries": got,
+                "idle_cpu": cpu1 - cpu0,
+                "idle_wall": wall1 - wall0,
+                "idle_wakeups": wakeups,
+            }
+        )
         assert extra == 0
 
 
@@ -114,7 +123,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=500, help="paced appends to time")
     parser.add_argument("--interval", type=float, default=0.005, help="seconds between appends")
-    parser.add_argument("--idle", type=float, default=3.0, help="idle seconds for the CPU figure")
+    parser.add_argument("--idle", type=float, default=5.0, help="idle seconds for the CPU figure")
     parser.add_argument("--durable", action="store_true", help="fsync every append")
     parser.add_argument(
         "--poll", action="store_true", help="no notify file: measure the polling fallback"
@@ -171,6 +180,7 @@ def main(argv: list[str] | None = None) -> None:
         "latency_from_append_call_ms": {"p50": _pct(bounds, 0.5), "p99": _pct(bounds, 0.99)},
         "idle_cpu_percent": 100 * result["idle_cpu"] / result["idle_wall"],
         "idle_seconds": result["idle_wall"],
+        "idle_wakeups": result["idle_wakeups"],
         "signal_us": signal_us,
         "signal_in_append_us": {"p50": in_append[0], "mean": in_append[1]},
         "append_us_with_signal": with_signal,
@@ -192,7 +202,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     print(
         f"idle subscriber: {result['idle_cpu'] * 1e3:.2f} ms CPU in {result['idle_wall']:.1f} s "
-        f"({figures['idle_cpu_percent']:.4f}% of a core)"
+        f"({figures['idle_cpu_percent']:.4f}% of a core), {result['idle_wakeups']} wake-ups"
     )
     print(
         f"wake-up signal (pwrite + generation bump): {signal_us:.2f} us in a loop; timed after "
