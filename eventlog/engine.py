@@ -328,7 +328,7 @@ class Engine:
         now: datetime,
     ) -> list[EventRecord]:
         """Assign seq and positions to ``events``, write them and run the projectors."""
-        rid = run_id.bytes
+        rid = b"" if ids is None else run_id.bytes  # only idempotency keys need it
         position = self.last_position(txn)
         projectors = self.projectors
         if len(events) == 1:  # the common single append: two puts

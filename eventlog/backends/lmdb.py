@@ -193,12 +193,15 @@ def _lmdb_cause(exc: BaseException) -> lmdb.Error | None:
 
 
 class _LmdbTxn:
-    __slots__ = ("_cursors", "_dbs", "_txn", "written")
+    __slots__ = ("_cursors", "_dbs", "_tail", "_txn", "written")
 
     def __init__(self, txn: Any, dbs: dict[str, tuple[Any, bytes]]) -> None:
         self._txn = txn
         self._dbs = dbs
-        self._cursors: dict[str, Any] = {}  # one reusable cursor per table, for last()
+        self._cursors: dict[str, Any] = {}  # one reusable cursor per table, for last_key()
+        # a table's greatest key, known from an append=True put in this transaction (a
+        # group's requests then find the last position without a cursor step)
+        self._tail: dict[str, bytes] = {}
         self.written = 0  # bytes of values put (group commit's byte cap)
 
     def get(self, table: str, key: bytes) -> bytes | None:
@@ -209,6 +212,10 @@ class _LmdbTxn:
     def put(self, table: str, key: bytes, value: bytes, *, append: bool = False) -> None:
         db, prefix = self._dbs[table]
         self.written += len(value)
+        if append:
+            self._tail[table] = key
+        elif self._tail:
+            self._tail.pop(table, None)
         # MDB_APPEND needs the key to sort after every key of the *database*: only valid for
         # tables that own their database or hold its highest prefix.
         self._txn.put(prefix + key, value, db=db, append=append and prefix in (b"", b"\x03"))
@@ -218,6 +225,10 @@ class _LmdbTxn:
     ) -> None:
         db, prefix = self._dbs[table]
         self.written += sum(len(v) for _, v in items)
+        if append and items:
+            self._tail[table] = items[-1][0]
+        elif self._tail:
+            self._tail.pop(table, None)
         if prefix:
             items = [(prefix + k, v) for k, v in items]
         cur = self._txn.cursor(db=db)
@@ -225,10 +236,16 @@ class _LmdbTxn:
 
     def delete(self, table: str, key: bytes) -> bool:
         db, prefix = self._dbs[table]
+        if self._tail:
+            self._tail.pop(table, None)
         deleted: bool = self._txn.delete(prefix + key, db=db)
         return deleted
 
     def last_key(self, table: str, below: bytes | None = None) -> bytes | None:
+        if below is None:
+            tail = self._tail.get(table)
+            if tail is not None:
+                return tail
         cur = self._cursors.get(table)
         db, prefix = self._dbs[table]
         if cur is None:
@@ -511,9 +528,11 @@ class LmdbBackend:
         """
         results: list[tuple[bool, Any]] = []
         written = 0
+        shared = None if nested else _LmdbTxn(txn, self._dbs)  # one wrapper for the group
         for fn in fns:
             child = self._env.begin(write=True, parent=txn) if nested else txn
-            wrapper = _LmdbTxn(child, self._dbs)
+            wrapper = shared or _LmdbTxn(child, self._dbs)
+            before = wrapper.written
             try:
                 result = fn(wrapper)
                 if nested:
@@ -534,7 +553,7 @@ class LmdbBackend:
                 results.append((False, exc))
             else:
                 results.append((True, result))
-            written += wrapper.written
+            written += wrapper.written - before
             if written >= max_bytes:
                 break
         return results
