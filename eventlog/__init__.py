@@ -27,6 +27,8 @@ from eventlog.errors import (
     EventTooLargeError,
     InvalidTransition,
     ProjectionError,
+    ProjectionTimeoutError,
+    ProjectorFailedError,
     RunNotFound,
     SessionNotFound,
     StoreClosedError,
@@ -57,6 +59,7 @@ from eventlog.records import (
 from eventlog.status import RunStatus
 from eventlog.store import RunStore
 from eventlog.store_views import ProjectorStatus, StoreStats
+from eventlog.subscriptions import ConsumerInfo, Subscription
 from eventlog.transfer import ImportFileError, ImportSummary
 from eventlog.verify import Problem
 
@@ -68,6 +71,7 @@ __all__ = [
     "AsyncRunStore",
     "ConcurrencyError",
     "ConfigError",
+    "ConsumerInfo",
     "CorruptRecordError",
     "EventLogError",
     "EventTooLargeError",
@@ -83,8 +87,10 @@ __all__ = [
     "Problem",
     "ProjectionError",
     "ProjectionReader",
+    "ProjectionTimeoutError",
     "ProjectionTx",
     "Projector",
+    "ProjectorFailedError",
     "ProjectorStatus",
     "RawEvent",
     "RunNotFound",
@@ -100,6 +106,7 @@ __all__ = [
     "StoreError",
     "StoreFullError",
     "StoreStats",
+    "Subscription",
     "SystemMessage",
     "TextPart",
     "ToolMessage",

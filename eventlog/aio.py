@@ -35,6 +35,7 @@ from eventlog.records import EventRecord, Execution, RunRecord, RunState, Sessio
 from eventlog.status import RunStatus
 from eventlog.store import RunStore
 from eventlog.store_views import ProjectorStatus, StoreStats
+from eventlog.subscriptions import AckMode, ConsumerInfo, Subscription
 from eventlog.transfer import ImportSummary
 from eventlog.verify import Problem
 
@@ -386,3 +387,58 @@ class AsyncRunStore:
     def projection(self, name: str) -> Any:
         """A projector's query object (its reads are synchronous and short)."""
         return self._store.projection(name)
+
+    # -- subscriptions --------------------------------------------------------------------
+    async def subscribe(
+        self,
+        *,
+        after_position: int = 0,
+        run_id: UUID | str | None = None,
+        event_types: Iterable[str] | None = None,
+        name: str | None = None,
+        ack: AckMode = "auto",
+        batch_size: int = 256,
+        timeout: float | None = None,
+    ) -> Subscription:
+        """A subscription to iterate with ``async for``; see :meth:`RunStore.subscribe`.
+
+        Made off the loop (a named consumer's registration is a write); its reads, acks and
+        waits never block the event loop.
+
+        >>> import asyncio
+        >>> from eventlog.events import TextDelta
+        >>> async def main() -> list[int]:
+        ...     store = AsyncRunStore.in_memory()
+        ...     run = await store.create_run(await store.ensure_session(), provider="p", model="m")
+        ...     await store.append_event(run.id, TextDelta("hi"))
+        ...     async with await store.subscribe(timeout=0) as sub:
+        ...         return [r.position async for r in sub]
+        >>> asyncio.run(main())
+        [1]
+        """
+        make = partial(
+            self._store.subscribe,
+            after_position=after_position,
+            run_id=run_id,
+            event_types=event_types,
+            name=name,
+            ack=ack,
+            batch_size=batch_size,
+            timeout=timeout,
+        )
+        return await asyncio.to_thread(make)
+
+    async def consumers(self) -> list[ConsumerInfo]:
+        """Persistent consumers with their acknowledged position and lag."""
+        return await self._read(self._store.consumers)
+
+    async def delete_consumer(self, name: str) -> bool:
+        """Forget persistent consumer ``name``; True if it existed."""
+        return await asyncio.to_thread(self._store.delete_consumer, name)
+
+    async def wait_for_projections(self, position: int | None = None, timeout: float = 5.0) -> None:
+        """Wait (in a worker thread) until async projectors reach ``position``.
+
+        See :meth:`RunStore.wait_for_projections`.
+        """
+        await asyncio.to_thread(self._store.wait_for_projections, position, timeout)

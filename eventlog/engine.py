@@ -49,7 +49,14 @@ from eventlog.keys import (
     unpack_u64,
 )
 from eventlog.kv import KVTxn
-from eventlog.projecting import ProjectionTxn, ProjectorMeta, ProjectorSet, apply_one, call_hook
+from eventlog.projecting import (
+    ProjectionTxn,
+    ProjectorMeta,
+    ProjectorSet,
+    apply_one,
+    call_hook,
+    is_async,
+)
 from eventlog.protocols import ProjectionTx, Projector
 from eventlog.records import EventRecord, RunRecord, Session
 
@@ -204,6 +211,11 @@ class Engine:
             raise RunNotFound(stream_id) if kind == "run" else SessionNotFound(stream_id)
         return raw[:8]
 
+    def stream_number(self, txn: KVTxn, stream_id: UUID) -> bytes | None:
+        """The 8-byte number of run or session ``stream_id`` (None: no such stream)."""
+        raw = txn.get("streams", stream_id.bytes)
+        return None if raw is None else raw[:8]
+
     def stream_of(self, txn: KVTxn, number: bytes) -> UUID | None:
         """The run or session id that owns stream ``number`` (None: no such stream)."""
         raw = txn.get("stream_ids", number)
@@ -322,7 +334,7 @@ class Engine:
         now: datetime,
     ) -> list[EventRecord]:
         """Assign seq and positions to ``events``, write them and run the projectors."""
-        rid = run_id.bytes
+        rid = b"" if ids is None else run_id.bytes  # only idempotency keys need it
         position = self.last_position(txn)
         projectors = self.projectors
         if len(events) == 1:  # the common single append: two puts
@@ -501,12 +513,21 @@ class Engine:
         names: Sequence[str],
         progress: Callable[[str, int, int], None] | None = None,
     ) -> None:
-        """Rebuild projectors ``names`` from the stored sessions, runs and the whole log."""
+        """Rebuild projectors ``names`` from the stored sessions, runs and the whole log.
+
+        An async projector is reset instead (its view cleared, checkpoint 0): its thread
+        catches up from the log in batches, without holding this transaction.
+        """
         chosen = self.projectors.subset(names)
         last = self.last_position(txn)
         for projector in chosen.all:
             tx = ProjectionTxn(txn, projector.name)
             tx.clear()
+            if is_async(projector):
+                chosen.set_meta(txn, projector.name, ProjectorMeta(projector.version, 0, True))
+                if progress is not None:
+                    progress(projector.name, 0, last)
+                continue
             self.replay_into(txn, projector, tx, progress, last)
             chosen.set_meta(txn, projector.name, ProjectorMeta(projector.version, last, True))
 
@@ -518,8 +539,12 @@ class Engine:
         progress: Callable[[str, int, int], None] | None,
         last: int,
         on_bad: Callable[[UUID, int, Exception], None] | None = None,
+        to_position: int | None = None,
     ) -> None:
-        """Feed ``projector`` (writing through ``tx``) every session, run and logged event."""
+        """Feed ``projector`` (writing through ``tx``) every session, run and logged event.
+
+        ``to_position`` stops after that position (an async projector's checkpoint).
+        """
         target = tx
         if callable(getattr(projector, "on_session_created", None)):
             for session in self.iter_sessions(txn):
@@ -531,6 +556,8 @@ class Engine:
         done = 0
         ids: dict[bytes, UUID] = {}
         for position, ref in self.iter_log(txn):
+            if to_position is not None and position > to_position:
+                break
             try:
                 record = self.read_ref(txn, ref, ids)
             except StoreError as exc:

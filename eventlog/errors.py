@@ -18,6 +18,8 @@ __all__ = [
     "EventTooLargeError",
     "InvalidTransition",
     "ProjectionError",
+    "ProjectionTimeoutError",
+    "ProjectorFailedError",
     "RunNotFound",
     "SessionNotFound",
     "StoreClosedError",
@@ -138,4 +140,36 @@ class ProjectionError(EventLogError):
             f"projector {projector!r} failed on run {run_id} seq {seq}: "
             f"{type(cause).__name__}: {cause}; nothing of this append was written - "
             "fix the projector (or remove it) and retry"
+        )
+
+
+class ProjectorFailedError(EventLogError):
+    """An async projector raised on an event and stopped; its view stays at its checkpoint.
+
+    The writers were not affected. Fix the projector and reopen the store (it retries from the
+    checkpoint) or rebuild it with ``store.rebuild_projections([name])``.
+    """
+
+    def __init__(self, projector: str, checkpoint: int, error: str) -> None:
+        self.projector = projector
+        self.checkpoint = checkpoint
+        self.error = error
+        super().__init__(
+            f"async projector {projector!r} stopped after position {checkpoint}: {error}; fix "
+            "the projector, then reopen the store (it retries from there) or run "
+            f"store.rebuild_projections([{projector!r}])"
+        )
+
+
+class ProjectionTimeoutError(EventLogError, TimeoutError):
+    """``wait_for_projections`` gave up: an async projector had not reached the position."""
+
+    def __init__(self, position: int, timeout: float, behind: dict[str, int]) -> None:
+        self.position = position
+        self.timeout = timeout
+        self.behind = behind
+        where = ", ".join(f"{name} at {cp}" for name, cp in sorted(behind.items()))
+        super().__init__(
+            f"async projectors did not reach position {position} within {timeout:g}s ({where}); "
+            "wait longer, or check store.projector_status() for a stopped or slow projector"
         )

@@ -29,6 +29,7 @@ TABLES = (
     "client_requests",
     "projections",
     "projector_meta",
+    "consumers",
 )
 
 
@@ -88,6 +89,9 @@ class KVBackend(Protocol):
 
     path: str | None
     readonly: bool
+    #: Called (no arguments) right after every successful commit of :meth:`write`; the store
+    #: installs its wake-up signal here. It must be cheap and must not raise.
+    on_commit: Callable[[], None] | None
 
     def read(self, fn: Callable[[KVTxn], T]) -> T:
         """Run ``fn`` in a read-only snapshot."""

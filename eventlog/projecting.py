@@ -23,22 +23,26 @@ from eventlog.kv import KVTxn
 from eventlog.protocols import ProjectionReader, ProjectionTx, Projector
 from eventlog.records import EventRecord, RunRecord, Session
 
-__all__ = ["HOOKS", "ProjectionTxn", "ProjectorMeta", "ProjectorSet", "ScratchTx"]
+__all__ = ["HOOKS", "ProjectionTxn", "ProjectorMeta", "ProjectorSet", "ScratchTx", "is_async"]
 
 #: The optional lifecycle hooks, in the order a rebuild replays them.
 HOOKS = ("on_session_created", "on_run_created", "on_run_deleted", "on_session_deleted")
 
 
 class ProjectorMeta(msgspec.Struct, array_like=True):
-    """What the store remembers of a projector: version, rebuild checkpoint, ready flag.
+    """What the store remembers of a projector: version, checkpoint, ready flag, error.
 
     Inline projectors commit with the events, so a ready projector is always at the head of
-    the log: its effective checkpoint is the log's last position.
+    the log: its effective checkpoint is the log's last position (``checkpoint`` is the one of
+    its last rebuild). An async projector writes ``checkpoint`` (the last position it applied)
+    in the same transaction as each batch of its view.
     """
 
     version: int
     checkpoint: int
     ready: bool
+    #: An async projector that failed: ``"position N: <error>"``; it stopped at ``checkpoint``.
+    error: str | None = None
 
 
 _META_ENCODER = msgspec.msgpack.Encoder()
@@ -67,6 +71,10 @@ class ProjectionTxn:
             prefix = _PREFIXES[name] = name.encode() + b"\x00"
         self._prefix = prefix
         self._room = MAX_KEY - len(prefix)
+
+    def check_key(self, key: bytes) -> None:
+        """Raise ``TypeError``/``ValueError`` unless ``key`` is bytes that fit this keyspace."""
+        _check_key(key, self._room)
 
     def get(self, key: bytes) -> bytes | None:
         _check_key(key, self._room)
@@ -132,7 +140,23 @@ def _validate(projectors: Sequence[Projector]) -> None:
         types: object = getattr(p, "event_types", frozenset())
         if not isinstance(types, frozenset | set) or not all(isinstance(t, str) for t in types):
             raise ValueError(f"projector {name!r}: `event_types` must be a frozenset of str")
+        mode = getattr(p, "mode", "inline")
+        if mode not in ("inline", "async"):
+            raise ValueError(
+                f"projector {name!r}: `mode` must be 'inline' or 'async', not {mode!r}"
+            )
+        hooks = [h for h in HOOKS if callable(getattr(p, h, None))]
+        if mode == "async" and hooks:
+            raise ValueError(
+                f"projector {name!r}: an async projector sees only events, but it defines "
+                f"{', '.join(hooks)}; drop the hooks or use mode='inline'"
+            )
         names.add(name)
+
+
+def is_async(projector: Projector) -> bool:
+    """Whether ``projector`` is a catch-up projector (``mode = "async"``)."""
+    return getattr(projector, "mode", "inline") == "async"
 
 
 class ProjectorSet:
@@ -142,14 +166,19 @@ class ProjectorSet:
         _validate(projectors)
         self.all: tuple[Projector, ...] = tuple(projectors)
         self.by_name = {p.name: p for p in self.all}
-        self._wants = tuple(frozenset(getattr(p, "event_types", frozenset())) for p in self.all)
+        #: the projectors applied in the append transaction (async ones are fed by a thread)
+        self.inline: tuple[Projector, ...] = tuple(p for p in self.all if not is_async(p))
+        self.deferred: tuple[Projector, ...] = tuple(p for p in self.all if is_async(p))
+        self._wants = tuple(frozenset(getattr(p, "event_types", frozenset())) for p in self.inline)
         self._for_type: dict[str, tuple[Projector, ...]] = {}
         self._hooks: dict[str, tuple[Projector, ...]] = {
-            hook: tuple(p for p in self.all if callable(getattr(p, hook, None))) for hook in HOOKS
+            hook: tuple(p for p in self.inline if callable(getattr(p, hook, None)))
+            for hook in HOOKS
         }
 
     def __bool__(self) -> bool:
-        return bool(self.all)
+        """Whether any projector runs inline (in the append transaction)."""
+        return bool(self.inline)
 
     def subset(self, names: Sequence[str]) -> ProjectorSet:
         """The projectors named ``names``, in registration order."""
@@ -171,7 +200,7 @@ class ProjectorSet:
             r.event.type if isinstance(r.event, RawEvent) else type(r.event).__name__
             for r in records
         ]
-        for projector, wants in zip(self.all, self._wants, strict=True):
+        for projector, wants in zip(self.inline, self._wants, strict=True):
             if wants:
                 chosen = [r for r, name in zip(records, names, strict=True) if name in wants]
             else:
@@ -200,7 +229,7 @@ class ProjectorSet:
         if chosen is None:
             chosen = self._for_type[type_name] = tuple(
                 p
-                for p, wants in zip(self.all, self._wants, strict=True)
+                for p, wants in zip(self.inline, self._wants, strict=True)
                 if not wants or type_name in wants
             )
         for projector in chosen:
@@ -211,9 +240,10 @@ class ProjectorSet:
         for projector in self._hooks[hook]:
             call_hook(projector, ProjectionTxn(txn, projector.name), hook, item)
 
-    def wants(self, projector: Projector, type_name: str) -> bool:
+    @staticmethod
+    def wants(projector: Projector, type_name: str) -> bool:
         """Whether ``projector`` wants events of ``type_name``."""
-        types = self._wants[self.all.index(projector)]
+        types: frozenset[str] = getattr(projector, "event_types", frozenset())
         return not types or type_name in types
 
     # -- metadata -------------------------------------------------------------------------

@@ -1,8 +1,10 @@
 """The projector protocol and the narrow facade a projector writes through.
 
 A projector keeps a view of the log. Inline projectors run inside the append transaction, so
-the view and the projector's checkpoint commit atomically with the events. A projector only
-sees its own keyspace (``tx``): it never imports lmdb and cannot touch another projector's keys.
+the view and the projector's checkpoint commit atomically with the events; async projectors
+(``mode = "async"``) are fed after the commit, their view and checkpoint written together. A
+projector only sees its own keyspace (``tx``): it never imports lmdb and cannot touch another
+projector's keys.
 """
 
 from __future__ import annotations
@@ -45,6 +47,12 @@ class Projector(Protocol):
 
     Bump ``version`` when the view's shape or logic changes: the store rebuilds it from the
     log on the next open. ``event_types`` empty means every event.
+
+    Optional ``mode``: ``"inline"`` (the default, no attribute needed) applies the projector in
+    the append transaction; ``"async"`` makes it a catch-up projector - a background thread
+    feeds it batches of committed events and writes its checkpoint with its view, so appends
+    never wait for it (``store.wait_for_projections()`` waits for it instead). Async projectors
+    see events only: they may not define the lifecycle hooks.
 
     >>> import msgspec
     >>> class ToolCount:

@@ -36,7 +36,9 @@ from eventlog.projecting import reader
 from eventlog.protocols import Projector
 from eventlog.records import EventRecord, RunRecord, RunState, Session
 from eventlog.status import RunStatus
+from eventlog.store_subscriptions import StoreSubscriptions
 from eventlog.store_views import StoreViews, _ProjectionView
+from eventlog.wakeup import Wakeup
 from projections.executions import ExecutionsProjector
 from projections.run_state import RunStateProjector, RunStateQuery
 from projections.session_listing import SessionListingProjector, SessionListingQuery
@@ -64,7 +66,7 @@ def _builtins() -> list[Projector]:
     ]
 
 
-class RunStore(StoreViews):
+class RunStore(StoreSubscriptions, StoreViews):
     """An event store for agent runs. Open it on a directory (LMDB) or in memory.
 
     >>> from eventlog import RunStore
@@ -104,11 +106,19 @@ class RunStore(StoreViews):
             max_bytes=group_max_bytes,
         )
         self._run_states = RunStateQuery(_ProjectionView(backend, "run_state"))
-        if backend.readonly:
-            backend.read(self._engine.check_format)
-        else:
+        self._wakeup = Wakeup(backend.path, readonly=backend.readonly)
+        self._runners = {}
+        try:
+            if backend.readonly:
+                backend.read(self._engine.check_format)
+                return
+            backend.on_commit = self._wakeup.committed  # wake subscribers after each commit
             self._backend.write(self._engine.init_store)
             self._catch_up_projectors()
+        except BaseException:
+            self._wakeup.close()
+            raise
+        self._start_async_projectors()
 
     # -- opening and closing ----------------------------------------------------------------
     @classmethod
@@ -167,8 +177,14 @@ class RunStore(StoreViews):
         return cls(MemoryBackend(), projectors)
 
     def close(self) -> None:
-        """Close the store (idempotent). Later calls raise ``StoreClosedError``."""
-        self._committer.close()
+        """Close the store (idempotent). Later calls raise ``StoreClosedError``.
+
+        Async projectors finish their current batch and stop; subscriptions end.
+        """
+        self._stop_async_projectors()
+        self._committer.close()  # queued writes commit (and signal) first
+        self._backend.on_commit = None
+        self._wakeup.close()
         self._backend.close()
 
     def _write(self, fn: Callable[[KVTxn], T]) -> T:
@@ -522,6 +538,22 @@ class RunStore(StoreViews):
     def last_position(self) -> int:
         """The highest position ever assigned (0 for an empty log)."""
         return self._backend.read(self._engine.last_position)
+
+    def rebuild_projections(
+        self,
+        names: Iterable[str] | None = None,
+        *,
+        progress: Callable[[str, int, int], None] | None = None,
+    ) -> None:
+        """Rebuild projectors (all, or ``names``) from the log, in one transaction.
+
+        ``progress(name, position, last_position)`` is called as the replay advances. An async
+        projector is reset instead and catches up in the background (its thread restarts if it
+        had stopped on an error): use :meth:`wait_for_projections` to wait for it.
+        """
+        chosen = None if names is None else list(names)
+        super().rebuild_projections(chosen, progress=progress)
+        self._restart_async_projectors(chosen)
 
 
 def _meta(value: Mapping[str, object] | None) -> dict[str, object]:

@@ -22,7 +22,7 @@ from eventlog.engine import AppendRequest, Engine
 from eventlog.errors import RunNotFound, SessionNotFound
 from eventlog.kv import KVBackend, KVTxn
 from eventlog.messages import MESSAGE_TYPES, Message, MessageAppended
-from eventlog.projecting import reader
+from eventlog.projecting import is_async, reader
 from eventlog.records import EventRecord, Execution, RunRecord, Session, SessionStats
 from eventlog.status import RunStatus
 from eventlog.transfer import ImportSummary, export_lines, import_lines, parse_lines
@@ -54,18 +54,33 @@ def _page(limit: object, offset: object) -> tuple[int, int]:
 
 
 class ProjectorStatus:
-    """A projector's name, version, checkpoint (last applied position) and readiness."""
+    """A projector's name, version, checkpoint (last applied position) and readiness.
 
-    def __init__(self, name: str, version: int, checkpoint: int, ready: bool) -> None:
+    ``mode`` is ``"inline"`` or ``"async"``; ``error`` is set when an async projector stopped
+    on an error (it stays at ``checkpoint`` until the store is reopened or it is rebuilt).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        version: int,
+        checkpoint: int,
+        ready: bool,
+        mode: str = "inline",
+        error: str | None = None,
+    ) -> None:
         self.name = name
         self.version = version
         self.checkpoint = checkpoint
         self.ready = ready
+        self.mode = mode
+        self.error = error
 
     def __repr__(self) -> str:
+        extra = "" if self.mode == "inline" else f", mode={self.mode!r}, error={self.error!r}"
         return (
             f"ProjectorStatus(name={self.name!r}, version={self.version}, "
-            f"checkpoint={self.checkpoint}, ready={self.ready})"
+            f"checkpoint={self.checkpoint}, ready={self.ready}{extra})"
         )
 
 
@@ -343,7 +358,14 @@ class StoreViews:
             stats.used_bytes = sizes["used_bytes"]
             stats.file_bytes = sizes.get("file_bytes", 0)
         stats.projectors = [
-            {"name": p.name, "version": p.version, "checkpoint": p.checkpoint, "ready": p.ready}
+            {
+                "name": p.name,
+                "version": p.version,
+                "checkpoint": p.checkpoint,
+                "ready": p.ready,
+                "mode": p.mode,
+                "error": p.error,
+            }
             for p in self.projector_status()
         ]
         return stats
@@ -420,7 +442,12 @@ class StoreViews:
                 meta = self._engine.projectors.meta(txn, p.name)
                 ready = meta is not None and meta.ready and meta.version == p.version
                 version = p.version if meta is None else meta.version
-                out.append(ProjectorStatus(p.name, version, last if ready else 0, ready))
+                if not is_async(p):
+                    out.append(ProjectorStatus(p.name, version, last if ready else 0, ready))
+                    continue
+                checkpoint = meta.checkpoint if ready and meta is not None else 0
+                error = None if meta is None else meta.error
+                out.append(ProjectorStatus(p.name, version, checkpoint, ready, "async", error))
             return out
 
         return self._backend.read(work)

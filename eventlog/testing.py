@@ -32,6 +32,7 @@ from eventlog import (
     SessionNotFound,
     StoreClosedError,
 )
+from eventlog.contract_subscriptions import SubscriptionsContract
 from eventlog.contract_views import ViewsContract
 from eventlog.events import (
     AssistantMessageCommitted,
@@ -86,7 +87,7 @@ def sample_events(session_id: UUID) -> list[Event]:
     ]
 
 
-class StoreContract(ViewsContract):
+class StoreContract(ViewsContract, SubscriptionsContract):
     """The behaviour every backend shares. Subclass and implement :meth:`make_store`."""
 
     #: False for backends whose data does not survive close (memory).

@@ -16,7 +16,7 @@ from eventlog.engine import Engine
 from eventlog.errors import EventLogError, StoreError
 from eventlog.keys import unpack_u64
 from eventlog.kv import KVTxn
-from eventlog.projecting import ProjectionTxn, ScratchTx
+from eventlog.projecting import ProjectionTxn, ScratchTx, is_async
 
 __all__ = ["Problem", "verify"]
 
@@ -28,7 +28,8 @@ class Problem(msgspec.Struct, frozen=True):
 
     ``kind`` is one of ``seq_gap``, ``undecodable``, ``dangling_position``,
     ``position_mismatch``, ``unindexed_event``, ``orphan_stream``, ``stream_index``,
-    ``view_mismatch``, ``projector_stale``.
+    ``view_mismatch``, ``projector_stale``, ``projector_failed`` (an async projector stopped
+    on an error). An async projector's view is compared with a replay up to its checkpoint.
     """
 
     kind: str
@@ -169,9 +170,24 @@ def _check_views(engine: Engine, txn: KVTxn, problems: list[Problem]) -> None:
                     projector=name,
                 )
             )
+        upto = None  # an async projector is compared up to its checkpoint (same snapshot)
+        if is_async(projector):
+            upto = 0 if meta is None else meta.checkpoint
+            if meta is not None and meta.error is not None:
+                problems.append(
+                    Problem(
+                        "projector_failed",
+                        f"projector {name}",
+                        f"stopped at position {meta.checkpoint}: {meta.error}; fix it and "
+                        "reopen the store (or rebuild it)",
+                        projector=name,
+                    )
+                )
         scratch = ScratchTx()
         try:
-            engine.replay_into(txn, projector, scratch, None, last, on_bad=lambda *_: None)
+            engine.replay_into(
+                txn, projector, scratch, None, last, on_bad=lambda *_: None, to_position=upto
+            )
         except EventLogError as exc:
             problems.append(
                 Problem(

@@ -88,6 +88,7 @@ COMMANDS = {
     "rebuild",
     "stats",
     "demo",
+    "consumers",
 }
 ANSI = "\x1b"
 
@@ -1094,6 +1095,37 @@ def test_stats(db: Path) -> None:
     assert lines[2].split() == ["sessions", "2"]
     assert lines[3].split()[:2] == ["events", str(expected["events"])]
     assert sum(1 for line in lines if line.startswith("projector") and "ready" in line) == 4
+
+
+# -- consumers -------------------------------------------------------------------------------
+
+
+def test_consumers_in_every_output_mode(tmp_path: Path) -> None:
+    db = tmp_path / "store"
+    build_store(db)
+    with RunStore.open(db) as store:
+        last = store.last_position()
+        with store.subscribe(name="indexer", timeout=0) as sub:
+            assert len(list(sub)) > 0
+        store.subscribe(name="audit.v2", after_position=3).close()
+        expected = builtins(store.consumers())
+    assert [(c["name"], c["position"], c["lag"]) for c in expected] == [
+        ("audit.v2", 3, last - 3),
+        ("indexer", last, 0),
+    ]
+    assert js(ok("consumers", "--db", db, "--json")) == expected
+    assert nl(ok("consumers", "--db", db, "--nl")) == expected
+    out = ok("consumers", "--db", db).stdout
+    assert ANSI not in out
+    assert table_header(out) == ["consumer", "position", "lag", "updated"]
+    assert [row[:3] for row in table_rows(out)] == [
+        ["audit.v2", "3", str(last - 3)],
+        ["indexer", str(last), "0"],
+    ]
+
+
+def test_consumers_of_a_store_without_any(db: Path) -> None:
+    assert js(ok("consumers", "--db", db, "--json")) == []
 
 
 # -- demo ------------------------------------------------------------------------------------

@@ -106,7 +106,10 @@ def test_a_failing_request_fails_alone_in_its_group(store: RunStore) -> None:
         t = threading.Thread(target=call, args=(name, fn))
         t.start()
         threads.append(t)
-        _wait_until(lambda q=queued: len(store._committer._queue) > q)  # type: ignore[misc]
+        # queued (or the holder saw the last one arrive and the group already committed)
+        _wait_until(
+            lambda q=queued: len(store._committer._queue) > q or not holder.is_alive()  # type: ignore[misc]
+        )
     holder.join(timeout=30)
     for t in threads:
         t.join(timeout=30)
@@ -138,6 +141,7 @@ def test_the_byte_cap_splits_a_group_and_keeps_the_order(tmp_path: Path) -> None
     try:
         run = store.create_run(store.ensure_session(), provider="p", model="m")
         big = "x" * 3000
+        groups = store._committer.groups
         holder = _hold_the_lead(store, lambda: len(store._committer._queue) >= 6)
         results: list[EventRecord] = []
         lock = threading.Lock()
@@ -153,8 +157,10 @@ def test_the_byte_cap_splits_a_group_and_keeps_the_order(tmp_path: Path) -> None
             t = threading.Thread(target=one, args=(i,))
             t.start()
             threads.append(t)
-            _wait_until(lambda q=queued: len(store._committer._queue) > q)  # type: ignore[misc]
-        groups = store._committer.groups
+            # queued (or the holder saw the last one arrive and the group already committed)
+        _wait_until(
+            lambda q=queued: len(store._committer._queue) > q or not holder.is_alive()  # type: ignore[misc]
+        )
         holder.join(timeout=30)
         for t in threads:
             t.join(timeout=30)

@@ -104,6 +104,7 @@ class OpsRecorder:
         self._inner = inner
         self.path = inner.path
         self.readonly = inner.readonly
+        self.on_commit: Callable[[], None] | None = None  # no subscribers in a benchmark
         self.txns: list[Txn] = []
 
     def read(self, fn: Callable[[KVTxn], T]) -> T:

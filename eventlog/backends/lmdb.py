@@ -124,22 +124,36 @@ class _SharedEnv:
         try:
             self.env = _open_env(realpath, options)
             self.env.reader_check()  # free slots left by killed reader processes
-            handles = self._open_dbs(config.readonly)
-            self.dbs = {t: (handles[db], prefix) for t, (db, prefix) in LAYOUT.items()}
+            handles, missing = self._open_dbs(config.readonly)
+            # a missing table reads as empty: an unused prefix of the `log` database
+            self.dbs = {
+                t: (handles["log"], _EMPTY_PREFIX) if db in missing else (handles[db], prefix)
+                for t, (db, prefix) in LAYOUT.items()
+            }
         except lmdb.Error as exc:
             hint = ""
             if "Permission denied" in str(exc) or "Read-only file system" in str(exc):
                 hint = f"; {_ACCESS_ADVICE}"
             raise StoreError(f"cannot open LMDB store at {realpath}: {exc}{hint}") from exc
 
-    def _open_dbs(self, readonly: bool) -> dict[str, Any]:
-        # Another process may grow the map between lmdb.open() and here (MDB_MAP_RESIZED):
-        # adopt its size and retry. No transaction of this process is open yet.
+    def _open_dbs(self, readonly: bool) -> tuple[dict[str, Any], set[str]]:
+        """The named databases, and (read-only) the tables this store does not have yet.
+
+        Another process may grow the map between lmdb.open() and here (MDB_MAP_RESIZED):
+        adopt its size and retry. No transaction of this process is open yet.
+        """
         while True:
             try:
-                return {
-                    name: self.env.open_db(name.encode(), create=not readonly) for name in _DB_NAMES
-                }
+                handles: dict[str, Any] = {}
+                missing: set[str] = set()
+                for name in _DB_NAMES:
+                    try:
+                        handles[name] = self.env.open_db(name.encode(), create=not readonly)
+                    except lmdb.NotFoundError:
+                        if not readonly:
+                            raise
+                        missing.add(name)  # a table newer than the store's last writer
+                return handles, missing
             except lmdb.MapResizedError:
                 self.env.set_mapsize(0)
 
@@ -215,6 +229,8 @@ LAYOUT: dict[str, tuple[str, bytes]] = {
     **{t: ("log", p) for t, p in _IN_LOG.items()},
     **{t: (t, b"") for t in TABLES if t not in _IN_LOG},
 }
+#: In a read-only store whose writer predates a table: an unused prefix of ``log`` (reads as empty).
+_EMPTY_PREFIX = b"\x7f"
 _DB_NAMES = sorted({db for db, _ in LAYOUT.values()})
 _TABLE_END = {t: (prefix_end(p) if p else None) for t, (_, p) in LAYOUT.items()}
 
@@ -267,12 +283,15 @@ def _lmdb_cause(exc: BaseException) -> lmdb.Error | None:
 
 
 class _LmdbTxn:
-    __slots__ = ("_cursors", "_dbs", "_txn", "written")
+    __slots__ = ("_cursors", "_dbs", "_tail", "_txn", "written")
 
     def __init__(self, txn: Any, dbs: dict[str, tuple[Any, bytes]]) -> None:
         self._txn = txn
         self._dbs = dbs
-        self._cursors: dict[str, Any] = {}  # one reusable cursor per table, for last()
+        self._cursors: dict[str, Any] = {}  # one reusable cursor per table, for last_key()
+        # a table's greatest key, known from an append=True put in this transaction (a
+        # group's requests then find the last position without a cursor step)
+        self._tail: dict[str, bytes] = {}
         self.written = 0  # bytes of values put (group commit's byte cap)
 
     def get(self, table: str, key: bytes) -> bytes | None:
@@ -283,6 +302,10 @@ class _LmdbTxn:
     def put(self, table: str, key: bytes, value: bytes, *, append: bool = False) -> None:
         db, prefix = self._dbs[table]
         self.written += len(value)
+        if append:
+            self._tail[table] = key
+        elif self._tail:
+            self._tail.pop(table, None)
         # MDB_APPEND needs the key to sort after every key of the *database*: only valid for
         # tables that own their database or hold its highest prefix.
         self._txn.put(prefix + key, value, db=db, append=append and prefix in (b"", b"\x03"))
@@ -292,6 +315,10 @@ class _LmdbTxn:
     ) -> None:
         db, prefix = self._dbs[table]
         self.written += sum(len(v) for _, v in items)
+        if append and items:
+            self._tail[table] = items[-1][0]
+        elif self._tail:
+            self._tail.pop(table, None)
         if prefix:
             items = [(prefix + k, v) for k, v in items]
         cur = self._txn.cursor(db=db)
@@ -299,10 +326,16 @@ class _LmdbTxn:
 
     def delete(self, table: str, key: bytes) -> bool:
         db, prefix = self._dbs[table]
+        if self._tail:
+            self._tail.pop(table, None)
         deleted: bool = self._txn.delete(prefix + key, db=db)
         return deleted
 
     def last_key(self, table: str, below: bytes | None = None) -> bytes | None:
+        if below is None:
+            tail = self._tail.get(table)
+            if tail is not None:
+                return tail
         cur = self._cursors.get(table)
         db, prefix = self._dbs[table]
         if cur is None:
@@ -423,6 +456,7 @@ class LmdbBackend:
         self._forked = False
         self.readonly = config.readonly
         self.path: str | None = realpath
+        self.on_commit: Callable[[], None] | None = None
         _live.add(self)
 
     # -- guards --------------------------------------------------------------------------
@@ -504,6 +538,8 @@ class LmdbBackend:
             try:
                 result = fn(_LmdbTxn(txn, self._dbs))
                 txn.commit()
+                if self.on_commit is not None:
+                    self.on_commit()
                 return result
             except lmdb.MapFullError:
                 txn.abort()
@@ -556,6 +592,8 @@ class LmdbBackend:
                     nested = True
                     continue
                 txn.commit()
+                if self.on_commit is not None:
+                    self.on_commit()
                 return results
             except lmdb.MapFullError:
                 txn.abort()
@@ -583,9 +621,11 @@ class LmdbBackend:
         """
         results: list[tuple[bool, Any]] = []
         written = 0
+        shared = None if nested else _LmdbTxn(txn, self._dbs)  # one wrapper for the group
         for fn in fns:
             child = self._env.begin(write=True, parent=txn) if nested else txn
-            wrapper = _LmdbTxn(child, self._dbs)
+            wrapper = shared or _LmdbTxn(child, self._dbs)
+            before = wrapper.written
             try:
                 result = fn(wrapper)
                 if nested:
@@ -606,7 +646,7 @@ class LmdbBackend:
                 results.append((False, exc))
             else:
                 results.append((True, result))
-            written += wrapper.written
+            written += wrapper.written - before
             if written >= max_bytes:
                 break
         return results

@@ -128,6 +128,7 @@ class MemoryBackend:
         self._tables = {name: _Table() for name in TABLES}
         self._lock = threading.RLock()
         self._closed = False
+        self.on_commit: Callable[[], None] | None = None
 
     def _check(self) -> None:
         if self._closed:
@@ -143,10 +144,13 @@ class MemoryBackend:
             self._check()
             txn = _MemoryTxn(self._tables, write=True)
             try:
-                return fn(txn)
+                result = fn(txn)
             except BaseException:
                 txn.rollback()
                 raise
+        if self.on_commit is not None:
+            self.on_commit()
+        return result
 
     def write_group(
         self, fns: Sequence[Callable[[_MemoryTxn], Any]], max_bytes: int
@@ -166,7 +170,9 @@ class MemoryBackend:
             except BaseException:
                 txn.rollback()
                 raise
-            return out
+        if self.on_commit is not None:
+            self.on_commit()
+        return out
 
     def get(self, table: str, key: bytes) -> bytes | None:
         with self._lock:

@@ -1,4 +1,4 @@
-"""Store-wide commands: demo, export, import, verify, rebuild, stats."""
+"""Store-wide commands: demo, export, import, verify, rebuild, stats, consumers."""
 
 from __future__ import annotations
 
@@ -255,6 +255,28 @@ def stats(db: DbOption = DEFAULT_DB, json_out: JsonFlag = False) -> None:
         )
 
 
+def consumers(db: DbOption = DEFAULT_DB, json_out: JsonFlag = False, nl: NlFlag = False) -> None:
+    """Persistent consumers (store.subscribe(name=...)): acknowledged position and lag.
+
+    The lag is how many log positions the consumer is behind the last one.
+
+    Example: eventlog consumers --json
+    """
+    with fail_cleanly(), open_store(db) as store:
+        rows = [to_builtins(c) for c in store.consumers()]
+    emit(
+        rows,
+        json_out=json_out,
+        nl=nl,
+        columns=[
+            ("consumer", lambda r: r["name"]),
+            ("position", lambda r: str(r["position"])),
+            ("lag", lambda r: str(r["lag"])),
+            ("updated", lambda r: r["updated_at"][:19].replace("T", " ")),
+        ],
+    )
+
+
 def register(app: typer.Typer) -> None:
     """Add the store-wide commands to ``app``."""
     app.command()(demo)
@@ -263,3 +285,4 @@ def register(app: typer.Typer) -> None:
     app.command()(verify)
     app.command()(rebuild)
     app.command()(stats)
+    app.command()(consumers)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -218,11 +217,17 @@ def tail(
     follow: Annotated[
         bool, typer.Option("--follow", "-f", help="Keep printing new events.")
     ] = False,
-    interval: Annotated[float, typer.Option(min=0.01, help="Seconds between polls.")] = 0.2,
+    interval: Annotated[
+        float,
+        typer.Option(min=0.01, hidden=True, help="Ignored: commits wake the tail."),
+    ] = 0.2,
     json_out: JsonFlag = False,
     nl: NlFlag = False,
 ) -> None:
     """Print the last events (of all runs or one), and with --follow every new one as it lands.
+
+    --follow subscribes to the log: it sleeps until a commit (of any process) wakes it, so an
+    idle tail costs no CPU, and it prints every event once, in position order.
 
     Example: eventlog tail --follow --nl | jq .type
     """
@@ -235,16 +240,10 @@ def tail(
         _print_tail(backlog, json_out=json_out, nl=nl)
         if not follow:
             return
-        after = last
         try:
-            while True:
-                fresh = store.read_log(after_position=after, limit=1000)
-                if fresh:
-                    after = fresh[-1].position
-                    mine = [r for r in fresh if rid is None or r.run_id == rid]
-                    _print_tail(mine, json_out=False, nl=nl)
-                else:
-                    time.sleep(interval)
+            with store.subscribe(after_position=last, run_id=rid) as sub:
+                for record in sub:
+                    _print_tail([record], json_out=False, nl=nl)
         except KeyboardInterrupt:
             return
 

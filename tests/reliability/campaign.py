@@ -159,33 +159,32 @@ def crash_campaign(
     return result
 
 
-# -- chaos: 4 writers killed at random, 2 readers (tailing the log, listing) -----------------
+# -- chaos: 4 writers killed at random, 2 readers (a log subscription, listings) ------------
 
 
-def _poll_log(store: RunStore, stop: EventFlag) -> Iterator[EventRecord]:
-    """Every event in position order, as it is committed.
+def _subscribed(store: RunStore, stop: EventFlag) -> Iterator[EventRecord]:
+    """Every event in position order, as it is committed: ``store.subscribe``.
 
-    SUBSCRIBE: when ``store.subscribe(after_position=...)`` lands, replace this body with
-    ``for record in store.subscribe(after_position=0): yield record`` (and stop it when
-    ``stop`` is set); the checks in :func:`tail_reader` stay as they are.
+    A subscription that has been idle for 0.2 s ends; it is reopened after the last position
+    seen until ``stop`` is set (the writers are all dead by then, so the log is idle).
     """
     after = 0
     while not stop.is_set():
-        batch = store.read_log(after_position=after, limit=500)
-        if not batch:
-            stop.wait(0.005)  # poll interval (a wait on the stop flag, not a sleep)
-            continue
-        yield from batch
-        after = batch[-1].position
+        with store.subscribe(after_position=after, timeout=0.2) as subscription:
+            for record in subscription:
+                yield record
+                after = record.position
+                if stop.is_set():
+                    return
 
 
 def tail_reader(path: str, stop: EventFlag, result_path: str) -> None:
-    """Tail the log: positions strictly increase, each run's seqs come 1, 2, 3, ..."""
+    """Subscribe to the log: positions strictly increase, each run's seqs come 1, 2, 3, ..."""
     out: dict[str, Any] = {"records": 0, "violations": []}
     heads: dict[str, int] = {}
     last = 0
     with RunStore.open(path, readonly=True) as store:
-        for record in _poll_log(store, stop):
+        for record in _subscribed(store, stop):
             out["records"] += 1
             run = str(record.run_id)
             if record.position <= last:
