@@ -31,7 +31,7 @@ from eventlog import EventRecord, RunNotFound, RunStore
 from reliability.ledger import CheckReport, Model, check_store
 from reliability.writer import run_writer
 
-__all__ = ["ChaosResult", "CrashResult", "chaos", "crash_campaign", "main"]
+__all__ = ["ChaosResult", "CrashResult", "Figures", "chaos", "crash_campaign", "main"]
 
 Durability = Literal["durable", "fast"]
 READY_TIMEOUT = 60.0  # seconds for a writer to open the store
@@ -46,24 +46,30 @@ def _context() -> ForkServerContext:
 
 
 @dataclass
-class CrashResult:
-    """The figures of one kill loop."""
+class Figures:
+    """What every campaign reports."""
 
-    durability: str
     kills: int = 0
-    kills_before_ready: int = 0
-    writers_exited_early: int = 0
     acknowledged_events: int = 0
-    acknowledged_ops: dict[str, int] = field(default_factory=dict)
     lost: int = 0
     partial_batches: int = 0
+    last_position: int = 0
+    violations: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CrashResult(Figures):
+    """The figures of one kill loop."""
+
+    durability: str = "durable"
+    kills_before_ready: int = 0
+    writers_exited_early: int = 0
+    acknowledged_ops: dict[str, int] = field(default_factory=dict)
     in_flight_found_complete: int = 0
     in_flight_found_absent: int = 0
     checks: int = 0
     events_checked: int = 0
-    last_position: int = 0
     seconds: float = 0.0
-    violations: list[str] = field(default_factory=list)
 
 
 def _start_writer(
@@ -127,7 +133,7 @@ def crash_campaign(
     rng = random.Random(seed)
     path, ledgers = workdir / "store", workdir / "ledgers"
     ledgers.mkdir(parents=True, exist_ok=True)
-    result = CrashResult(durability)
+    result = CrashResult(durability=durability)
     model = Model() if model is None else model
     total = CheckReport()
     started = time.monotonic()
@@ -223,20 +229,14 @@ def list_reader(path: str, stop: EventFlag, result_path: str, seed: int) -> None
 
 
 @dataclass
-class ChaosResult:
+class ChaosResult(Figures):
     """The figures of one chaos run."""
 
-    seconds: float
-    writers: int
-    readers: int
-    kills: int = 0
-    acknowledged_events: int = 0
-    lost: int = 0
-    partial_batches: int = 0
+    seconds: float = 0.0
+    writers: int = 0
+    readers: int = 2
     reader_records: int = 0
     reader_listings: int = 0
-    last_position: int = 0
-    violations: list[str] = field(default_factory=list)
 
 
 def chaos(
@@ -254,7 +254,7 @@ def chaos(
     path, ledgers = workdir / "store", workdir / "ledgers"
     ledgers.mkdir(parents=True, exist_ok=True)
     RunStore.open(path, durability=durability).close()  # readers open it read-only
-    result = ChaosResult(seconds, writers, 2)
+    result = ChaosResult(seconds=seconds, writers=writers)
     model, total = Model(), CheckReport()
     count = 0
 
