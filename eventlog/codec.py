@@ -2,9 +2,16 @@
 
 A stored event is an :class:`Envelope` (array-like, compact) that carries the event's type name
 and schema version, its log position, the time the store recorded it, the optional
-idempotency key, and the payload (the event Struct encoded as a msgpack map, tag included).
-Readers decode the envelope first and the payload with the decoder of its type; a type this
-code does not know becomes a :class:`~eventlog.events.RawEvent` instead of an exception.
+idempotency key, the payload (the event Struct encoded as a msgpack map, tag included) and a
+CRC-32 of all of it. Readers check the CRC, then decode the envelope and the payload in one
+pass; a type this code does not know becomes a :class:`~eventlog.events.RawEvent` instead of
+an exception, and damaged bytes raise :class:`CorruptRecordError` naming the run and seq.
+
+The check is the envelope's last element, a msgpack ``uint32`` (``0xce`` + 4 bytes) whose 4
+bytes are the little-endian CRC-32 of every byte before them. CRC-32 has a constant residue:
+the CRC of a value that ends with its own CRC is always ``0x2144DF1C``, so a reader checks
+the whole value with one ``zlib.crc32`` call and no slicing (~0.15 µs for a 120-byte event),
+and any change of up to 32 consecutive bits - every single-byte change - is detected.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, Generic, TypeVar, Union
 from uuid import UUID
+from zlib import crc32
 
 import msgspec
 
@@ -41,7 +49,7 @@ _raw_decoder = msgspec.msgpack.Decoder()
 
 
 class Envelope(msgspec.Struct, array_like=True):
-    """The stored form of one event (what is written)."""
+    """The stored form of one event (what is written; ``check`` is filled after encoding)."""
 
     type: str
     version: int
@@ -49,6 +57,23 @@ class Envelope(msgspec.Struct, array_like=True):
     recorded_at: datetime
     event_id: UUID | None
     payload: Any
+    check: msgspec.Raw
+
+
+#: the check's placeholder: a msgpack uint32 whose 4 bytes are replaced by the CRC
+_CHECK_SLOT = msgspec.Raw(b"\xce\x00\x00\x00\x00")
+#: CRC-32 of any value that ends with its own little-endian CRC-32
+_RESIDUE = 0x2144DF1C
+
+
+def _seal(raw: bytes) -> bytes:
+    head = raw[:-4]
+    return head + crc32(head).to_bytes(4, "little")
+
+
+def _intact(value: bytes) -> bool:
+    """Whether ``value`` is a sealed envelope whose bytes are unchanged."""
+    return crc32(value) == _RESIDUE
 
 
 class EnvelopeView(msgspec.Struct, array_like=True):
@@ -60,6 +85,7 @@ class EnvelopeView(msgspec.Struct, array_like=True):
     recorded_at: datetime
     event_id: UUID | None
     payload: msgspec.Raw
+    check: int
 
 
 _envelope_decoder = msgspec.msgpack.Decoder(EnvelopeView)
@@ -83,12 +109,20 @@ def encode_event(
     """Encode ``event`` into its stored envelope (``ValueError`` when it cannot be stored)."""
     try:
         if isinstance(event, RawEvent):
-            return _encoder.encode(
-                Envelope(event.type, event.version, position, recorded_at, event_id, event.data)
+            envelope = Envelope(
+                event.type, event.version, position, recorded_at, event_id, event.data, _CHECK_SLOT
             )
-        return _encoder.encode(
-            Envelope(type(event).__name__, event.version, position, recorded_at, event_id, event)
-        )
+        else:
+            envelope = Envelope(
+                type(event).__name__,
+                event.version,
+                position,
+                recorded_at,
+                event_id,
+                event,
+                _CHECK_SLOT,
+            )
+        return _seal(_encoder.encode(envelope))
     except (OverflowError, TypeError) as exc:
         name = event.type if isinstance(event, RawEvent) else type(event).__name__
         raise ValueError(
@@ -135,6 +169,7 @@ class _Typed:
                     ("recorded_at", datetime),
                     ("event_id", UUID | None),
                     ("payload", payload_type),
+                    ("check", int),
                 ],
                 array_like=True,
             )
@@ -162,6 +197,9 @@ def decode_values(run_id: UUID, first_seq: int, values: Iterable[bytes]) -> list
     append = out.append
     seq = first_seq
     for value in values:
+        if crc32(value) != _RESIDUE:
+            append(decode_event(run_id, seq, value))  # raises CorruptRecordError
+            continue
         try:
             env = decode(value)
             payload = env.payload
@@ -183,8 +221,16 @@ def decode_event(run_id: UUID, seq: int, value: bytes) -> EventRecord:
 
     Known types decode in one pass; anything else (an unknown type, a shape this version does
     not accept) takes the two-pass path and may come back as a ``RawEvent``. Raises
-    :class:`CorruptRecordError` naming the run and seq when the bytes are damaged.
+    :class:`CorruptRecordError` naming the run and seq when the bytes are damaged (the CRC
+    does not match, or the bytes do not decode).
     """
+    if not _intact(value):
+        raise CorruptRecordError(
+            f"run {run_id} seq {seq}: stored event is damaged (its CRC-32 does not match); "
+            "run `store.verify()` / restore the store from a backup",
+            run_id=run_id,
+            seq=seq,
+        )
     try:
         env = _Typed.get().decode(value)
         if type(env.payload).__name__ == env.type:

@@ -42,7 +42,7 @@ def unpack_u64(value: bytes) -> int:
 
 
 FORMAT_KEY = b"format"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 MAX_KEY = 480
 SEQ_END = b"\xff" * 8
 

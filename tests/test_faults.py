@@ -125,27 +125,30 @@ def test_damaged_event_in_the_file_is_reported_everywhere(
     assert cli("events", str(b), "--db", path).returncode == 0
 
 
-def test_damage_that_still_decodes_goes_unnoticed_without_a_checksum(tmp_path: Path) -> None:
-    """The known gap (tests/RELIABILITY.md): values carry no checksum, so damage that leaves
-    well-formed msgpack is not detected. Here the type name "TextDelta" becomes "Te\\0\\0\\0elta":
-    an unknown type, which by design reads back as raw data (a newer version may write it)."""
+def test_damage_that_still_decodes_is_caught_by_the_checksum(tmp_path: Path) -> None:
+    """Damage that leaves well-formed msgpack: "TextDelta" becomes "Te\\0\\0\\0elta", which
+    would read back as an unknown (raw) type. The value's CRC-32 catches it: reads, verify()
+    and the CLI report that record, and every other record stays readable."""
     path = tmp_path / "store"
-    a, _, value = two_runs(path)
+    a, b, value = two_runs(path)
     damage_file(path, value, 4, b"\x00\x00\x00")
     with RunStore.open(path) as store:
-        damaged = store.list_events(a)[1]
-        assert isinstance(damaged.event, RawEvent)
-        assert damaged.type == "Te\x00\x00\x00elta"
-        assert store.verify() == []  # a TextDelta only counts in the fold: nothing disagrees
+        with pytest.raises(CorruptRecordError, match=f"run {a} seq 2.*CRC"):
+            store.list_events(a)
+        assert [r.seq for r in store.list_events(a, to_seq=1)] == [1]
+        assert [r.seq for r in store.list_events(b)] == [1, 2]
+        problems = [(p.kind, p.run_id, p.seq) for p in store.verify()]
+        assert ("undecodable", a, 2) in problems
+    verify = cli("verify", "--db", path, "--json")
+    assert verify.returncode == 1
+    assert f"run {a} seq 2" in verify.stdout
 
 
-def test_every_single_byte_change_decodes_or_is_a_corrupt_record() -> None:
-    """Exhaustive: every offset of four stored events, xor 1..255 - 131,070 variants.
+def test_every_single_byte_change_is_a_corrupt_record() -> None:
+    """Exhaustive: every offset of four stored events, xor 1..255 - 136,170 variants.
 
-    Nothing but CorruptRecordError (naming run and seq) ever comes out. Without a checksum many
-    variants decode to a different, valid record (a flipped letter of a text, a changed
-    number); tests/RELIABILITY.md reports how many, and verify() catches those that change a
-    position or a view.
+    Every one raises CorruptRecordError naming run and seq (the CRC-32 detects any change of
+    up to 32 consecutive bits); nothing else ever comes out, and nothing decodes as data.
     """
     run_id = uuid4()
     now = datetime(2026, 1, 1, tzinfo=UTC)
@@ -156,21 +159,19 @@ def test_every_single_byte_change_decodes_or_is_a_corrupt_record() -> None:
         UsageRecorded(TokenUsage(10, 5, 15)),
     ]
     values = [encode_event(e, 7, now, uuid4()) for e in events]
-    assert sum(map(len, values)) == 514
-    corrupt = decoded = 0
+    assert sum(map(len, values)) == 534
+    corrupt = 0
     for value in values:
+        assert decode_event(run_id, 1, value).event in events
         for i in range(len(value)):
             for mask in range(1, 256):
                 damaged = bytearray(value)
                 damaged[i] ^= mask
-                try:
+                with pytest.raises(CorruptRecordError) as info:
                     decode_event(run_id, 1, bytes(damaged))
-                    decoded += 1
-                except CorruptRecordError as exc:
-                    assert (exc.run_id, exc.seq) == (run_id, 1)
-                    corrupt += 1
-    assert corrupt + decoded == 514 * 255
-    assert corrupt > 0
+                assert (info.value.run_id, info.value.seq) == (run_id, 1)
+                corrupt += 1
+    assert corrupt == 534 * 255
 
 
 # -- the maximum event size ---------------------------------------------------------------
