@@ -4,8 +4,9 @@ The tables and their keys (see ARCHITECTURE.md, "Key layout"):
 
 - ``streams``: stream_id (16 bytes: a run or session id) → stream number (>Q) + kind
   (``r``/``s``);  ``stream_ids``: stream number → stream_id (``b""`` = tombstone)
-- ``events``: stream number (>Q) + seq (>Q) → envelope. Stream numbers grow, so a new
-  stream's events go to the end of the table (full pages, short keys)
+- ``events``: stream number (>Q) + seq (>Q) → envelope ending with a CRC-32 check (see
+  ``eventlog.codec``). Stream numbers grow, so a new stream's events go to the end of the
+  table (full pages, short keys)
 - ``positions``: position (>Q) → stream number + seq (``b""`` = tombstone of a deleted last
   event)
 - ``event_ids``: stream_id + event_id (16) → seq;  ``client_requests``: session_id +
