@@ -314,7 +314,7 @@ class _LmdbTxn:
         self, table: str, items: list[tuple[bytes, bytes]], *, append: bool = False
     ) -> None:
         db, prefix = self._dbs[table]
-        self.written += sum(len(v) for _, v in items)
+        self.written += sum([len(v) for _, v in items])
         if append and items:
             self._tail[table] = items[-1][0]
         elif self._tail:
