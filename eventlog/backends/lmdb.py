@@ -282,6 +282,13 @@ def _lmdb_cause(exc: BaseException) -> lmdb.Error | None:
     return None
 
 
+class _Again:
+    """What a transaction body returns to be aborted and run again."""
+
+
+_AGAIN = _Again()
+
+
 class _LmdbTxn:
     __slots__ = ("_cursors", "_dbs", "_tail", "_txn", "written")
 
@@ -529,6 +536,40 @@ class LmdbBackend:
             raise StoreError(
                 f"store {self.path} is open read-only; open it without readonly=True to write"
             )
+        return self._transact(lambda txn: fn(_LmdbTxn(txn, self._dbs)))
+
+    def write_group(
+        self, fns: Sequence[Callable[[_LmdbTxn], Any]], max_bytes: int
+    ) -> list[tuple[bool, Any]]:
+        """Group commit's step: each fn in a nested transaction, one commit (see kv.py)."""
+        if len(fns) == 1:  # a lonely request: no nested transaction needed
+            try:
+                return [(True, self.write(fns[0]))]
+            except Exception as exc:
+                return [(False, exc)]
+        self._check()
+        self._check_readers_now_and_then()
+        if self.readonly:
+            self.write(fns[0])  # raises the read-only StoreError
+        nested = [False]  # optimistic: no nested transactions until a request fails
+
+        def body(txn: Any) -> list[tuple[bool, Any]] | _Again:
+            results = self._run_group(txn, fns, max_bytes, nested[0])
+            if results is None:  # a request failed: rerun the group, each one isolated
+                nested[0] = True
+                return _AGAIN
+            return results
+
+        return self._transact(body)
+
+    def _transact(self, body: Callable[[Any], T | _Again]) -> T:
+        """Run ``body`` in a write transaction and commit it.
+
+        The one place that handles LMDB's write failures: a full map grows (with no
+        transaction open) and ``body`` runs again, another process's growth is adopted,
+        ``_AGAIN`` aborts and reruns, any other LMDB error becomes a ``StoreError``; the commit
+        hook runs after each commit.
+        """
         gate = self._gate
         while True:
             txn = self._begin(write=True)
@@ -536,7 +577,10 @@ class LmdbBackend:
                 continue
             full = False
             try:
-                result = fn(_LmdbTxn(txn, self._dbs))
+                result = body(txn)
+                if isinstance(result, _Again):
+                    txn.abort()
+                    continue
                 txn.commit()
                 if self.on_commit is not None:
                     self.on_commit()
@@ -560,51 +604,6 @@ class LmdbBackend:
                     raise StoreError(f"store {self.path}: write failed: {cause}") from cause
                 else:
                     raise
-            finally:
-                gate.leave()
-            if full:
-                self._grow()
-
-    def write_group(
-        self, fns: Sequence[Callable[[_LmdbTxn], Any]], max_bytes: int
-    ) -> list[tuple[bool, Any]]:
-        """Group commit's step: each fn in a nested transaction, one commit (see kv.py)."""
-        if len(fns) == 1:  # a lonely request: no nested transaction needed
-            try:
-                return [(True, self.write(fns[0]))]
-            except Exception as exc:
-                return [(False, exc)]
-        self._check()
-        self._check_readers_now_and_then()
-        if self.readonly:
-            self.write(fns[0])  # raises the read-only StoreError
-        gate = self._gate
-        nested = False  # optimistic: no nested transactions until a request fails
-        while True:
-            txn = self._begin(write=True)
-            if txn is None:
-                continue
-            full = False
-            try:
-                results = self._run_group(txn, fns, max_bytes, nested)
-                if results is None:  # a request failed: rerun the group, each one isolated
-                    txn.abort()
-                    nested = True
-                    continue
-                txn.commit()
-                if self.on_commit is not None:
-                    self.on_commit()
-                return results
-            except lmdb.MapFullError:
-                txn.abort()
-                full = True
-            except lmdb.Error as exc:
-                txn.abort()
-                log.error("lmdb_write_failed", path=self.path, error=str(exc))
-                raise StoreError(f"store {self.path}: write failed: {exc}") from exc
-            except BaseException:
-                txn.abort()
-                raise
             finally:
                 gate.leave()
             if full:
