@@ -179,11 +179,8 @@ class _Typed:
 
 
 def decode_stream(run_id: UUID, items: Iterable[tuple[bytes, bytes]]) -> list[EventRecord]:
-    """Decode a run's ``(key, value)`` pairs (key = stream number + seq) in one loop."""
-    out: list[EventRecord] = []
-    for key, value in items:
-        out.extend(decode_values(run_id, int.from_bytes(key[8:], "big"), (value,)))
-    return out
+    """Decode a run's ``(key, value)`` pairs (key = stream number + seq), seq from the keys."""
+    return [decode_event(run_id, int.from_bytes(key[8:], "big"), value) for key, value in items]
 
 
 def decode_values(run_id: UUID, first_seq: int, values: Iterable[bytes]) -> list[EventRecord]:

@@ -199,8 +199,8 @@ class Engine:
     # -- streams ---------------------------------------------------------------------------
     def _new_stream(self, txn: KVTxn, stream_id: UUID, kind: StreamKind) -> None:
         """Give a new run or session the next stream number (never reused)."""
-        last = txn.last("stream_ids")
-        number = pack_u64(1 if last is None else unpack_u64(last[0]) + 1)
+        last = txn.last_key("stream_ids")
+        number = pack_u64(1 if last is None else unpack_u64(last) + 1)
         txn.put("streams", stream_id.bytes, number + _KIND[kind])
         txn.put("stream_ids", number, stream_id.bytes, append=True)
 
@@ -251,8 +251,7 @@ class Engine:
         for key, _ in list(txn.scan("event_ids", sid, prefix_end(sid))):
             txn.delete("event_ids", key)
         txn.delete("streams", sid)
-        last = txn.last("stream_ids")
-        if last is not None and last[0] == number:
+        if txn.last_key("stream_ids") == number:
             txn.put("stream_ids", number, b"")  # tombstone: the number is never reused
         else:
             txn.delete("stream_ids", number)

@@ -60,10 +60,6 @@ class KVTxn(Protocol):
         """Iterate ``start <= key < stop`` in key order (or reverse order)."""
         ...
 
-    def last(self, table: str, prefix: bytes = b"") -> tuple[bytes, bytes] | None:
-        """The item with the greatest key starting with ``prefix``, or None."""
-        ...
-
     def last_key(self, table: str, below: bytes | None = None) -> bytes | None:
         """The greatest key of ``table`` that sorts before ``below`` (None: the greatest key).
 

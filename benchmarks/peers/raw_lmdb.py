@@ -92,10 +92,6 @@ class _RecordingTxn:
         self._ops.append(("scan", table, bytes(start), stop or b"", reverse))
         return iter(items)
 
-    def last(self, table: str, prefix: bytes = b"") -> tuple[bytes, bytes] | None:
-        self._ops.append(("last", table, bytes(prefix), b"", False))
-        return self._txn.last(table, prefix)
-
 
 class OpsRecorder:
     """A backend wrapper: every write transaction's operations are kept in :attr:`txns`."""
@@ -180,8 +176,6 @@ class OpsReplayer:
                     ops.append((_LAST, db, b"", hi, False))
                 elif code == "values":
                     ops.append((_VALUES, db, full, value, False))
-                elif code == "last":
-                    ops.append((_LAST, db, full, prefix_end(full) if full else None, False))
                 else:  # scan: walk the same range
                     stop = (prefix + value) if value else (prefix_end(prefix) if prefix else None)
                     ops.append((_SCAN, db, full, stop, flag))

@@ -347,14 +347,7 @@ class _LmdbTxn:
         db, prefix = self._dbs[table]
         if cur is None:
             cur = self._cursors[table] = self._txn.cursor(db=db)
-        hi = _TABLE_END[table] if below is None else prefix + below
-        if hi is None:
-            found = cur.last()
-        elif cur.set_range(hi):
-            found = cur.prev()
-        else:
-            found = cur.last()
-        if not found:
+        if not _seek_last_below(cur, _TABLE_END[table] if below is None else prefix + below):
             return None
         key: bytes = cur.key()
         if not prefix:
@@ -392,26 +385,6 @@ class _LmdbTxn:
             if key < lo:
                 return
             yield key[n:], value
-
-    def last(self, table: str, prefix: bytes = b"") -> tuple[bytes, bytes] | None:
-        cur = self._cursors.get(table)
-        db, table_prefix = self._dbs[table]
-        if cur is None:
-            cur = self._cursors[table] = self._txn.cursor(db=db)
-        full = table_prefix + prefix
-        hi = _TABLE_END[table] if not prefix else prefix_end(full)
-        if hi is None:
-            found = cur.last()
-        elif cur.set_range(hi):
-            found = cur.prev()
-        else:
-            found = cur.last()
-        if not found:
-            return None
-        key: bytes = cur.key()
-        if not key.startswith(full):
-            return None
-        return key[len(table_prefix) :], cur.value()
 
 
 class LmdbBackend:
@@ -529,13 +502,16 @@ class LmdbBackend:
                 txn.abort()
                 gate.leave()
 
-    def write(self, fn: Callable[[_LmdbTxn], T]) -> T:
+    def _check_writable(self) -> None:
         self._check()
         self._check_readers_now_and_then()
         if self.readonly:
             raise StoreError(
                 f"store {self.path} is open read-only; open it without readonly=True to write"
             )
+
+    def write(self, fn: Callable[[_LmdbTxn], T]) -> T:
+        self._check_writable()
         return self._transact(lambda txn: fn(_LmdbTxn(txn, self._dbs)))
 
     def write_group(
@@ -547,10 +523,7 @@ class LmdbBackend:
                 return [(True, self.write(fns[0]))]
             except Exception as exc:
                 return [(False, exc)]
-        self._check()
-        self._check_readers_now_and_then()
-        if self.readonly:
-            self.write(fns[0])  # raises the read-only StoreError
+        self._check_writable()
         nested = [False]  # optimistic: no nested transactions until a request fails
 
         def body(txn: Any) -> list[tuple[bool, Any]] | _Again:

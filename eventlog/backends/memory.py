@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from eventlog.errors import StoreClosedError
-from eventlog.keys import prefix_end
 from eventlog.kv import TABLES
 
 __all__ = ["MemoryBackend"]
@@ -91,17 +90,6 @@ class _MemoryTxn:
             keys.reverse()
         data = t.data
         return iter([(k, data[k]) for k in keys])
-
-    def last(self, table: str, prefix: bytes = b"") -> tuple[bytes, bytes] | None:
-        t = self._tables[table]
-        hi = prefix_end(prefix) if prefix else None
-        i = len(t.keys) if hi is None else bisect.bisect_left(t.keys, hi)
-        if i == 0:
-            return None
-        key = t.keys[i - 1]
-        if not key.startswith(prefix):
-            return None
-        return key, t.data[key]
 
     def savepoint(self) -> int:
         return len(self._undo)
