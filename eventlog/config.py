@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from eventlog.errors import ConfigError
 from eventlog.kv import TABLES
 
-__all__ = ["DEFAULT_MAP_SIZE", "DEFAULT_MAX_MAP_SIZE", "Durability", "StoreConfig"]
+__all__ = [
+    "DEFAULT_MAP_SIZE",
+    "DEFAULT_MAX_MAP_SIZE",
+    "Durability",
+    "PostgresConfig",
+    "StoreConfig",
+    "is_postgres_url",
+]
 
 MiB = 1 << 20
 DEFAULT_MAP_SIZE = 64 * MiB
@@ -60,11 +69,100 @@ class StoreConfig(BaseModel):
     @classmethod
     def build(cls, **values: object) -> StoreConfig:
         """Validate ``values``; raise :class:`ConfigError` naming each bad field."""
-        try:
-            return cls.model_validate(values)
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc']) or 'config'}: {err['msg']}"
-                for err in exc.errors()
+        return _validate(cls, values)
+
+
+C = TypeVar("C", bound=BaseModel)
+
+
+def _validate(cls: type[C], values: dict[str, object]) -> C:
+    try:
+        return cls.model_validate(values)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'config'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"invalid store configuration: {problems}") from None
+
+
+def is_postgres_url(location: object) -> bool:
+    """True when ``location`` names a PostgreSQL store (``postgresql://`` or ``postgres://``)."""
+    return isinstance(location, str) and location.startswith(("postgresql://", "postgres://"))
+
+
+_SCHEMA = re.compile(r"[a-z_][a-z0-9_]{0,47}")
+
+
+class PostgresConfig(BaseModel):
+    """How to open a PostgreSQL store.
+
+    >>> c = PostgresConfig(url="postgresql://me:secret@db:5432/app?schema=tenant1")
+    >>> c.schema_name, c.display
+    ('tenant1', 'postgresql://me@db:5432/app?schema=tenant1')
+
+    - ``url``: a libpq URL; its ``schema`` query parameter (or ``schema``) picks the
+      PostgreSQL schema that holds the store (default ``eventlog``), so several stores share
+      one database.
+    - ``durability="durable"``: a returned append is flushed to the server's WAL
+      (``synchronous_commit=on``); ``"fast"``: ``synchronous_commit=off`` (a server crash may
+      lose the last few hundred milliseconds; ``store.flush()`` waits for them).
+    - ``create`` (default True): create the schema when it is missing. ``migrate`` (default
+      False): apply pending migrations to an existing older schema (or run
+      ``eventlog migrate``). ``readonly``: read transactions only.
+    - ``pool_size``: the most connections this store object opens.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    url: str
+    schema_: str | None = Field(default=None, alias="schema")
+    durability: Durability = "durable"
+    readonly: bool = False
+    create: bool = True
+    migrate: bool = False
+    pool_size: int = Field(default=8, ge=1, le=1000)
+    connect_timeout: int = Field(default=10, ge=1, le=600)
+    group_max_requests: int = Field(default=256, ge=1, le=100_000)
+    group_max_bytes: int = Field(default=8 * MiB, ge=4096)
+
+    @model_validator(mode="after")
+    def _check_url(self) -> PostgresConfig:
+        if not is_postgres_url(self.url):
+            raise ValueError("url must start with postgresql:// (for example postgresql://user@host/db)")
+        if not _SCHEMA.fullmatch(self.schema_name):
+            raise ValueError(
+                f"invalid schema name {self.schema_name!r}: use 1-48 lowercase letters, "
+                "digits or underscores, starting with a letter or underscore"
             )
-            raise ConfigError(f"invalid store configuration: {problems}") from None
+        return self
+
+    def _parts(self) -> tuple[list[tuple[str, str]], str | None]:
+        query = parse_qsl(urlsplit(self.url).query, keep_blank_values=True)
+        found = [v for k, v in query if k == "schema"]
+        return [(k, v) for k, v in query if k != "schema"], (found[-1] if found else None)
+
+    @property
+    def schema_name(self) -> str:
+        """The PostgreSQL schema of the store."""
+        return self.schema_ or self._parts()[1] or "eventlog"
+
+    @property
+    def conninfo(self) -> str:
+        """The URL without eventlog's own parameters, for libpq."""
+        parts = urlsplit(self.url)
+        return urlunsplit(parts._replace(query=urlencode(self._parts()[0])))
+
+    @property
+    def display(self) -> str:
+        """The URL without its password, with the schema: how messages name the store."""
+        parts = urlsplit(self.conninfo)
+        netloc = parts.netloc.rpartition("@")
+        user = netloc[0].partition(":")[0]
+        host = f"{user}@{netloc[2]}" if netloc[1] else netloc[2]
+        return urlunsplit(parts._replace(netloc=host, query=f"schema={self.schema_name}"))
+
+    @classmethod
+    def build(cls, **values: object) -> PostgresConfig:
+        """Validate ``values``; raise :class:`ConfigError` naming each bad field."""
+        return _validate(cls, values)

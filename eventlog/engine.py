@@ -147,7 +147,7 @@ class Engine:
             self.delete_run(txn, run_id)
         self._delete_stream(txn, session_id)
         self.projectors.hook(txn, "on_session_deleted", session)
-        txn.delete("sessions", session_id.bytes)
+        txn.discard("sessions", session_id.bytes)
         return True
 
     # -- runs ------------------------------------------------------------------------------
@@ -188,12 +188,12 @@ class Engine:
         rid = run_id.bytes
         self._delete_stream(txn, run_id)
         if record.client_request_id is not None:
-            txn.delete(
+            txn.discard(
                 "client_requests", record.session_id.bytes + record.client_request_id.encode()
             )
-        txn.delete("session_runs", record.session_id.bytes + rid)
+        txn.discard("session_runs", record.session_id.bytes + rid)
         self.projectors.hook(txn, "on_run_deleted", record)
-        txn.delete("runs", rid)
+        txn.discard("runs", rid)
         return True
 
     # -- streams ---------------------------------------------------------------------------
@@ -245,16 +245,16 @@ class Engine:
             if position == highest:
                 txn.put("positions", pack_u64(position), b"")
             else:
-                txn.delete("positions", pack_u64(position))
-            txn.delete("events", key)
+                txn.discard("positions", pack_u64(position))
+            txn.discard("events", key)
         sid = stream_id.bytes
         for key, _ in list(txn.scan("event_ids", sid, prefix_end(sid))):
-            txn.delete("event_ids", key)
-        txn.delete("streams", sid)
+            txn.discard("event_ids", key)
+        txn.discard("streams", sid)
         if txn.last_key("stream_ids") == number:
             txn.put("stream_ids", number, b"")  # tombstone: the number is never reused
         else:
-            txn.delete("stream_ids", number)
+            txn.discard("stream_ids", number)
 
     # -- the write step --------------------------------------------------------------------
     def last_seq(self, txn: KVTxn, number: bytes) -> int:

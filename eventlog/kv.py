@@ -9,7 +9,10 @@ inside one transaction opened by a :class:`KVBackend`. The LMDB backend maps it 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    from eventlog.wakeup import Wakeup
 
 __all__ = ["TABLES", "KVBackend", "KVTxn"]
 
@@ -52,6 +55,10 @@ class KVTxn(Protocol):
 
     def delete(self, table: str, key: bytes) -> bool:
         """Delete ``key``; True if it existed."""
+        ...
+
+    def discard(self, table: str, key: bytes) -> None:
+        """Delete ``key`` if it exists (no answer needed: a remote backend sends it later)."""
         ...
 
     def scan(
@@ -115,6 +122,10 @@ class KVBackend(Protocol):
 
     def flush(self) -> None:
         """Make every committed transaction durable."""
+        ...
+
+    def make_wakeup(self) -> Wakeup:
+        """The wake-up point of this store's subscribers (see :mod:`eventlog.wakeup`)."""
         ...
 
     def health_check(self) -> None:

@@ -86,7 +86,7 @@ class ProjectionTxn:
 
     def delete(self, key: bytes) -> None:
         _check_key(key, self._room)
-        self._txn.delete("projections", self._prefix + key)
+        self._txn.discard("projections", self._prefix + key)
 
     def scan(self, prefix: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
         _check_key(prefix, self._room)

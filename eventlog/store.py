@@ -26,9 +26,16 @@ from eventlog._validate import (
     uuid_of,
 )
 from eventlog.backends.memory import MemoryBackend
-from eventlog.config import DEFAULT_MAP_SIZE, DEFAULT_MAX_MAP_SIZE, Durability, StoreConfig
+from eventlog.config import (
+    DEFAULT_MAP_SIZE,
+    DEFAULT_MAX_MAP_SIZE,
+    Durability,
+    PostgresConfig,
+    StoreConfig,
+    is_postgres_url,
+)
 from eventlog.engine import AppendRequest, Engine
-from eventlog.errors import SessionNotFound
+from eventlog.errors import ConfigError, SessionNotFound
 from eventlog.events import AnyEvent, Event, RawEvent, RunStatusChanged
 from eventlog.group_commit import GroupCommitter
 from eventlog.kv import KVBackend, KVTxn
@@ -38,7 +45,6 @@ from eventlog.records import EventRecord, RunRecord, RunState, Session
 from eventlog.status import RunStatus
 from eventlog.store_subscriptions import StoreSubscriptions
 from eventlog.store_views import StoreViews, _ProjectionView
-from eventlog.wakeup import Wakeup
 from projections.executions import ExecutionsProjector
 from projections.run_state import RunStateProjector, RunStateQuery
 from projections.session_listing import SessionListingProjector, SessionListingQuery
@@ -106,7 +112,7 @@ class RunStore(StoreSubscriptions, StoreViews):
             max_bytes=group_max_bytes,
         )
         self._run_states = RunStateQuery(_ProjectionView(backend, "run_state"))
-        self._wakeup = Wakeup(backend.path, readonly=backend.readonly)
+        self._wakeup = backend.make_wakeup()
         self._runners = {}
         try:
             if backend.readonly:
@@ -132,9 +138,11 @@ class RunStore(StoreSubscriptions, StoreViews):
         projectors: Sequence[Projector] = (),
         readonly: bool = False,
         create: bool = True,
+        schema: str | None = None,
+        migrate: bool = False,
         **options: int,
     ) -> RunStore:
-        """Open (creating if needed) the LMDB store in directory ``path``.
+        """Open (creating if needed) the LMDB store in directory ``path``, or a PostgreSQL store.
 
         ``durability="durable"`` (default): a returned append is on disk (fsync per commit).
         ``durability="fast"``: no fsync per commit; call :meth:`flush`. ``map_size`` is the
@@ -144,10 +152,32 @@ class RunStore(StoreSubscriptions, StoreViews):
         create a missing store. Extra options (``max_readers``, ``max_dbs``) go to
         :class:`~eventlog.config.StoreConfig`.
 
+        ``path`` may be a PostgreSQL URL (``postgresql://user@host:5432/db``, needs the
+        ``postgres`` extra): the same store on a server that many machines share. ``schema``
+        (or the URL's ``?schema=`` parameter) names the PostgreSQL schema that holds it
+        (default ``eventlog``); ``create=True`` creates a missing schema, ``migrate=True``
+        upgrades an older one (else ``eventlog migrate`` does); ``pool_size`` and
+        ``connect_timeout`` go to :class:`~eventlog.config.PostgresConfig`.
+
         >>> import tempfile
         >>> with RunStore.open(tempfile.mkdtemp() + "/store") as store:
         ...     store.health_check()
         """
+        if is_postgres_url(path):
+            return cls._open_postgres(
+                str(path),
+                durability=durability,
+                projectors=projectors,
+                readonly=readonly,
+                create=create,
+                schema=schema,
+                migrate=migrate,
+                **options,
+            )
+        if schema is not None or migrate:
+            raise ConfigError(
+                "schema and migrate apply to PostgreSQL stores only; pass a postgresql:// URL"
+            )
         from eventlog.backends.lmdb import LmdbBackend
 
         config = StoreConfig.build(
@@ -160,6 +190,35 @@ class RunStore(StoreSubscriptions, StoreViews):
             **options,
         )
         backend = LmdbBackend(config)
+        try:
+            return cls(
+                backend,
+                projectors,
+                group_max_requests=config.group_max_requests,
+                group_max_bytes=config.group_max_bytes,
+            )
+        except BaseException:
+            backend.close()
+            raise
+
+    @classmethod
+    def _open_postgres(
+        cls,
+        url: str,
+        *,
+        projectors: Sequence[Projector],
+        schema: str | None,
+        **options: object,
+    ) -> RunStore:
+        try:
+            from eventlog.backends.postgres import PostgresBackend
+        except ImportError as exc:
+            raise ConfigError(
+                f"PostgreSQL stores need psycopg 3 ({exc}); install them with "
+                "pip install 'eventlog[postgres]'"
+            ) from None
+        config = PostgresConfig.build(url=url, schema=schema, **options)
+        backend = PostgresBackend(config)
         try:
             return cls(
                 backend,

@@ -34,6 +34,7 @@ from eventlog.config import StoreConfig
 from eventlog.errors import StoreClosedError, StoreError, StoreFullError
 from eventlog.keys import prefix_end
 from eventlog.kv import TABLES
+from eventlog.wakeup import Wakeup
 
 __all__ = ["LmdbBackend"]
 
@@ -337,6 +338,9 @@ class _LmdbTxn:
             self._tail.pop(table, None)
         deleted: bool = self._txn.delete(prefix + key, db=db)
         return deleted
+
+    def discard(self, table: str, key: bytes) -> None:
+        self.delete(table, key)
 
     def last_key(self, table: str, below: bytes | None = None) -> bytes | None:
         if below is None:
@@ -680,6 +684,9 @@ class LmdbBackend:
             self._env.sync(True)
         except lmdb.Error as exc:
             raise StoreError(f"store {self.path}: flush failed: {exc}") from exc
+
+    def make_wakeup(self) -> Wakeup:
+        return Wakeup(self.path, readonly=self.readonly)
 
     def health_check(self) -> None:
         self._check()

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from eventlog.errors import StoreClosedError
 from eventlog.kv import TABLES
+from eventlog.wakeup import Wakeup
 
 __all__ = ["MemoryBackend"]
 
@@ -78,6 +79,9 @@ class _MemoryTxn:
         del t.keys[bisect.bisect_left(t.keys, key)]
         self._undo.append((t, key, old))
         return True
+
+    def discard(self, table: str, key: bytes) -> None:
+        self.delete(table, key)
 
     def scan(
         self, table: str, start: bytes, stop: bytes | None = None, *, reverse: bool = False
@@ -169,6 +173,9 @@ class MemoryBackend:
 
     def flush(self) -> None:
         self._check()
+
+    def make_wakeup(self) -> Wakeup:
+        return Wakeup(None, readonly=False)
 
     def health_check(self) -> None:
         self._check()

@@ -1,0 +1,633 @@
+"""The PostgreSQL backend: the engine's key-value interface on a shared server.
+
+The engine is the same code as on LMDB: this module maps :class:`eventlog.kv.KVTxn` onto SQL
+over the tables of :mod:`eventlog.backends.pg_schema`.
+
+**One writer at a time, like LMDB.** Every write transaction starts with
+``pg_advisory_xact_lock(<the schema's key>)`` in READ COMMITTED: writers on every machine take
+turns, and each statement after the lock sees every transaction committed before it. Positions
+(and stream numbers, seq numbers) are therefore assigned in commit order and dense. PostgreSQL
+makes a transaction visible before it releases its locks, so a reader whose snapshot contains
+position N also contains every position below N: a subscriber never skips an event that commits
+later with a lower position (the high-water-mark bug class), because that cannot happen.
+The price is serialized writers, which group commit offsets (many requests per transaction).
+
+**Few round trips.** A write transaction sends ``BEGIN; lock; read the writer token`` as one
+simple query, buffers its puts and deletes (a read sees them), and sends them at commit in one
+pipeline with the token update, ``pg_notify`` and ``COMMIT``. Values read or written are kept in
+a process cache that is valid while the writer token read after the lock is the one this backend
+wrote last - no other writer has committed since - so a process that appends alone reads almost
+nothing back from the server. Read transactions run in REPEATABLE READ READ ONLY (one snapshot).
+
+No ``psycopg`` exception escapes: they become :class:`~eventlog.errors.StoreError`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
+
+import psycopg
+import psycopg_pool
+import structlog
+from psycopg import sql
+
+from eventlog.backends.pg_schema import MIGRATIONS, applied_version, lock_key, migrate
+from eventlog.backends.pg_wakeup import PgWakeup
+from eventlog.config import PostgresConfig
+from eventlog.errors import StoreClosedError, StoreError
+from eventlog.kv import TABLES
+
+__all__ = ["PostgresBackend"]
+
+T = TypeVar("T")
+log = structlog.wrap_logger(logging.getLogger("eventlog.postgres"))
+
+_PAGE = 512  # rows per page of a scan
+_CACHE_MAX = 200_000  # cached keys before the cache is emptied
+_TAILS_MAX = 64  # remembered last_key answers per table
+#: Tables whose values are not cached: events are written once and rarely read back in a write.
+_UNCACHED = frozenset({"events", "positions"})
+
+
+def _cause(exc: BaseException) -> psycopg.Error | psycopg_pool.PoolTimeout | None:
+    """The driver error behind ``exc`` (a projector may have wrapped it), or None."""
+    current: BaseException | None = exc
+    for _ in range(8):
+        if current is None:
+            return None
+        if isinstance(current, psycopg.Error | psycopg_pool.PoolTimeout):
+            return current
+        current = current.__cause__ or current.__context__
+    return None
+
+
+class _Queries:
+    """The SQL of one table, composed once."""
+
+    def __init__(self, schema: str, table: str) -> None:
+        t = sql.Identifier(schema, table)
+        self.get = sql.SQL("SELECT v FROM {} WHERE k = %b").format(t)
+        self.put = sql.SQL(
+            "INSERT INTO {} (k, v) VALUES (%b, %b) ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v"
+        ).format(t)
+        self.put_many = sql.SQL(
+            "INSERT INTO {} (k, v) SELECT * FROM unnest(%b::bytea[], %b::bytea[]) "
+            "ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v"
+        ).format(t)
+        self.delete = sql.SQL("DELETE FROM {} WHERE k = ANY(%b::bytea[])").format(t)
+        self.last = sql.SQL("SELECT k FROM {} ORDER BY k DESC LIMIT 1").format(t)
+        self.last_below = sql.SQL("SELECT k FROM {} WHERE k < %b ORDER BY k DESC LIMIT 1").format(t)
+        self.values = sql.SQL("SELECT k, v FROM {} WHERE k >= %b ORDER BY k LIMIT %b").format(t)
+        self.fwd = sql.SQL("SELECT k, v FROM {} WHERE k >= %b ORDER BY k LIMIT %b").format(t)
+        self.fwd_after = sql.SQL("SELECT k, v FROM {} WHERE k > %b ORDER BY k LIMIT %b").format(t)
+        self.rev = sql.SQL("SELECT k, v FROM {} WHERE k < %b ORDER BY k DESC LIMIT %b").format(t)
+        self.rev_all = sql.SQL("SELECT k, v FROM {} ORDER BY k DESC LIMIT %b").format(t)
+        self.count = sql.SQL("SELECT count(*) FROM {}").format(t)
+
+
+class _Cache:
+    """Values and ``last_key`` answers known to be the server's committed state."""
+
+    __slots__ = ("tails", "values")
+
+    def __init__(self) -> None:
+        self.values: dict[tuple[str, bytes], bytes | None] = {}
+        #: table -> {below: last key below it}
+        self.tails: dict[str, dict[bytes | None, bytes | None]] = {}
+
+    def clear(self) -> None:
+        self.values.clear()
+        self.tails.clear()
+
+
+class _PgTxn:
+    """One transaction: buffered writes, reads through the cache (write transactions only)."""
+
+    __slots__ = (
+        "_cache",
+        "_cur",
+        "_dead_tails",
+        "_pending",
+        "_q",
+        "_seen",
+        "_tails",
+        "_write",
+        "written",
+    )
+
+    def __init__(
+        self, cur: psycopg.Cursor[Any], queries: dict[str, _Queries], cache: _Cache | None
+    ) -> None:
+        self._cur = cur
+        self._q = queries
+        self._write = cache is not None
+        self._cache = cache if cache is not None else _Cache()
+        self._pending: dict[str, dict[bytes, bytes | None]] = {}
+        self._seen: dict[tuple[str, bytes], bytes | None] = {}  # read from the server
+        self._tails: dict[str, dict[bytes | None, bytes | None]] = {}  # this txn's answers
+        self._dead_tails: set[str] = set()  # tables with deletes: cached tails unusable
+        self.written = 0
+
+    # -- reads ---------------------------------------------------------------------------
+    def get(self, table: str, key: bytes) -> bytes | None:
+        pending = self._pending.get(table)
+        if pending is not None and key in pending:
+            return pending[key]
+        ck = (table, key)
+        seen = self._seen
+        if ck in seen:
+            return seen[ck]
+        values = self._cache.values
+        if ck in values:
+            return values[ck]
+        row = self._cur.execute(self._q[table].get, (key,)).fetchone()
+        value = None if row is None else bytes(row[0])
+        if self._write and table not in _UNCACHED:
+            seen[ck] = value
+        return value
+
+    def _flush(self, table: str) -> None:
+        pending = self._pending.pop(table, None)
+        if not pending:
+            return
+        q = self._q[table]
+        gone = [k for k, v in pending.items() if v is None]
+        keep = [(k, v) for k, v in pending.items() if v is not None]
+        cur = self._cur
+        if gone:
+            cur.execute(q.delete, (gone,))
+        if len(keep) == 1:
+            cur.execute(q.put, keep[0])
+        elif keep:
+            cur.execute(q.put_many, ([k for k, _ in keep], [v for _, v in keep]))
+        if table not in _UNCACHED:
+            seen = self._seen
+            for k, v in pending.items():
+                seen[(table, k)] = v
+
+    def flush_all(self) -> None:
+        """Send every buffered write (the commit step, inside a pipeline)."""
+        for table in list(self._pending):
+            self._flush(table)
+
+    def last_key(self, table: str, below: bytes | None = None) -> bytes | None:
+        local = self._tails.get(table)
+        if local is not None and below in local:
+            return local[below]
+        if table not in self._dead_tails:
+            cached = self._cache.tails.get(table)
+            if cached is not None and below in cached:
+                return cached[below]
+        self._flush(table)
+        q = self._q[table]
+        cur = self._cur
+        row = (
+            cur.execute(q.last).fetchone()
+            if below is None
+            else cur.execute(q.last_below, (below,)).fetchone()
+        )
+        key = None if row is None else bytes(row[0])
+        if self._write:
+            self._tails.setdefault(table, {})[below] = key
+        return key
+
+    def values(self, table: str, start: bytes, n: int) -> tuple[list[bytes], bytes | None]:
+        if n <= 0:
+            return [], None
+        self._flush(table)
+        rows = self._cur.execute(self._q[table].values, (start, n)).fetchall()
+        if not rows:
+            return [], None
+        return [bytes(v) for _, v in rows], bytes(rows[-1][0])
+
+    def scan(
+        self, table: str, start: bytes, stop: bytes | None = None, *, reverse: bool = False
+    ) -> Iterator[tuple[bytes, bytes]]:
+        q = self._q[table]
+        cur = self._cur
+        if not reverse:
+            self._flush(table)
+            rows = cur.execute(q.fwd, (start, _PAGE)).fetchall()
+            while rows:
+                for k, v in rows:
+                    key = bytes(k)
+                    if stop is not None and key >= stop:
+                        return
+                    yield key, bytes(v)
+                if len(rows) < _PAGE:
+                    return
+                self._flush(table)  # the caller may write while it iterates
+                rows = cur.execute(q.fwd_after, (key, _PAGE)).fetchall()
+            return
+        self._flush(table)
+        rows = (
+            cur.execute(q.rev_all, (_PAGE,)).fetchall()
+            if stop is None
+            else cur.execute(q.rev, (stop, _PAGE)).fetchall()
+        )
+        while rows:
+            for k, v in rows:
+                key = bytes(k)
+                if key < start:
+                    return
+                yield key, bytes(v)
+            if len(rows) < _PAGE:
+                return
+            self._flush(table)
+            rows = cur.execute(q.rev, (key, _PAGE)).fetchall()
+
+    # -- writes ------------------------------------------------------------------------
+    def put(self, table: str, key: bytes, value: bytes, *, append: bool = False) -> None:
+        if not self._write:
+            raise StoreError("put in a read transaction")
+        value = bytes(value)
+        self.written += len(value)
+        pending = self._pending.get(table)
+        if pending is None:
+            pending = self._pending[table] = {}
+        pending[key] = value
+        self._raise_tails(table, key)
+
+    def put_many(
+        self, table: str, items: list[tuple[bytes, bytes]], *, append: bool = False
+    ) -> None:
+        for key, value in items:
+            self.put(table, key, value)
+
+    def _raise_tails(self, table: str, key: bytes) -> None:
+        """Keep the remembered ``last_key`` answers of ``table`` true after a put of ``key``."""
+        local = self._tails.get(table)
+        cached = None if table in self._dead_tails else self._cache.tails.get(table)
+        for tails in (local, cached):
+            if not tails:
+                continue
+            for below, last in list(tails.items()):
+                if (below is None or key < below) and (last is None or key > last):
+                    if local is None:
+                        local = self._tails[table] = {}
+                    local[below] = key
+
+    def delete(self, table: str, key: bytes) -> bool:
+        existed = self.get(table, key) is not None
+        self.discard(table, key)
+        return existed
+
+    def discard(self, table: str, key: bytes) -> None:
+        if not self._write:
+            raise StoreError("delete in a read transaction")
+        pending = self._pending.get(table)
+        if pending is None:
+            pending = self._pending[table] = {}
+        pending[key] = None
+        self._dead_tails.add(table)
+        self._tails.pop(table, None)
+
+    # -- commit --------------------------------------------------------------------------
+    def merge_into_cache(self) -> None:
+        """After a commit: what this transaction read and wrote is the committed state."""
+        cache = self._cache
+        if len(cache.values) > _CACHE_MAX:
+            cache.values.clear()
+        cache.values.update(self._seen)
+        for table in self._dead_tails:
+            cache.tails.pop(table, None)
+        for table, answers in self._tails.items():
+            tails = cache.tails.get(table)
+            if tails is None or len(tails) + len(answers) > _TAILS_MAX:
+                tails = cache.tails[table] = {}
+            tails.update(answers)
+
+
+class PostgresBackend:
+    """A store in one schema of a PostgreSQL database."""
+
+    def __init__(self, config: PostgresConfig) -> None:
+        self._config = config
+        self.schema = config.schema_name
+        self.readonly = config.readonly
+        self.path: str | None = config.display
+        self.on_commit: Callable[[], None] | None = None
+        self._pid = os.getpid()
+        self._closed = False
+        self._queries = {name: _Queries(self.schema, name) for name in TABLES}
+        self._cache = _Cache()
+        self._token = b"\x00"  # the writer token this backend committed last
+        self._begin = (
+            f"BEGIN; SELECT pg_advisory_xact_lock({lock_key(self.schema, 'write')}); "
+            f'SELECT token FROM "{self.schema}".eventlog_writer WHERE id = 1'
+        ).encode()
+        self._set_token = sql.SQL("UPDATE {} SET token = %b WHERE id = 1").format(
+            sql.Identifier(self.schema, "eventlog_writer")
+        )
+        self.channel = f"eventlog_{self.schema}"
+        self._pool = self._open_pool()
+        try:
+            self._prepare_schema()
+        except BaseException:
+            self._pool.close()
+            raise
+
+    # -- connections ---------------------------------------------------------------------
+    def _open_pool(self) -> psycopg_pool.ConnectionPool[Any]:
+        config = self._config
+        fast = config.durability == "fast"
+
+        def configure(conn: psycopg.Connection[Any]) -> None:
+            if fast:  # commits return before the WAL is flushed (store.flush() waits for it)
+                conn.execute("SET synchronous_commit = off")
+
+        pool: psycopg_pool.ConnectionPool[Any] = psycopg_pool.ConnectionPool(
+            config.conninfo,
+            min_size=1,
+            max_size=config.pool_size,
+            kwargs={"autocommit": True, "connect_timeout": config.connect_timeout},
+            configure=configure,
+            open=False,
+            name=f"eventlog:{self.schema}",
+            timeout=config.connect_timeout + 5,
+        )
+        try:
+            pool.open(wait=True, timeout=config.connect_timeout + 1)
+        except psycopg_pool.PoolTimeout as exc:
+            pool.close()
+            raise StoreError(
+                f"cannot connect to PostgreSQL at {self.path}: check that the server runs and "
+                "the URL (user, host, port, database) is right"
+            ) from exc
+        return pool
+
+    def _prepare_schema(self) -> None:
+        config = self._config
+        latest = MIGRATIONS[-1].version
+        with self._connection() as conn:
+            version = applied_version(conn, self.schema)
+            if version is None or version == 0:
+                if config.readonly or not config.create:
+                    raise StoreError(
+                        f"no eventlog store in schema {self.schema!r} at {self.path}: create it "
+                        "with `eventlog migrate --db URL` (or open it with create=True)"
+                    )
+                migrate(conn, self.schema)
+            elif version < latest:
+                if config.readonly or not config.migrate:
+                    raise StoreError(
+                        f"the store in schema {self.schema!r} is at migration {version}, this "
+                        f"eventlog needs {latest}: run `eventlog migrate --db URL` (or open it "
+                        "with migrate=True)"
+                    )
+                migrate(conn, self.schema)
+            elif version > latest:
+                raise StoreError(
+                    f"the store in schema {self.schema!r} is at migration {version}, newer than "
+                    f"this eventlog knows ({latest}); upgrade eventlog"
+                )
+
+    def _check(self) -> None:
+        if self._closed:
+            raise StoreClosedError(
+                f"store {self.path} is closed; open it again with RunStore.open"
+            )
+        if os.getpid() != self._pid:
+            raise StoreError(
+                f"store {self.path} was opened in process {self._pid} before os.fork(); open "
+                "it again in this process (connections cannot be shared across a fork)"
+            )
+
+    def _connection(self) -> Any:
+        try:
+            return self._pool.connection()
+        except psycopg_pool.PoolClosed as exc:
+            raise StoreClosedError(f"store {self.path} is closed") from exc
+
+    def _fail(self, what: str, exc: BaseException) -> StoreError:
+        if isinstance(exc, psycopg_pool.PoolTimeout):
+            return StoreError(
+                f"store {self.path}: no connection to PostgreSQL within "
+                f"{self._config.connect_timeout + 5} s for a {what}; check the server and "
+                "pool_size"
+            )
+        if isinstance(exc, psycopg.OperationalError):
+            return StoreError(
+                f"store {self.path}: the connection to PostgreSQL failed during a {what}: "
+                f"{str(exc).strip()}; check the server, then retry"
+            )
+        return StoreError(f"store {self.path}: {what} failed: {str(exc).strip()}")
+
+    # -- transactions -------------------------------------------------------------------
+    def read(self, fn: Callable[[_PgTxn], T]) -> T:
+        self._check()
+        try:
+            with self._connection() as conn:
+                cur = conn.cursor(binary=True)
+                cur.execute(b"BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                try:
+                    return fn(_PgTxn(cur, self._queries, None))
+                finally:
+                    _rollback(conn)
+        except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
+            raise self._fail("read", exc) from exc
+        except BaseException as exc:
+            cause = _cause(exc)
+            if cause is not None:
+                raise self._fail("read", cause) from cause
+            raise
+
+    def get(self, table: str, key: bytes) -> bytes | None:
+        self._check()
+        try:
+            with self._connection() as conn:
+                row = conn.cursor(binary=True).execute(self._queries[table].get, (key,)).fetchone()
+                return None if row is None else bytes(row[0])
+        except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
+            raise self._fail("read", exc) from exc
+
+    def _check_writable(self) -> None:
+        self._check()
+        if self.readonly:
+            raise StoreError(
+                f"store {self.path} is open read-only; open it without readonly=True to write"
+            )
+
+    def write(self, fn: Callable[[_PgTxn], T]) -> T:
+        self._check_writable()
+        return self._transact(lambda txn, cur: fn(txn))
+
+    def write_group(
+        self, fns: Sequence[Callable[[_PgTxn], Any]], max_bytes: int
+    ) -> list[tuple[bool, Any]]:
+        """Group commit's step (see kv.py): optimistic, rerun with savepoints on a failure."""
+        if len(fns) == 1:
+            try:
+                return [(True, self.write(fns[0]))]
+            except Exception as exc:
+                return [(False, exc)]
+        self._check_writable()
+        try:
+            return self._transact(lambda txn, cur: self._run_group(txn, cur, fns, max_bytes))
+        except _GroupFailed:
+            return self._transact(
+                lambda txn, cur: self._run_group(txn, cur, fns, max_bytes, savepoints=True)
+            )
+
+    def _run_group(
+        self,
+        txn: _PgTxn,
+        cur: psycopg.Cursor[Any],
+        fns: Sequence[Callable[[_PgTxn], Any]],
+        max_bytes: int,
+        *,
+        savepoints: bool = False,
+    ) -> list[tuple[bool, Any]]:
+        results: list[tuple[bool, Any]] = []
+        for fn in fns:
+            if savepoints:
+                txn.flush_all()
+                cur.execute(b"SAVEPOINT eventlog_request")
+                mark = _Mark(txn)
+            try:
+                results.append((True, fn(txn)))
+            except Exception as exc:
+                if _cause(exc) is not None:
+                    raise  # the storage's failure, not the request's
+                if not savepoints:
+                    raise _GroupFailed from exc
+                cur.execute(b"ROLLBACK TO SAVEPOINT eventlog_request")
+                mark.restore(txn)
+                results.append((False, exc))
+            if txn.written >= max_bytes:
+                break
+        return results
+
+    def _transact(self, body: Callable[[_PgTxn, psycopg.Cursor[Any]], T]) -> T:
+        """One write transaction: lock, ``body``, then writes + token + notify + COMMIT."""
+        committing = False
+        try:
+            with self._connection() as conn:
+                begin = conn.cursor()  # a simple query (three statements): text results
+                begin.execute(self._begin, prepare=False)
+                begin.nextset()
+                begin.nextset()
+                row = begin.fetchone()
+                token = None if row is None else bytes(row[0])
+                cur = conn.cursor(binary=True)
+                if token != self._token:  # another writer committed: forget what we knew
+                    self._cache.clear()
+                txn = _PgTxn(cur, self._queries, self._cache)
+                try:
+                    result = body(txn, cur)
+                    new_token = secrets.token_bytes(12)
+                    committing = True
+                    with conn.pipeline():
+                        txn.flush_all()
+                        cur.execute(self._set_token, (new_token,))
+                        cur.execute("SELECT pg_notify(%s, '')", (self.channel,))
+                        cur.execute(b"COMMIT")
+                except BaseException:
+                    _rollback(conn)
+                    self._cache.clear()
+                    self._token = b"\x00"
+                    raise
+                self._token = new_token
+                txn.merge_into_cache()
+        except _GroupFailed:
+            raise
+        except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
+            raise self._commit_failure(exc, committing) from exc
+        except BaseException as exc:
+            cause = _cause(exc)
+            if cause is not None:
+                raise self._commit_failure(cause, committing) from cause
+            raise
+        if self.on_commit is not None:
+            self.on_commit()
+        return result
+
+    def _commit_failure(self, exc: BaseException, committing: bool) -> StoreError:
+        if committing and isinstance(exc, psycopg.OperationalError):
+            return StoreError(
+                f"store {self.path}: the connection failed while committing, so whether the "
+                f"write was kept is unknown ({str(exc).strip()}); read the run back, or retry "
+                "with event ids (idempotency keys) so a retry cannot write twice"
+            )
+        return self._fail("write", exc)
+
+    # -- the rest of the backend interface ------------------------------------------------
+    def flush(self) -> None:
+        """Wait until every commit of this backend's connections is durable (fast mode)."""
+        self._check()
+        if self._config.durability == "durable":
+            return
+        try:
+            with self._connection() as conn:
+                # a durable commit waits for the WAL up to its own record, so for every
+                # asynchronous commit written before it
+                with conn.transaction():
+                    conn.execute("SET LOCAL synchronous_commit = on")
+                    # a write, so the commit has a WAL record to wait for; the token is kept
+                    conn.execute(
+                        sql.SQL("UPDATE {} SET token = token WHERE id = 1").format(
+                            sql.Identifier(self.schema, "eventlog_writer")
+                        )
+                    )
+        except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
+            raise self._fail("flush", exc) from exc
+
+    def health_check(self) -> None:
+        self._check()
+        try:
+            with self._connection() as conn:
+                conn.execute("SELECT 1")
+        except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
+            raise self._fail("health check", exc) from exc
+
+    def make_wakeup(self) -> PgWakeup:
+        """LISTEN on the schema's channel: the wake-up of subscribers on every machine."""
+        return PgWakeup(self._config.conninfo, self.channel, self._config.connect_timeout)
+
+    def table_count(self, table: str) -> int:
+        """Rows in ``table`` (``eventlog copy``'s check)."""
+        with self._connection() as conn:
+            row = conn.execute(self._queries[table].count).fetchone()
+            return int(row[0]) if row is not None else 0
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if os.getpid() == self._pid:
+            self._pool.close()
+
+
+def _rollback(conn: psycopg.Connection[Any]) -> None:
+    """End the connection's open transaction, if any (the pool gets it back clean)."""
+    if conn.closed or conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+        return
+    try:
+        conn.execute(b"ROLLBACK")
+    except psycopg.Error:
+        conn.close()  # the pool replaces a broken connection
+
+
+class _GroupFailed(Exception):
+    """A request of an optimistic group raised: rerun the group with savepoints."""
+
+
+class _Mark:
+    """What a savepoint must restore of the client-side transaction state."""
+
+    __slots__ = ("seen", "tails", "written")
+
+    def __init__(self, txn: _PgTxn) -> None:
+        self.seen = dict(txn._seen)
+        self.tails = {table: dict(answers) for table, answers in txn._tails.items()}
+        self.written = txn.written
+
+    def restore(self, txn: _PgTxn) -> None:
+        txn._pending.clear()
+        txn._seen = self.seen
+        txn._tails = self.tails
+        txn.written = self.written
