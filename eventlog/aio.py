@@ -6,8 +6,9 @@ Writes never block the event loop: a write is validated in the caller's task (ba
 at once, nothing is written), then queued for the store's group committer and awaited; a
 drain thread leads the group, so the disk flush happens off the loop and many tasks' writes
 share one durable commit. Point reads (``get_run``, ``get_run_state``, ``get_session``,
-``count_runs``, ``last_position``) take microseconds and run inline; reads that scan (listing,
-replay, export, verify) run in a small thread pool.
+``count_runs``, ``last_position``) take microseconds and run inline on an embedded store (in
+the pool on PostgreSQL, where each is a round trip); reads that scan (listing, replay, export,
+verify) run in a small thread pool.
 
 A write whose task is cancelled after it was queued may still be committed (like a request
 whose client went away); the result is then discarded.
@@ -72,6 +73,8 @@ class AsyncRunStore:
         self._store = store
         self._reader_threads = reader_threads
         self._readers: ThreadPoolExecutor | None = None  # started on the first scan
+        # a server round trip must not block the loop: point reads go to the pool too
+        self._inline = not getattr(store._backend, "remote", False)
         self._closed = False
 
     # -- opening and closing ----------------------------------------------------------------
@@ -86,9 +89,11 @@ class AsyncRunStore:
         projectors: Sequence[Projector] = (),
         readonly: bool = False,
         create: bool = True,
+        schema: str | None = None,
+        migrate: bool = False,
         **options: int,
     ) -> AsyncRunStore:
-        """Open (creating if needed) the LMDB store in ``path``; see :meth:`RunStore.open`."""
+        """Open the LMDB store in ``path`` or a PostgreSQL URL; see :meth:`RunStore.open`."""
         opener = partial(
             RunStore.open,
             path,
@@ -98,6 +103,8 @@ class AsyncRunStore:
             projectors=projectors,
             readonly=readonly,
             create=create,
+            schema=schema,
+            migrate=migrate,
             **options,
         )
         return cls(await asyncio.to_thread(opener))  # opening may rebuild views: off the loop
@@ -148,6 +155,12 @@ class AsyncRunStore:
         await done
         return pending.outcome()
 
+    async def _point(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """A point read: inline on an embedded store (microseconds), else in the pool."""
+        if self._inline:
+            return fn(*args, **kwargs)
+        return await self._read(fn, *args, **kwargs)
+
     async def _read(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         if self._closed:  # the store raises StoreClosedError at once
             return fn(*args, **kwargs)
@@ -164,7 +177,7 @@ class AsyncRunStore:
 
     async def health_check(self) -> None:
         """Raise ``StoreError`` (or a subclass) when the store cannot serve requests."""
-        self._store.health_check()
+        await self._point(self._store.health_check)
 
     # -- sessions -------------------------------------------------------------------------
     async def create_session(
@@ -183,11 +196,11 @@ class AsyncRunStore:
         """Return ``session_id`` if it exists (else ``SessionNotFound``); create one for None."""
         if session_id is None:
             return (await self.create_session()).id
-        return self._store.ensure_session(session_id)
+        return await self._point(self._store.ensure_session, session_id)
 
     async def get_session(self, session_id: UUID | str) -> Session | None:
         """The session, or None; see :meth:`RunStore.get_session`."""
-        return self._store.get_session(session_id)
+        return await self._point(self._store.get_session, session_id)
 
     async def list_sessions(
         self,
@@ -249,11 +262,11 @@ class AsyncRunStore:
 
     async def get_run(self, run_id: UUID | str) -> RunRecord | None:
         """The run record with its current status, or None."""
-        return self._store.get_run(run_id)
+        return await self._point(self._store.get_run, run_id)
 
     async def get_run_state(self, run_id: UUID | str) -> RunState | None:
         """The materialized fold of the run's events, or None."""
-        return self._store.get_run_state(run_id)
+        return await self._point(self._store.get_run_state, run_id)
 
     async def update_run_status(self, run_id: UUID | str, status: RunStatus | str) -> RunRecord:
         """Append ``RunStatusChanged(status)``; see :meth:`RunStore.update_run_status`."""
@@ -288,7 +301,7 @@ class AsyncRunStore:
         self, status: RunStatus | str | None = None, session_id: UUID | str | None = None
     ) -> int:
         """How many runs match (from the index's counters)."""
-        return self._store.count_runs(status, session_id)
+        return await self._point(self._store.count_runs, status, session_id)
 
     async def find_runs(self, prefix: str, *, limit: int = 10) -> list[UUID]:
         """Run ids starting with a hex ``prefix`` (git-style short ids)."""
@@ -352,7 +365,7 @@ class AsyncRunStore:
 
     async def last_position(self) -> int:
         """The highest position ever assigned (0 for an empty log)."""
-        return self._store.last_position()
+        return await self._point(self._store.last_position)
 
     # -- export, import, checks -----------------------------------------------------------
     async def export_jsonl(self, run_ids: Iterable[UUID | str] | None = None) -> list[str]:

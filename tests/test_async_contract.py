@@ -20,6 +20,7 @@ import pytest
 
 from eventlog import AsyncRunStore, RunStore
 from eventlog.testing import StoreContract
+from pg_support import pg_schemas, url_for  # noqa: F401 - pg_schemas is a fixture
 
 
 class _Loop:
@@ -108,3 +109,12 @@ def test_the_adapter_runs_the_async_methods() -> None:
     assert missing == set()
     for name in ("append_event", "append_events", "append_many", "create_run", "list_events"):
         assert inspect.iscoroutinefunction(getattr(AsyncRunStore, name)), name
+
+
+class TestAsyncPostgresStore(StoreContract):
+    @pytest.fixture(autouse=True)
+    def _server(self, pg_schemas: set[str]) -> None:
+        pass
+
+    def make_store(self, path: Path, **options: Any) -> RunStore:
+        return cast(RunStore, _Blocking(lambda: AsyncRunStore.open(url_for(path), **options)))

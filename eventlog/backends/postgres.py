@@ -305,6 +305,8 @@ class _PgTxn:
 class PostgresBackend:
     """A store in one schema of a PostgreSQL database."""
 
+    remote = True  # every call is a round trip: the async API keeps them off the loop
+
     def __init__(self, config: PostgresConfig) -> None:
         self._config = config
         self.schema = config.schema_name
