@@ -145,7 +145,10 @@ class PostgresConfig(BaseModel):
     @property
     def schema_name(self) -> str:
         """The PostgreSQL schema of the store."""
-        return self.schema_ or self._parts()[1] or "eventlog"
+        if self.schema_ is not None:
+            return self.schema_
+        found = self._parts()[1]
+        return "eventlog" if found is None else found
 
     @property
     def conninfo(self) -> str:

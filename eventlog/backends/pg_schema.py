@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -86,7 +87,7 @@ def lock_key(schema: str, purpose: str) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
-def applied_version(conn: psycopg.Connection[object], schema: str) -> int | None:
+def applied_version(conn: psycopg.Connection[Any], schema: str) -> int | None:
     """The highest migration applied to ``schema`` (None: no store schema there)."""
     row = conn.execute(
         "SELECT to_regclass(%s) IS NOT NULL", (f'"{schema}".eventlog_migrations',)
@@ -101,7 +102,7 @@ def applied_version(conn: psycopg.Connection[object], schema: str) -> int | None
 
 
 def migrate(
-    conn: psycopg.Connection[object],
+    conn: psycopg.Connection[Any],
     schema: str,
     *,
     migrations: tuple[Migration, ...] = MIGRATIONS,

@@ -24,6 +24,7 @@ No ``psycopg`` exception escapes: they become :class:`~eventlog.errors.StoreErro
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
@@ -35,7 +36,8 @@ import psycopg_pool
 import structlog
 from psycopg import sql
 
-from eventlog.backends.pg_schema import MIGRATIONS, applied_version, lock_key, migrate
+from eventlog.backends import pg_schema
+from eventlog.backends.pg_schema import applied_version, lock_key, migrate
 from eventlog.backends.pg_wakeup import PgWakeup
 from eventlog.config import PostgresConfig
 from eventlog.errors import StoreClosedError, StoreError
@@ -47,6 +49,7 @@ T = TypeVar("T")
 log = structlog.wrap_logger(logging.getLogger("eventlog.postgres"))
 
 _PAGE = 512  # rows per page of a scan
+_BEGIN_READ = b"BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
 _CACHE_MAX = 200_000  # cached keys before the cache is emptied
 _TAILS_MAX = 64  # remembered last_key answers per table
 #: Tables whose values are not cached: events are written once and rarely read back in a write.
@@ -326,6 +329,7 @@ class PostgresBackend:
             sql.Identifier(self.schema, "eventlog_writer")
         )
         self.channel = f"eventlog_{self.schema}"
+        self.application_name = f"eventlog:{self.schema}"
         self._pool = self._open_pool()
         try:
             self._prepare_schema()
@@ -346,7 +350,12 @@ class PostgresBackend:
             config.conninfo,
             min_size=1,
             max_size=config.pool_size,
-            kwargs={"autocommit": True, "connect_timeout": config.connect_timeout},
+            kwargs={
+                "autocommit": True,
+                "connect_timeout": config.connect_timeout,
+                # names the store in pg_stat_activity (unless the URL sets its own)
+                "application_name": self.application_name,
+            },
             configure=configure,
             open=False,
             name=f"eventlog:{self.schema}",
@@ -364,7 +373,8 @@ class PostgresBackend:
 
     def _prepare_schema(self) -> None:
         config = self._config
-        latest = MIGRATIONS[-1].version
+        migrations = pg_schema.MIGRATIONS
+        latest = migrations[-1].version
         with self._connection() as conn:
             version = applied_version(conn, self.schema)
             if version is None or version == 0:
@@ -373,7 +383,7 @@ class PostgresBackend:
                         f"no eventlog store in schema {self.schema!r} at {self.path}: create it "
                         "with `eventlog migrate --db URL` (or open it with create=True)"
                     )
-                migrate(conn, self.schema)
+                migrate(conn, self.schema, migrations=migrations)
             elif version < latest:
                 if config.readonly or not config.migrate:
                     raise StoreError(
@@ -381,7 +391,7 @@ class PostgresBackend:
                         f"eventlog needs {latest}: run `eventlog migrate --db URL` (or open it "
                         "with migrate=True)"
                     )
-                migrate(conn, self.schema)
+                migrate(conn, self.schema, migrations=migrations)
             elif version > latest:
                 raise StoreError(
                     f"the store in schema {self.schema!r} is at migration {version}, newer than "
@@ -405,6 +415,26 @@ class PostgresBackend:
         except psycopg_pool.PoolClosed as exc:
             raise StoreClosedError(f"store {self.path} is closed") from exc
 
+    @contextlib.contextmanager
+    def _begun(self, begin: bytes, *, binary: bool) -> Iterator[psycopg.Cursor[Any]]:
+        """A pooled connection whose transaction ``begin`` started.
+
+        A connection that died while idle in the pool (server restart, killed backend) fails
+        on its first statement, before anything was done: it is dropped and another taken.
+        """
+        attempts = self._config.pool_size + 1
+        for attempt in range(attempts):
+            with self._connection() as conn:
+                cur = conn.cursor(binary=binary)
+                try:
+                    cur.execute(begin, prepare=False)
+                except psycopg.OperationalError:
+                    if conn.closed and attempt + 1 < attempts:
+                        continue
+                    raise
+                yield cur
+                return
+
     def _fail(self, what: str, exc: BaseException) -> StoreError:
         if isinstance(exc, psycopg_pool.PoolTimeout):
             return StoreError(
@@ -423,13 +453,11 @@ class PostgresBackend:
     def read(self, fn: Callable[[_PgTxn], T]) -> T:
         self._check()
         try:
-            with self._connection() as conn:
-                cur = conn.cursor(binary=True)
-                cur.execute(b"BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            with self._begun(_BEGIN_READ, binary=True) as cur:
                 try:
                     return fn(_PgTxn(cur, self._queries, None))
                 finally:
-                    _rollback(conn)
+                    _rollback(cur.connection)
         except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
             raise self._fail("read", exc) from exc
         except BaseException as exc:
@@ -441,8 +469,9 @@ class PostgresBackend:
     def get(self, table: str, key: bytes) -> bytes | None:
         self._check()
         try:
-            with self._connection() as conn:
-                row = conn.cursor(binary=True).execute(self._queries[table].get, (key,)).fetchone()
+            with self._begun(_BEGIN_READ, binary=True) as cur:  # retried like any read
+                row = cur.execute(self._queries[table].get, (key,)).fetchone()
+                _rollback(cur.connection)
                 return None if row is None else bytes(row[0])
         except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
             raise self._fail("read", exc) from exc
@@ -508,13 +537,13 @@ class PostgresBackend:
         """One write transaction: lock, ``body``, then writes + token + notify + COMMIT."""
         committing = False
         try:
-            with self._connection() as conn:
-                begin = conn.cursor()  # a simple query (three statements): text results
-                begin.execute(self._begin, prepare=False)
+            # a simple query (three statements, text results): BEGIN, the lock, the token
+            with self._begun(self._begin, binary=False) as begin:
                 begin.nextset()
                 begin.nextset()
                 row = begin.fetchone()
                 token = None if row is None else bytes(row[0])
+                conn = begin.connection
                 cur = conn.cursor(binary=True)
                 if token != self._token:  # another writer committed: forget what we knew
                     self._cache.clear()
