@@ -129,7 +129,9 @@ class PostgresConfig(BaseModel):
     @model_validator(mode="after")
     def _check_url(self) -> PostgresConfig:
         if not is_postgres_url(self.url):
-            raise ValueError("url must start with postgresql:// (for example postgresql://user@host/db)")
+            raise ValueError(
+                "url must start with postgresql:// (for example postgresql://user@host/db)"
+            )
         if not _SCHEMA.fullmatch(self.schema_name):
             raise ValueError(
                 f"invalid schema name {self.schema_name!r}: use 1-48 lowercase letters, "

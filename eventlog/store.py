@@ -25,17 +25,11 @@ from eventlog._validate import (
     metadata,
     uuid_of,
 )
+from eventlog.backends import open_backend
 from eventlog.backends.memory import MemoryBackend
-from eventlog.config import (
-    DEFAULT_MAP_SIZE,
-    DEFAULT_MAX_MAP_SIZE,
-    Durability,
-    PostgresConfig,
-    StoreConfig,
-    is_postgres_url,
-)
+from eventlog.config import DEFAULT_MAP_SIZE, DEFAULT_MAX_MAP_SIZE, Durability
 from eventlog.engine import AppendRequest, Engine
-from eventlog.errors import ConfigError, SessionNotFound
+from eventlog.errors import SessionNotFound
 from eventlog.events import AnyEvent, Event, RawEvent, RunStatusChanged
 from eventlog.group_commit import GroupCommitter
 from eventlog.kv import KVBackend, KVTxn
@@ -163,71 +157,26 @@ class RunStore(StoreSubscriptions, StoreViews):
         >>> with RunStore.open(tempfile.mkdtemp() + "/store") as store:
         ...     store.health_check()
         """
-        if is_postgres_url(path):
-            return cls._open_postgres(
-                str(path),
-                durability=durability,
-                projectors=projectors,
-                readonly=readonly,
-                create=create,
-                schema=schema,
-                migrate=migrate,
-                **options,
-            )
-        if schema is not None or migrate:
-            raise ConfigError(
-                "schema and migrate apply to PostgreSQL stores only; pass a postgresql:// URL"
-            )
-        from eventlog.backends.lmdb import LmdbBackend
-
-        config = StoreConfig.build(
-            path=path,
+        opened = open_backend(
+            path,
             durability=durability,
             map_size=map_size,
             max_map_size=max_map_size,
             readonly=readonly,
             create=create,
+            schema=schema,
+            migrate=migrate,
             **options,
         )
-        backend = LmdbBackend(config)
         try:
             return cls(
-                backend,
+                opened.backend,
                 projectors,
-                group_max_requests=config.group_max_requests,
-                group_max_bytes=config.group_max_bytes,
+                group_max_requests=opened.group_max_requests,
+                group_max_bytes=opened.group_max_bytes,
             )
         except BaseException:
-            backend.close()
-            raise
-
-    @classmethod
-    def _open_postgres(
-        cls,
-        url: str,
-        *,
-        projectors: Sequence[Projector],
-        schema: str | None,
-        **options: object,
-    ) -> RunStore:
-        try:
-            from eventlog.backends.postgres import PostgresBackend
-        except ImportError as exc:
-            raise ConfigError(
-                f"PostgreSQL stores need psycopg 3 ({exc}); install them with "
-                "pip install 'eventlog[postgres]'"
-            ) from None
-        config = PostgresConfig.build(url=url, schema=schema, **options)
-        backend = PostgresBackend(config)
-        try:
-            return cls(
-                backend,
-                projectors,
-                group_max_requests=config.group_max_requests,
-                group_max_bytes=config.group_max_bytes,
-            )
-        except BaseException:
-            backend.close()
+            opened.backend.close()
             raise
 
     @classmethod

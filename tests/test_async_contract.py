@@ -17,10 +17,10 @@ from types import TracebackType
 from typing import Any, cast
 
 import pytest
+from pg_support import url_for
 
 from eventlog import AsyncRunStore, RunStore
 from eventlog.testing import StoreContract
-from pg_support import pg_schemas, url_for  # noqa: F401 - pg_schemas is a fixture
 
 
 class _Loop:
@@ -111,10 +111,7 @@ def test_the_adapter_runs_the_async_methods() -> None:
         assert inspect.iscoroutinefunction(getattr(AsyncRunStore, name)), name
 
 
+@pytest.mark.usefixtures("pg_schemas")
 class TestAsyncPostgresStore(StoreContract):
-    @pytest.fixture(autouse=True)
-    def _server(self, pg_schemas: set[str]) -> None:
-        pass
-
     def make_store(self, path: Path, **options: Any) -> RunStore:
         return cast(RunStore, _Blocking(lambda: AsyncRunStore.open(url_for(path), **options)))

@@ -4,10 +4,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pg_support import url_for
 
 from eventlog import RunStore
 from eventlog.testing import StoreContract
-from pg_support import pg_schemas, url_for  # noqa: F401 - pg_schemas is a fixture
 
 
 class TestMemoryStore(StoreContract):
@@ -27,19 +27,13 @@ class TestLmdbFastStore(StoreContract):
         return RunStore.open(path, durability="fast", **options)
 
 
+@pytest.mark.usefixtures("pg_schemas")
 class TestPostgresStore(StoreContract):
-    @pytest.fixture(autouse=True)
-    def _server(self, pg_schemas: set[str]) -> None:
-        pass
-
     def make_store(self, path: Path, **options: Any) -> RunStore:
         return RunStore.open(url_for(path), **options)
 
 
+@pytest.mark.usefixtures("pg_schemas")
 class TestPostgresFastStore(StoreContract):
-    @pytest.fixture(autouse=True)
-    def _server(self, pg_schemas: set[str]) -> None:
-        pass
-
     def make_store(self, path: Path, **options: Any) -> RunStore:
         return RunStore.open(url_for(path), durability="fast", **options)

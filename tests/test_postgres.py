@@ -13,11 +13,12 @@ from collections import defaultdict
 from multiprocessing.synchronize import Barrier
 from multiprocessing.synchronize import Event as MpEvent
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 from uuid import UUID
 
 import psycopg
 import pytest
+from pg_support import ADMIN_URL, schema_for, url_for
 from psycopg import sql
 from test_multiprocess import (
     EVENTS_PER_WRITER,
@@ -33,7 +34,6 @@ from eventlog.backends import pg_schema
 from eventlog.events import TextDelta
 from eventlog.protocols import ProjectionTx
 from eventlog.records import EventRecord
-from pg_support import ADMIN_URL, pg_schemas, schema_for, url_for  # noqa: F401 - a fixture
 
 pytestmark = pytest.mark.usefixtures("pg_schemas")
 
@@ -49,7 +49,7 @@ def wait_until(predicate: object, what: str, timeout: float = WAIT) -> None:
         time.sleep(0.005)
 
 
-def admin() -> psycopg.Connection[tuple[object, ...]]:
+def admin() -> psycopg.Connection[tuple[Any, ...]]:
     return psycopg.connect(ADMIN_URL, autocommit=True)
 
 
@@ -63,7 +63,8 @@ def url(tmp_path: Path) -> str:
 
 def test_a_new_schema_is_created_and_recorded(url: str, tmp_path: Path) -> None:
     with RunStore.open(url) as store:
-        assert store.path is not None and "schema=" in store.path
+        assert store.path is not None
+        assert "schema=" in store.path
     with admin() as conn:
         assert pg_schema.applied_version(conn, schema_for(tmp_path / "store")) == 1
 
@@ -186,7 +187,8 @@ def test_connections_killed_while_idle_are_replaced(url: str, tmp_path: Path) ->
                 "WHERE state = 'idle' AND application_name = %s",
                 (app,),
             ).fetchone()
-        assert row is not None and row[0] >= 1
+        assert row is not None
+        assert row[0] >= 1
         wait_until(lambda: idle_clients(app) == 0, "the killed backends to exit")
         run = store.create_run(sid, provider="p", model="m")
         assert store.get_run(run.id) == run
@@ -396,9 +398,7 @@ def test_group_commit_across_store_objects_keeps_positions_dense(url: str) -> No
             for i in range(50):
                 store.append_event(run.id, TextDelta(f"{w}:{i}"))
 
-        threads = [
-            threading.Thread(target=write, args=(stores[w % 3], w)) for w in range(12)
-        ]
+        threads = [threading.Thread(target=write, args=(stores[w % 3], w)) for w in range(12)]
         for t in threads:
             t.start()
         for t in threads:
@@ -407,7 +407,8 @@ def test_group_commit_across_store_objects_keeps_positions_dense(url: str) -> No
         assert [r.seq for r in records] == list(range(1, 601))
         assert sorted(r.position for r in records) == list(range(base + 1, base + 601))
         state = stores[2].get_run_state(run.id)
-        assert state is not None and state.event_count == 600
+        assert state is not None
+        assert state.event_count == 600
         assert stores[2].verify() == []
     finally:
         for s in stores:

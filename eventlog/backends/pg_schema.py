@@ -52,8 +52,7 @@ class Migration:
 
 def _kv_tables() -> tuple[str, ...]:
     return tuple(
-        f"CREATE TABLE {{schema}}.{name} (k bytea PRIMARY KEY, v bytea NOT NULL)"
-        for name in TABLES
+        f"CREATE TABLE {{schema}}.{name} (k bytea PRIMARY KEY, v bytea NOT NULL)" for name in TABLES
     )
 
 

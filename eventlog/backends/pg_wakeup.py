@@ -50,7 +50,7 @@ class PgWakeup(Wakeup):
         self._pg_closed = False
 
     def committed(self) -> None:
-        """This process's commit: wake its waiters (others hear the NOTIFY)."""
+        """Wake this process's waiters after its commit (other processes hear the NOTIFY)."""
         self.poke()
 
     def live(self) -> bool:

@@ -400,9 +400,7 @@ class PostgresBackend:
 
     def _check(self) -> None:
         if self._closed:
-            raise StoreClosedError(
-                f"store {self.path} is closed; open it again with RunStore.open"
-            )
+            raise StoreClosedError(f"store {self.path} is closed; open it again with RunStore.open")
         if os.getpid() != self._pid:
             raise StoreError(
                 f"store {self.path} was opened in process {self._pid} before os.fork(); open "
@@ -593,17 +591,16 @@ class PostgresBackend:
         if self._config.durability == "durable":
             return
         try:
-            with self._connection() as conn:
-                # a durable commit waits for the WAL up to its own record, so for every
-                # asynchronous commit written before it
-                with conn.transaction():
-                    conn.execute("SET LOCAL synchronous_commit = on")
-                    # a write, so the commit has a WAL record to wait for; the token is kept
-                    conn.execute(
-                        sql.SQL("UPDATE {} SET token = token WHERE id = 1").format(
-                            sql.Identifier(self.schema, "eventlog_writer")
-                        )
+            # a durable commit waits for the WAL up to its own record, so for every
+            # asynchronous commit written before it
+            with self._connection() as conn, conn.transaction():
+                conn.execute("SET LOCAL synchronous_commit = on")
+                # a write, so the commit has a WAL record to wait for; the token is kept
+                conn.execute(
+                    sql.SQL("UPDATE {} SET token = token WHERE id = 1").format(
+                        sql.Identifier(self.schema, "eventlog_writer")
                     )
+                )
         except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
             raise self._fail("flush", exc) from exc
 
