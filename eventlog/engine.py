@@ -40,6 +40,7 @@ from eventlog.errors import (
 )
 from eventlog.events import AnyEvent, event_type_name
 from eventlog.keys import (
+    COPY_MARKER_KEY,
     FORMAT_KEY,
     FORMAT_VERSION,
     MAX_KEY,
@@ -96,12 +97,17 @@ class Engine:
     # -- store format ----------------------------------------------------------------------
     def init_store(self, txn: KVTxn) -> None:
         """Stamp a new store with the format version; refuse a store of a newer format."""
-        if txn.get("meta", FORMAT_KEY) is None:
+        if txn.get("meta", FORMAT_KEY) is None and txn.get("meta", COPY_MARKER_KEY) is None:
             txn.put("meta", FORMAT_KEY, pack_u64(FORMAT_VERSION))
         self.check_format(txn)
 
     def check_format(self, txn: KVTxn) -> None:
         """Refuse a store written in a newer format than this code knows."""
+        if txn.get("meta", COPY_MARKER_KEY) is not None:
+            raise StoreError(
+                "this store is an incomplete copy (`eventlog copy` did not finish); delete it "
+                "and copy again"
+            )
         raw = txn.get("meta", FORMAT_KEY)
         if raw is None:
             raise StoreError("not an eventlog store (no format stamp); check the path")

@@ -23,6 +23,7 @@ from __future__ import annotations
 import struct
 
 __all__ = [
+    "COPY_MARKER_KEY",
     "FORMAT_KEY",
     "FORMAT_VERSION",
     "MAX_KEY",
@@ -43,6 +44,8 @@ def unpack_u64(value: bytes) -> int:
 
 
 FORMAT_KEY = b"format"
+#: Present (in ``meta``) while ``eventlog copy`` fills a store: such a store is refused.
+COPY_MARKER_KEY = b"copy.incomplete"
 FORMAT_VERSION = 3
 MAX_KEY = 480
 SEQ_END = b"\xff" * 8

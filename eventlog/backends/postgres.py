@@ -89,7 +89,6 @@ class _Queries:
         self.fwd_after = sql.SQL("SELECT k, v FROM {} WHERE k > %b ORDER BY k LIMIT %b").format(t)
         self.rev = sql.SQL("SELECT k, v FROM {} WHERE k < %b ORDER BY k DESC LIMIT %b").format(t)
         self.rev_all = sql.SQL("SELECT k, v FROM {} ORDER BY k DESC LIMIT %b").format(t)
-        self.count = sql.SQL("SELECT count(*) FROM {}").format(t)
 
 
 class _Cache:
@@ -616,11 +615,21 @@ class PostgresBackend:
         """LISTEN on the schema's channel: the wake-up of subscribers on every machine."""
         return PgWakeup(self._config.conninfo, self.channel, self._config.connect_timeout)
 
-    def table_count(self, table: str) -> int:
-        """Rows in ``table`` (``eventlog copy``'s check)."""
-        with self._connection() as conn:
-            row = conn.execute(self._queries[table].count).fetchone()
-            return int(row[0]) if row is not None else 0
+    def info(self) -> dict[str, int]:
+        """Bytes the store's tables take on the server, indexes and TOAST included."""
+        self._check()
+        try:
+            with self._connection() as conn:
+                row = conn.execute(
+                    "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
+                    "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    "WHERE n.nspname = %s AND c.relkind = 'r'",
+                    (self.schema,),
+                ).fetchone()
+        except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
+            raise self._fail("size query", exc) from exc
+        size = int(row[0]) if row is not None else 0
+        return {"map_size": 0, "used_bytes": size, "file_bytes": size}
 
     def close(self) -> None:
         if self._closed:

@@ -14,13 +14,13 @@ from typing import Annotated
 import structlog
 import typer
 
-from eventlog.cli import admin, runs, sessions
+from eventlog.cli import admin, runs, sessions, stores
 
 __all__ = ["app", "main"]
 
 app = typer.Typer(
     help="Debug and inspect agent runs stored by eventlog. Every command takes --db PATH "
-    "(or EVENTLOG_DB; default ./data).",
+    "or --db postgresql://... (or EVENTLOG_DB; default ./data).",
     no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,
@@ -47,6 +47,7 @@ def _main(
 runs.register(app)
 sessions.register(app)
 admin.register(app)
+stores.register(app)
 
 
 def main() -> None:

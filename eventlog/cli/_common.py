@@ -7,7 +7,6 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Annotated, Any, NoReturn
 from uuid import UUID
 
@@ -23,6 +22,7 @@ from eventlog.store import RunStore
 from eventlog.transfer import ImportFileError
 
 __all__ = [
+    "DEFAULT_DB",
     "DbOption",
     "JsonFlag",
     "NlFlag",
@@ -37,14 +37,17 @@ __all__ = [
     "summary",
 ]
 
+#: Where commands look for the store when neither --db nor EVENTLOG_DB says.
+DEFAULT_DB = "./data"
+
 DbOption = Annotated[
-    Path,
+    str,
     typer.Option(
         "--db",
         envvar="EVENTLOG_DB",
-        help="Store directory (or set EVENTLOG_DB).",
+        help="Store directory, or a PostgreSQL URL postgresql://user@host/db[?schema=NAME] "
+        "(or set EVENTLOG_DB).",
         show_default=True,
-        readable=False,  # the store explains a permission problem (and what to do) itself
     ),
 ]
 
@@ -80,7 +83,7 @@ def fail_cleanly() -> Iterator[None]:
         die(str(exc))
 
 
-def open_store(db: Path, *, write: bool = False, create: bool = False) -> RunStore:
+def open_store(db: str, *, write: bool = False, create: bool = False) -> RunStore:
     """Open the store: read-only unless ``write``; never create one unless ``create``."""
     if write:
         return RunStore.open(db, create=create)

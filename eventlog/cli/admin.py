@@ -14,6 +14,7 @@ from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 
 from eventlog.cli._common import (
+    DEFAULT_DB,
     DbOption,
     JsonFlag,
     NlFlag,
@@ -25,14 +26,13 @@ from eventlog.cli._common import (
     resolve_run,
     to_builtins,
 )
+from eventlog.config import is_postgres_url
 from eventlog.demo import write_demo_runs
 from eventlog.errors import CorruptRecordError
 from eventlog.status import RunStatus
 from eventlog.transfer import parse_lines
 
 __all__ = ["register"]
-
-DEFAULT_DB = Path("./data")
 
 
 def demo(
@@ -141,8 +141,9 @@ def import_(
     """
     if not file.is_file():
         die(f"file {file} not found")
-    new_store = not (db / "data.mdb").exists()
-    new_dir = not db.exists()
+    path = None if is_postgres_url(db) else Path(db)
+    new_store = path is not None and not (path / "data.mdb").exists()
+    new_dir = path is not None and not path.exists()
     with fail_cleanly():
         lines = file.read_bytes().splitlines()
         parse_lines(lines)  # validate every line before a store is opened (or created)
@@ -150,8 +151,8 @@ def import_(
             with open_store(db, write=True, create=True) as store:
                 result = store.import_jsonl(lines)
         except BaseException:
-            if new_store and new_dir and db.is_dir():
-                shutil.rmtree(db)  # a failed import into a new path leaves nothing behind
+            if new_store and new_dir and path is not None and path.is_dir():
+                shutil.rmtree(path)  # a failed import into a new path leaves nothing behind
             raise
     typer.echo(
         f"imported {result.sessions} sessions, {result.runs} runs, {result.events} events into {db}"
@@ -244,10 +245,14 @@ def stats(db: DbOption = DEFAULT_DB, json_out: JsonFlag = False) -> None:
     )
     out.print(f"sessions   {result.sessions}")
     out.print(f"events     {result.events} (last position {result.last_position})")
-    out.print(
-        f"disk       {result.file_bytes:,} bytes in data.mdb; map {result.map_size:,} bytes, "
-        f"{result.used_bytes:,} used ({100 * result.used_bytes / max(result.map_size, 1):.1f}%)"
-    )
+    if is_postgres_url(db):
+        out.print(f"disk       {result.file_bytes:,} bytes in PostgreSQL tables (with indexes)")
+    else:
+        used = 100 * result.used_bytes / max(result.map_size, 1)
+        out.print(
+            f"disk       {result.file_bytes:,} bytes in data.mdb; map {result.map_size:,} "
+            f"bytes, {result.used_bytes:,} used ({used:.1f}%)"
+        )
     for p in result.projectors:
         state = "ready" if p["ready"] else "STALE (run eventlog rebuild)"
         out.print(

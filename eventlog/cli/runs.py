@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from eventlog.cli._common import (
+    DEFAULT_DB,
     DbOption,
     JsonFlag,
     NlFlag,
@@ -29,8 +29,6 @@ from eventlog.records import EventRecord, RunRecord, RunState
 from eventlog.status import RunStatus
 
 __all__ = ["register"]
-
-DEFAULT_DB = Path("./data")
 
 
 def _run_row(run: RunRecord, state: RunState | None) -> dict[str, Any]:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from eventlog.cli._common import (
+    DEFAULT_DB,
     DbOption,
     JsonFlag,
     NlFlag,
@@ -27,8 +27,6 @@ from eventlog.messages import (
 )
 
 __all__ = ["register"]
-
-DEFAULT_DB = Path("./data")
 
 
 def sessions(
