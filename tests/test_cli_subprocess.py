@@ -197,6 +197,21 @@ class Writer:
                 self.proc.stdout.close()
 
 
+def append_elsewhere(db: str | Path, run_id: UUID, deltas: list[str]) -> list[tuple[int, int]]:
+    """Append one TextDelta per item in another process; return their (seq, position)."""
+    appended = subprocess.run(
+        [sys.executable, "-c", WRITER, str(db), str(run_id)],
+        input="".join(f"{d}\n" for d in deltas),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=child_env(),
+    )
+    assert appended.returncode == 0, appended.stderr
+    return [(int(seq), int(pos)) for seq, pos in map(str.split, appended.stdout.splitlines())]
+
+
 @pytest.fixture
 def tail_procs() -> Iterator[list[Tail | Writer]]:
     """Every process a test starts, ended at teardown whatever happened."""
@@ -299,17 +314,7 @@ def test_tail_follow_prints_what_another_process_appends(
         last_position,
     )
 
-    appended = subprocess.run(
-        [sys.executable, "-c", WRITER, str(db), str(run_a)],
-        input="alpha\nbeta\ngamma\n",
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env=child_env(),
-    )
-    assert appended.returncode == 0, appended.stderr
-    acks = [tuple(map(int, line.split())) for line in appended.stdout.splitlines()]
+    acks = append_elsewhere(db, run_a, ["alpha", "beta", "gamma"])
     assert [seq for seq, _ in acks] == [3, 4, 5]
 
     got = [tail.line(deadline) for _ in range(3)]

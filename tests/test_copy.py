@@ -4,15 +4,13 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from pathlib import Path
 from uuid import UUID, uuid4
 
 import pytest
 from pg_support import url_for
-from test_cli_subprocess import DEADLINE, WRITER, Tail, Writer, child_env, run, tail_procs
+from test_cli_subprocess import DEADLINE, Tail, Writer, append_elsewhere, run, tail_procs
 
 from eventlog import RunStore, StoreError
 from eventlog.copying import copy_store
@@ -168,16 +166,7 @@ def test_tail_follow_on_postgres_sees_another_process(
     tail_procs.append(tail)
     deadline = time.monotonic() + DEADLINE
     assert tail.line(deadline)["payload"]["delta"] == "before"  # now following (LISTEN)
-    appended = subprocess.run(
-        [sys.executable, "-c", WRITER, pg, str(run_id)],
-        input="one\ntwo\n",
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env=child_env(),
-    )
-    assert appended.returncode == 0, appended.stderr
+    assert [seq for seq, _ in append_elsewhere(pg, run_id, ["one", "two"])] == [2, 3]
     got = [tail.line(deadline) for _ in range(2)]
     assert [(e["seq"], e["payload"]["delta"]) for e in got] == [(2, "one"), (3, "two")]
     rest, _ = tail.interrupt()
