@@ -16,12 +16,14 @@ from __future__ import annotations
 
 from eventlog.aio import AsyncRunStore
 from eventlog.codec import MAX_EVENT_BYTES
-from eventlog.config import StoreConfig
+from eventlog.config import PostgresConfig, StoreConfig
+from eventlog.copying import CopyReport, copy_store
 from eventlog.engine import AppendRequest
 from eventlog.errors import (
     AlreadyExistsError,
     ConcurrencyError,
     ConfigError,
+    CopyMismatchError,
     CorruptRecordError,
     EventLogError,
     EventTooLargeError,
@@ -72,10 +74,12 @@ __all__ = [
     "ConcurrencyError",
     "ConfigError",
     "ConsumerInfo",
+    "CopyMismatchError",
+    "CopyReport",
     "CorruptRecordError",
     "EventLogError",
-    "EventTooLargeError",
     "EventRecord",
+    "EventTooLargeError",
     "Execution",
     "ExecutionStatus",
     "ImageUrlPart",
@@ -84,6 +88,7 @@ __all__ = [
     "InvalidTransition",
     "JsonPart",
     "Message",
+    "PostgresConfig",
     "Problem",
     "ProjectionError",
     "ProjectionReader",
@@ -98,8 +103,8 @@ __all__ = [
     "RunState",
     "RunStatus",
     "RunStore",
-    "SessionNotFound",
     "Session",
+    "SessionNotFound",
     "SessionStats",
     "StoreClosedError",
     "StoreConfig",
@@ -111,5 +116,6 @@ __all__ = [
     "TextPart",
     "ToolMessage",
     "UserMessage",
+    "copy_store",
 ]
 __version__ = "0.1.0"

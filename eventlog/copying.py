@@ -21,18 +21,14 @@ from dataclasses import dataclass, field
 from os import PathLike
 
 from eventlog.backends import open_backend
-from eventlog.errors import StoreError
+from eventlog.errors import CopyMismatchError, StoreError
 from eventlog.keys import COPY_MARKER_KEY
 from eventlog.kv import TABLES, KVBackend, KVTxn
 
-__all__ = ["CopyMismatchError", "CopyReport", "copy_store"]
+__all__ = ["CopyReport", "copy_store"]
 
 #: Tables that may hold rows in an "empty" destination: what opening a store writes.
 _SETUP_TABLES = frozenset({"meta", "projector_meta", "projections"})
-
-
-class CopyMismatchError(StoreError):
-    """The destination read back differs from the source (counts or checksum)."""
 
 
 @dataclass

@@ -13,6 +13,7 @@ __all__ = [
     "AlreadyExistsError",
     "ConcurrencyError",
     "ConfigError",
+    "CopyMismatchError",
     "CorruptRecordError",
     "EventLogError",
     "EventTooLargeError",
@@ -94,6 +95,10 @@ class StoreFullError(StoreError):
 
 class StoreClosedError(StoreError):
     """The store was closed; open it again with ``RunStore.open``."""
+
+
+class CopyMismatchError(StoreError):
+    """``copy_store``: the destination read back differs from the source (counts or checksum)."""
 
 
 class CorruptRecordError(StoreError):
