@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pg_support import url_for
 
 from eventlog import RunStore, StoreError
 from eventlog.events import TextDelta
@@ -84,8 +85,18 @@ def outcome(call: Callable[[], object]) -> dict[str, object]:
     return {"error": None, "message": "returned", "is_store_error": False}
 
 
-def test_inherited_store_refuses_to_work_in_the_child(tmp_path: Path) -> None:
-    with RunStore.open(tmp_path / "store", durability="fast") as store:
+@pytest.fixture(params=["lmdb", "postgres"])
+def location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "postgres":
+        request.getfixturevalue("pg_schemas")
+        return url_for(tmp_path / "store")
+    return str(tmp_path / "store")
+
+
+def test_inherited_store_refuses_to_work_in_the_child(location: str) -> None:
+    # on PostgreSQL the child must not use (or close) the parent's connections either: they
+    # share the sockets, and the parent goes on using them below
+    with RunStore.open(location, durability="fast") as store:
         run = store.create_run(store.create_session().id, provider="p", model="m")
         store.append_event(run.id, TextDelta("before fork"))
 

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 from uuid import UUID, uuid4
 
 import pytest
+from pg_support import url_for
 
 from eventlog import (
     AppendRequest,
@@ -54,11 +55,14 @@ def _wait_until(cond: Callable[[], bool], timeout: float = 10.0) -> None:
         tick.wait(0.0005)
 
 
-@pytest.fixture(params=["lmdb", "memory"])
+@pytest.fixture(params=["lmdb", "memory", "postgres"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RunStore]:
     projectors = [_Picky()]
     if request.param == "lmdb":
         s = RunStore.open(tmp_path / "s", projectors=projectors)
+    elif request.param == "postgres":
+        request.getfixturevalue("pg_schemas")
+        s = RunStore.open(url_for(tmp_path / "s"), projectors=projectors)
     else:
         s = RunStore.in_memory(projectors=projectors)
     yield s
