@@ -28,6 +28,7 @@ import contextlib
 import logging
 import os
 import secrets
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
@@ -50,7 +51,7 @@ log = structlog.wrap_logger(logging.getLogger("eventlog.postgres"))
 
 _PAGE = 512  # rows per page of a scan
 _BEGIN_READ = b"BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
-_CACHE_MAX = 200_000  # cached keys before the cache is emptied
+_CACHE_MAX = 50_000  # cached keys before the cache is emptied (tens of MB at most)
 _TAILS_MAX = 64  # remembered last_key answers per table
 #: Tables whose values are not cached: events are written once and rarely read back in a write.
 _UNCACHED = frozenset({"events", "positions"})
@@ -331,6 +332,7 @@ class PostgresBackend:
         self._closed = False
         self._queries = {name: _Queries(self.schema, name) for name in TABLES}
         self._cache = _Cache()
+        self._write_lock = threading.Lock()
         self._token = b"\x00"  # the writer token this backend committed last
         self._begin = (
             f"BEGIN; SELECT pg_advisory_xact_lock({lock_key(self.schema, 'write')}); "
@@ -573,8 +575,11 @@ class PostgresBackend:
         """One write transaction: lock, ``body``, then writes + token + notify + COMMIT."""
         committing = False
         try:
-            # a simple query (three statements, text results): BEGIN, the lock, the token
-            with self._begun(self._begin, binary=False) as begin:
+            # one write transaction at a time per backend object (the group committer's, an
+            # async projector's, a consumer's ack): the server would serialize them anyway,
+            # and the cache and token must never be seen half-updated by another thread.
+            # Then a simple query (three statements, text results): BEGIN, the lock, the token
+            with self._write_lock, self._begun(self._begin, binary=False) as begin:
                 begin.nextset()
                 begin.nextset()
                 row = begin.fetchone()
@@ -600,8 +605,8 @@ class PostgresBackend:
                     self._cache.clear()
                     self._token = b"\x00"
                     raise
-                self._token = new_token
                 txn.merge_into_cache()
+                self._token = new_token
         except _GroupFailed:
             raise
         except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
