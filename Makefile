@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint typecheck pytest bench bench-quick torture fuzz clean
+.PHONY: demo test lint typecheck pytest bench bench-quick torture torture-postgres fuzz clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,15 @@ bench-quick: $(STAMP)
 torture: $(STAMP)
 	cd tests && ../$(BIN)/python -m reliability.campaign --kills 1000 --fast-kills 200 \
 		--chaos-seconds 120 --json reliability/torture-results.json
+
+# The same crash loops against the local PostgreSQL server (schemas torture_durable/_fast,
+# dropped first): 200 durable + 50 fast kills.
+PG_TORTURE_URL ?= postgresql://postgres@127.0.0.1:5432/test?schema=torture
+torture-postgres: $(STAMP)
+	for mode in durable fast; do psql "$(firstword $(subst ?, ,$(PG_TORTURE_URL)))" -qc \
+		"DROP SCHEMA IF EXISTS torture_$$mode CASCADE" 2>/dev/null || true; done
+	cd tests && ../$(BIN)/python -m reliability.campaign --kills 200 --fast-kills 50 \
+		--chaos-seconds 0 --store '$(PG_TORTURE_URL)' --json reliability/torture-postgres.json
 
 # Coverage-guided fuzzing (atheris, an optional extra) of the decoder and of JSONL import,
 # FUZZ_SECONDS each (default 60). Crashing inputs are saved in .fuzz/ as crash-*. Without

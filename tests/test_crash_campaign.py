@@ -9,12 +9,16 @@ from __future__ import annotations
 from pathlib import Path
 from uuid import UUID
 
+import pytest
+from pg_support import url_for
+
 from eventlog import RunStore
 from reliability.campaign import chaos, crash_campaign
 from reliability.ledger import Model, check_store
 
 QUICK_KILLS = 60  # CI runs >= 50 kills
 FAST_KILLS = 20
+PG_KILLS = 20
 
 
 def test_sigkill_loses_no_acknowledged_append_in_durable_mode(tmp_path: Path) -> None:
@@ -38,6 +42,26 @@ def test_sigkill_loses_nothing_in_fast_mode_either(tmp_path: Path) -> None:
     assert result.kills == FAST_KILLS
     assert result.lost == 0
     assert result.acknowledged_events > 500
+
+
+@pytest.mark.usefixtures("pg_schemas")
+def test_sigkill_loses_no_acknowledged_append_on_postgres(tmp_path: Path) -> None:
+    # the same writer and checks against the server: a kill mid-commit (the connection drops,
+    # the server rolls back or has committed) loses nothing acknowledged, leaves no half batch
+    result = crash_campaign(
+        tmp_path,
+        PG_KILLS,
+        durability="durable",
+        seed=15,
+        max_delay=0.15,
+        store=url_for(tmp_path / "store"),
+    )
+    assert result.violations == []
+    assert (result.kills, result.writers_exited_early) == (PG_KILLS, 0)
+    assert result.lost == 0
+    assert result.partial_batches == 0
+    assert result.acknowledged_events > 200
+    assert result.in_flight_found_complete + result.in_flight_found_absent > PG_KILLS // 2
 
 
 def test_chaos_four_writers_killed_at_random_two_readers(tmp_path: Path) -> None:

@@ -73,7 +73,7 @@ class CrashResult(Figures):
 
 
 def _start_writer(
-    ctx: ForkServerContext, store: Path, ledger: Path, seed: int, durability: Durability
+    ctx: ForkServerContext, store: str | Path, ledger: Path, seed: int, durability: Durability
 ) -> tuple[ForkServerProcess, EventFlag]:
     ready = ctx.Event()
     proc = ctx.Process(
@@ -92,7 +92,7 @@ def _kill(proc: ForkServerProcess) -> bool:
     return proc.exitcode == -signal.SIGKILL
 
 
-def _check_and_prune(path: Path, model: Model, durability: Durability) -> CheckReport:
+def _check_and_prune(path: str | Path, model: Model, durability: Durability) -> CheckReport:
     with RunStore.open(path, durability=durability) as store:
         report = check_store(store, model)
         probe_session = None if model.probe_run is None else model.runs[model.probe_run].session
@@ -102,7 +102,7 @@ def _check_and_prune(path: Path, model: Model, durability: Durability) -> CheckR
         return report
 
 
-def _totals(result: CrashResult, model: Model, total: CheckReport, path: Path) -> None:
+def _totals(result: CrashResult, model: Model, total: CheckReport, path: str | Path) -> None:
     result.acknowledged_events = model.acked_events
     result.acknowledged_ops = dict(sorted(model.acked_ops.items()))
     result.lost = total.lost
@@ -124,14 +124,17 @@ def crash_campaign(
     max_delay: float = 0.25,
     progress: Callable[[int, CrashResult], None] | None = None,
     model: Model | None = None,
+    store: str | None = None,
 ) -> CrashResult:
     """Kill a writer ``kills`` times at random moments; check the store after every kill.
 
     ``model`` (optional) is the model to fold the ledgers into, for a caller that checks more.
+    ``store``: where the store is (default ``workdir/store``; a PostgreSQL URL works too).
     """
     ctx = _context()
     rng = random.Random(seed)
-    path, ledgers = workdir / "store", workdir / "ledgers"
+    path: str | Path = workdir / "store" if store is None else store
+    ledgers = workdir / "ledgers"
     ledgers.mkdir(parents=True, exist_ok=True)
     result = CrashResult(durability=durability)
     model = Model() if model is None else model
@@ -319,6 +322,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chaos-seconds", type=float, default=120.0)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", type=Path, help="write the figures here")
+    parser.add_argument(
+        "--store",
+        help="run the crash loops against this store instead: a PostgreSQL URL ending in "
+        "?schema=NAME (the loops use the new schemas NAME_durable and NAME_fast)",
+    )
     args = parser.parse_args(argv)
 
     def show(done: int, r: CrashResult) -> None:
@@ -335,8 +343,11 @@ def main(argv: list[str] | None = None) -> int:
             if kills:
                 print(f"crash campaign, {mode} mode, {kills} kills", flush=True)
                 work = Path(tmp) / mode
+                store = None if args.store is None else f"{args.store}_{mode}"
                 figures[mode] = asdict(
-                    crash_campaign(work, kills, durability=mode, seed=args.seed, progress=show)
+                    crash_campaign(
+                        work, kills, durability=mode, seed=args.seed, progress=show, store=store
+                    )
                 )
         if args.chaos_seconds:
             print(f"chaos: 4 writers, 2 readers, {args.chaos_seconds:.0f}s", flush=True)
