@@ -57,6 +57,10 @@ class KVTxn(Protocol):
         """Delete ``key``; True if it existed."""
         ...
 
+    def prefetch(self, table: str, keys: Sequence[bytes]) -> None:
+        """Hint: ``get`` will be asked for these keys (a remote backend reads them at once)."""
+        ...
+
     def discard(self, table: str, key: bytes) -> None:
         """Delete ``key`` if it exists (no answer needed: a remote backend sends it later)."""
         ...

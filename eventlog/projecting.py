@@ -72,6 +72,10 @@ class ProjectionTxn:
         self._prefix = prefix
         self._room = MAX_KEY - len(prefix)
 
+    def prefetch(self, keys: Sequence[bytes]) -> None:
+        """Hint that ``get`` will be asked for ``keys`` (one query on a remote backend)."""
+        self._txn.prefetch("projections", [self._prefix + k for k in keys])
+
     def check_key(self, key: bytes) -> None:
         """Raise ``TypeError``/``ValueError`` unless ``key`` is bytes that fit this keyspace."""
         _check_key(key, self._room)

@@ -22,7 +22,7 @@ from eventlog.engine import AppendRequest, Engine
 from eventlog.errors import RunNotFound, SessionNotFound
 from eventlog.kv import KVBackend, KVTxn
 from eventlog.messages import MESSAGE_TYPES, Message, MessageAppended
-from eventlog.projecting import is_async, reader
+from eventlog.projecting import ProjectionTxn, is_async, reader
 from eventlog.records import EventRecord, Execution, RunRecord, Session, SessionStats
 from eventlog.status import RunStatus
 from eventlog.transfer import ImportSummary, export_lines, import_lines, parse_lines
@@ -98,6 +98,16 @@ class StoreStats(msgspec.Struct):
     projectors: list[dict[str, Any]] = msgspec.field(default_factory=list)
 
 
+def _prefetch_runs(txn: KVTxn, ids: list[UUID]) -> None:
+    """Tell the backend which run records and states a listing is about to read.
+
+    On PostgreSQL that is one query per table instead of two round trips per run.
+    """
+    keys = [i.bytes for i in ids]
+    txn.prefetch("runs", keys)
+    ProjectionTxn(txn, "run_state").prefetch(keys)
+
+
 class StoreViews:
     """Queries over the built-in views, messages, verification and rebuilds."""
 
@@ -136,6 +146,7 @@ class StoreViews:
             ids = StatusIndexQuery(reader(txn, "status_index")).page(
                 status=st, session_id=sid, limit=lim, offset=off
             )
+            _prefetch_runs(txn, ids)
             return [r for r in (self._run_in(txn, i) for i in ids) if r is not None]
 
         return self._backend.read(work)
@@ -160,6 +171,7 @@ class StoreViews:
             if self._engine.get_session(txn, sid) is None:
                 raise SessionNotFound(sid)
             ids = SessionListingQuery(reader(txn, "session_listing")).runs(sid)
+            _prefetch_runs(txn, ids)
             return [r for r in (self._run_in(txn, i) for i in ids) if r is not None]
 
         return self._backend.read(work)
@@ -183,6 +195,8 @@ class StoreViews:
             ids = SessionListingQuery(reader(txn, "session_listing")).sessions(
                 limit=lim, offset=off, created_after=created_after, created_before=created_before
             )
+            txn.prefetch("sessions", [i.bytes for i in ids])
+            ProjectionTxn(txn, "session_listing").prefetch([b"u" + i.bytes for i in ids])
             return [s for s in (self._session_in(txn, i) for i in ids) if s is not None]
 
         return self._backend.read(work)

@@ -413,3 +413,70 @@ def test_group_commit_across_store_objects_keeps_positions_dense(url: str) -> No
     finally:
         for s in stores:
             s.close()
+
+
+# -- the backend's client-side state: buffered writes, cached answers ------------------------
+
+
+def test_buffered_writes_and_cached_answers_match_the_server(url: str) -> None:
+    # Random puts, deletes and reads against a model, in many transactions of two backends
+    # (the second one's commits must invalidate the first one's cache), some rolled back:
+    # every get / last_key / scan answer must be the model's.
+    import bisect as _bisect
+    import random
+
+    from eventlog.backends import open_backend
+    from eventlog.kv import KVTxn
+
+    rng = random.Random(7)
+    a = open_backend(url).backend
+    b = open_backend(url).backend
+    model: dict[bytes, bytes] = {}
+
+    def key() -> bytes:
+        return bytes([rng.randrange(6)]) * 8 + rng.randrange(8).to_bytes(8, "big")
+
+    class Abort(Exception):
+        pass
+
+    try:
+        for _ in range(120):
+            backend = a if rng.random() < 0.8 else b
+            abort = rng.random() < 0.15
+            mine = dict(model)
+
+            def work(txn: KVTxn, mine: dict[bytes, bytes] = mine, abort: bool = abort) -> None:
+                for _ in range(rng.randrange(1, 12)):
+                    op = rng.random()
+                    k = key()
+                    if op < 0.4:
+                        v = rng.randbytes(rng.randrange(1, 20))
+                        txn.put("events", k, v)
+                        mine[k] = v
+                    elif op < 0.55:
+                        txn.discard("events", k)
+                        mine.pop(k, None)
+                    elif op < 0.75:
+                        below = None if rng.random() < 0.2 else k[:8] + b"\xff" * 8
+                        keys = sorted(mine)
+                        i = len(keys) if below is None else _bisect.bisect_left(keys, below)
+                        assert txn.last_key("events", below) == (keys[i - 1] if i else None)
+                    elif op < 0.9:
+                        assert txn.get("events", k) == mine.get(k)
+                    else:
+                        start = k[:8]
+                        got = list(txn.scan("events", start, start + b"\xff" * 8))
+                        want = sorted((x, y) for x, y in mine.items() if x[:8] == start)
+                        assert got == want
+                if abort:
+                    raise Abort
+
+            try:
+                backend.write(work)
+            except Abort:
+                continue
+            model = mine
+        assert dict(a.read(lambda txn: list(txn.scan("events", b"")))) == model
+    finally:
+        a.close()
+        b.close()

@@ -86,6 +86,9 @@ class _RecordingTxn:
         self._ops.append(("delete", table, bytes(key), b"", False))
         return self._txn.delete(table, key)
 
+    def prefetch(self, table: str, keys: Sequence[bytes]) -> None:
+        return None  # a get is already a memory lookup
+
     def discard(self, table: str, key: bytes) -> None:
         self.delete(table, key)
 

@@ -339,6 +339,9 @@ class _LmdbTxn:
         deleted: bool = self._txn.delete(prefix + key, db=db)
         return deleted
 
+    def prefetch(self, table: str, keys: Sequence[bytes]) -> None:
+        return None  # a get is already a memory lookup
+
     def discard(self, table: str, key: bytes) -> None:
         self.delete(table, key)
 

@@ -80,6 +80,9 @@ class _MemoryTxn:
         self._undo.append((t, key, old))
         return True
 
+    def prefetch(self, table: str, keys: Sequence[bytes]) -> None:
+        return None  # a get is already a memory lookup
+
     def discard(self, table: str, key: bytes) -> None:
         self.delete(table, key)
 

@@ -24,6 +24,7 @@ No ``psycopg`` exception escapes: they become :class:`~eventlog.errors.StoreErro
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import logging
 import os
@@ -65,6 +66,18 @@ def _literal(value: bytes) -> bytes:
     return b"'\\x" + value.hex().encode() + b"'::bytea"
 
 
+def _max_of(
+    key: bytes | None, pending: dict[bytes, bytes | None] | None, below: bytes | None
+) -> bytes | None:
+    """The greater of ``key`` and the buffered puts' keys below ``below``."""
+    if pending:
+        mine = [k for k, v in pending.items() if v is not None and (below is None or k < below)]
+        if mine:
+            top = max(mine)
+            return top if key is None or top > key else key
+    return key
+
+
 def _cause(exc: BaseException) -> psycopg.Error | psycopg_pool.PoolTimeout | None:
     """The driver error behind ``exc`` (a projector may have wrapped it), or None."""
     current: BaseException | None = exc
@@ -87,14 +100,72 @@ class _Queries:
             return text.replace("{}", name).encode()
 
         self.get = q("SELECT v FROM {} WHERE k = %b")
+        self.get_many = q("SELECT k, v FROM {} WHERE k = ANY(%b::bytea[])")
         self.upsert_head = q("INSERT INTO {} (k, v) VALUES ")
         self.delete_head = q("DELETE FROM {} WHERE k IN (")
         self.last = q("SELECT k FROM {} ORDER BY k DESC LIMIT 1")
         self.last_below = q("SELECT k FROM {} WHERE k < %b ORDER BY k DESC LIMIT 1")
+        self.last_both = q(
+            "SELECT (SELECT k FROM {} WHERE k < %b ORDER BY k DESC LIMIT 1), "
+            "(SELECT k FROM {} ORDER BY k DESC LIMIT 1)"
+        )
         self.fwd = q("SELECT k, v FROM {} WHERE k >= %b ORDER BY k LIMIT %b")
         self.fwd_after = q("SELECT k, v FROM {} WHERE k > %b ORDER BY k LIMIT %b")
         self.rev = q("SELECT k, v FROM {} WHERE k < %b ORDER BY k DESC LIMIT %b")
         self.rev_all = q("SELECT k, v FROM {} ORDER BY k DESC LIMIT %b")
+
+
+class _Tails:
+    """What is known of one table's ``last_key`` answers (exact for the state they belong to).
+
+    ``tail``: the table's greatest key (when ``known``): it also answers every ``below`` above
+    it - a new stream's head among them, without a query. ``last``: answers for other bounds,
+    their bounds kept sorted in ``bounds``. The answers are non-decreasing in the bound, so a
+    put of ``k`` changes exactly the run of answers from the first bound above ``k`` that are
+    below ``k`` (none, usually: a stream's head moves, the next stream's does not).
+    """
+
+    __slots__ = ("bounds", "known", "last", "tail")
+
+    def __init__(self) -> None:
+        self.known = False
+        self.tail: bytes | None = None
+        self.bounds: list[bytes] = []
+        self.last: dict[bytes, bytes | None] = {}
+
+    def copy(self) -> _Tails:
+        other = _Tails()
+        other.known, other.tail = self.known, self.tail
+        other.bounds, other.last = list(self.bounds), dict(self.last)
+        return other
+
+    def answer(self, below: bytes | None) -> tuple[bool, bytes | None]:
+        if self.known and (below is None or self.tail is None or below > self.tail):
+            return True, self.tail
+        if below is not None and below in self.last:
+            return True, self.last[below]
+        return False, None
+
+    def learn(self, below: bytes | None, key: bytes | None) -> None:
+        if below is None:
+            self.known, self.tail = True, key
+            return
+        if below not in self.last:
+            if len(self.bounds) >= _TAILS_MAX:
+                self.bounds.clear()
+                self.last.clear()
+            bisect.insort(self.bounds, below)
+        self.last[below] = key
+
+    def put(self, key: bytes) -> None:
+        if self.known and (self.tail is None or key > self.tail):
+            self.tail = key
+        bounds, last = self.bounds, self.last
+        for i in range(bisect.bisect_right(bounds, key), len(bounds)):
+            found = last[bounds[i]]
+            if found is not None and found >= key:
+                break
+            last[bounds[i]] = key
 
 
 class _Cache:
@@ -104,8 +175,7 @@ class _Cache:
 
     def __init__(self) -> None:
         self.values: dict[tuple[str, bytes], bytes | None] = {}
-        #: table -> {below: last key below it}
-        self.tails: dict[str, dict[bytes | None, bytes | None]] = {}
+        self.tails: dict[str, _Tails] = {}
 
     def clear(self) -> None:
         self.values.clear()
@@ -118,7 +188,6 @@ class _PgTxn:
     __slots__ = (
         "_cache",
         "_cur",
-        "_dead_tails",
         "_pending",
         "_q",
         "_seen",
@@ -140,12 +209,12 @@ class _PgTxn:
         self._cache = cache if cache is not None else _Cache()
         self._pending: dict[str, dict[bytes, bytes | None]] = {}
         self._seen: dict[tuple[str, bytes], bytes | None] = {}  # read from the server
-        self._tails: dict[str, dict[bytes | None, bytes | None]] = {}  # this txn's answers
-        self._dead_tails: set[str] = set()  # tables with deletes: cached tails unusable
+        # this transaction's copy of the cached last_key answers of each table it touched
+        self._tails: dict[str, _Tails] = {}
         self.written = 0
 
     # -- reads ---------------------------------------------------------------------------
-    def _rows(self, query: bytes, params: tuple[bytes | int, ...] = ()) -> list[Any]:
+    def _rows(self, query: bytes, params: tuple[object, ...] = ()) -> list[Any]:
         return self._cur.execute(query, params).fetchall()
 
     def get(self, table: str, key: bytes) -> bytes | None:
@@ -189,6 +258,24 @@ class _PgTxn:
                 seen[(table, k)] = v
         return b"".join(parts)
 
+    def prefetch(self, table: str, keys: Sequence[bytes]) -> None:
+        """Read the values of ``keys`` not known yet in one query (listings: one per page)."""
+        pending = self._pending.get(table) or {}
+        seen, values = self._seen, self._cache.values
+        wanted = list(
+            {
+                k: None
+                for k in keys
+                if k not in pending and (table, k) not in seen and (table, k) not in values
+            }
+        )
+        if len(wanted) < 2:
+            return
+        found = dict(self._rows(self._q[table].get_many, (wanted,)))
+        for k in wanted:
+            v = found.get(k)
+            seen[(table, k)] = None if v is None else bytes(v)
+
     def _flush(self, table: str) -> None:
         """Send ``table``'s buffered writes now (before a range read of it)."""
         statements = self._writes(table)
@@ -199,21 +286,41 @@ class _PgTxn:
         """Every buffered write, as statements to send with the commit."""
         return b"".join([self._writes(table) for table in list(self._pending)])
 
-    def last_key(self, table: str, below: bytes | None = None) -> bytes | None:
-        local = self._tails.get(table)
-        if local is not None and below in local:
-            return local[below]
-        if table not in self._dead_tails:
+    def _tails_of(self, table: str) -> _Tails:
+        tails = self._tails.get(table)
+        if tails is None:
             cached = self._cache.tails.get(table)
-            if cached is not None and below in cached:
-                return cached[below]
-        self._flush(table)
+            tails = self._tails[table] = _Tails() if cached is None else cached.copy()
+        return tails
+
+    def last_key(self, table: str, below: bytes | None = None) -> bytes | None:
+        if not self._write:
+            return self._server_last(table, below)
+        tails = self._tails_of(table)
+        known, key = tails.answer(below)
+        if known:
+            return key
+        pending = self._pending.get(table)
+        if pending is not None and None in pending.values():
+            self._flush(table)  # a delete may have removed the server's answer
+            pending = None
+        if below is not None and not tails.known:
+            # learn the table's greatest key in the same round trip: it answers every later
+            # question above it (a new stream's head) without asking the server again
+            q = self._q[table]
+            row = self._rows(q.last_both, (below,))[0]
+            key = None if row[0] is None else bytes(row[0])
+            tails.learn(None, _max_of(None if row[1] is None else bytes(row[1]), pending, None))
+        else:
+            key = self._server_last(table, below)
+        key = _max_of(key, pending, below)  # the buffered puts count too
+        tails.learn(below, key)
+        return key
+
+    def _server_last(self, table: str, below: bytes | None) -> bytes | None:
         q = self._q[table]
         rows = self._rows(q.last) if below is None else self._rows(q.last_below, (below,))
-        key = bytes(rows[0][0]) if rows else None
-        if self._write:
-            self._tails.setdefault(table, {})[below] = key
-        return key
+        return bytes(rows[0][0]) if rows else None
 
     def values(self, table: str, start: bytes, n: int) -> tuple[list[bytes], bytes | None]:
         if n <= 0:
@@ -275,16 +382,8 @@ class _PgTxn:
 
     def _raise_tails(self, table: str, key: bytes) -> None:
         """Keep the remembered ``last_key`` answers of ``table`` true after a put of ``key``."""
-        local = self._tails.get(table)
-        cached = None if table in self._dead_tails else self._cache.tails.get(table)
-        for tails in (local, cached):
-            if not tails:
-                continue
-            for below, last in list(tails.items()):
-                if (below is None or key < below) and (last is None or key > last):
-                    if local is None:
-                        local = self._tails[table] = {}
-                    local[below] = key
+        if table in self._tails or table in self._cache.tails:
+            self._tails_of(table).put(key)
 
     def delete(self, table: str, key: bytes) -> bool:
         existed = self.get(table, key) is not None
@@ -298,8 +397,7 @@ class _PgTxn:
         if pending is None:
             pending = self._pending[table] = {}
         pending[key] = None
-        self._dead_tails.add(table)
-        self._tails.pop(table, None)
+        self._tails[table] = _Tails()  # forget this table's answers (a delete may move them)
 
     # -- commit --------------------------------------------------------------------------
     def merge_into_cache(self) -> None:
@@ -308,13 +406,7 @@ class _PgTxn:
         if len(cache.values) > _CACHE_MAX:
             cache.values.clear()
         cache.values.update(self._seen)
-        for table in self._dead_tails:
-            cache.tails.pop(table, None)
-        for table, answers in self._tails.items():
-            tails = cache.tails.get(table)
-            if tails is None or len(tails) + len(answers) > _TAILS_MAX:
-                tails = cache.tails[table] = {}
-            tails.update(answers)
+        cache.tails.update(self._tails)
 
 
 class PostgresBackend:
@@ -706,7 +798,7 @@ class _Mark:
 
     def __init__(self, txn: _PgTxn) -> None:
         self.seen = dict(txn._seen)
-        self.tails = {table: dict(answers) for table, answers in txn._tails.items()}
+        self.tails = {table: tails.copy() for table, tails in txn._tails.items()}
         self.written = txn.written
 
     def restore(self, txn: _PgTxn) -> None:
