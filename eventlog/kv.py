@@ -30,6 +30,8 @@ TABLES = (
     "projections",
     "projector_meta",
     "consumers",
+    "stream_records",
+    "stream_kinds",
 )
 
 

@@ -19,7 +19,7 @@ from typing import Any, TypeAlias
 
 import msgspec
 
-from eventlog.events import EVENT_TYPES, Event, ToolCall
+from eventlog.events import EVENT_NAMES, EVENT_TYPES, Event, ToolCall
 
 __all__ = [
     "AssistantMessage",
@@ -114,3 +114,4 @@ class MessageAppended(Event, frozen=True):
 
 
 EVENT_TYPES["MessageAppended"] = MessageAppended
+EVENT_NAMES[MessageAppended] = ("MessageAppended", MessageAppended.version)

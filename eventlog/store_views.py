@@ -23,7 +23,14 @@ from eventlog.errors import RunNotFound, SessionNotFound
 from eventlog.kv import KVBackend, KVTxn
 from eventlog.messages import MESSAGE_TYPES, Message, MessageAppended
 from eventlog.projecting import is_async, reader
-from eventlog.records import EventRecord, Execution, RunRecord, Session, SessionStats
+from eventlog.records import (
+    EventRecord,
+    Execution,
+    RunRecord,
+    Session,
+    SessionStats,
+    StreamRecord,
+)
 from eventlog.status import RunStatus
 from eventlog.transfer import ImportSummary, export_lines, import_lines, parse_lines
 from eventlog.verify import Problem, verify
@@ -271,16 +278,20 @@ class StoreViews:
     def export_jsonl(self, run_ids: Iterable[UUID | str] | None = None) -> Iterator[str]:
         """The store (or the given runs, with their sessions' records) as JSON Lines.
 
-        Session lines, run lines, then event lines in log order; see :mod:`eventlog.transfer`.
-        Exporting everything also exports every session's messages.
+        Session lines, run lines, stream lines, then event lines in log order; see
+        :mod:`eventlog.transfer`. Exporting everything also exports every session's messages
+        and every stream of another kind; exporting runs exports only those runs.
         """
         wanted = None if run_ids is None else [uuid_of(r, "run_id") for r in run_ids]
         engine = self._engine
 
-        def records(txn: KVTxn) -> tuple[list[Session], list[RunRecord]]:
+        def records(txn: KVTxn) -> tuple[list[Session], list[RunRecord], list[StreamRecord]]:
+            streams: list[StreamRecord] = []
             if wanted is None:
                 runs = [self._run_in(txn, r.id) for r in engine.iter_runs(txn)]
                 sids = [s.id for s in engine.iter_sessions(txn)]
+                found_streams = (engine.get_stream(txn, st.id) for st in engine.iter_streams(txn))
+                streams = [st for st in found_streams if st is not None]
             else:
                 runs = []
                 for rid in wanted:
@@ -294,10 +305,11 @@ class StoreViews:
             return (
                 sorted(sessions, key=lambda s: (s.created_at, s.id.bytes)),
                 sorted(found, key=lambda r: (r.created_at, r.id.bytes)),
+                sorted(streams, key=lambda st: (st.created_at, st.id.bytes)),
             )
 
-        sessions, runs = self._backend.read(records)
-        for line in export_lines(sessions, runs, self._export_events(wanted)):
+        sessions, runs, streams = self._backend.read(records)
+        for line in export_lines(sessions, runs, self._export_events(wanted), streams):
             yield line.decode()
 
     def _export_events(self, wanted: list[UUID] | None) -> Iterator[EventRecord]:
@@ -327,7 +339,13 @@ class StoreViews:
         """
         parsed = parse_lines(lines)
         summary = self._backend.write(lambda txn: import_lines(self._engine, txn, parsed))
-        log.info("imported", path=self.path, runs=summary.runs, events=summary.events)
+        log.info(
+            "imported",
+            path=self.path,
+            runs=summary.runs,
+            streams=summary.streams,
+            events=summary.events,
+        )
         return summary
 
     # -- statistics -----------------------------------------------------------------------
