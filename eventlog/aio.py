@@ -408,10 +408,16 @@ class AsyncRunStore:
         after_seq: int = 0,
         to_seq: int | None = None,
         limit: int | None = None,
+        reverse: bool = False,
     ) -> list[EventRecord]:
-        """The stream's events in seq order; see :meth:`RunStore.read_stream`."""
+        """A stream's events (or its tail); see :meth:`RunStore.read_stream`."""
         return await self._read(
-            self._store.read_stream, stream_id, after_seq=after_seq, to_seq=to_seq, limit=limit
+            self._store.read_stream,
+            stream_id,
+            after_seq=after_seq,
+            to_seq=to_seq,
+            limit=limit,
+            reverse=reverse,
         )
 
     async def list_streams(

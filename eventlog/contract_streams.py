@@ -29,6 +29,13 @@ from eventlog import (
 )
 from eventlog.contract_types import TicketOpened, TicketTagged
 from eventlog.events import TextDelta
+from eventlog.messages import (
+    AssistantMessage,
+    MessageAppended,
+    MessageRetracted,
+    MessagesCleared,
+    TextPart,
+)
 
 __all__ = ["StreamsContract"]
 
@@ -168,7 +175,7 @@ class StreamsContract:
         assert info.value.found == "run"
         assert isinstance(info.value, LookupError)
         with pytest.raises(StreamNotFound, match="it is a session: use append_message"):
-            store.read_stream(session.id)
+            store.delete_stream(session.id)
         with pytest.raises(StreamNotFound, match="delete_run"):
             store.delete_stream(run.id)
         with pytest.raises(RunNotFound):
@@ -181,6 +188,67 @@ class StreamsContract:
         with pytest.raises(TypeError, match="expected an event"):
             store.append_to_stream(sid, [{"tag": "x"}])  # type: ignore[list-item]
         assert store.last_position() == 0
+
+    def test_read_stream_reads_any_stream_and_its_tail(self, store: RunStore) -> None:
+        session = store.create_session()
+        run = store.create_run(session.id, provider="p", model="m")
+        sid = store.create_stream(kind=KIND).id
+        store.append_to_stream(sid, [TicketTagged(str(i)) for i in range(1, 8)])
+        store.append_events(run.id, [TextDelta("a"), TextDelta("b")])
+        store.append_message(session.id, UserMessage("hi"))
+        assert [r.seq for r in store.read_stream(run.id)] == [1, 2]
+        assert [r.seq for r in store.read_stream(session.id)] == [1]
+
+        def tail(**kw: int) -> list[int]:
+            return [r.seq for r in store.read_stream(sid, reverse=True, **kw)]
+
+        assert tail() == [7, 6, 5, 4, 3, 2, 1]
+        assert tail(limit=3) == [7, 6, 5]
+        assert tail(limit=3, to_seq=4) == [4, 3, 2]
+        assert tail(limit=3, to_seq=2) == [2, 1]
+        assert tail(limit=10, after_seq=5) == [7, 6]
+        assert tail(limit=0) == []
+        with pytest.raises(StreamNotFound):
+            store.read_stream(uuid4(), reverse=True)
+
+    def test_a_session_stream_folds_into_its_transcript(self, store: RunStore) -> None:
+        session = store.create_session()
+        sid = session.id
+        store.append_message(sid, UserMessage("one"))
+        item = {"role": "assistant", "content": [{"type": "output_text", "text": "two"}]}
+        two = MessageAppended(AssistantMessage("two"), source=item)
+        records = store.append_to_stream(
+            sid,
+            [
+                two,
+                TicketTagged("not a message"),
+                MessageAppended(UserMessage("three")),
+            ],
+            expected_seq=1,
+        )
+        assert [r.seq for r in records] == [2, 3, 4]
+        assert records[0].event == two
+        assert [m.content for m in store.list_messages(sid)] == [
+            [TextPart("one")],
+            [TextPart("two")],
+            [TextPart("three")],
+        ]
+        store.append_to_stream(sid, [MessageRetracted(2)])
+        assert [m.content for m in store.list_messages(sid)] == [
+            [TextPart("one")],
+            [TextPart("three")],
+        ]
+        assert [m.content for m in store.list_messages(sid, after_seq=1, limit=1)] == [
+            [TextPart("three")]
+        ]
+        store.append_to_stream(sid, [MessagesCleared()])
+        store.append_message(sid, UserMessage("after"))
+        assert [m.content for m in store.list_messages(sid)] == [[TextPart("after")]]
+        (stored,) = [r for r in store.read_stream(sid) if r.seq == 2]
+        assert stored.event == two
+        with pytest.raises(StreamNotFound, match="append_event"):
+            store.append_to_stream(store.create_run(sid, provider="p", model="m").id, [])
+        assert store.verify() == []
 
     def test_list_streams_by_kind(self, store: RunStore) -> None:
         mine = [store.create_stream(kind=KIND, metadata={"i": i}) for i in range(5)]

@@ -63,12 +63,19 @@ from eventlog.projecting import (
 from eventlog.protocols import ProjectionTx, Projector
 from eventlog.records import EventRecord, RunRecord, Session
 
-__all__ = ["AppendRequest", "Engine", "StreamKind"]
+__all__ = ["Accepts", "AppendRequest", "Engine", "StreamKind"]
 
 #: What a stream is: a run, a session's messages, or a stream of another kind (whose kind
 #: name is in its :class:`~eventlog.records.StreamRecord`).
 StreamKind = Literal["run", "session", "stream"]
+#: What an operation accepts: one kind, sessions or streams of other kinds, or any stream.
+Accepts = Literal["run", "session", "stream", "session_or_stream", "any"]
 _KIND: dict[str, bytes] = {"run": b"r", "session": b"s", "stream": b"x"}
+_CODES: dict[str, frozenset[bytes]] = {
+    **{k: frozenset({v}) for k, v in _KIND.items()},
+    "session_or_stream": frozenset({b"s", b"x"}),
+    "any": frozenset(_KIND.values()),
+}
 _NO_STREAM = UUID(int=0)
 
 
@@ -228,10 +235,10 @@ class Engine(OtherStreams):
         txn.put("stream_ids", number, stream_id.bytes, append=True)
         return number
 
-    def _check_stream(self, txn: KVTxn, stream_id: UUID, kind: StreamKind) -> bytes:
+    def _check_stream(self, txn: KVTxn, stream_id: UUID, kind: Accepts) -> bytes:
         """The stream's number (8 bytes); ``RunNotFound``/``SessionNotFound``/``StreamNotFound``."""
         raw = txn.get("streams", stream_id.bytes)
-        if raw is None or raw[8:] != _KIND[kind]:
+        if raw is None or raw[8:] not in _CODES[kind]:
             if kind == "run":
                 raise RunNotFound(stream_id)
             if kind == "session":
@@ -293,7 +300,7 @@ class Engine(OtherStreams):
         return 0 if key is None or key[:8] != number else unpack_u64(key[8:])
 
     def append(
-        self, txn: KVTxn, req: AppendRequest, now: datetime, kind: StreamKind = "run"
+        self, txn: KVTxn, req: AppendRequest, now: datetime, kind: Accepts = "run"
     ) -> list[EventRecord]:
         """Apply one request in ``txn``: check, assign seq and positions, write, project."""
         run_id = req.run_id
@@ -444,13 +451,24 @@ class Engine(OtherStreams):
         after_seq: int = 0,
         to_seq: int | None = None,
         limit: int | None = None,
-        kind: StreamKind = "run",
+        kind: Accepts = "run",
+        reverse: bool = False,
     ) -> list[EventRecord]:
+        """Events ``after_seq < seq <= to_seq``, at most ``limit``.
+
+        The first ones in seq order, or with ``reverse`` the last ones, newest first.
+        """
         number = self._check_stream(txn, run_id, kind)
         if limit == 0:
             return []
         head = self.last_seq(txn, number)
         last = head if to_seq is None else min(to_seq, head)
+        if reverse:
+            if limit is not None:
+                after_seq = max(after_seq, last - limit)
+            found = self.list_events(txn, run_id, after_seq=after_seq, to_seq=last, kind=kind)
+            found.reverse()
+            return found
         n = last - after_seq
         if limit is not None:
             n = min(n, limit)

@@ -28,7 +28,7 @@ from eventlog._validate import (
 )
 from eventlog.backends.memory import MemoryBackend
 from eventlog.config import DEFAULT_MAP_SIZE, DEFAULT_MAX_MAP_SIZE, Durability, StoreConfig
-from eventlog.engine import AppendRequest, Engine, StreamKind
+from eventlog.engine import Accepts, AppendRequest, Engine
 from eventlog.errors import SessionNotFound
 from eventlog.events import AnyEvent, RunStatusChanged
 from eventlog.group_commit import GroupCommitter
@@ -515,14 +515,21 @@ class RunStore(StoreSubscriptions, StoreViews, StoreStreams):
         return self._events_of(uuid_of(run_id, "run_id"), "run", after_seq, to_seq, limit)
 
     def _events_of(
-        self, sid: UUID, kind: StreamKind, after_seq: int, to_seq: int | None, limit: int | None
+        self,
+        sid: UUID,
+        kind: Accepts,
+        after_seq: int,
+        to_seq: int | None,
+        limit: int | None,
+        reverse: bool = False,
     ) -> list[EventRecord]:
         after = check_seq(after_seq, "after_seq") or 0
         to = check_seq(to_seq, "to_seq")
         lim = check_seq(limit, "limit")
+        back = bool(reverse)
         return self._backend.read(
             lambda txn: self._engine.list_events(
-                txn, sid, after_seq=after, to_seq=to, limit=lim, kind=kind
+                txn, sid, after_seq=after, to_seq=to, limit=lim, kind=kind, reverse=back
             )
         )
 

@@ -30,7 +30,7 @@ from typing import TypeVar
 from uuid import UUID, uuid4
 
 from eventlog._validate import check_fields, check_seq, metadata, uuid_of
-from eventlog.engine import AppendRequest, Engine, StreamKind
+from eventlog.engine import Accepts, AppendRequest, Engine
 from eventlog.errors import AlreadyExistsError
 from eventlog.events import AnyEvent
 from eventlog.kv import KVBackend, KVTxn
@@ -57,7 +57,13 @@ class StoreStreams:
         raise NotImplementedError
 
     def _events_of(
-        self, sid: UUID, kind: StreamKind, after_seq: int, to_seq: int | None, limit: int | None
+        self,
+        sid: UUID,
+        kind: Accepts,
+        after_seq: int,
+        to_seq: int | None,
+        limit: int | None,
+        reverse: bool = False,
     ) -> list[EventRecord]:
         raise NotImplementedError
 
@@ -146,7 +152,9 @@ class StoreStreams:
         ``expected_seq=N``: the stream's last seq must be N, else ``ConcurrencyError`` and
         nothing is written. ``event_ids``: one UUID (or None) per event; an id already stored
         for the stream returns the stored record and writes nothing for it (safe retries).
-        ``StreamNotFound`` for an unknown id (or a run's or session's).
+        A session's id is accepted too (its stream may hold other events than messages, which
+        ``list_messages`` skips); a run's id is a ``StreamNotFound`` that says to use
+        ``append_event`` (runs have their status rules); an unknown id, ``StreamNotFound``.
         """
         return self._write(self._plan_append_to_stream(stream_id, events, expected_seq, event_ids))
 
@@ -160,7 +168,7 @@ class StoreStreams:
         sid = uuid_of(stream_id, "stream_id")
         req = self._request(sid, events, expected_seq, event_ids, "append_to_stream")
         engine = self._engine
-        return lambda txn: engine.append(txn, req, datetime.now(UTC), kind="stream")
+        return lambda txn: engine.append(txn, req, datetime.now(UTC), kind="session_or_stream")
 
     def read_stream(
         self,
@@ -169,9 +177,17 @@ class StoreStreams:
         after_seq: int = 0,
         to_seq: int | None = None,
         limit: int | None = None,
+        reverse: bool = False,
     ) -> list[EventRecord]:
-        """The stream's events in seq order: ``after_seq < seq <= to_seq``, at most ``limit``."""
-        return self._events_of(uuid_of(stream_id, "stream_id"), "stream", after_seq, to_seq, limit)
+        """The stream's events ``after_seq < seq <= to_seq``: the first ``limit`` in seq order.
+
+        With ``reverse=True``, the last ``limit`` of them, newest first (the tail of a stream:
+        ``read_stream(sid, reverse=True, limit=20)``, then ``to_seq=`` the oldest seq read
+        minus one for the page before). Reads any stream: a run, a session or a stream of
+        another kind (``StreamNotFound`` for an unknown id).
+        """
+        sid = uuid_of(stream_id, "stream_id")
+        return self._events_of(sid, "any", after_seq, to_seq, limit, reverse)
 
     def list_streams(self, kind: str, *, limit: int = 100, offset: int = 0) -> list[StreamRecord]:
         """Streams of ``kind`` in created order (oldest first), ``limit`` from ``offset``."""

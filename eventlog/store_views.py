@@ -21,7 +21,13 @@ from eventlog._validate import check_fields, check_seq, uuid_of
 from eventlog.engine import AppendRequest, Engine
 from eventlog.errors import RunNotFound, SessionNotFound
 from eventlog.kv import KVBackend, KVTxn
-from eventlog.messages import MESSAGE_TYPES, Message, MessageAppended
+from eventlog.messages import (
+    MESSAGE_TYPES,
+    Message,
+    MessageAppended,
+    MessageRetracted,
+    MessagesCleared,
+)
 from eventlog.projecting import is_async, reader
 from eventlog.records import (
     EventRecord,
@@ -236,16 +242,30 @@ class StoreViews:
     def list_messages(
         self, session_id: UUID | str, *, after_seq: int = 0, limit: int | None = None
     ) -> list[Message]:
-        """The session's messages in seq order (the first message is seq 1)."""
+        """The session's messages in seq order (the first message is seq 1).
+
+        The transcript is the fold of the session's stream: ``MessageAppended`` adds a
+        message, ``MessageRetracted(seq)`` withdraws one, ``MessagesCleared`` empties it;
+        other events in the stream are skipped. ``after_seq``: only messages appended after
+        that seq; ``limit``: the first ``limit`` of them.
+        """
         sid = uuid_of(session_id, "session_id")
         after = check_seq(after_seq, "after_seq") or 0
         lim = check_seq(limit, "limit")
         records = self._backend.read(
-            lambda txn: self._engine.list_events(
-                txn, sid, after_seq=after, limit=lim, kind="session"
-            )
+            lambda txn: self._engine.list_events(txn, sid, after_seq=after, kind="session")
         )
-        return [r.event.message for r in records if isinstance(r.event, MessageAppended)]
+        messages: dict[int, Message] = {}
+        for record in records:
+            event = record.event
+            if isinstance(event, MessageAppended):
+                messages[record.seq] = event.message
+            elif isinstance(event, MessageRetracted):
+                messages.pop(event.seq, None)
+            elif isinstance(event, MessagesCleared):
+                messages.clear()
+        out = list(messages.values())
+        return out if lim is None else out[:lim]
 
     # -- executions -----------------------------------------------------------------------
     def list_executions(self, session_id: UUID | str) -> list[Execution]:
