@@ -14,6 +14,7 @@ True
 
 from __future__ import annotations
 
+from eventlog import registry
 from eventlog.aio import AsyncRunStore
 from eventlog.codec import MAX_EVENT_BYTES
 from eventlog.config import PostgresConfig, StoreConfig
@@ -36,6 +37,7 @@ from eventlog.errors import (
     StoreClosedError,
     StoreError,
     StoreFullError,
+    StreamNotFound,
 )
 from eventlog.events import RawEvent
 from eventlog.messages import (
@@ -57,9 +59,12 @@ from eventlog.records import (
     RunState,
     Session,
     SessionStats,
+    StreamRecord,
 )
+from eventlog.registry import event_type, register_upcaster
 from eventlog.status import RunStatus
 from eventlog.store import RunStore
+from eventlog.store_streams import stream_id_for
 from eventlog.store_views import ProjectorStatus, StoreStats
 from eventlog.subscriptions import ConsumerInfo, Subscription
 from eventlog.transfer import ImportFileError, ImportSummary
@@ -111,11 +116,17 @@ __all__ = [
     "StoreError",
     "StoreFullError",
     "StoreStats",
+    "StreamNotFound",
+    "StreamRecord",
     "Subscription",
     "SystemMessage",
     "TextPart",
     "ToolMessage",
     "UserMessage",
     "copy_store",
+    "event_type",
+    "register_upcaster",
+    "registry",
+    "stream_id_for",
 ]
 __version__ = "0.1.0"

@@ -8,7 +8,7 @@ from uuid import UUID
 
 import msgspec
 
-from eventlog.events import EVENT_TYPES, AnyEvent, Event, RawEvent
+from eventlog.events import EVENT_NAMES, EVENT_TYPES, AnyEvent, Event, RawEvent
 
 __all__ = ["check_event", "check_events", "check_fields", "check_seq", "metadata", "uuid_of"]
 
@@ -58,12 +58,25 @@ def check_fields(obj: S, where: str) -> S:
 
 
 def check_event(event: object, where: str) -> AnyEvent:
-    """``event`` if it is a well-typed event, else ``TypeError`` naming what is wrong."""
-    if isinstance(event, Event | RawEvent):
+    """``event`` if it is a well-typed event, else ``TypeError`` naming what is wrong.
+
+    Events are the built-ins, instances of registered types (``@eventlog.event_type``) and
+    ``RawEvent``; any other msgspec Struct is refused with the advice to register it.
+    """
+    cls = type(event)
+    if cls in EVENT_NAMES or cls is RawEvent:
+        assert isinstance(event, msgspec.Struct)
         checked = check_fields(event, where)
         if isinstance(checked, RawEvent) and not checked.type:
             raise TypeError(f"{where}: RawEvent.type must be a non-empty str, got {checked.type!r}")
         return checked
+    if isinstance(event, msgspec.Struct):
+        kind = "an Event subclass" if isinstance(event, Event) else "a msgspec Struct"
+        raise TypeError(
+            f"{where}: {cls.__qualname__} is {kind} but not a registered event type; "
+            f"decorate it with @eventlog.event_type('your.name', version=1) so that it is "
+            "stored under a stable name"
+        )
     raise TypeError(
         f"{where}: expected an event (an instance of an eventlog.events class such as "
         f"TextDelta, or eventlog.events.RawEvent), got {type(event).__name__}: {event!r:.80}"

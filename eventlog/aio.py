@@ -32,7 +32,15 @@ from eventlog.events import AnyEvent
 from eventlog.kv import KVTxn
 from eventlog.messages import Message
 from eventlog.protocols import Projector
-from eventlog.records import EventRecord, Execution, RunRecord, RunState, Session, SessionStats
+from eventlog.records import (
+    EventRecord,
+    Execution,
+    RunRecord,
+    RunState,
+    Session,
+    SessionStats,
+    StreamRecord,
+)
 from eventlog.status import RunStatus
 from eventlog.store import RunStore
 from eventlog.store_views import ProjectorStatus, StoreStats
@@ -366,6 +374,74 @@ class AsyncRunStore:
     async def last_position(self) -> int:
         """The highest position ever assigned (0 for an empty log)."""
         return await self._point(self._store.last_position)
+
+    # -- streams of other kinds -----------------------------------------------------------
+    async def create_stream(
+        self,
+        stream_id: UUID | str | None = None,
+        *,
+        kind: str,
+        metadata: Mapping[str, object] | None = None,
+    ) -> StreamRecord:
+        """Create a stream of ``kind``; see :meth:`RunStore.create_stream`."""
+        plan = self._store._plan_create_stream(stream_id, kind, metadata, ensure=False)
+        return await self._commit(plan)
+
+    async def ensure_stream(
+        self,
+        stream_id: UUID | str,
+        *,
+        kind: str,
+        metadata: Mapping[str, object] | None = None,
+    ) -> StreamRecord:
+        """The stream, created if absent; see :meth:`RunStore.ensure_stream`."""
+        plan = self._store._plan_create_stream(stream_id, kind, metadata, ensure=True)
+        return await self._commit(plan)
+
+    async def get_stream(self, stream_id: UUID | str) -> StreamRecord | None:
+        """The stream's record, or None; see :meth:`RunStore.get_stream`."""
+        return self._store.get_stream(stream_id)
+
+    async def append_to_stream(
+        self,
+        stream_id: UUID | str,
+        events: Sequence[AnyEvent],
+        *,
+        expected_seq: int | None = None,
+        event_ids: Sequence[UUID | str | None] | None = None,
+    ) -> list[EventRecord]:
+        """Append a batch to a stream atomically; see :meth:`RunStore.append_to_stream`."""
+        plan = self._store._plan_append_to_stream(stream_id, events, expected_seq, event_ids)
+        return await self._commit(plan)
+
+    async def read_stream(
+        self,
+        stream_id: UUID | str,
+        *,
+        after_seq: int = 0,
+        to_seq: int | None = None,
+        limit: int | None = None,
+        reverse: bool = False,
+    ) -> list[EventRecord]:
+        """A stream's events (or its tail); see :meth:`RunStore.read_stream`."""
+        return await self._read(
+            self._store.read_stream,
+            stream_id,
+            after_seq=after_seq,
+            to_seq=to_seq,
+            limit=limit,
+            reverse=reverse,
+        )
+
+    async def list_streams(
+        self, kind: str, *, limit: int = 100, offset: int = 0
+    ) -> list[StreamRecord]:
+        """Streams of ``kind`` in created order; see :meth:`RunStore.list_streams`."""
+        return await self._read(self._store.list_streams, kind, limit=limit, offset=offset)
+
+    async def delete_stream(self, stream_id: UUID | str) -> bool:
+        """Delete the stream with its events and views; see :meth:`RunStore.delete_stream`."""
+        return await self._commit(self._store._plan_delete_stream(stream_id))
 
     # -- export, import, checks -----------------------------------------------------------
     async def export_jsonl(self, run_ids: Iterable[UUID | str] | None = None) -> list[str]:

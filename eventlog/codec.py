@@ -25,8 +25,9 @@ from zlib import crc32
 import msgspec
 
 from eventlog.errors import CorruptRecordError
-from eventlog.events import EVENT_TYPES, AnyEvent, Event, RawEvent
-from eventlog.records import EventRecord, RunRecord, RunState, Session
+from eventlog.events import EVENT_NAMES, EVENT_TYPES, AnyEvent, RawEvent
+from eventlog.records import EventRecord, RunRecord, RunState, Session, StreamRecord
+from eventlog.registry import EventType, UpcastFailed, registered, upcast
 
 __all__ = [
     "MAX_EVENT_BYTES",
@@ -35,8 +36,12 @@ __all__ = [
     "decode_event",
     "decode_payload",
     "decode_stream",
+    "as_read",
     "decode_values",
     "encode_event",
+    "encode_raw_payload",
+    "recorded_at_of",
+    "why_raw",
 ]
 
 #: The largest stored event (its encoded envelope) an append accepts: 16 MiB. LMDB itself takes
@@ -92,8 +97,11 @@ _envelope_decoder = msgspec.msgpack.Decoder(EnvelopeView)
 _payload_decoders: dict[str, msgspec.msgpack.Decoder[Any]] = {}
 
 
+_class_decoders: dict[type, msgspec.msgpack.Decoder[Any]] = {}
+
+
 def _decoder_for(type_name: str) -> msgspec.msgpack.Decoder[Any] | None:
-    """The reused decoder of a registered event type (built once, on first use)."""
+    """The reused decoder of a built-in event type (built once, on first use)."""
     decoder = _payload_decoders.get(type_name)
     if decoder is None:
         cls = EVENT_TYPES.get(type_name)
@@ -101,6 +109,42 @@ def _decoder_for(type_name: str) -> msgspec.msgpack.Decoder[Any] | None:
             return None
         decoder = _payload_decoders[type_name] = msgspec.msgpack.Decoder(cls)
     return decoder
+
+
+def _class_decoder(cls: type) -> msgspec.msgpack.Decoder[Any]:
+    decoder = _class_decoders.get(cls)
+    if decoder is None:
+        decoder = _class_decoders[cls] = msgspec.msgpack.Decoder(cls)
+    return decoder
+
+
+class _Builtin:
+    """The msgpack-encoded names of the built-in types (rebuilt when the table grows)."""
+
+    size = -1
+    names: frozenset[bytes] = frozenset()
+
+    @classmethod
+    def get(cls) -> frozenset[bytes]:
+        if cls.size != len(EVENT_TYPES):
+            cls.names = frozenset(n.encode() for n in EVENT_TYPES)
+            cls.size = len(EVENT_TYPES)
+        return cls.names
+
+
+def _is_builtin(value: bytes) -> bool:
+    """Whether the envelope ``value`` names a built-in type (peeks at the type name's bytes).
+
+    The envelope is a 7-array (``0x97``) whose first item is the name: a fixstr (``0xa0`` +
+    length) or a str8 (``0xd9``, length). Only built-ins are in the one-pass decoder's union,
+    so registered and unknown types go straight to the two-pass path.
+    """
+    head = value[1] if len(value) > 1 else 0
+    if 0xA0 <= head <= 0xBF:
+        return value[2 : 2 + (head & 0x1F)] in _Builtin.get()
+    if head == 0xD9 and len(value) > 2:
+        return value[3 : 3 + value[2]] in _Builtin.get()
+    return False
 
 
 def encode_event(
@@ -113,9 +157,12 @@ def encode_event(
                 event.type, event.version, position, recorded_at, event_id, event.data, _CHECK_SLOT
             )
         else:
+            info = EVENT_NAMES.get(type(event))
+            if info is None:
+                raise TypeError(f"{type(event).__name__} is not a registered event type")
             envelope = Envelope(
-                type(event).__name__,
-                event.version,
+                info[0],
+                info[1],
                 position,
                 recorded_at,
                 event_id,
@@ -132,18 +179,85 @@ def encode_event(
 
 
 def decode_payload(type_name: str, version: int, payload: bytes | msgspec.Raw) -> AnyEvent:
-    """Decode a payload of ``type_name``; unknown or undecodable-as-known types read as raw."""
+    """Decode a payload of ``type_name`` stored at ``version``.
+
+    Built-in types decode directly; registered types (or their aliases) are upcast from
+    ``version`` to their current version first. Unknown types, and payloads that cannot be
+    brought to the current shape, read as :class:`RawEvent` (see :func:`why_raw`).
+    """
     decoder = _decoder_for(type_name)
     if decoder is not None:
         try:
-            event: Event = decoder.decode(payload)
+            event: AnyEvent = decoder.decode(payload)
             return event
         except msgspec.ValidationError:
             pass  # a newer, incompatible shape of a known type: keep it readable as raw data
+    else:
+        info = registered(type_name)
+        if info is not None:
+            try:
+                return _decode_registered(info, version, payload)
+            except (UpcastFailed, msgspec.ValidationError, ValueError):
+                pass  # readable as raw data; verify() says why
+    return _raw(type_name, version, payload)
+
+
+def _raw(type_name: str, version: int, payload: bytes | msgspec.Raw) -> RawEvent:
     data = _raw_decoder.decode(payload)
     if not isinstance(data, dict):
         raise msgspec.ValidationError(f"payload of {type_name} is not a mapping")
     return RawEvent(type_name, version, data)
+
+
+def _decode_registered(info: EventType, version: int, payload: bytes | msgspec.Raw) -> AnyEvent:
+    """A registered type's payload in its current shape (raises when it cannot be)."""
+    decoder = _class_decoder(info.cls)
+    if version >= info.version:  # current (or newer: new fields are ignored) - as stored
+        event: AnyEvent = decoder.decode(payload)
+        return event
+    data = _raw_decoder.decode(payload)
+    if not isinstance(data, dict):
+        raise msgspec.ValidationError(f"payload of {info.name} is not a mapping")
+    try:
+        upcasted = _encoder.encode(upcast(info.name, version, data))
+    except (OverflowError, TypeError, msgspec.EncodeError) as exc:
+        raise UpcastFailed(
+            f"the upcasted payload of {info.name!r} cannot be encoded: {exc}"
+        ) from exc
+    upcast_event: AnyEvent = decoder.decode(upcasted)
+    return upcast_event
+
+
+def why_raw(type_name: str, version: int, payload: bytes | msgspec.Raw) -> str | None:
+    """Why a payload of a registered type reads as raw data (None: it does not, or unknown).
+
+    >>> why_raw("NoSuchType", 1, bytes([0x80])) is None
+    True
+    """
+    info = registered(type_name)
+    if info is None:
+        return None
+    try:
+        _decode_registered(info, version, payload)
+    except UpcastFailed as exc:
+        return str(exc)
+    except (msgspec.ValidationError, ValueError) as exc:
+        return (
+            f"the payload of {info.name!r} v{version} does not fit {info.cls.__qualname__}: {exc}"
+        )
+    return None
+
+
+def encode_raw_payload(event: RawEvent) -> bytes:
+    """The payload bytes a raw event is stored with."""
+    return _encoder.encode(event.data)
+
+
+def as_read(event: RawEvent) -> AnyEvent:
+    """``event`` as a later read returns it: raw data of a known type decodes as that type."""
+    if event.type not in EVENT_TYPES and registered(event.type) is None:
+        return event
+    return decode_payload(event.type, event.version, _encoder.encode(event.data))
 
 
 class _Typed:
@@ -197,18 +311,27 @@ def decode_values(run_id: UUID, first_seq: int, values: Iterable[bytes]) -> list
         if crc32(value) != _RESIDUE:
             append(decode_event(run_id, seq, value))  # raises CorruptRecordError
             continue
-        try:
-            env = decode(value)
-            payload = env.payload
-            if type(payload).__name__ == env.type:
-                append(
-                    EventRecord(run_id, seq, env.position, payload, env.recorded_at, env.event_id)
-                )
-                seq += 1
-                continue
-        except (msgspec.DecodeError, msgspec.ValidationError):
-            pass
-        append(decode_event(run_id, seq, value))
+        if _is_builtin(value):
+            try:
+                env = decode(value)
+                payload = env.payload
+                if type(payload).__name__ == env.type:
+                    append(
+                        EventRecord(
+                            run_id,
+                            seq,
+                            env.position,
+                            payload,
+                            env.recorded_at,
+                            env.event_id,
+                            env.version,
+                        )
+                    )
+                    seq += 1
+                    continue
+            except (msgspec.DecodeError, msgspec.ValidationError):
+                pass
+        append(_decode_two_pass(run_id, seq, value))
         seq += 1
     return out
 
@@ -228,25 +351,49 @@ def decode_event(run_id: UUID, seq: int, value: bytes) -> EventRecord:
             run_id=run_id,
             seq=seq,
         )
+    if _is_builtin(value):
+        try:
+            env = _Typed.get().decode(value)
+            if type(env.payload).__name__ == env.type:
+                return EventRecord(
+                    run_id,
+                    seq,
+                    env.position,
+                    env.payload,
+                    env.recorded_at,
+                    env.event_id,
+                    env.version,
+                )
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            pass
+    return _decode_two_pass(run_id, seq, value)
+
+
+def _undecodable(run_id: UUID, seq: int, exc: Exception) -> CorruptRecordError:
+    return CorruptRecordError(
+        f"run {run_id} seq {seq}: stored event cannot be decoded ({exc}); "
+        "run `store.verify()` / restore the store from a backup",
+        run_id=run_id,
+        seq=seq,
+    )
+
+
+def recorded_at_of(stream_id: UUID, seq: int, value: bytes) -> datetime:
+    """When the stored event ``value`` was recorded (its payload is not decoded)."""
     try:
-        env = _Typed.get().decode(value)
-        if type(env.payload).__name__ == env.type:
-            return EventRecord(
-                run_id, seq, env.position, env.payload, env.recorded_at, env.event_id
-            )
-    except (msgspec.DecodeError, msgspec.ValidationError):
-        pass
+        return _envelope_decoder.decode(value).recorded_at
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise _undecodable(stream_id, seq, exc) from exc
+
+
+def _decode_two_pass(run_id: UUID, seq: int, value: bytes) -> EventRecord:
+    """The envelope first (payload undecoded), then the payload by its stored type name."""
     try:
         env = _envelope_decoder.decode(value)
         event = decode_payload(env.type, env.version, env.payload)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        raise CorruptRecordError(
-            f"run {run_id} seq {seq}: stored event cannot be decoded ({exc}); "
-            "run `store.verify()` / restore the store from a backup",
-            run_id=run_id,
-            seq=seq,
-        ) from exc
-    return EventRecord(run_id, seq, env.position, event, env.recorded_at, env.event_id)
+        raise _undecodable(run_id, seq, exc) from exc
+    return EventRecord(run_id, seq, env.position, event, env.recorded_at, env.event_id, env.version)
 
 
 T = TypeVar("T")
@@ -287,3 +434,4 @@ class RecordCodec(Generic[T]):
 SESSION = RecordCodec(Session)
 RUN_RECORD = RecordCodec(RunRecord)
 RUN_STATE = RecordCodec(RunState)
+STREAM_RECORD = RecordCodec(StreamRecord)

@@ -25,11 +25,13 @@ from eventlog.codec import (
     MAX_EVENT_BYTES,
     RUN_RECORD,
     SESSION,
+    as_read,
     decode_event,
     decode_stream,
     decode_values,
     encode_event,
 )
+from eventlog.engine_streams import OtherStreams
 from eventlog.errors import (
     AlreadyExistsError,
     ConcurrencyError,
@@ -37,8 +39,9 @@ from eventlog.errors import (
     RunNotFound,
     SessionNotFound,
     StoreError,
+    StreamNotFound,
 )
-from eventlog.events import AnyEvent, event_type_name
+from eventlog.events import AnyEvent, RawEvent, event_type_name, event_version
 from eventlog.keys import (
     COPY_MARKER_KEY,
     FORMAT_KEY,
@@ -61,10 +64,19 @@ from eventlog.projecting import (
 from eventlog.protocols import ProjectionTx, Projector
 from eventlog.records import EventRecord, RunRecord, Session
 
-__all__ = ["AppendRequest", "Engine", "StreamKind"]
+__all__ = ["Accepts", "AppendRequest", "Engine", "StreamKind"]
 
-StreamKind = Literal["run", "session"]
-_KIND: dict[str, bytes] = {"run": b"r", "session": b"s"}
+#: What a stream is: a run, a session's messages, or a stream of another kind (whose kind
+#: name is in its :class:`~eventlog.records.StreamRecord`).
+StreamKind = Literal["run", "session", "stream"]
+#: What an operation accepts: one kind, sessions or streams of other kinds, or any stream.
+Accepts = Literal["run", "session", "stream", "session_or_stream", "any"]
+_KIND: dict[str, bytes] = {"run": b"r", "session": b"s", "stream": b"x"}
+_CODES: dict[str, frozenset[bytes]] = {
+    **{k: frozenset({v}) for k, v in _KIND.items()},
+    "session_or_stream": frozenset({b"s", b"x"}),
+    "any": frozenset(_KIND.values()),
+}
 _NO_STREAM = UUID(int=0)
 
 
@@ -84,11 +96,29 @@ class AppendRequest:
     event_ids: Sequence[UUID | None] | None = None
 
 
+def _record(
+    stream_id: UUID,
+    seq: int,
+    position: int,
+    event: AnyEvent,
+    now: datetime,
+    event_id: UUID | None,
+) -> EventRecord:
+    """The record of an appended event, as a later read returns it.
+
+    Raw data of a known type is stored as given, but reads (and so the projectors, here)
+    see it decoded - upcast - like any stored event of that type.
+    """
+    if type(event) is RawEvent:
+        return EventRecord(stream_id, seq, position, as_read(event), now, event_id, event.version)
+    return EventRecord(stream_id, seq, position, event, now, event_id, event_version(event))
+
+
 def _too_large(run_id: UUID, seq: int, event: AnyEvent, value: bytes) -> EventTooLargeError:
     return EventTooLargeError(run_id, seq, event_type_name(event), len(value), MAX_EVENT_BYTES)
 
 
-class Engine:
+class Engine(OtherStreams):
     """The store's rules over one transaction at a time."""
 
     def __init__(self, projectors: Sequence[Projector] = ()) -> None:
@@ -203,27 +233,34 @@ class Engine:
         return True
 
     # -- streams ---------------------------------------------------------------------------
-    def _new_stream(self, txn: KVTxn, stream_id: UUID, kind: StreamKind) -> None:
-        """Give a new run or session the next stream number (never reused)."""
+    def _new_stream(self, txn: KVTxn, stream_id: UUID, kind: StreamKind) -> bytes:
+        """Give a new stream the next stream number (never reused); return it."""
         last = txn.last_key("stream_ids")
         number = pack_u64(1 if last is None else unpack_u64(last) + 1)
         txn.put("streams", stream_id.bytes, number + _KIND[kind])
         txn.put("stream_ids", number, stream_id.bytes, append=True)
+        return number
 
-    def _check_stream(self, txn: KVTxn, stream_id: UUID, kind: StreamKind) -> bytes:
-        """The stream's number (8 bytes); ``RunNotFound``/``SessionNotFound`` if absent."""
+    def _check_stream(self, txn: KVTxn, stream_id: UUID, kind: Accepts) -> bytes:
+        """The stream's number (8 bytes); ``RunNotFound``/``SessionNotFound``/``StreamNotFound``."""
         raw = txn.get("streams", stream_id.bytes)
-        if raw is None or raw[8:] != _KIND[kind]:
-            raise RunNotFound(stream_id) if kind == "run" else SessionNotFound(stream_id)
+        if raw is None or raw[8:] not in _CODES[kind]:
+            if kind == "run":
+                raise RunNotFound(stream_id)
+            if kind == "session":
+                raise SessionNotFound(stream_id)
+            raise StreamNotFound(
+                stream_id, None if raw is None else self.stream_kind(txn, stream_id)
+            )
         return raw[:8]
 
     def stream_number(self, txn: KVTxn, stream_id: UUID) -> bytes | None:
-        """The 8-byte number of run or session ``stream_id`` (None: no such stream)."""
+        """The 8-byte number of stream ``stream_id`` (None: no such stream)."""
         raw = txn.get("streams", stream_id.bytes)
         return None if raw is None else raw[:8]
 
     def stream_of(self, txn: KVTxn, number: bytes) -> UUID | None:
-        """The run or session id that owns stream ``number`` (None: no such stream)."""
+        """The run, session or stream id that owns stream ``number`` (None: none)."""
         raw = txn.get("stream_ids", number)
         return UUID(bytes=raw) if raw else None
 
@@ -269,7 +306,7 @@ class Engine:
         return 0 if key is None or key[:8] != number else unpack_u64(key[8:])
 
     def append(
-        self, txn: KVTxn, req: AppendRequest, now: datetime, kind: StreamKind = "run"
+        self, txn: KVTxn, req: AppendRequest, now: datetime, kind: Accepts = "run"
     ) -> list[EventRecord]:
         """Apply one request in ``txn``: check, assign seq and positions, write, project."""
         run_id = req.run_id
@@ -347,7 +384,7 @@ class Engine:
             eid = None if ids is None else ids[0]
             seq = head + 1
             position += 1
-            record = EventRecord(run_id, seq, position, event, now, eid)
+            record = _record(run_id, seq, position, event, now, eid)
             seq_key = number + pack_u64(seq)
             value = encode_event(event, position, now, eid)
             if len(value) > MAX_EVENT_BYTES:
@@ -367,7 +404,7 @@ class Engine:
                 seq += 1
                 position += 1
                 eid = None if ids is None else ids[i]
-                out.append(EventRecord(run_id, seq, position, event, now, eid))
+                out.append(_record(run_id, seq, position, event, now, eid))
                 seq_key = number + pack_u64(seq)
                 value = encode_event(event, position, now, eid)
                 if len(value) > MAX_EVENT_BYTES:
@@ -406,8 +443,8 @@ class Engine:
             found = self.stream_of(txn, number)
             if found is None:
                 raise StoreError(
-                    f"the log points at stream {unpack_u64(number)}, which has no run or "
-                    "session; run store.verify()"
+                    f"the log points at stream {unpack_u64(number)}, which has no run, "
+                    "session or stream record; run store.verify()"
                 )
             stream_id = ids[number] = found
         return self._read(txn, stream_id, ref)
@@ -420,13 +457,24 @@ class Engine:
         after_seq: int = 0,
         to_seq: int | None = None,
         limit: int | None = None,
-        kind: StreamKind = "run",
+        kind: Accepts = "run",
+        reverse: bool = False,
     ) -> list[EventRecord]:
+        """Events ``after_seq < seq <= to_seq``, at most ``limit``.
+
+        The first ones in seq order, or with ``reverse`` the last ones, newest first.
+        """
         number = self._check_stream(txn, run_id, kind)
         if limit == 0:
             return []
         head = self.last_seq(txn, number)
         last = head if to_seq is None else min(to_seq, head)
+        if reverse:
+            if limit is not None:
+                after_seq = max(after_seq, last - limit)
+            found = self.list_events(txn, run_id, after_seq=after_seq, to_seq=last, kind=kind)
+            found.reverse()
+            return found
         n = last - after_seq
         if limit is not None:
             n = min(n, limit)
@@ -557,6 +605,9 @@ class Engine:
         if callable(getattr(projector, "on_run_created", None)):
             for run in self.iter_runs(txn):
                 call_hook(projector, target, "on_run_created", run)
+        if callable(getattr(projector, "on_stream_created", None)):
+            for stream in self.iter_streams(txn):
+                call_hook(projector, target, "on_stream_created", stream)
         types = frozenset(getattr(projector, "event_types", frozenset()))
         done = 0
         ids: dict[bytes, UUID] = {}

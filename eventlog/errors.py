@@ -26,6 +26,7 @@ __all__ = [
     "StoreClosedError",
     "StoreError",
     "StoreFullError",
+    "StreamNotFound",
 ]
 
 
@@ -50,6 +51,21 @@ class SessionNotFound(EventLogError, LookupError):
             f"session {session_id} not found: create it with store.create_session() "
             "or store.ensure_session(None)"
         )
+
+
+class StreamNotFound(EventLogError, LookupError):
+    """The stream does not exist, or the id is a run's or a session's (``found`` says which)."""
+
+    def __init__(self, stream_id: UUID, found: str | None = None) -> None:
+        self.stream_id = stream_id
+        self.found = found
+        if found == "run":
+            hint = "it is a run: use append_event / list_events / delete_run"
+        elif found == "session":
+            hint = "it is a session: use append_message / list_messages / delete_session"
+        else:
+            hint = "create it with store.create_stream() or store.ensure_stream() first"
+        super().__init__(f"stream {stream_id} not found: {hint}")
 
 
 class ConcurrencyError(EventLogError):

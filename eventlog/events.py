@@ -27,6 +27,7 @@ import msgspec
 from eventlog.status import RunStatus
 
 __all__ = [
+    "EVENT_NAMES",
     "EVENT_TYPES",
     "AnyEvent",
     "AssistantMessageCommitted",
@@ -55,6 +56,7 @@ __all__ = [
     "ToolMessageCommitted",
     "UsageRecorded",
     "event_type_name",
+    "event_version",
 ]
 
 
@@ -255,7 +257,9 @@ class RawEvent(msgspec.Struct, frozen=True):
     data: dict[str, Any]
 
 
-AnyEvent: TypeAlias = Event | RawEvent
+#: What a stream holds: a built-in event, a registered event type (any msgspec Struct
+#: registered with :func:`eventlog.event_type`) or raw data of a type this code does not know.
+AnyEvent: TypeAlias = Event | RawEvent | msgspec.Struct
 
 _BUILTIN: tuple[type[Event], ...] = (
     RunStarted,
@@ -278,12 +282,34 @@ _BUILTIN: tuple[type[Event], ...] = (
     RunStatusChanged,
 )
 
-#: Every known event type by its stored type name.
+#: Every built-in event type by its stored type name (its class name; tagged Structs).
 EVENT_TYPES: dict[str, type[Event]] = {cls.__name__: cls for cls in _BUILTIN}
+
+#: The stored ``(type name, version)`` of every event class: the built-ins and the types
+#: registered with :func:`eventlog.event_type` (see :mod:`eventlog.registry`).
+EVENT_NAMES: dict[type, tuple[str, int]] = {cls: (cls.__name__, cls.version) for cls in _BUILTIN}
 
 
 def event_type_name(event: AnyEvent) -> str:
-    """Return the stored type name of ``event`` (the tag, or a raw event's recorded type)."""
+    """Return the stored type name of ``event`` (registered name, or a raw event's type).
+
+    >>> event_type_name(TextDelta("hi")), event_type_name(RawEvent("Later", 2, {}))
+    ('TextDelta', 'Later')
+    """
     if isinstance(event, RawEvent):
         return event.type
-    return type(event).__name__
+    cls = type(event)
+    info = EVENT_NAMES.get(cls)
+    return cls.__name__ if info is None else info[0]
+
+
+def event_version(event: AnyEvent) -> int:
+    """Return the schema version ``event`` is stored with (a raw event's recorded version).
+
+    >>> event_version(TextDelta("hi")), event_version(RawEvent("Later", 2, {}))
+    (1, 2)
+    """
+    if isinstance(event, RawEvent):
+        return event.version
+    info = EVENT_NAMES.get(type(event))
+    return 1 if info is None else info[1]

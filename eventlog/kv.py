@@ -33,6 +33,8 @@ TABLES = (
     "projections",
     "projector_meta",
     "consumers",
+    "stream_records",
+    "stream_kinds",
 )
 
 

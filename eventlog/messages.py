@@ -19,7 +19,7 @@ from typing import Any, TypeAlias
 
 import msgspec
 
-from eventlog.events import EVENT_TYPES, Event, ToolCall
+from eventlog.events import EVENT_NAMES, EVENT_TYPES, Event, ToolCall
 
 __all__ = [
     "AssistantMessage",
@@ -27,6 +27,8 @@ __all__ = [
     "JsonPart",
     "Message",
     "MessageAppended",
+    "MessageRetracted",
+    "MessagesCleared",
     "Part",
     "SystemMessage",
     "TextPart",
@@ -107,10 +109,28 @@ Message: TypeAlias = SystemMessage | UserMessage | AssistantMessage | ToolMessag
 MESSAGE_TYPES = (SystemMessage, UserMessage, AssistantMessage, ToolMessage)
 
 
-class MessageAppended(Event, frozen=True):
-    """A message appended to a session's stream (what ``store.append_message`` writes)."""
+class MessageAppended(Event, frozen=True, omit_defaults=True):
+    """A message appended to a session's stream (what ``store.append_message`` writes).
+
+    ``source`` optionally keeps the item the message was mapped from, exactly as given (an
+    Agents SDK input item, say), so nothing of it is lost; it is omitted when None, so the
+    stored bytes of plain messages are what they were before the field existed.
+    """
 
     message: Message
+    source: Any = None
 
 
-EVENT_TYPES["MessageAppended"] = MessageAppended
+class MessageRetracted(Event, frozen=True):
+    """The session's entry at ``seq`` is withdrawn (an undo): ``list_messages`` skips it."""
+
+    seq: int
+
+
+class MessagesCleared(Event, frozen=True):
+    """The session's transcript is emptied: ``list_messages`` returns only later messages."""
+
+
+for _cls in (MessageAppended, MessageRetracted, MessagesCleared):
+    EVENT_TYPES[_cls.__name__] = _cls
+    EVENT_NAMES[_cls] = (_cls.__name__, _cls.version)

@@ -5,7 +5,9 @@ table - through :class:`ProjectionTxn`. Besides ``apply(tx, record)`` for each e
 projector may define lifecycle hooks the engine calls in the same transaction:
 ``on_session_created(tx, session)``, ``on_session_deleted(tx, session)``,
 ``on_run_created(tx, run)`` and ``on_run_deleted(tx, run)`` (with the ``RunRecord`` as
-created). Rebuilding replays the hooks for every stored session and run, then the log.
+created), ``on_stream_created(tx, stream)`` and ``on_stream_deleted(tx, stream)`` (with the
+``StreamRecord`` of a stream of another kind). Rebuilding replays the creation hooks for every
+stored session, run and stream, then the log.
 """
 
 from __future__ import annotations
@@ -17,16 +19,23 @@ from uuid import UUID
 import msgspec
 
 from eventlog.errors import EventLogError, ProjectionError
-from eventlog.events import RawEvent
+from eventlog.events import event_type_name
 from eventlog.keys import MAX_KEY, prefix_end
 from eventlog.kv import KVTxn
 from eventlog.protocols import ProjectionReader, ProjectionTx, Projector
-from eventlog.records import EventRecord, RunRecord, Session
+from eventlog.records import EventRecord, RunRecord, Session, StreamRecord
 
 __all__ = ["HOOKS", "ProjectionTxn", "ProjectorMeta", "ProjectorSet", "ScratchTx", "is_async"]
 
-#: The optional lifecycle hooks, in the order a rebuild replays them.
-HOOKS = ("on_session_created", "on_run_created", "on_run_deleted", "on_session_deleted")
+#: The optional lifecycle hooks (a rebuild replays the ``*_created`` ones in this order).
+HOOKS = (
+    "on_session_created",
+    "on_run_created",
+    "on_stream_created",
+    "on_run_deleted",
+    "on_stream_deleted",
+    "on_session_deleted",
+)
 
 
 class ProjectorMeta(msgspec.Struct, array_like=True):
@@ -200,10 +209,7 @@ class ProjectorSet:
         if len(records) == 1:
             self.apply(txn, records[0])
             return
-        names = [
-            r.event.type if isinstance(r.event, RawEvent) else type(r.event).__name__
-            for r in records
-        ]
+        names = [event_type_name(r.event) for r in records]
         for projector, wants in zip(self.inline, self._wants, strict=True):
             if wants:
                 chosen = [r for r, name in zip(records, names, strict=True) if name in wants]
@@ -227,8 +233,7 @@ class ProjectorSet:
 
     def apply(self, txn: KVTxn, record: EventRecord) -> None:
         """Apply ``record`` to every projector that wants its type."""
-        event = record.event
-        type_name = event.type if isinstance(event, RawEvent) else type(event).__name__
+        type_name = event_type_name(record.event)
         chosen = self._for_type.get(type_name)
         if chosen is None:
             chosen = self._for_type[type_name] = tuple(
@@ -239,7 +244,7 @@ class ProjectorSet:
         for projector in chosen:
             apply_one(projector, ProjectionTxn(txn, projector.name), record)
 
-    def hook(self, txn: KVTxn, hook: str, item: RunRecord | Session) -> None:
+    def hook(self, txn: KVTxn, hook: str, item: RunRecord | Session | StreamRecord) -> None:
         """Call lifecycle ``hook`` on every projector that defines it."""
         for projector in self._hooks[hook]:
             call_hook(projector, ProjectionTxn(txn, projector.name), hook, item)
@@ -282,7 +287,9 @@ def apply_one(projector: Projector, tx: ProjectionTx, record: EventRecord) -> No
         raise ProjectionError(projector.name, record.run_id, record.seq, exc) from exc
 
 
-def call_hook(projector: Projector, tx: ProjectionTx, hook: str, item: RunRecord | Session) -> None:
+def call_hook(
+    projector: Projector, tx: ProjectionTx, hook: str, item: RunRecord | Session | StreamRecord
+) -> None:
     """Call one lifecycle hook; a non-eventlog exception becomes :class:`ProjectionError`."""
     fn: Callable[[ProjectionTx, Any], None] = getattr(projector, hook)
     try:
@@ -298,6 +305,6 @@ def reader(txn: KVTxn, name: str) -> ProjectionReader:
     return ProjectionTxn(txn, name)
 
 
-def stream_id_of(record: RunRecord | Session) -> UUID:
+def stream_id_of(record: RunRecord | Session | StreamRecord) -> UUID:
     """The id of the stream a record owns (its own id)."""
     return record.id

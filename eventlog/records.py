@@ -5,16 +5,18 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid5
 
 import msgspec
 
 from eventlog.events import (
     AnyEvent,
+    Event,
     ModelStarted,
     RawEvent,
     RunCancelled,
@@ -24,10 +26,12 @@ from eventlog.events import (
     RunStatusChanged,
     TokenUsage,
     UsageRecorded,
+    event_type_name,
 )
 from eventlog.status import RunStatus
 
 __all__ = [
+    "RESERVED_KINDS",
     "EventRecord",
     "Execution",
     "ExecutionStatus",
@@ -35,7 +39,10 @@ __all__ = [
     "RunState",
     "Session",
     "SessionStats",
+    "StreamRecord",
+    "check_kind",
     "status_after",
+    "stream_id_for",
 ]
 
 
@@ -64,12 +71,71 @@ class RunRecord(msgspec.Struct, frozen=True):
     updated_at: datetime
 
 
-class EventRecord(msgspec.Struct, frozen=True, gc=False):
-    """One stored event with its place in the run and in the log.
+class StreamRecord(msgspec.Struct, frozen=True):
+    """A stream of another kind than a run or a session (a LangGraph thread, an SDK session).
 
-    ``seq`` is its place in the run (1, 2, 3, … gap-free), ``position`` its place in the whole
-    log (dense, commit order), ``recorded_at`` when the store wrote it. Like events, records
-    are plain data and not tracked by the cycle collector (``gc=False``).
+    ``kind`` is its short lowercase kind name (``"agents.session"``); ``updated_at`` is the
+    time of its last event (``created_at`` while it has none).
+    """
+
+    id: UUID
+    kind: str
+    metadata: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+#: Kinds that name the store's own streams.
+RESERVED_KINDS = frozenset({"run", "session"})
+_KIND = re.compile(r"[a-z][a-z0-9_.\-]{0,63}")
+#: The namespace of :func:`stream_id_for` (fixed forever: ids derived from it are stored).
+_NAMESPACE = UUID("5b0f0c8e-8a4e-5d7a-9a43-0e7e1f2a3c4d")
+
+
+def check_kind(kind: object) -> str:
+    """``kind`` if it is a valid stream kind, else ``ValueError``/``TypeError`` saying why.
+
+    >>> check_kind("langgraph.thread")
+    'langgraph.thread'
+    """
+    if not isinstance(kind, str):
+        raise TypeError(f"stream kind must be a str such as 'agents.session', got {kind!r}")
+    if kind in RESERVED_KINDS:
+        raise ValueError(
+            f"stream kind {kind!r} is reserved for the store's own {kind}s; use "
+            f"create_{kind}() for those, or another kind name (e.g. 'myapp.{kind}')"
+        )
+    if not _KIND.fullmatch(kind):
+        raise ValueError(
+            f"stream kind {kind!r} is not valid: use 1-64 lowercase letters, digits and "
+            "`_ . -`, starting with a letter (e.g. 'langgraph.thread')"
+        )
+    return kind
+
+
+def stream_id_for(kind: str, name: str) -> UUID:
+    """A stable stream id for a string ``name`` within ``kind`` (a UUID 5; never changes).
+
+    >>> stream_id_for("agents.session", "user-42") == stream_id_for("agents.session", "user-42")
+    True
+    >>> stream_id_for("agents.session", "a") == stream_id_for("langgraph.thread", "a")
+    False
+    """
+    check_kind(kind)
+    if not isinstance(name, str):
+        raise TypeError(f"stream name must be a str, got {name!r}")
+    return uuid5(_NAMESPACE, f"{kind}\x00{name}")
+
+
+class EventRecord(msgspec.Struct, frozen=True, gc=False):
+    """One stored event with its place in the run (or stream) and in the log.
+
+    ``seq`` is its place in the stream (1, 2, 3, … gap-free), ``position`` its place in the
+    whole log (dense, commit order), ``recorded_at`` when the store wrote it, ``version`` the
+    schema version it was stored with (the event itself is in the current shape: older
+    versions of registered types are upcast on read). ``run_id`` is the id of the stream -
+    a run, a session or a stream of another kind. Like events, records are plain data and
+    not tracked by the cycle collector (``gc=False``).
     """
 
     run_id: UUID
@@ -78,12 +144,12 @@ class EventRecord(msgspec.Struct, frozen=True, gc=False):
     event: AnyEvent
     recorded_at: datetime
     event_id: UUID | None = None
+    version: int = 1
 
     @property
     def type(self) -> str:
-        """The event's stored type name (``"TextDelta"``, or a raw event's recorded type)."""
-        event = self.event
-        return event.type if isinstance(event, RawEvent) else type(event).__name__
+        """The event's stored type name (``"TextDelta"``, a registered name, a raw type)."""
+        return event_type_name(self.event)
 
 
 _STATUS_OF: dict[type, RunStatus] = {
@@ -187,8 +253,7 @@ class RunState(msgspec.Struct):
         if plain and last is not None and type(last.event) not in special:
             # the last event was a plain one: it sets the time and the seq
             event = last.event
-            assert not isinstance(event, RawEvent)
-            self.updated_at = event.timestamp
+            self.updated_at = event.timestamp if isinstance(event, Event) else last.recorded_at
             self.last_seq = last.seq
         self.event_count += plain
 
@@ -201,10 +266,9 @@ class RunState(msgspec.Struct):
     def _apply(self, record: EventRecord) -> None:
         event = record.event
         kind = type(event)
-        if kind is RawEvent:
+        if not isinstance(event, Event):  # raw data, or a registered type (no timestamp)
             self.updated_at = record.recorded_at
         else:
-            assert not isinstance(event, RawEvent)
             self.updated_at = event.timestamp
             if kind in _STATUS_OF or kind is RunStatusChanged:
                 if isinstance(event, RunStarted):

@@ -15,6 +15,7 @@ from types import TracebackType
 from typing import TypeVar
 from uuid import UUID, uuid4
 
+import msgspec
 import structlog
 
 from eventlog._validate import (
@@ -28,15 +29,16 @@ from eventlog._validate import (
 from eventlog.backends import open_backend
 from eventlog.backends.memory import MemoryBackend
 from eventlog.config import DEFAULT_MAP_SIZE, DEFAULT_MAX_MAP_SIZE, Durability
-from eventlog.engine import AppendRequest, Engine
+from eventlog.engine import Accepts, AppendRequest, Engine
 from eventlog.errors import SessionNotFound
-from eventlog.events import AnyEvent, Event, RawEvent, RunStatusChanged
+from eventlog.events import AnyEvent, RunStatusChanged
 from eventlog.group_commit import GroupCommitter
 from eventlog.kv import KVBackend, KVTxn
 from eventlog.projecting import reader
 from eventlog.protocols import Projector
 from eventlog.records import EventRecord, RunRecord, RunState, Session
 from eventlog.status import RunStatus
+from eventlog.store_streams import StoreStreams
 from eventlog.store_subscriptions import StoreSubscriptions
 from eventlog.store_views import StoreViews, _ProjectionView
 from projections.executions import ExecutionsProjector
@@ -66,7 +68,7 @@ def _builtins() -> list[Projector]:
     ]
 
 
-class RunStore(StoreSubscriptions, StoreViews):
+class RunStore(StoreSubscriptions, StoreViews, StoreStreams):
     """An event store for agent runs. Open it on a directory (LMDB) or in memory.
 
     >>> from eventlog import RunStore
@@ -495,7 +497,7 @@ class RunStore(StoreSubscriptions, StoreViews):
         event_ids: Sequence[UUID | str | None] | None,
         where: str,
     ) -> AppendRequest:
-        if isinstance(events, Event | RawEvent | str | bytes | dict):
+        if isinstance(events, msgspec.Struct | str | bytes | dict):
             raise TypeError(f"{where}: events must be a list of events, got {events!r:.80}")
         # every event's fields are checked (and the checked copy appended): msgspec does not
         # check types on construction, and a wrong-typed event would break its run's state
@@ -518,12 +520,25 @@ class RunStore(StoreSubscriptions, StoreViews):
         limit: int | None = None,
     ) -> list[EventRecord]:
         """The run's events in seq order: ``after_seq < seq <= to_seq``, at most ``limit``."""
-        rid = uuid_of(run_id, "run_id")
+        return self._events_of(uuid_of(run_id, "run_id"), "run", after_seq, to_seq, limit)
+
+    def _events_of(
+        self,
+        sid: UUID,
+        kind: Accepts,
+        after_seq: int,
+        to_seq: int | None,
+        limit: int | None,
+        reverse: bool = False,
+    ) -> list[EventRecord]:
         after = check_seq(after_seq, "after_seq") or 0
         to = check_seq(to_seq, "to_seq")
         lim = check_seq(limit, "limit")
+        back = bool(reverse)
         return self._backend.read(
-            lambda txn: self._engine.list_events(txn, rid, after_seq=after, to_seq=to, limit=lim)
+            lambda txn: self._engine.list_events(
+                txn, sid, after_seq=after, to_seq=to, limit=lim, kind=kind, reverse=back
+            )
         )
 
     def read_log(self, *, after_position: int = 0, limit: int | None = None) -> list[EventRecord]:

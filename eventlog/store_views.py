@@ -21,9 +21,22 @@ from eventlog._validate import check_fields, check_seq, uuid_of
 from eventlog.engine import AppendRequest, Engine
 from eventlog.errors import RunNotFound, SessionNotFound
 from eventlog.kv import KVBackend, KVTxn
-from eventlog.messages import MESSAGE_TYPES, Message, MessageAppended
+from eventlog.messages import (
+    MESSAGE_TYPES,
+    Message,
+    MessageAppended,
+    MessageRetracted,
+    MessagesCleared,
+)
 from eventlog.projecting import ProjectionTxn, is_async, reader
-from eventlog.records import EventRecord, Execution, RunRecord, Session, SessionStats
+from eventlog.records import (
+    EventRecord,
+    Execution,
+    RunRecord,
+    Session,
+    SessionStats,
+    StreamRecord,
+)
 from eventlog.status import RunStatus
 from eventlog.transfer import ImportSummary, export_lines, import_lines, parse_lines
 from eventlog.verify import Problem, verify
@@ -243,16 +256,30 @@ class StoreViews:
     def list_messages(
         self, session_id: UUID | str, *, after_seq: int = 0, limit: int | None = None
     ) -> list[Message]:
-        """The session's messages in seq order (the first message is seq 1)."""
+        """The session's messages in seq order (the first message is seq 1).
+
+        The transcript is the fold of the session's stream: ``MessageAppended`` adds a
+        message, ``MessageRetracted(seq)`` withdraws one, ``MessagesCleared`` empties it;
+        other events in the stream are skipped. ``after_seq``: only messages appended after
+        that seq; ``limit``: the first ``limit`` of them.
+        """
         sid = uuid_of(session_id, "session_id")
         after = check_seq(after_seq, "after_seq") or 0
         lim = check_seq(limit, "limit")
         records = self._backend.read(
-            lambda txn: self._engine.list_events(
-                txn, sid, after_seq=after, limit=lim, kind="session"
-            )
+            lambda txn: self._engine.list_events(txn, sid, after_seq=after, kind="session")
         )
-        return [r.event.message for r in records if isinstance(r.event, MessageAppended)]
+        messages: dict[int, Message] = {}
+        for record in records:
+            event = record.event
+            if isinstance(event, MessageAppended):
+                messages[record.seq] = event.message
+            elif isinstance(event, MessageRetracted):
+                messages.pop(event.seq, None)
+            elif isinstance(event, MessagesCleared):
+                messages.clear()
+        out = list(messages.values())
+        return out if lim is None else out[:lim]
 
     # -- executions -----------------------------------------------------------------------
     def list_executions(self, session_id: UUID | str) -> list[Execution]:
@@ -285,16 +312,20 @@ class StoreViews:
     def export_jsonl(self, run_ids: Iterable[UUID | str] | None = None) -> Iterator[str]:
         """The store (or the given runs, with their sessions' records) as JSON Lines.
 
-        Session lines, run lines, then event lines in log order; see :mod:`eventlog.transfer`.
-        Exporting everything also exports every session's messages.
+        Session lines, run lines, stream lines, then event lines in log order; see
+        :mod:`eventlog.transfer`. Exporting everything also exports every session's messages
+        and every stream of another kind; exporting runs exports only those runs.
         """
         wanted = None if run_ids is None else [uuid_of(r, "run_id") for r in run_ids]
         engine = self._engine
 
-        def records(txn: KVTxn) -> tuple[list[Session], list[RunRecord]]:
+        def records(txn: KVTxn) -> tuple[list[Session], list[RunRecord], list[StreamRecord]]:
+            streams: list[StreamRecord] = []
             if wanted is None:
                 runs = [self._run_in(txn, r.id) for r in engine.iter_runs(txn)]
                 sids = [s.id for s in engine.iter_sessions(txn)]
+                found_streams = (engine.get_stream(txn, st.id) for st in engine.iter_streams(txn))
+                streams = [st for st in found_streams if st is not None]
             else:
                 runs = []
                 for rid in wanted:
@@ -308,10 +339,11 @@ class StoreViews:
             return (
                 sorted(sessions, key=lambda s: (s.created_at, s.id.bytes)),
                 sorted(found, key=lambda r: (r.created_at, r.id.bytes)),
+                sorted(streams, key=lambda st: (st.created_at, st.id.bytes)),
             )
 
-        sessions, runs = self._backend.read(records)
-        for line in export_lines(sessions, runs, self._export_events(wanted)):
+        sessions, runs, streams = self._backend.read(records)
+        for line in export_lines(sessions, runs, self._export_events(wanted), streams):
             yield line.decode()
 
     def _export_events(self, wanted: list[UUID] | None) -> Iterator[EventRecord]:
@@ -341,7 +373,13 @@ class StoreViews:
         """
         parsed = parse_lines(lines)
         summary = self._backend.write(lambda txn: import_lines(self._engine, txn, parsed))
-        log.info("imported", path=self.path, runs=summary.runs, events=summary.events)
+        log.info(
+            "imported",
+            path=self.path,
+            runs=summary.runs,
+            streams=summary.streams,
+            events=summary.events,
+        )
         return summary
 
     # -- statistics -----------------------------------------------------------------------

@@ -32,7 +32,9 @@ from eventlog import (
     SessionNotFound,
     StoreClosedError,
 )
+from eventlog.contract_streams import StreamsContract
 from eventlog.contract_subscriptions import SubscriptionsContract
+from eventlog.contract_types import TypesContract
 from eventlog.contract_views import ViewsContract
 from eventlog.events import (
     AssistantMessageCommitted,
@@ -87,7 +89,7 @@ def sample_events(session_id: UUID) -> list[Event]:
     ]
 
 
-class StoreContract(ViewsContract, SubscriptionsContract):
+class StoreContract(ViewsContract, SubscriptionsContract, StreamsContract, TypesContract):
     """The behaviour every backend shares. Subclass and implement :meth:`make_store`."""
 
     #: False for backends whose data does not survive close (memory).
@@ -439,7 +441,7 @@ class StoreContract(ViewsContract, SubscriptionsContract):
         assert [r.seq for r in events] == list(range(1, 401))
         assert [r.position for r in events] == list(range(1, 401))
         for n in range(8):  # each thread's events keep that thread's order
-            mine = [r.event.delta for r in events if r.event.delta.startswith(f"{n}:")]  # type: ignore[union-attr]
+            mine = [r.event.delta for r in events if r.event.delta.startswith(f"{n}:")]  # type: ignore[attr-defined]
             assert mine == [f"{n}:{i}" for i in range(50)]
 
     def test_last_events(self, store: RunStore) -> None:

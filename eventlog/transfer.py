@@ -1,16 +1,21 @@
 """Export a store as JSON Lines, and import such a file all-or-nothing.
 
 One JSON object per line, in this order: ``session`` lines, ``run`` lines (the records needed
-to recreate them), then ``event`` lines in log order::
+to recreate them), ``stream`` lines (streams of other kinds), then ``event`` lines in log
+order::
 
     {"kind":"session","id":…,"title":…,"model":…,"metadata":{…},"created_at":…,"updated_at":…}
     {"kind":"run","id":…,"session_id":…,"status":…,"provider":…,"model":…,"metadata":{…},…}
+    {"kind":"stream","id":…,"stream_kind":"agents.session","metadata":{…},"created_at":…,…}
     {"kind":"event","run_id":…,"seq":1,"type":"TextDelta","version":1,"recorded_at":…,
      "event_id":null,"payload":{"type":"TextDelta","delta":"Hi","timestamp":…}}
 
 A session's messages are ``event`` lines of type ``MessageAppended`` whose ``run_id`` is the
-session id. Positions are not exported: the target store assigns its own, in the same order.
-An event type this version does not know is kept as raw data and round-trips exactly.
+session id; a stream's events have the stream's id there. Positions are not exported: the
+target store assigns its own, in the same order. Events of registered types are exported in
+their current shape and version (older stored versions upcast), so an export is also a
+migration; an event type this version does not know is kept as raw data and round-trips
+exactly.
 """
 
 from __future__ import annotations
@@ -26,9 +31,10 @@ import msgspec
 from eventlog.codec import decode_payload
 from eventlog.engine import Engine, StreamKind
 from eventlog.errors import EventLogError
-from eventlog.events import EVENT_TYPES, AnyEvent, RawEvent, event_type_name
+from eventlog.events import EVENT_TYPES, AnyEvent, RawEvent, event_type_name, event_version
 from eventlog.kv import KVTxn
-from eventlog.records import EventRecord, RunRecord, Session
+from eventlog.records import EventRecord, RunRecord, Session, StreamRecord, check_kind
+from eventlog.registry import registered
 from eventlog.status import RunStatus
 
 __all__ = ["ImportFileError", "ImportSummary", "export_lines", "import_lines"]
@@ -59,6 +65,16 @@ class RunLine(msgspec.Struct, tag_field="kind", tag="run", forbid_unknown_fields
     updated_at: datetime
 
 
+class StreamLine(msgspec.Struct, tag_field="kind", tag="stream", forbid_unknown_fields=True):
+    """A stream of another kind (``updated_at`` is recomputed from its events on import)."""
+
+    id: UUID
+    stream_kind: str
+    metadata: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
 class EventLine(msgspec.Struct, tag_field="kind", tag="event", forbid_unknown_fields=True):
     """One event of a run (or a session's message stream)."""
 
@@ -71,7 +87,7 @@ class EventLine(msgspec.Struct, tag_field="kind", tag="event", forbid_unknown_fi
     payload: msgspec.Raw
 
 
-Line = SessionLine | RunLine | EventLine
+Line = SessionLine | RunLine | StreamLine | EventLine
 _line_decoder = msgspec.json.Decoder(Line)
 _encoder = msgspec.json.Encoder()
 
@@ -96,6 +112,7 @@ class ImportSummary:
     sessions: int
     runs: int
     events: int
+    streams: int = 0
 
 
 def _payload(event: AnyEvent) -> Any:
@@ -107,7 +124,7 @@ def _payload(event: AnyEvent) -> Any:
 def event_line(record: EventRecord) -> bytes:
     """The export line of one stored event."""
     event = record.event
-    version = event.version if isinstance(event, RawEvent) else type(event).version
+    version = event_version(event)  # the current version: the event is in its current shape
     line = EventLine(
         record.run_id,
         record.seq,
@@ -121,7 +138,10 @@ def event_line(record: EventRecord) -> bytes:
 
 
 def export_lines(
-    sessions: Iterable[Session], runs: Iterable[RunRecord], events: Iterable[EventRecord]
+    sessions: Iterable[Session],
+    runs: Iterable[RunRecord],
+    events: Iterable[EventRecord],
+    streams: Iterable[StreamRecord] = (),
 ) -> Iterator[bytes]:
     """Encode records and events as export lines (no trailing newline)."""
     for s in sessions:
@@ -142,6 +162,8 @@ def export_lines(
                 r.updated_at,
             )
         )
+    for st in streams:
+        yield _encoder.encode(StreamLine(st.id, st.kind, st.metadata, st.created_at, st.updated_at))
     for record in events:
         yield event_line(record)
 
@@ -187,13 +209,20 @@ def _decode_event(number: int, line: EventLine) -> AnyEvent:
         raise ImportFileError(number, f"payload is not valid JSON ({exc})", "payload") from None
     if not isinstance(data, dict):
         raise ImportFileError(number, "payload must be a JSON object", "payload")
-    cls = EVENT_TYPES.get(line.type)
+    cls: type[msgspec.Struct] | None = EVENT_TYPES.get(line.type)
+    current_version = 1 if cls is None else cls.version  # type: ignore[attr-defined]
     if cls is None:
-        return RawEvent(line.type, line.version, data)  # unknown type: kept as raw data
+        info = registered(line.type)
+        if info is None:
+            return RawEvent(line.type, line.version, data)  # unknown type: kept as raw data
+        if line.type != info.name or line.version < info.version:
+            # an old name or version: stored as it is, upcast when read (like the original)
+            return RawEvent(line.type, line.version, data)
+        cls, current_version = info.cls, info.version
     try:
         event: AnyEvent = msgspec.json.decode(line.payload, type=cls)
     except msgspec.ValidationError as exc:
-        if line.version > cls.version:  # a newer shape of a known type: keep it raw
+        if line.version > current_version:  # a newer shape of a known type: keep it raw
             return decode_payload(line.type, line.version, msgspec.msgpack.encode(data))
         field = _field_of(str(exc))
         raise ImportFileError(
@@ -207,7 +236,7 @@ def import_lines(
 ) -> ImportSummary:
     """Write ``parsed`` lines in ``txn`` (the caller commits, or aborts on any error)."""
     kinds: dict[UUID, StreamKind] = {}
-    counts = {"session": 0, "run": 0, "event": 0}
+    counts = {"session": 0, "run": 0, "stream": 0, "event": 0}
     for number, line, event in parsed:
         try:
             if isinstance(line, SessionLine):
@@ -241,15 +270,20 @@ def import_lines(
                 )
                 kinds[line.id] = "run"
                 counts["run"] += 1
+            elif isinstance(line, StreamLine):
+                kind_name = check_kind(line.stream_kind)
+                created = line.created_at
+                engine.create_stream(
+                    txn, StreamRecord(line.id, kind_name, line.metadata, created, created)
+                )
+                kinds[line.id] = "stream"
+                counts["stream"] += 1
             else:
                 assert event is not None
                 kind = kinds.get(line.run_id)
                 if kind is None:
-                    if engine.get_run(txn, line.run_id) is not None:
-                        kind = "run"
-                    elif engine.get_session(txn, line.run_id) is not None:
-                        kind = "session"
-                    else:
+                    kind = engine.stream_kind(txn, line.run_id)
+                    if kind is None:
                         raise ImportFileError(
                             number,
                             f"run {line.run_id} is not defined: its run (or session) line must "
@@ -264,4 +298,4 @@ def import_lines(
             raise
         except (EventLogError, ValueError, TypeError) as exc:  # a rule, or a value too big
             raise ImportFileError(number, str(exc)) from None
-    return ImportSummary(counts["session"], counts["run"], counts["event"])
+    return ImportSummary(counts["session"], counts["run"], counts["event"], counts["stream"])

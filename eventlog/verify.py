@@ -11,9 +11,10 @@ from uuid import UUID
 
 import msgspec
 
-from eventlog.codec import decode_event
+from eventlog.codec import decode_event, encode_raw_payload, why_raw
 from eventlog.engine import Engine
 from eventlog.errors import EventLogError, StoreError
+from eventlog.events import RawEvent
 from eventlog.keys import unpack_u64
 from eventlog.kv import KVTxn
 from eventlog.projecting import ProjectionTxn, ScratchTx, is_async
@@ -29,7 +30,9 @@ class Problem(msgspec.Struct, frozen=True):
     ``kind`` is one of ``seq_gap``, ``undecodable``, ``dangling_position``,
     ``position_mismatch``, ``unindexed_event``, ``orphan_stream``, ``stream_index``,
     ``view_mismatch``, ``projector_stale``, ``projector_failed`` (an async projector stopped
-    on an error). An async projector's view is compared with a replay up to its checkpoint.
+    on an error), ``upcast_failed`` (a stored event of a registered type reads as raw data:
+    an upcaster is missing or failed, or the payload does not fit the class). An async
+    projector's view is compared with a replay up to its checkpoint.
     """
 
     kind: str
@@ -52,15 +55,16 @@ def _check_streams(engine: Engine, txn: KVTxn, problems: list[Problem]) -> dict[
         if number != current:
             current, expected = number, 1
             owner = engine.stream_of(txn, number)
-            if owner is None or (
-                txn.get("runs", owner.bytes) is None and txn.get("sessions", owner.bytes) is None
+            if owner is None or all(
+                txn.get(table, owner.bytes) is None
+                for table in ("runs", "sessions", "stream_records")
             ):
                 sid = owner or UUID(int=0)
                 problems.append(
                     Problem(
                         "orphan_stream",
                         f"stream {unpack_u64(number)}",
-                        "events of no run or session",
+                        "events of no run, session or stream",
                         owner,
                     )
                 )
@@ -83,13 +87,27 @@ def _check_streams(engine: Engine, txn: KVTxn, problems: list[Problem]) -> dict[
             problems.append(Problem("undecodable", f"run {sid} seq {seq}", str(exc), sid, seq))
             continue
         positions[record.position] = key
+        event = record.event
+        if type(event) is RawEvent:
+            reason = why_raw(event.type, event.version, encode_raw_payload(event))
+            if reason is not None:
+                problems.append(
+                    Problem(
+                        "upcast_failed",
+                        f"run {sid} seq {seq}",
+                        f"{event.type} v{event.version} reads as raw data: {reason}",
+                        sid,
+                        seq,
+                        record.position,
+                    )
+                )
     _check_stream_index(engine, txn, problems)
     return positions
 
 
 def _check_stream_index(engine: Engine, txn: KVTxn, problems: list[Problem]) -> None:
-    """Every run and session has a stream number, and the two stream tables agree."""
-    for table in ("runs", "sessions"):
+    """Every run, session and stream has a stream number, and the two stream tables agree."""
+    for table in ("runs", "sessions", "stream_records"):
         for key, _ in txn.scan(table, b""):
             raw = txn.get("streams", key)
             owner = UUID(bytes=key)
@@ -97,7 +115,7 @@ def _check_stream_index(engine: Engine, txn: KVTxn, problems: list[Problem]) -> 
                 problems.append(
                     Problem(
                         "stream_index",
-                        f"{table[:-1]} {owner}",
+                        f"{table.removesuffix('_records').removesuffix('s')} {owner}",
                         "has no stream number, or its number points elsewhere; events "
                         "cannot be appended or listed - restore from a backup",
                         owner,

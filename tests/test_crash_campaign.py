@@ -65,11 +65,12 @@ def test_sigkill_loses_no_acknowledged_append_on_postgres(tmp_path: Path) -> Non
 
 
 def test_chaos_four_writers_killed_at_random_two_readers(tmp_path: Path) -> None:
-    result = chaos(tmp_path, 6.0, writers=4, seed=13)
+    # 6 s, or longer until 1,000 appends were acknowledged (on a loaded machine)
+    result = chaos(tmp_path, 6.0, writers=4, seed=13, min_events=1000)
     assert result.violations == []
     assert result.lost == 0
     assert result.kills >= 8
-    assert result.acknowledged_events > 1000
+    assert result.acknowledged_events >= 1000
     assert result.reader_records > 0
     assert result.reader_listings > 0
 

@@ -127,7 +127,7 @@ def test_a_failing_request_fails_alone_in_its_group(store: RunStore) -> None:
     assert isinstance(ok1, EventRecord)
     assert isinstance(ok2, list)
     assert (ok1.seq, [r.seq for r in ok2]) == (1, [2, 3])
-    assert [e.event.delta for e in store.list_events(run.id)] == ["a", "c", "d"]  # type: ignore[union-attr]
+    assert [e.event.delta for e in store.list_events(run.id)] == ["a", "c", "d"]  # type: ignore[attr-defined]
     assert [e.seq for e in store.list_events(done.id)] == [1]
     assert store.verify() == []
 
@@ -170,7 +170,7 @@ def test_the_byte_cap_splits_a_group_and_keeps_the_order(tmp_path: Path) -> None
             t.join(timeout=30)
         # each ~3 KB append passes the 4 KiB cap after two requests: at least 3 groups
         assert store._committer.groups - groups >= 1 + 3
-        texts = [e.event.delta.split(":")[0] for e in store.list_events(run.id)]  # type: ignore[union-attr]
+        texts = [e.event.delta.split(":")[0] for e in store.list_events(run.id)]  # type: ignore[attr-defined]
         assert texts == [str(i) for i in range(6)]  # arrival order, across the groups
     finally:
         store.close()
@@ -259,11 +259,11 @@ def test_many_writers_each_get_their_own_result_and_the_log_is_serial(
     ]
     model = _Model()
     for r in sorted(written, key=lambda r: r.position):
-        model.runs.setdefault(r.run_id, []).append(r.event.delta)  # type: ignore[union-attr]
+        model.runs.setdefault(r.run_id, []).append(r.event.delta)  # type: ignore[attr-defined]
     for run in runs:
         stored = store.list_events(run)
         assert [e.seq for e in stored] == list(range(1, len(stored) + 1))
-        assert [e.event.delta for e in stored] == model.runs.get(run, [])  # type: ignore[union-attr]
+        assert [e.event.delta for e in stored] == model.runs.get(run, [])  # type: ignore[attr-defined]
     positions = [e.position for e in store.read_log()]
     assert positions == list(range(positions[0], positions[0] + len(positions)))
     assert store.verify() == []
@@ -291,7 +291,7 @@ def test_async_writers_share_commits_and_keep_their_semantics(tmp_path: Path) ->
             assert got == [list(range(1, 26))] * 8
             assert committer.groups - groups < 8 * 26  # tasks' appends shared commits
             for run in runs:
-                assert [e.event.delta for e in await store.list_events(run)] == [  # type: ignore[union-attr]
+                assert [e.event.delta for e in await store.list_events(run)] == [  # type: ignore[attr-defined]
                     str(i) for i in range(25)
                 ]
             many = await store.append_many([AppendRequest(r, [TextDelta("m")]) for r in runs])

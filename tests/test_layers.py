@@ -75,3 +75,34 @@ def test_public_surface() -> None:
     ):
         cls = getattr(eventlog, err)
         assert issubclass(cls, eventlog.EventLogError)
+
+
+FRAMEWORKS = {"agents", "langgraph", "openai"}
+
+
+def test_only_the_integrations_import_the_frameworks() -> None:
+    # the agent frameworks are optional extras: nothing outside eventlog/integrations (and
+    # its tests) may import them, so `import eventlog` works without them
+    for path in [*ROOT.rglob("*.py"), *(ROOT.parent / "projections").glob("*.py")]:
+        if "integrations" in path.relative_to(ROOT.parent).parts:
+            continue
+        for module in _imports(path):
+            assert module.split(".")[0] not in FRAMEWORKS, f"{path} imports {module}"
+
+
+def test_eventlog_imports_without_the_frameworks() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        f"        if name.split('.')[0] in {sorted(FRAMEWORKS)!r}:\n"
+        "            raise ImportError('blocked: ' + name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "import eventlog, eventlog.cli, eventlog.testing, projections\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert out.stdout.strip() == "ok", out.stderr

@@ -284,7 +284,7 @@ def test_readonly_store_without_a_consumers_table(tmp_path: Path) -> None:
     env.close()
     with RunStore.open(path, readonly=True) as reader:
         assert reader.consumers() == []
-        assert [r.event.delta for r in reader.subscribe(timeout=0)] == ["x"]  # type: ignore[union-attr]
+        assert [r.event.delta for r in reader.subscribe(timeout=0)] == ["x"]  # type: ignore[attr-defined]
     with RunStore.open(path) as store:  # a writer creates it again
         store.subscribe(name="indexer").close()
         assert [c.name for c in store.consumers()] == ["indexer"]

@@ -250,8 +250,14 @@ def chaos(
     durability: Durability = "durable",
     seed: int = 0,
     kill_every: tuple[float, float] = (0.05, 0.5),
+    min_events: int = 0,
+    max_seconds: float = 120.0,
 ) -> ChaosResult:
-    """Writers appending concurrently, killed at random, while two readers read; then check."""
+    """Writers appending concurrently, killed at random, while two readers read; then check.
+
+    It runs ``seconds``, and longer (up to ``max_seconds``) until at least ``min_events``
+    appends were acknowledged: a loaded machine gets the same amount of work checked.
+    """
     ctx = _context()
     rng = random.Random(seed)
     path, ledgers = workdir / "store", workdir / "ledgers"
@@ -278,8 +284,14 @@ def chaos(
     for reader in readers:
         reader.start()
     running = [start() for _ in range(writers)]
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+    started = time.monotonic()
+    deadline, cap = started + seconds, started + max(seconds, max_seconds)
+
+    def more() -> bool:
+        now = time.monotonic()
+        return now < deadline or (model.acked_events < min_events and now < cap)
+
+    while more():
         time.sleep(rng.uniform(*kill_every))  # the experiment: a random moment
         victim = running.pop(rng.randrange(len(running)))
         if _kill(victim[0]):

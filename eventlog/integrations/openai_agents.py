@@ -1,0 +1,386 @@
+"""An OpenAI Agents SDK session on an eventlog store: ``EventLogSession(session_id, store)``.
+
+It implements the SDK's ``agents.memory.Session`` protocol (``get_items``, ``add_items``,
+``pop_item``, ``clear_session``, ``session_id``, ``session_settings``) over one eventlog
+session (``pip install 'eventlog[openai-agents]'``):
+
+- every item is one event of the session's stream, stored exactly as given (opaque JSON;
+  item ids need not be unique). An item that maps to the store's message model (user /
+  system / developer / assistant messages, function calls, function call outputs) is a
+  ``MessageAppended(message, source=item)``, so the transcript also reads as
+  ``store.list_messages(session.store_session_id)``; any other item is an ``agents.item``
+  event (``AgentsItem``). Nothing of the original item is lost either way.
+- ``pop_item`` appends ``MessageRetracted(seq)`` of the newest item with ``expected_seq`` =
+  the stream's head, retrying on a conflict: two concurrent pops never return the same item.
+- ``clear_session`` appends ``MessagesCleared``; ``get_items(limit)`` reads the stream's tail
+  backwards (``read_stream(reverse=True)``) until it has ``limit`` items, skipping retracted
+  ones and stopping at the last clear - so it reads about ``limit`` events, not the history.
+- concurrent ``add_items`` never conflict (no ``expected_seq``; each call is one atomic batch
+  through the store's group committer), and everything survives reopening the store.
+
+``store`` is an open :class:`~eventlog.RunStore` (its calls run in a worker thread) or
+:class:`~eventlog.AsyncRunStore` (writes are awaited on its committer). The session's store id
+is ``session_id`` itself when it is a UUID, else ``stream_id_for("agents.session", session_id)``.
+
+>>> import asyncio, eventlog
+>>> from eventlog.integrations.openai_agents import EventLogSession
+>>> store = eventlog.RunStore.in_memory()
+>>> session = EventLogSession("user-42", store)
+>>> async def demo():
+...     await session.add_items([{"role": "user", "content": "Hi"},
+...                              {"type": "reasoning", "id": "r1", "summary": []}])
+...     popped = await session.pop_item()
+...     return popped, await session.get_items()
+>>> asyncio.run(demo())
+({'type': 'reasoning', 'id': 'r1', 'summary': []}, [{'role': 'user', 'content': 'Hi'}])
+>>> store.list_messages(session.store_session_id)[0].content
+[TextPart(text='Hi')]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Mapping, Sequence
+from typing import Any, TypeVar, cast
+from uuid import UUID
+
+import msgspec
+from agents.items import TResponseInputItem
+from agents.memory import SessionSettings
+from agents.memory.session_settings import resolve_session_limit
+
+from eventlog import AsyncRunStore, RunStore, event_type, stream_id_for
+from eventlog.errors import AlreadyExistsError, ConcurrencyError, StreamNotFound
+from eventlog.events import ToolCall
+from eventlog.messages import (
+    AssistantMessage,
+    ImageUrlPart,
+    JsonPart,
+    Message,
+    MessageAppended,
+    MessageRetracted,
+    MessagesCleared,
+    Part,
+    SystemMessage,
+    TextPart,
+    ToolMessage,
+    UserMessage,
+)
+from eventlog.records import EventRecord
+
+__all__ = ["SESSION_KIND", "AgentsItem", "EventLogSession", "to_message"]
+
+T = TypeVar("T")
+
+#: The kind name ``stream_id_for`` derives session ids with (for non-UUID session ids).
+SESSION_KIND = "agents.session"
+
+
+@event_type("agents.item")
+class AgentsItem(msgspec.Struct, frozen=True):
+    """An Agents SDK item that has no form in the message model (reasoning, a tool search...)."""
+
+    item: Any
+
+
+def _parts(content: object) -> list[Part]:
+    if isinstance(content, str):
+        return [TextPart(content)]
+    if not isinstance(content, list):
+        return [JsonPart(content)]
+    parts: list[Part] = []
+    for part in content:
+        kind = part.get("type") if isinstance(part, Mapping) else None
+        text = part.get("text") if isinstance(part, Mapping) else None
+        if kind in ("input_text", "output_text", "text") and isinstance(text, str):
+            parts.append(TextPart(text))
+        elif kind == "input_image" and isinstance(part, Mapping):
+            url = part.get("image_url")
+            parts.append(ImageUrlPart(url) if isinstance(url, str) else JsonPart(part))
+        else:
+            parts.append(JsonPart(part))
+    return parts
+
+
+def _arguments(raw: object) -> object:
+    if isinstance(raw, str):
+        try:
+            return json.loads(raw)
+        except ValueError:
+            return raw
+    return raw
+
+
+def to_message(item: Mapping[str, Any], tool_names: Mapping[str, str]) -> Message | None:
+    """The message-model form of an SDK item, or None when it has none.
+
+    ``tool_names`` maps function call ids to tool names (a function call output names only
+    its call).
+
+    >>> to_message({"role": "user", "content": "Hi"}, {})
+    UserMessage(content=[TextPart(text='Hi')])
+    >>> to_message({"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}"}, {})
+    AssistantMessage(content=[], tool_calls=[ToolCall(id='c1', name='f', arguments={})])
+    >>> to_message({"type": "reasoning", "id": "r", "summary": []}, {}) is None
+    True
+    """
+    kind = item.get("type", "message")
+    if kind == "message":
+        role, content = item.get("role"), item.get("content")
+        if role == "user":
+            return UserMessage(_parts(content))
+        if role in ("system", "developer"):
+            return SystemMessage(_parts(content))
+        if role == "assistant":
+            return AssistantMessage(_parts(content))
+        return None
+    call_id = item.get("call_id")
+    if not isinstance(call_id, str):
+        return None
+    if kind == "function_call" and isinstance(item.get("name"), str):
+        call = ToolCall(call_id, item["name"], _arguments(item.get("arguments")))
+        return AssistantMessage([], tool_calls=[call])
+    if kind == "function_call_output":
+        return ToolMessage(call_id, tool_names.get(call_id, ""), _parts(item.get("output")))
+    return None
+
+
+_NOT_AN_ITEM = object()
+
+
+def _item_of(event: object) -> object:
+    if isinstance(event, MessageAppended):
+        return _NOT_AN_ITEM if event.source is None else event.source
+    if isinstance(event, AgentsItem):
+        return event.item
+    return _NOT_AN_ITEM
+
+
+async def _survive_cancel(aw: Awaitable[T]) -> T:
+    """Finish a write even if the caller is cancelled meanwhile, then re-raise the cancel.
+
+    A write queued on the committer commits anyway; waiting for it keeps "pop_item returned
+    nothing" and "the item is gone" from both happening.
+    """
+    task = asyncio.ensure_future(aw)
+    cancelled: asyncio.CancelledError | None = None
+    while not task.done():
+        try:
+            await asyncio.wait({task})
+        except asyncio.CancelledError as exc:
+            cancelled = cancelled or exc
+    result = task.result()
+    if cancelled is not None:
+        raise cancelled
+    return result
+
+
+class EventLogSession:
+    """An Agents SDK ``Session`` whose history is an eventlog session's stream.
+
+    ``session_settings.limit`` is the default ``limit`` of :meth:`get_items`. ``title`` is the
+    eventlog session's title when it is created (default: the session id).
+    """
+
+    def __init__(
+        self,
+        session_id: str,
+        store: RunStore | AsyncRunStore,
+        *,
+        session_settings: SessionSettings | None = None,
+        title: str | None = None,
+    ) -> None:
+        if not isinstance(session_id, str) or not session_id:
+            raise TypeError(f"session_id must be a non-empty str, got {session_id!r}")
+        if not isinstance(store, RunStore | AsyncRunStore):
+            raise TypeError(
+                "store must be an open eventlog RunStore or AsyncRunStore, got "
+                f"{type(store).__name__}"
+            )
+        self.session_id = session_id
+        self.session_settings: SessionSettings | None = session_settings or SessionSettings()
+        try:
+            sid = UUID(session_id)
+        except ValueError:
+            sid = stream_id_for(SESSION_KIND, session_id)
+        #: The id of the eventlog session that holds this history (for ``list_messages``).
+        self.store_session_id: UUID = sid
+        self._store = store
+        self._sync = store.sync if isinstance(store, AsyncRunStore) else store
+        self._title = session_id if title is None else title
+        self._exists = False
+        self._tool_names: dict[str, str] = {}
+
+    def __repr__(self) -> str:
+        return f"EventLogSession({self.session_id!r}, store_session_id={self.store_session_id})"
+
+    # -- the store, sync or async ---------------------------------------------------------
+    async def _append(
+        self, events: Sequence[object], expected_seq: int | None = None
+    ) -> list[EventRecord]:
+        store, sid = self._store, self.store_session_id
+        for attempt in (1, 2):
+            await self._ensure()
+            try:
+                if isinstance(store, AsyncRunStore):
+                    return await _survive_cancel(
+                        store.append_to_stream(sid, events, expected_seq=expected_seq)  # type: ignore[arg-type]
+                    )
+                return await _survive_cancel(
+                    asyncio.to_thread(
+                        store.append_to_stream,
+                        sid,
+                        events,  # type: ignore[arg-type]
+                        expected_seq=expected_seq,
+                    )
+                )
+            except StreamNotFound:  # the session was deleted meanwhile: create it again
+                self._exists = False
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _ensure(self) -> None:
+        if self._exists:
+            return
+        sync = self._sync
+        sid = self.store_session_id
+        if sync.get_session(sid) is None:
+            try:
+                if isinstance(self._store, AsyncRunStore):
+                    await self._store.create_session(
+                        title=self._title,
+                        model="openai-agents",
+                        metadata={"agents_session_id": self.session_id},
+                        session_id=sid,
+                    )
+                else:
+                    await asyncio.to_thread(
+                        sync.create_session,
+                        title=self._title,
+                        model="openai-agents",
+                        metadata={"agents_session_id": self.session_id},
+                        session_id=sid,
+                    )
+            except AlreadyExistsError:
+                pass  # another task or process created it first
+        self._exists = True
+
+    async def _tail(self, to_seq: int | None, limit: int | None) -> list[EventRecord]:
+        """The stream's events up to ``to_seq``, newest first ([] when it does not exist)."""
+        read = self._sync.read_stream
+        sid = self.store_session_id
+        try:
+            if limit is None:  # the whole history: off the event loop
+                return await asyncio.to_thread(read, sid, to_seq=to_seq, reverse=True)
+            return read(sid, to_seq=to_seq, limit=limit, reverse=True)  # a few short gets
+        except StreamNotFound:
+            return []
+
+    async def _live(self, want: int | None) -> tuple[list[tuple[int, Any]], int]:
+        """The newest ``want`` items (all: None) as ``(seq, item)``, oldest first, and the head.
+
+        Reads backwards in chunks: a retraction hides its seq, a clear ends the history.
+        """
+        chunk = None if want is None else max(2 * want, 16)
+        removed: set[int] = set()
+        found: list[tuple[int, Any]] = []
+        head = 0
+        to_seq: int | None = None
+        while True:
+            records = await self._tail(to_seq, chunk)
+            if to_seq is None and records:
+                head = records[0].seq
+            done = False
+            for record in records:
+                event = record.event
+                if isinstance(event, MessagesCleared):
+                    done = True
+                    break
+                if isinstance(event, MessageRetracted):
+                    removed.add(event.seq)
+                    continue
+                item = _item_of(event)
+                if item is _NOT_AN_ITEM or record.seq in removed:
+                    continue
+                found.append((record.seq, item))
+                if want is not None and len(found) >= want:
+                    done = True
+                    break
+            if done or chunk is None or not records or records[-1].seq <= 1:
+                break
+            to_seq = records[-1].seq - 1
+        found.reverse()
+        return found, head
+
+    # -- the Session protocol -------------------------------------------------------------
+    async def get_items(self, limit: int | None = None) -> list[TResponseInputItem]:
+        """The history, oldest first.
+
+        With ``limit`` (or ``session_settings.limit``): the latest ``limit`` items, in
+        chronological order.
+        """
+        n = resolve_session_limit(limit, self.session_settings)
+        if n is not None and n < 0:
+            n = None  # as SQLiteSession: a negative limit means no limit
+        if n == 0:
+            return []
+        found, _ = await self._live(n)
+        return [cast(TResponseInputItem, item) for _, item in found]
+
+    async def add_items(self, items: list[TResponseInputItem]) -> None:
+        """Append ``items`` (one atomic batch; stored exactly as given)."""
+        if isinstance(items, Mapping | str | bytes) or not isinstance(items, Sequence):
+            raise TypeError(f"add_items takes a list of items (dicts), got {items!r:.80}")
+        if not items:
+            return
+        for n, item in enumerate(items):
+            if not isinstance(item, Mapping):
+                raise TypeError(
+                    f"add_items: item {n} must be a dict (an SDK input item), got {item!r:.80}"
+                )
+        for item in items:  # calls made in this batch name their outputs' tools
+            if item.get("type") == "function_call":
+                self._tool_names[str(item.get("call_id"))] = str(item.get("name"))
+        missing = [
+            str(item.get("call_id"))
+            for item in items
+            if item.get("type") == "function_call_output"
+            and str(item.get("call_id")) not in self._tool_names
+        ]
+        if missing:
+            await self._learn_tool_names()
+        events: list[object] = []
+        for item in items:
+            message = to_message(item, self._tool_names)
+            plain = dict(item)
+            events.append(
+                AgentsItem(plain) if message is None else MessageAppended(message, source=plain)
+            )
+        await self._append(events)
+
+    async def _learn_tool_names(self) -> None:
+        found, _ = await self._live(None)
+        for _, item in found:
+            if isinstance(item, Mapping) and item.get("type") == "function_call":
+                self._tool_names[str(item.get("call_id"))] = str(item.get("name"))
+
+    async def pop_item(self) -> TResponseInputItem | None:
+        """Remove and return the newest item (None when empty); atomic under concurrency."""
+        while True:
+            found, head = await self._live(1)
+            if not found:
+                return None
+            seq, item = found[-1]
+            try:
+                await self._append([MessageRetracted(seq)], expected_seq=head)
+            except ConcurrencyError:
+                continue  # someone else wrote meanwhile: look again
+            return cast(TResponseInputItem, item)
+
+    async def clear_session(self) -> None:
+        """Empty the history (``MessagesCleared``; the events stay in the log)."""
+        if self._sync.get_session(self.store_session_id) is None:
+            return
+        await self._append([MessagesCleared()])
