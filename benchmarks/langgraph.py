@@ -13,7 +13,11 @@ passes them. The same ``JsonPlusSerializer`` serializes for both.
 
 - ``put``: µs per ``put`` of the next checkpoint (a fresh thread per repetition);
 - ``get_tuple``: µs per ``get_tuple`` of a thread's latest checkpoint (values, writes);
-- ``list``: checkpoints/s listing a whole thread of ``steps`` checkpoints, newest first.
+- ``list``: checkpoints/s listing a whole thread of ``steps`` checkpoints, newest first;
+- ``put_concurrent``: checkpoints/s put by ``writers`` OS threads at once, each on its own
+  LangGraph thread (an agent server running several graphs): ours shares durable commits
+  between the writers waiting at that moment (group commit); ``SqliteSaver`` serializes its
+  calls on one connection, one commit each.
 
 Target: faster than ``SqliteSaver`` (ratio ≥ 1) in each.
 """
@@ -22,8 +26,9 @@ from __future__ import annotations
 
 import os
 import random
+import threading
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 from benchmarks.core import (
     THROUGHPUT,
@@ -45,7 +50,13 @@ LABELS = {
 
 
 def _params(quick: bool) -> Params:
-    return {"seed": 1010, "steps": 20 if quick else 200, "reps": 2 if quick else 5}
+    return {
+        "seed": 1010,
+        "steps": 20 if quick else 200,
+        "reps": 2 if quick else 5,
+        "writers": 8,
+        "concurrent_puts": 10 if quick else 50,
+    }
 
 
 def _int(params: Params, key: str) -> int:
@@ -91,10 +102,12 @@ def _saver(peer: str, workdir: str) -> Any:
 
 
 def _fill(saver: Any, thread_id: str, steps: list[Any]) -> Callable[[int], Any]:
-    """A function that puts step i of ``steps`` on ``thread_id`` (each step's parent is the last)."""
+    """A function that puts step i of ``steps`` on ``thread_id`` (its parent: the last one)."""
     from langgraph.checkpoint.base import empty_checkpoint
 
-    state: dict[str, Any] = {"config": {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}}
+    state: dict[str, Any] = {
+        "config": {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
+    }
     versions: dict[str, Any] = {}
 
     def put(i: int) -> Any:
@@ -148,17 +161,46 @@ def _run(peer: str, params: Params, workdir: str) -> dict[str, Sample]:
         return n
 
     out["list"] = Sample(THROUGHPUT, measure_throughput(lambda: listing, reps=reps, warmup=1))
+    writers, per_writer = _int(params, "writers"), _int(params, "concurrent_puts")
+
+    def concurrent() -> Callable[[], int]:
+        puts = [_fill(saver, f"c-{next(threads)}", steps) for _ in range(writers)]
+
+        def work() -> int:
+            barrier = threading.Barrier(writers)
+
+            def one(put: Callable[[int], Any]) -> None:
+                barrier.wait()
+                for i in range(per_writer):
+                    put(i)
+
+            pool = [threading.Thread(target=one, args=(p,)) for p in puts]
+            for t in pool:
+                t.start()
+            for t in pool:
+                t.join()
+            return writers * per_writer
+
+        return work
+
+    out["put_concurrent"] = Sample(THROUGHPUT, measure_throughput(concurrent, reps=reps, warmup=1))
     return out
 
 
 def _rows(outputs: Mapping[str, PeerOutput], params: Params) -> list[Row]:
     n = _int(params, "steps")
-    target = {"sqlite-saver": ("faster than SqliteSaver", ">=", 1.0)}
+    target: dict[str, tuple[str, Literal[">=", "<="], float]] = {
+        "sqlite-saver": ("faster than SqliteSaver", ">=", 1.0)
+    }
     rows: list[Row] = []
     for variant, title in (
         ("put", f"LangGraph put (thread of {n} steps, durable)"),
         ("get_tuple", "LangGraph get_tuple (latest checkpoint)"),
         ("list", f"LangGraph list ({n} checkpoints, checkpoints/s)"),
+        (
+            "put_concurrent",
+            f"LangGraph put, {_int(params, 'writers')} writer threads (checkpoints/s, durable)",
+        ),
     ):
         rows += compare_rows(10, title, outputs, variant, targets=target, labels=LABELS)
     return rows

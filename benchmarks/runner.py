@@ -92,11 +92,9 @@ def _child(job: Job, control: tuple[int, int] | None, log_path: str) -> None:
 
 def _preload() -> None:
     """Import what the peers use once, in the runner, so that each forked worker has it."""
-    import langgraph.checkpoint.sqlite
     import lmdb  # noqa: F401
 
     import benchmarks.langgraph
-    import eventlog.integrations.langgraph
     import benchmarks.peers.es_app
     import benchmarks.peers.raw_lmdb
     import benchmarks.peers.sqlite_store

@@ -4,8 +4,9 @@
 (kind ``"langgraph.thread"``). A ``put`` appends, in one atomic batch, a
 :class:`ChannelBlobSaved` for each channel whose version changed (only those: storage grows
 with the deltas, never a full copy of the state per step) and a :class:`CheckpointSaved`;
-``put_writes`` appends a :class:`WritesSaved`. ``prune`` (``keep_latest``) and ``delete_for_runs``
-append a :class:`CheckpointsRemoved`; ``prune`` (``delete``) deletes the stream; ``delete_thread`` appends a :class:`ThreadDeleted` to the
+``put_writes`` appends a :class:`WritesSaved`. ``prune(strategy="keep_latest")`` and
+``delete_for_runs`` append a :class:`CheckpointsRemoved`; ``prune(strategy="delete")``
+deletes the thread's stream; ``delete_thread`` appends a :class:`ThreadDeleted` to the
 tombstone stream (kind ``"langgraph.tombstones"``) and then deletes the thread's stream.
 Values are opaque bytes written by the saver's serializer, with its type tag.
 
@@ -16,8 +17,9 @@ newest first):
 
 - ``c`` + T + N + C → the :class:`CheckpointSaved` (lookup by checkpoint id; the first key
   under ``c`` + T + N is the latest checkpoint of that (thread, namespace))
-- ``b`` + T + N + blake2b-128(channel, version) → the :class:`ChannelBlobSaved`
-- ``w`` + T + N + blake2b-128(checkpoint id) + blake2b-128(task id) + idx → :class:`StoredWrite`
+- ``b`` + T + N + len(channel) (2 bytes) + channel + msgpack(version) → the
+  :class:`ChannelBlobSaved`
+- ``w`` + T + N + C + blake2b-128(task id) + idx → :class:`StoredWrite`
 - ``r`` + blake2b-128(run id) + T + N + C → ``b""`` (the checkpoints of a run, across threads)
 - ``x`` + T → the deleted thread's id (a tombstone: later events for it, and recreating its
   stream, are refused with ``ThreadDeletedError``)
@@ -34,6 +36,7 @@ remaining checkpoint of the namespace refers to.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from typing import ClassVar, Protocol, TypeVar
@@ -171,9 +174,12 @@ def _h(text: str) -> bytes:
     return hashlib.blake2b(text.encode(), digest_size=16).digest()
 
 
+_ns_hash = functools.lru_cache(maxsize=1024)(_h)  # a graph has few namespaces
+
+
 def namespace_key(stream_id: UUID, checkpoint_ns: str) -> bytes:
     """``T + N``: the key part of a (thread, namespace)."""
-    return stream_id.bytes + _h(checkpoint_ns)
+    return stream_id.bytes + _ns_hash(checkpoint_ns)
 
 
 def checkpoint_key(checkpoint_id: str) -> bytes:
@@ -182,13 +188,12 @@ def checkpoint_key(checkpoint_id: str) -> bytes:
 
 
 def _blob_key(tn: bytes, channel: str, version: Version) -> bytes:
-    digest = hashlib.blake2b(channel.encode(), digest_size=16)
-    digest.update(b"\x00" + _version_enc.encode(version))
-    return b"b" + tn + digest.digest()
+    name = channel.encode()
+    return b"b" + tn + len(name).to_bytes(2, "big") + name + _version_enc.encode(version)
 
 
-def _write_key(tn: bytes, checkpoint_id: str, task_id: str, idx: int) -> bytes:
-    return b"w" + tn + _h(checkpoint_id) + _h(task_id) + (idx + (1 << 63)).to_bytes(8, "big")
+def _write_key(tn: bytes, ckey: bytes, task_id: str, idx: int) -> bytes:
+    return b"w" + tn + ckey + _h(task_id) + (idx + (1 << 63)).to_bytes(8, "big")
 
 
 def _run_key(run_id: str, tn: bytes, ckey: bytes) -> bytes:
@@ -271,8 +276,9 @@ def _put_checkpoint(tx: ProjectionTx, stream: UUID, event: CheckpointSaved) -> N
 
 def _put_writes(tx: ProjectionTx, stream: UUID, event: WritesSaved) -> None:
     tn = namespace_key(stream, event.checkpoint_ns)
+    ckey = checkpoint_key(event.checkpoint_id)
     for item in event.writes:
-        key = _write_key(tn, event.checkpoint_id, event.task_id, item.idx)
+        key = _write_key(tn, ckey, event.task_id, item.idx)
         if item.idx >= 0 and tx.get(key) is not None:
             continue  # a retried task: the first write stands
         stored = StoredWrite(
@@ -293,7 +299,7 @@ def _remove(tx: ProjectionTx, stream: UUID, refs: Sequence[CheckpointRef]) -> No
         if run_id is not None:
             tx.delete(_run_key(run_id, tn, ckey))
         tx.delete(b"c" + tn + ckey)
-        for key, _ in list(tx.scan(b"w" + tn + _h(ref.checkpoint_id))):
+        for key, _ in list(tx.scan(b"w" + tn + ckey)):
             tx.delete(key)
         namespaces.add(ref.checkpoint_ns)
     for ns in namespaces:  # blobs no remaining checkpoint of the namespace refers to
@@ -354,8 +360,11 @@ def _load(reader: ProjectionReader, stream: UUID, raw: bytes) -> Loaded:
         blob = reader.get(_blob_key(tn, channel, version))
         if blob is not None:
             blobs[channel] = _blob_dec.decode(blob)
-    writes = [_write_dec.decode(v) for _, v in reader.scan(b"w" + tn + _h(cp.checkpoint_id))]
-    writes.sort(key=lambda w: (w.task_path, w.task_id, w.idx))
+    writes = [
+        _write_dec.decode(v) for _, v in reader.scan(b"w" + tn + checkpoint_key(cp.checkpoint_id))
+    ]
+    if len(writes) > 1:
+        writes.sort(key=lambda w: (w.task_path, w.task_id, w.idx))
     return Loaded(cp, blobs, writes)
 
 
@@ -471,11 +480,10 @@ class CheckpointsQuery:
     ) -> bool:
         """Whether every (task, idx) write of the checkpoint is stored already."""
         tn = namespace_key(stream, checkpoint_ns)
+        ckey = checkpoint_key(checkpoint_id)
 
         def work(reader: ProjectionReader) -> bool:
-            return all(
-                reader.get(_write_key(tn, checkpoint_id, task_id, idx)) is not None for idx in idxs
-            )
+            return all(reader.get(_write_key(tn, ckey, task_id, idx)) is not None for idx in idxs)
 
         return self._snapshot(work)
 

@@ -156,4 +156,3 @@ def test_sync_wrapper_covers_every_capability() -> None:
         assert detected.missing == frozenset()
     finally:
         store.close()
-

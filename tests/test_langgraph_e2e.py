@@ -9,6 +9,7 @@ exactly the steps the graph took - the same history LangGraph's own InMemorySave
 from __future__ import annotations
 
 import asyncio
+import itertools
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -118,10 +119,11 @@ def _check_finished(graph: CompiledStateGraph[Any, Any, Any, Any], out: dict[str
     history = list(graph.get_state_history(CONFIG))
     assert _summary(history) == EXPECTED_HISTORY
     # every snapshot's parent is the next older one: one unbroken chain
-    for newer, older in zip(history, history[1:], strict=False):
+    for newer, older in itertools.pairwise(history):
         assert newer.parent_config is not None
-        assert newer.parent_config["configurable"]["checkpoint_id"] == (
-            older.config["configurable"]["checkpoint_id"]
+        assert (
+            newer.parent_config["configurable"]["checkpoint_id"]
+            == (older.config["configurable"]["checkpoint_id"])
         )
     assert history[-1].parent_config is None
 
@@ -160,7 +162,9 @@ def test_async_graph_on_async_store(tmp_path: Path) -> None:
         store = await AsyncRunStore.open(tmp_path / "store")
         try:
             graph = build(EventLogSaver(store))
-            out = await graph.ainvoke({"messages": [HumanMessage("add 2 and 3, then ask me")]}, CONFIG)
+            out = await graph.ainvoke(
+                {"messages": [HumanMessage("add 2 and 3, then ask me")]}, CONFIG
+            )
             assert [i.value for i in out["__interrupt__"]] == ["ship 5?"]
             out = await graph.ainvoke(Command(resume="yes"), CONFIG)
             assert out["messages"][-1].content == "5, approved"

@@ -8,11 +8,16 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from langchain_core.runnables import RunnableConfig
-from langgraph.checkpoint.base import Checkpoint, empty_checkpoint
+from langgraph.checkpoint.base import (
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    empty_checkpoint,
+)
 
 from eventlog import AsyncRunStore, RunStore, stream_id_for
 from eventlog.integrations.langgraph import EventLogSaver, ThreadDeletedError
@@ -31,7 +36,7 @@ def _cfg(thread: str, checkpoint_id: str | None = None, ns: str = "") -> Runnabl
     return {"configurable": conf}
 
 
-def _checkpoint(values: dict[str, Any], versions: dict[str, str]) -> Checkpoint:
+def _checkpoint(values: dict[str, Any], versions: ChannelVersions) -> Checkpoint:
     cp = empty_checkpoint()
     cp["channel_values"] = values
     cp["channel_versions"] = versions
@@ -52,7 +57,7 @@ def _steps(saver: EventLogSaver, thread: str, n: int) -> list[RunnableConfig]:
     counter: str | None = None
     for i in range(n):
         counter = saver.get_next_version(counter, None)
-        new = {"counter": counter, "big": big} if i == 0 else {"counter": counter}
+        new: ChannelVersions = {"counter": counter, "big": big} if i == 0 else {"counter": counter}
         cp = _checkpoint({"counter": i, "big": "x" * 10_000}, {"counter": counter, "big": big})
         parent = saver.put(parent, cp, {"source": "loop", "step": i}, new)
         out.append(parent)
@@ -99,7 +104,7 @@ def test_deleted_thread_refuses_late_writes(store: RunStore) -> None:
     assert saver.get_tuple(_cfg("doomed")) is None
     assert store.get_stream(stream_id_for(THREAD_KIND, "doomed")) is None  # events gone too
     position = store.last_position()
-    with pytest.raises(ThreadDeletedError, match="'doomed'.*deleted"):
+    with pytest.raises(ThreadDeletedError, match=r"'doomed'.*deleted"):
         saver.put(_cfg("doomed"), _checkpoint({}, {}), {}, {})
     with pytest.raises(ThreadDeletedError):
         saver.put_writes(stored, [("a", 2)], "late-task")
@@ -240,7 +245,8 @@ def test_concurrent_puts_on_one_thread(store: RunStore) -> None:
             barrier.wait()
             for i in range(per_thread):
                 cp = _checkpoint({f"w{worker}": i}, {f"w{worker}": f"{i + 1}"})
-                cfg = saver.put(_cfg("shared"), cp, {"worker": worker}, {f"w{worker}": f"{i + 1}"})
+                metadata = cast(CheckpointMetadata, {"worker": worker})
+                cfg = saver.put(_cfg("shared"), cp, metadata, {f"w{worker}": f"{i + 1}"})
                 saver.put_writes(cfg, [("done", i)], f"task-{worker}")
         except BaseException as exc:  # reported below
             errors.append(exc)

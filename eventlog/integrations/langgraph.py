@@ -30,6 +30,8 @@ Needs the optional extra: ``pip install 'eventlog[langgraph]'``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import random
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any, cast
@@ -43,10 +45,10 @@ from langgraph.checkpoint.base import (
     Checkpoint,
     CheckpointMetadata,
     CheckpointTuple,
-    SerializerProtocol,
     get_checkpoint_id,
     get_serializable_checkpoint_metadata,
 )
+from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from eventlog.aio import AsyncRunStore
 from eventlog.errors import StreamNotFound, ThreadDeletedError
@@ -57,7 +59,6 @@ from projections.langgraph_checkpoints import (
     THREAD_KIND,
     TOMBSTONE_KIND,
     ChannelBlobSaved,
-    CheckpointRef,
     CheckpointSaved,
     CheckpointsQuery,
     CheckpointsRemoved,
@@ -72,18 +73,39 @@ __all__ = ["EventLogSaver", "ThreadDeletedError"]
 #: The one stream that records deleted threads.
 TOMBSTONES = stream_id_for(TOMBSTONE_KIND, "tombstones")
 _MAX_ID = 256  # bytes of a thread, namespace or checkpoint id in the views' keys
+_MAX_CHANNEL = 200  # bytes of a channel name, and of a str version (a blob's key holds both)
 
 
-def _text(value: object, what: str, *, empty: bool = False) -> str:
+@functools.lru_cache(maxsize=4096)
+def _stream(thread_id: str) -> UUID:
+    """The thread's stream id (a uuid5 of its name: cached, a graph asks for it every step)."""
+    return stream_id_for(THREAD_KIND, thread_id)
+
+
+def _text(value: object, what: str, *, empty: bool = False, limit: int = _MAX_ID) -> str:
     if isinstance(value, int) and not isinstance(value, bool) and what == "thread_id":
         value = str(value)  # LangGraph's own savers accept int thread ids
     if not isinstance(value, str):
         raise TypeError(f"{what} must be a str, got {type(value).__name__}: {value!r}")
     if not value and not empty:
         raise ValueError(f"{what} must not be empty")
-    if len(value.encode()) > _MAX_ID:
-        raise ValueError(f"{what} is {len(value.encode())} bytes; keep it under {_MAX_ID}")
+    size = len(value.encode())
+    if size > limit:
+        raise ValueError(f"{what} is {size} bytes; keep it at most {limit}")
+    if "\x00" in value:
+        raise ValueError(f"{what} {value!r} contains a NUL character; remove it")
     return value
+
+
+def _version(channel: str, version: object) -> str | int | float:
+    if isinstance(version, bool) or not isinstance(version, str | int | float):
+        raise TypeError(
+            f"put: the version of channel {channel!r} must be a str, int or float (what "
+            f"get_next_version returns), got {type(version).__name__}: {version!r}"
+        )
+    if isinstance(version, str):
+        _text(version, f"the version of channel {channel!r}", limit=_MAX_CHANNEL)
+    return version
 
 
 def _configurable(config: object, what: str) -> Mapping[str, Any]:
@@ -143,15 +165,22 @@ class EventLogSaver(BaseCheckpointSaver[str]):
         if parent is not None:
             parent = _text(parent, "parent checkpoint_id")
         if not isinstance(checkpoint, Mapping) or "id" not in checkpoint:
-            raise TypeError(f"put: checkpoint must be a Checkpoint dict with an 'id', got {checkpoint!r}")
+            raise TypeError(
+                f"put: checkpoint must be a Checkpoint dict with an 'id', got {checkpoint!r}"
+            )
         if not isinstance(new_versions, Mapping):
             raise TypeError(f"put: new_versions must be a dict, got {type(new_versions).__name__}")
         checkpoint_id = _text(checkpoint["id"], "checkpoint id")
-        rest = dict(checkpoint)
+        rest: dict[str, Any] = dict(checkpoint)
         values: dict[str, Any] = rest.pop("channel_values", None) or {}
-        versions: dict[str, Any] = dict(rest.pop("channel_versions", None) or {})
+        versions = {
+            _text(c, "channel name", limit=_MAX_CHANNEL): _version(c, v)
+            for c, v in (rest.pop("channel_versions", None) or {}).items()
+        }
         events: list[AnyEvent] = []
         for channel, version in new_versions.items():
+            channel = _text(channel, "channel name", limit=_MAX_CHANNEL)
+            version = _version(channel, version)
             type_, data = (
                 self.serde.dumps_typed(values[channel]) if channel in values else ("empty", b"")
             )
@@ -204,12 +233,18 @@ class EventLogSaver(BaseCheckpointSaver[str]):
         items = []
         for idx, write in enumerate(writes):
             if not isinstance(write, tuple | list) or len(write) != 2:
-                raise TypeError(f"put_writes: write {idx} must be a (channel, value) pair, got {write!r}")
+                raise TypeError(
+                    f"put_writes: write {idx} must be a (channel, value) pair, got {write!r}"
+                )
             channel = _text(write[0], f"write {idx}'s channel")
-            items.append(WriteItem(WRITES_IDX_MAP.get(channel, idx), channel, *self.serde.dumps_typed(write[1])))
+            items.append(
+                WriteItem(
+                    WRITES_IDX_MAP.get(channel, idx), channel, *self.serde.dumps_typed(write[1])
+                )
+            )
         if not items:
             return thread_id, None
-        stream = stream_id_for(THREAD_KIND, thread_id)
+        stream = _stream(thread_id)
         if all(i.idx >= 0 for i in items) and self._views.has_writes(
             stream, ns, checkpoint_id, task_id, [i.idx for i in items]
         ):
@@ -244,7 +279,9 @@ class EventLogSaver(BaseCheckpointSaver[str]):
                 }
             },
             checkpoint=cast(Checkpoint, checkpoint),
-            metadata=cast(CheckpointMetadata, self.serde.loads_typed((cp.metadata_type, cp.metadata))),
+            metadata=cast(
+                CheckpointMetadata, self.serde.loads_typed((cp.metadata_type, cp.metadata))
+            ),
             parent_config=cast(RunnableConfig | None, parent),
             pending_writes=[
                 (w.task_id, w.channel, self.serde.loads_typed((w.type, w.value)))
@@ -256,7 +293,7 @@ class EventLogSaver(BaseCheckpointSaver[str]):
         conf = _configurable(config, "get_tuple")
         thread_id = _text(conf["thread_id"], "thread_id")
         ns = _text(conf.get("checkpoint_ns", ""), "checkpoint_ns", empty=True)
-        stream = stream_id_for(THREAD_KIND, thread_id)
+        stream = _stream(thread_id)
         checkpoint_id = get_checkpoint_id(config)
         if checkpoint_id:
             return thread_id, self._views.get(stream, ns, _text(checkpoint_id, "checkpoint_id"))
@@ -269,7 +306,9 @@ class EventLogSaver(BaseCheckpointSaver[str]):
         before: RunnableConfig | None,
         limit: int | None,
     ) -> list[CheckpointTuple]:
-        if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 0):
+        if limit is not None and (
+            not isinstance(limit, int) or isinstance(limit, bool) or limit < 0
+        ):
             raise ValueError(f"list: limit must be an int >= 0 or None, got {limit!r}")
         if filter is not None and not isinstance(filter, Mapping):
             raise TypeError(f"list: filter must be a dict of metadata keys, got {filter!r}")
@@ -278,7 +317,7 @@ class EventLogSaver(BaseCheckpointSaver[str]):
         wanted: str | None = None
         if config is not None:
             conf = _configurable(config, "list")
-            stream = stream_id_for(THREAD_KIND, _text(conf["thread_id"], "thread_id"))
+            stream = _stream(_text(conf["thread_id"], "thread_id"))
             if conf.get("checkpoint_ns") is not None:
                 ns = _text(conf["checkpoint_ns"], "checkpoint_ns", empty=True)
             wanted = get_checkpoint_id(config)
@@ -299,7 +338,7 @@ class EventLogSaver(BaseCheckpointSaver[str]):
 
     # -- writes through the store -----------------------------------------------------------
     def _append(self, thread_id: str, events: Sequence[AnyEvent]) -> None:
-        stream = stream_id_for(THREAD_KIND, thread_id)
+        stream = _stream(thread_id)
         try:
             self._store.append_to_stream(stream, events)
         except StreamNotFound:  # the first write (the projector refuses a deleted thread)
@@ -307,7 +346,7 @@ class EventLogSaver(BaseCheckpointSaver[str]):
             self._store.append_to_stream(stream, events)
 
     async def _aappend(self, thread_id: str, events: Sequence[AnyEvent]) -> None:
-        stream = stream_id_for(THREAD_KIND, thread_id)
+        stream = _stream(thread_id)
         try:
             await self._astore.append_to_stream(stream, events)
         except StreamNotFound:
@@ -318,7 +357,7 @@ class EventLogSaver(BaseCheckpointSaver[str]):
 
     def _deletion(self, thread_id: str) -> tuple[UUID, ThreadDeleted] | None:
         thread_id = _text(thread_id, "thread_id")
-        stream = stream_id_for(THREAD_KIND, thread_id)
+        stream = _stream(thread_id)
         if self._store.get_stream(stream) is None:
             return None  # never written, or deleted already
         return stream, ThreadDeleted(thread_id, stream)
@@ -337,7 +376,7 @@ class EventLogSaver(BaseCheckpointSaver[str]):
             if strategy == "delete":
                 out.append((tid, None))
                 continue
-            refs = self._views.refs(stream_id_for(THREAD_KIND, tid))
+            refs = self._views.refs(_stream(tid))
             seen: set[str] = set()
             doomed = []
             for ref in refs:  # newest first within each namespace
@@ -363,7 +402,7 @@ class EventLogSaver(BaseCheckpointSaver[str]):
         target = _text(target, "target thread_id")
         events: list[AnyEvent] = []
         blobs: set[tuple[str, str, str]] = set()
-        for loaded in self._views.thread(stream_id_for(THREAD_KIND, source)):
+        for loaded in self._views.thread(_stream(source)):
             cp = loaded.checkpoint
             for blob in loaded.blobs.values():
                 key = (blob.checkpoint_ns, blob.channel, repr(blob.version))
@@ -377,7 +416,9 @@ class EventLogSaver(BaseCheckpointSaver[str]):
                     WriteItem(w.idx, w.channel, w.type, w.value)
                 )
             for (task_id, task_path), items in tasks.items():
-                events.append(WritesSaved(cp.checkpoint_ns, cp.checkpoint_id, task_id, task_path, items))
+                events.append(
+                    WritesSaved(cp.checkpoint_ns, cp.checkpoint_id, task_id, task_path, items)
+                )
         return events
 
     # -- the sync API -----------------------------------------------------------------------
@@ -440,10 +481,9 @@ class EventLogSaver(BaseCheckpointSaver[str]):
     def delete_for_runs(self, run_ids: Sequence[str]) -> None:
         """Remove every checkpoint (and its writes) whose metadata ``run_id`` is listed."""
         for stream, event in self._run_removals(run_ids):
-            try:
+            # the thread went away meanwhile: nothing left to remove
+            with contextlib.suppress(StreamNotFound, ThreadDeletedError):
                 self._store.append_to_stream(stream, [event])
-            except (StreamNotFound, ThreadDeletedError):
-                pass  # the thread went away meanwhile: nothing left to remove
 
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         """Copy every checkpoint and pending write of one thread to another, in one append."""
@@ -460,7 +500,7 @@ class EventLogSaver(BaseCheckpointSaver[str]):
         """
         for thread_id, event in self._removals(thread_ids, strategy):
             if event is None:
-                self._store.delete_stream(stream_id_for(THREAD_KIND, thread_id))
+                self._store.delete_stream(_stream(thread_id))
             else:
                 self._append(thread_id, [event])
 
@@ -529,10 +569,8 @@ class EventLogSaver(BaseCheckpointSaver[str]):
         """Async :meth:`delete_for_runs`."""
         removals = await asyncio.to_thread(self._run_removals, run_ids)
         for stream, event in removals:
-            try:
+            with contextlib.suppress(StreamNotFound, ThreadDeletedError):
                 await self._astore.append_to_stream(stream, [event])
-            except (StreamNotFound, ThreadDeletedError):
-                pass
 
     async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         """Async :meth:`copy_thread`."""
@@ -545,7 +583,7 @@ class EventLogSaver(BaseCheckpointSaver[str]):
         removals = await asyncio.to_thread(self._removals, thread_ids, strategy)
         for thread_id, event in removals:
             if event is None:
-                await self._astore.delete_stream(stream_id_for(THREAD_KIND, thread_id))
+                await self._astore.delete_stream(_stream(thread_id))
             else:
                 await self._aappend(thread_id, [event])
 
