@@ -20,11 +20,13 @@ from langgraph.checkpoint.base import (
 )
 
 from eventlog import AsyncRunStore, RunStore, stream_id_for
-from eventlog.integrations.langgraph import EventLogSaver, ThreadDeletedError
+from eventlog.integrations.langgraph import TOMBSTONES, EventLogSaver, ThreadDeletedError
 from projections.langgraph_checkpoints import (
     THREAD_KIND,
+    TOMBSTONE_KIND,
     ChannelBlobSaved,
     CheckpointSaved,
+    ThreadDeleted,
     WritesSaved,
 )
 
@@ -128,6 +130,24 @@ def test_deleted_thread_stays_deleted_after_reopen_and_rebuild(tmp_path: Path) -
         with pytest.raises(ThreadDeletedError):
             EventLogSaver(store).put(_cfg("doomed"), _checkpoint({}, {}), {}, {})
         assert store.verify() == []
+
+
+def test_a_deletion_cut_short_hides_the_thread_and_finishes_on_retry(store: RunStore) -> None:
+    # delete_thread writes the tombstone, then deletes the stream: a crash in between leaves
+    # the stream - invisible and closed to writes - until delete_thread runs again
+    saver = EventLogSaver(store)
+    saver.put(_cfg("doomed"), _checkpoint({"a": 1}, {"a": "1"}), {}, {"a": "1"})
+    stream = stream_id_for(THREAD_KIND, "doomed")
+    store.ensure_stream(TOMBSTONES, kind=TOMBSTONE_KIND)
+    store.append_to_stream(TOMBSTONES, [ThreadDeleted("doomed", stream)], event_ids=[stream])
+    assert saver.get_tuple(_cfg("doomed")) is None
+    with pytest.raises(ThreadDeletedError):
+        saver.put(_cfg("doomed"), _checkpoint({}, {}), {}, {})
+    assert store.get_stream(stream) is not None
+    saver.delete_thread("doomed")
+    assert store.get_stream(stream) is None
+    assert len(store.read_stream(TOMBSTONES)) == 1  # the retry added no second tombstone
+    assert store.verify() == []
 
 
 def test_deleted_thread_refuses_async_writes() -> None:
