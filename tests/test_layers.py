@@ -3,8 +3,9 @@
 ``projections`` may import ``eventlog``'s records/codec/protocols; ``eventlog``'s lower modules
 never import ``projections`` (nor the modules that wire it). Only the facade (``store``,
 ``store_views``) and what sits on top of it (the async API, CLI, demo, testing, the package
-``__init__``)
-name the built-in projectors. Checked statically, from each module's import statements.
+``__init__``, the framework integrations) name the built-in projectors. The integrations are
+the only modules that import an agent framework. Checked statically, from each module's
+import statements.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from pathlib import Path
 import eventlog
 
 ROOT = Path(eventlog.__file__).parent
-WIRING = {"__init__", "store", "store_views", "aio", "cli", "demo", "testing"}
+WIRING = {"__init__", "store", "store_views", "aio", "cli", "demo", "testing", "integrations"}
+#: optional extras: only eventlog.integrations may import them
+FRAMEWORKS = {"langgraph", "langchain_core", "langchain", "agents"}
 
 
 def _imports(path: Path) -> set[str]:
@@ -48,6 +51,18 @@ def test_lower_modules_do_not_import_projections_or_the_facade() -> None:
                 assert module.split(".")[-1] not in WIRING - {"__init__"}, (
                     f"eventlog.{name} imports the facade module {module}"
                 )
+
+
+def test_only_the_integrations_import_agent_frameworks() -> None:
+    paths = [*ROOT.rglob("*.py"), *(ROOT.parent / "projections").glob("*.py")]
+    checked = 0
+    for path in paths:
+        if path.relative_to(ROOT.parent).parts[:2] == ("eventlog", "integrations"):
+            continue
+        checked += 1
+        for module in _imports(path):
+            assert module.split(".")[0] not in FRAMEWORKS, f"{path} imports {module}"
+    assert checked > 30
 
 
 def test_projections_import_only_lower_eventlog_modules() -> None:
