@@ -412,18 +412,24 @@ class CheckpointsQuery:
         *,
         accept: Callable[[CheckpointSaved], bool],
         limit: int | None = None,
+        before: str | None = None,
     ) -> list[Loaded]:
         """Checkpoints newest first (by id) that ``accept`` takes, up to ``limit``.
 
         ``stream`` None: every thread; ``checkpoint_ns`` None: every namespace of the thread.
-        One snapshot; with a thread and a namespace the scan stops after ``limit`` matches.
+        ``before``: only checkpoints whose id sorts before it. One snapshot; with a thread and
+        a namespace the scan stops after ``limit`` matches, and the newer checkpoints that
+        ``before`` skips are passed over by key, without decoding them.
         """
 
         def work(reader: ProjectionReader) -> list[Loaded]:
             if stream is not None and checkpoint_ns is not None:
                 prefix = b"c" + namespace_key(stream, checkpoint_ns)
+                after = None if before is None else prefix + checkpoint_key(before)
                 found: list[Loaded] = []
-                for _, raw in reader.scan(prefix):
+                for key, raw in reader.scan(prefix):
+                    if after is not None and key <= after:
+                        continue  # newer than `before` (or it)
                     if limit is not None and len(found) >= limit:
                         break
                     cp = _checkpoint_dec.decode(raw)

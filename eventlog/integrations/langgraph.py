@@ -333,7 +333,7 @@ class EventLogSaver(BaseCheckpointSaver[str]):
                 return all(md.get(k) == v for k, v in filter.items())
             return True
 
-        found = self._views.search(stream, ns, accept=accept, limit=limit)
+        found = self._views.search(stream, ns, accept=accept, limit=limit, before=before_id)
         return [self._tuple(item) for item in found]
 
     # -- writes through the store -----------------------------------------------------------
