@@ -251,9 +251,15 @@ class LangGraphCheckpointsProjector:
                 raise ThreadDeletedError(deleted.decode(), stream.id)
 
     def on_stream_deleted(self, tx: ProjectionTx, stream: StreamRecord) -> None:
-        """A thread's stream was deleted: so are its views (its tombstone, if any, stays)."""
+        """A thread's stream was deleted: so are its views (its tombstone, if any, stays).
+
+        Deleting the tombstone stream itself forgets every tombstone (as a rebuild would).
+        """
         if stream.kind == THREAD_KIND:
             _clear_thread(tx, stream.id)
+        elif stream.kind == TOMBSTONE_KIND:
+            for key, _ in list(tx.scan(b"x")):
+                tx.delete(key)
 
     def query(self, reader: ProjectionReader) -> CheckpointsQuery:
         """The query object ``store.projection("langgraph")`` returns."""

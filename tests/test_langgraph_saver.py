@@ -150,6 +150,16 @@ def test_a_deletion_cut_short_hides_the_thread_and_finishes_on_retry(store: RunS
     assert store.verify() == []
 
 
+def test_deleting_the_tombstone_stream_forgets_the_tombstones(store: RunStore) -> None:
+    saver = EventLogSaver(store)
+    saver.put(_cfg("doomed"), _checkpoint({}, {}), {}, {})
+    saver.delete_thread("doomed")
+    assert store.delete_stream(TOMBSTONES)
+    assert store.verify() == []  # the view agrees with a rebuild from what the log still has
+    saver.put(_cfg("doomed"), _checkpoint({}, {}), {}, {})
+    assert len(list(saver.list(_cfg("doomed")))) == 1
+
+
 def test_deleted_thread_refuses_async_writes() -> None:
     async def main() -> None:
         async with AsyncRunStore.in_memory() as store:
