@@ -124,3 +124,69 @@ def test_same_answers_as_in_memory_saver(ops: list[tuple[Any, ...]]) -> None:
         assert store.verify() == []
     finally:
         store.close()
+
+
+removal_op = st.one_of(
+    st.tuples(
+        st.just("prune"), st.sampled_from(THREADS), st.sampled_from(("keep_latest", "delete"))
+    ),
+    st.tuples(st.just("delete_for_run"), st.integers(0, 2)),
+    st.tuples(st.just("copy"), st.sampled_from(THREADS), st.sampled_from(("c1", "c2"))),
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(put_op | removal_op, min_size=1, max_size=25))
+def test_removals_keep_what_is_left_whole_and_equal_to_a_rebuild(
+    ops: list[tuple[Any, ...]],
+) -> None:
+    """prune / delete_for_runs / copy_thread: what remains reads back exactly as it was put
+    (no blob it needs was dropped), and the views equal a rebuild from the log."""
+    store = RunStore.in_memory()
+    try:
+        saver = EventLogSaver(store)
+        latest: dict[tuple[str, str], RunnableConfig] = {}
+        versions: dict[tuple[str, str], dict[str, int]] = {}
+        values: dict[tuple[str, str], dict[str, Any]] = {}
+        expected: dict[tuple[str, str, str], dict[str, Any]] = {}  # (thread, ns, id) -> values
+        for n, op in enumerate(ops):
+            if op[0] == "put":
+                _, thread, ns, changed, step = op
+                key = (thread, ns)
+                cur = versions.setdefault(key, {})
+                vals = values.setdefault(key, {})
+                for channel, value in changed.items():
+                    cur[channel] = cur.get(channel, 0) + 1
+                    vals[channel] = value
+                cp = Checkpoint(
+                    v=1,
+                    id=f"{n:08d}",
+                    ts="2026-01-01T00:00:00+00:00",
+                    channel_values=dict(vals),
+                    channel_versions=dict(cur),
+                    versions_seen={},
+                    updated_channels=None,
+                )
+                config = latest.get(key) or {
+                    "configurable": {"thread_id": thread, "checkpoint_ns": ns}
+                }
+                new: ChannelVersions = {c: cur[c] for c in changed}
+                md: Any = {"source": "loop", "step": step, "run_id": f"run-{step}"}
+                latest[key] = saver.put(config, cp, md, new)
+                expected[(thread, ns, cp["id"])] = dict(vals)
+            elif op[0] == "prune":
+                saver.prune([op[1]], strategy=op[2])
+            elif op[0] == "delete_for_run":
+                saver.delete_for_runs([f"run-{op[1]}"])
+            else:
+                saver.copy_thread(op[1], op[2])
+                for (thread, ns, cid), vals in list(expected.items()):
+                    if thread == op[1]:
+                        expected[(op[2], ns, cid)] = vals
+            for tup in saver.list(None):
+                conf = tup.config["configurable"]
+                want = expected[(conf["thread_id"], conf["checkpoint_ns"], conf["checkpoint_id"])]
+                assert tup.checkpoint["channel_values"] == want
+        assert store.verify() == []
+    finally:
+        store.close()
