@@ -59,6 +59,39 @@ def _same(ours: CheckpointTuple | None, theirs: CheckpointTuple | None) -> None:
     assert ours.pending_writes == theirs.pending_writes
 
 
+class Threads:
+    """The state a graph keeps per (thread, namespace): the last config, versions, values."""
+
+    def __init__(self) -> None:
+        self.latest: dict[tuple[str, str], RunnableConfig] = {}
+        self.versions: dict[tuple[str, str], dict[str, int]] = {}
+        self.values: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def next_put(
+        self, n: int, thread: str, ns: str, changed: dict[str, Any]
+    ) -> tuple[RunnableConfig, Checkpoint, ChannelVersions]:
+        """put()'s arguments for the next checkpoint (id ``n``) writing ``changed``."""
+        key = (thread, ns)
+        cur = self.versions.setdefault(key, {})
+        vals = self.values.setdefault(key, {})
+        for channel, value in changed.items():
+            cur[channel] = cur.get(channel, 0) + 1
+            vals[channel] = value
+        cp = Checkpoint(
+            v=1,
+            id=f"{n:08d}",
+            ts="2026-01-01T00:00:00+00:00",
+            channel_values=dict(vals),
+            channel_versions=dict(cur),
+            versions_seen={},
+            updated_channels=sorted(changed),
+        )
+        config = self.latest.get(key) or {
+            "configurable": {"thread_id": thread, "checkpoint_ns": ns}
+        }
+        return config, cp, {c: cur[c] for c in changed}
+
+
 @settings(max_examples=40, deadline=None)
 # the first operation is a put: the writes need a stored checkpoint to point at
 @given(
@@ -69,34 +102,14 @@ def test_same_answers_as_in_memory_saver(ops: list[tuple[Any, ...]]) -> None:
     try:
         savers: list[BaseCheckpointSaver[Any]] = [EventLogSaver(store), InMemorySaver()]
         stored: list[RunnableConfig] = []
-        latest: dict[tuple[str, str], RunnableConfig] = {}
-        versions: dict[tuple[str, str], dict[str, int]] = {}
-        values: dict[tuple[str, str], dict[str, Any]] = {}
+        threads = Threads()
         for n, op in enumerate(ops):
             if op[0] == "put":
                 _, thread, ns, changed, step = op
-                key = (thread, ns)
-                cur = versions.setdefault(key, {})
-                vals = values.setdefault(key, {})
-                for channel, value in changed.items():
-                    cur[channel] = cur.get(channel, 0) + 1
-                    vals[channel] = value
-                cp = Checkpoint(
-                    v=1,
-                    id=f"{n:08d}",
-                    ts="2026-01-01T00:00:00+00:00",
-                    channel_values=dict(vals),
-                    channel_versions=dict(cur),
-                    versions_seen={},
-                    updated_channels=sorted(changed),
-                )
-                config = latest.get(key) or {
-                    "configurable": {"thread_id": thread, "checkpoint_ns": ns}
-                }
-                new: ChannelVersions = {c: cur[c] for c in changed}
+                config, cp, new = threads.next_put(n, thread, ns, changed)
                 outs = [s.put(config, cp, {"source": "loop", "step": step}, new) for s in savers]
                 assert outs[0] == outs[1]
-                latest[key] = outs[0]
+                threads.latest[(thread, ns)] = outs[0]
                 stored.append(outs[0])
             elif stored:
                 _, which, writes, task, path = op
@@ -145,35 +158,15 @@ def test_removals_keep_what_is_left_whole_and_equal_to_a_rebuild(
     store = RunStore.in_memory()
     try:
         saver = EventLogSaver(store)
-        latest: dict[tuple[str, str], RunnableConfig] = {}
-        versions: dict[tuple[str, str], dict[str, int]] = {}
-        values: dict[tuple[str, str], dict[str, Any]] = {}
+        threads = Threads()
         expected: dict[tuple[str, str, str], dict[str, Any]] = {}  # (thread, ns, id) -> values
         for n, op in enumerate(ops):
             if op[0] == "put":
                 _, thread, ns, changed, step = op
-                key = (thread, ns)
-                cur = versions.setdefault(key, {})
-                vals = values.setdefault(key, {})
-                for channel, value in changed.items():
-                    cur[channel] = cur.get(channel, 0) + 1
-                    vals[channel] = value
-                cp = Checkpoint(
-                    v=1,
-                    id=f"{n:08d}",
-                    ts="2026-01-01T00:00:00+00:00",
-                    channel_values=dict(vals),
-                    channel_versions=dict(cur),
-                    versions_seen={},
-                    updated_channels=None,
-                )
-                config = latest.get(key) or {
-                    "configurable": {"thread_id": thread, "checkpoint_ns": ns}
-                }
-                new: ChannelVersions = {c: cur[c] for c in changed}
+                config, cp, new = threads.next_put(n, thread, ns, changed)
                 md: Any = {"source": "loop", "step": step, "run_id": f"run-{step}"}
-                latest[key] = saver.put(config, cp, md, new)
-                expected[(thread, ns, cp["id"])] = dict(vals)
+                threads.latest[(thread, ns)] = saver.put(config, cp, md, new)
+                expected[(thread, ns, cp["id"])] = dict(cp["channel_values"])
             elif op[0] == "prune":
                 saver.prune([op[1]], strategy=op[2])
             elif op[0] == "delete_for_run":
