@@ -37,6 +37,7 @@ from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any, cast
 from uuid import UUID
 
+import msgspec
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
     WRITES_IDX_MAP,
@@ -409,7 +410,7 @@ class EventLogSaver(BaseCheckpointSaver[str]):
                 if key not in blobs:
                     blobs.add(key)
                     events.append(blob)
-            events.append(CheckpointSaved(target, *_fields(cp)[1:]))
+            events.append(msgspec.structs.replace(cp, thread_id=target))
             tasks: dict[tuple[str, str], list[WriteItem]] = {}
             for w in loaded.writes:
                 tasks.setdefault((w.task_id, w.task_path), []).append(
@@ -586,7 +587,3 @@ class EventLogSaver(BaseCheckpointSaver[str]):
                 await self._astore.delete_stream(_stream(thread_id))
             else:
                 await self._aappend(thread_id, [event])
-
-
-def _fields(cp: CheckpointSaved) -> tuple[Any, ...]:
-    return tuple(getattr(cp, f) for f in cp.__struct_fields__)
