@@ -30,8 +30,9 @@ Deleting a thread's stream (``delete_thread``, ``prune(strategy="delete")``, or
 A checkpoint is stored once per id (a second ``put`` of the same id replaces it); a pending
 write is stored once per (checkpoint, task, idx): a repeated regular write (idx ≥ 0) is
 ignored, a special one (idx < 0: error, interrupt, …) replaces the earlier value, as
-LangGraph's own savers do. Removing checkpoints also drops their writes and every blob no
-remaining checkpoint of the namespace refers to.
+LangGraph's own savers do. Removing checkpoints drops their writes; ``prune`` also drops
+every blob no remaining checkpoint of the namespace refers to (``delete_for_runs`` keeps the
+blobs: a graph still running on the thread may refer to them in its next checkpoint).
 """
 
 from __future__ import annotations
@@ -241,7 +242,7 @@ class LangGraphCheckpointsProjector:
             elif isinstance(event, WritesSaved):
                 _put_writes(tx, stream, event)
             elif isinstance(event, CheckpointsRemoved):
-                _remove(tx, stream, event.checkpoints)
+                _remove(tx, stream, event.checkpoints, blobs=event.reason == "prune")
 
     def on_stream_created(self, tx: ProjectionTx, stream: StreamRecord) -> None:
         """Refuse to recreate the stream of a deleted thread (nothing is written)."""
@@ -293,7 +294,12 @@ def _put_writes(tx: ProjectionTx, stream: UUID, event: WritesSaved) -> None:
         tx.put(key, _enc.encode(stored))
 
 
-def _remove(tx: ProjectionTx, stream: UUID, refs: Sequence[CheckpointRef]) -> None:
+def _remove(tx: ProjectionTx, stream: UUID, refs: Sequence[CheckpointRef], *, blobs: bool) -> None:
+    """Drop the checkpoints and their writes; with ``blobs``, the blobs no longer used too.
+
+    Only ``prune`` drops blobs: a graph still running on the thread (``delete_for_runs`` of
+    another run, say) may put a checkpoint that refers to a version written before.
+    """
     namespaces: set[str] = set()
     for ref in refs:
         tn = namespace_key(stream, ref.checkpoint_ns)
@@ -308,7 +314,7 @@ def _remove(tx: ProjectionTx, stream: UUID, refs: Sequence[CheckpointRef]) -> No
         for key, _ in list(tx.scan(b"w" + tn + ckey)):
             tx.delete(key)
         namespaces.add(ref.checkpoint_ns)
-    for ns in namespaces:  # blobs no remaining checkpoint of the namespace refers to
+    for ns in namespaces if blobs else ():  # blobs no remaining checkpoint refers to
         tn = namespace_key(stream, ns)
         used = {
             _blob_key(tn, channel, version)

@@ -480,7 +480,11 @@ class EventLogSaver(BaseCheckpointSaver[str]):
         self._store.append_to_stream(TOMBSTONES, [event], event_ids=[event.stream_id])
 
     def delete_for_runs(self, run_ids: Sequence[str]) -> None:
-        """Remove every checkpoint (and its writes) whose metadata ``run_id`` is listed."""
+        """Remove every checkpoint (and its writes) whose metadata ``run_id`` is listed.
+
+        The channel values stay (a graph still running on the thread may refer to them in
+        its next checkpoint); ``prune`` or ``delete_thread`` frees them.
+        """
         for stream, event in self._run_removals(run_ids):
             # the thread went away meanwhile: nothing left to remove
             with contextlib.suppress(StreamNotFound, ThreadDeletedError):
