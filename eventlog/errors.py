@@ -27,6 +27,7 @@ __all__ = [
     "StoreError",
     "StoreFullError",
     "StreamNotFound",
+    "ThreadDeletedError",
 ]
 
 
@@ -193,4 +194,19 @@ class ProjectionTimeoutError(EventLogError, TimeoutError):
         super().__init__(
             f"async projectors did not reach position {position} within {timeout:g}s ({where}); "
             "wait longer, or check store.projector_status() for a stopped or slow projector"
+        )
+
+
+class ThreadDeletedError(EventLogError):
+    """A write to a LangGraph thread that was deleted: a deleted thread stays deleted.
+
+    Nothing of the write was stored. Use a new ``thread_id`` for new work.
+    """
+
+    def __init__(self, thread_id: str, stream_id: UUID) -> None:
+        self.thread_id = thread_id
+        self.stream_id = stream_id
+        super().__init__(
+            f"LangGraph thread {thread_id!r} (stream {stream_id}) was deleted and stays "
+            "deleted; nothing was written - start a new thread (another thread_id) instead"
         )

@@ -42,6 +42,7 @@ from eventlog.store_streams import StoreStreams
 from eventlog.store_subscriptions import StoreSubscriptions
 from eventlog.store_views import StoreViews, _ProjectionView
 from projections.executions import ExecutionsProjector
+from projections.langgraph_checkpoints import LangGraphCheckpointsProjector
 from projections.run_state import RunStateProjector, RunStateQuery
 from projections.session_listing import SessionListingProjector, SessionListingQuery
 from projections.status_index import StatusIndexProjector
@@ -65,6 +66,7 @@ def _builtins() -> list[Projector]:
         StatusIndexProjector(),
         SessionListingProjector(),
         ExecutionsProjector(),
+        LangGraphCheckpointsProjector(),
     ]
 
 

@@ -29,6 +29,7 @@ from eventlog.messages import (
     MessagesCleared,
 )
 from eventlog.projecting import ProjectionTxn, is_async, reader
+from eventlog.protocols import ProjectionReader
 from eventlog.records import (
     EventRecord,
     Execution,
@@ -529,3 +530,7 @@ class _ProjectionView:
 
     def scan(self, prefix: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
         return iter(self._backend.read(lambda txn: list(reader(txn, self._name).scan(prefix))))
+
+    def read(self, fn: Callable[[ProjectionReader], T]) -> T:
+        """Run ``fn(reader)`` in one read snapshot of this keyspace (reads that agree)."""
+        return self._backend.read(lambda txn: fn(reader(txn, self._name)))

@@ -3,8 +3,9 @@
 ``projections`` may import ``eventlog``'s records/codec/protocols; ``eventlog``'s lower modules
 never import ``projections`` (nor the modules that wire it). Only the facade (``store``,
 ``store_views``) and what sits on top of it (the async API, CLI, demo, testing, the package
-``__init__``)
-name the built-in projectors. Checked statically, from each module's import statements.
+``__init__``, the framework integrations) name the built-in projectors. The integrations are
+the only modules that import an agent framework. Checked statically, from each module's
+import statements.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 import eventlog
 
 ROOT = Path(eventlog.__file__).parent
-WIRING = {"__init__", "store", "store_views", "aio", "cli", "demo", "testing"}
+WIRING = {"__init__", "store", "store_views", "aio", "cli", "demo", "testing", "integrations"}
 
 
 def _imports(path: Path) -> set[str]:
@@ -77,7 +78,7 @@ def test_public_surface() -> None:
         assert issubclass(cls, eventlog.EventLogError)
 
 
-FRAMEWORKS = {"agents", "langgraph", "openai"}
+FRAMEWORKS = {"agents", "langchain", "langchain_core", "langgraph", "openai"}
 
 
 def test_only_the_integrations_import_the_frameworks() -> None:
