@@ -107,7 +107,19 @@ def machine() -> dict[str, Any]:
         "sqlite": sqlite3.sqlite_version,
         "eventsourcing": _version("eventsourcing"),
         "matplotlib": _version("matplotlib"),
+        "psycopg": f"{_version('psycopg')} (pool {_version('psycopg-pool')})",
+        "postgresql": _postgresql(),
     }
+
+
+def _postgresql() -> str:
+    """The PostgreSQL rows' server: its version and durability settings."""
+    from benchmarks.pg import URL, server_version
+
+    try:
+        return f"{server_version()} at {URL}"
+    except SystemExit as exc:  # EVENTLOG_REQUIRE_POSTGRES=1 and no server: the runner says so
+        return str(exc)
 
 
 def row_dict(row: Row) -> dict[str, Any]:
@@ -225,7 +237,8 @@ def meta_line(doc: dict[str, Any]) -> str:
         f"{doc['mode']} run of {doc['started']}, {doc['seconds']:.0f} s - {m['cpu']}, "
         f"{m['cores']} cores, {m['memory_gib']} GiB, {m['filesystem']}; {m['os']}; "
         f"{m['python']}; eventlog {m['eventlog']}; {m['lmdb']}; msgspec {m['msgspec']}; "
-        f"SQLite {m['sqlite']}; eventsourcing {m['eventsourcing']}"
+        f"SQLite {m['sqlite']}; eventsourcing {m['eventsourcing']}; "
+        f"psycopg {m.get('psycopg', '?')}; {m.get('postgresql', 'PostgreSQL not recorded')}"
     )
 
 

@@ -41,6 +41,11 @@ ALL = (
     "growth",
     "concurrent",
     "rebuild",
+    "pg_append_durable",
+    "pg_append_batch",
+    "pg_concurrent",
+    "pg_replay",
+    "pg_listing",
 )
 
 #: workers are forked from the runner (which has imported every library once)
@@ -69,8 +74,10 @@ def _log(msg: str) -> None:
 def _child(job: Job, control: tuple[int, int] | None, log_path: str) -> None:
     """The forked worker: output to its log file, barrier on the runner's pipes, run."""
     from benchmarks.core import set_control
+    from benchmarks.pg import PREFIX_ENV, job_prefix
     from benchmarks.worker import run_job
 
+    os.environ[PREFIX_ENV] = job_prefix(job.workdir)  # the schemas of a PostgreSQL peer
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     os.dup2(fd, 1)
     os.dup2(fd, 2)
@@ -96,7 +103,14 @@ def _preload() -> None:
     import benchmarks.peers.es_app
     import benchmarks.peers.raw_lmdb
     import benchmarks.peers.sqlite_store
-    import benchmarks.stores  # noqa: F401
+    import benchmarks.stores
+
+    try:  # the PostgreSQL peers' libraries (psycopg, eventsourcing.postgres), where installed
+        import eventsourcing.postgres  # noqa: F401
+
+        import benchmarks.peers.pg_raw  # noqa: F401
+    except ImportError:
+        pass
 
 
 class _Worker:
@@ -208,7 +222,10 @@ def _job(workload: Workload, peer: str, params: Params, tmp: str, r: int) -> Job
 
 
 def _done(workload: Workload, out: PeerOutput, r: int, rounds: int, tmp: str) -> None:
-    shutil.rmtree(os.path.join(tmp, f"{workload.key}-{out.peer}-{r}"), ignore_errors=True)
+    workdir = os.path.join(tmp, f"{workload.key}-{out.peer}-{r}")
+    if workload.cleanup is not None:
+        workload.cleanup(workdir)
+    shutil.rmtree(workdir, ignore_errors=True)
     status = "FAILED" if out.error else "ok"
     _log(
         f"  {workload.key:<15} {out.peer:<14} round {r + 1}/{rounds}  "
@@ -294,10 +311,16 @@ def main(only: Sequence[str] | None = None, argv: Sequence[str] | None = None) -
     outcomes: list[Outcome] = []
     rows: list[Row] = []
     gaps: dict[str, str] = {}
+    skipped: dict[str, str] = {}
     try:
         for i, key in enumerate(keys, 1):
             workload = load(key)
             _log(f"[{i}/{len(keys)}] {workload.number}. {workload.title}")
+            reason = None if workload.skip is None else workload.skip()
+            if reason is not None:
+                _log(f"  skipped: {reason}")
+                skipped[key] = reason
+                continue
             outcome = run_workload(workload, quick=args.quick, tmp=tmp)
             outcomes.append(outcome)
             rows.extend(workload.rows(outcome.peers, outcome.params))
@@ -308,6 +331,7 @@ def main(only: Sequence[str] | None = None, argv: Sequence[str] | None = None) -
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     doc = report.build(outcomes, rows, gaps, quick=args.quick, started=started, argv=sys.argv)
+    doc["skipped"] = skipped
     paths = report.write(doc, rows, out_dir, chart=not args.no_chart)
     if args.readme and not args.quick and not partial:
         report.update_readme(os.path.join(HERE, "README.md"), doc, rows, out_dir)

@@ -23,6 +23,7 @@ import lmdb
 from eventlog.backends.lmdb import LAYOUT
 from eventlog.keys import prefix_end
 from eventlog.kv import KVBackend, KVTxn
+from eventlog.wakeup import Wakeup
 
 __all__ = ["OpsRecorder", "OpsReplayer", "Txn", "open_env"]
 
@@ -85,6 +86,11 @@ class _RecordingTxn:
         self._ops.append(("delete", table, bytes(key), b"", False))
         return self._txn.delete(table, key)
 
+    def discard(self, table: str, key: bytes) -> None:
+        # replayed as a delete: py-lmdb's delete of a missing key is a no-op as well
+        self._ops.append(("delete", table, bytes(key), b"", False))
+        self._txn.discard(table, key)
+
     def scan(
         self, table: str, start: bytes, stop: bytes | None = None, *, reverse: bool = False
     ) -> Iterator[tuple[bytes, bytes]]:
@@ -130,6 +136,9 @@ class OpsRecorder:
 
     def health_check(self) -> None:
         self._inner.health_check()
+
+    def make_wakeup(self) -> Wakeup:
+        return self._inner.make_wakeup()
 
     def close(self) -> None:
         self._inner.close()
