@@ -187,7 +187,15 @@ def _writer(peer: str, schema: str, seed: int, threads: int, conn: Connection) -
                 break
             if msg is None:
                 break
-            conn.send(_round(appenders, events, *msg))
+            start_at, stop_at, counted = msg
+            if not counted:
+                conn.send((*_round(appenders, events, start_at, stop_at), 0, 0))
+                continue
+            from benchmarks.peers.pg_raw import count_trips
+
+            with count_trips() as trips:
+                got = _round(appenders, events, start_at, stop_at)
+            conn.send((*got, trips.queries, trips.round_trips))
         client.close()
     except BaseException:
         conn.send("error: " + traceback.format_exc(limit=6))
@@ -215,18 +223,26 @@ def _run(peer: str, params: Params, workdir: str) -> dict[str, Sample]:
         rates: list[float] = []
         every: list[float] = []
         reps = int(_num(params, "reps"))
-        for rep in range(reps + 1):
-            seconds = _num(params, "warmup_seconds" if rep == 0 else "seconds")
+        trips = {"queries_per_call": 0.0, "trips_per_call": 0.0}
+        for rep in range(reps + 2):
+            # the warm-up, the measured repetitions, then one more (untimed) that counts the
+            # queries and round trips of every call in every process
+            counted = rep == reps + 1
+            seconds = _num(params, "warmup_seconds" if rep in (0, reps + 1) else "seconds")
             barrier()
             start_at = time.perf_counter() + 0.01
             for c in pipes:
-                c.send((start_at, start_at + seconds))
+                c.send((start_at, start_at + seconds, counted))
             results = [c.recv() for c in pipes]
             for got in results:
                 if isinstance(got, str):
                     raise RuntimeError(f"a writer process failed: {got}")
-            if rep == 0:
-                continue  # the warm-up
+            if counted:
+                calls = max(1, sum(r[0] for r in results))
+                trips["queries_per_call"] = sum(r[3] for r in results) / calls
+                trips["trips_per_call"] = sum(r[4] for r in results) / calls
+            if rep == 0 or counted:
+                continue
             calls = sum(r[0] for r in results)
             rates.append(calls / (max(r[1] for r in results) - start_at))
             for r in results:
@@ -243,7 +259,10 @@ def _run(peer: str, params: Params, workdir: str) -> dict[str, Sample]:
     writers = int(_num(params, "processes") * _num(params, "threads"))
     return {
         "writers": Sample(
-            THROUGHPUT, rates, percentiles(every), {"calls": len(every), "writers": writers}
+            THROUGHPUT,
+            rates,
+            percentiles(every),
+            {"calls": len(every), "writers": writers, **trips},
         )
     }
 

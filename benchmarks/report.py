@@ -20,10 +20,20 @@ import msgspec
 
 from benchmarks.core import Row
 
-__all__ = ["build", "markdown_table", "meta_line", "text_table", "update_readme", "write"]
+__all__ = [
+    "PG_README",
+    "build",
+    "markdown_table",
+    "meta_line",
+    "text_table",
+    "update_readme",
+    "write",
+]
 
 README_START = "<!-- results:start -->"
 README_END = "<!-- results:end -->"
+#: the PostgreSQL rows' own section (``--only pg_...`` runs refresh it without the others)
+PG_README = ("<!-- pg-results:start -->", "<!-- pg-results:end -->")
 
 
 def _version(dist: str) -> str:
@@ -304,15 +314,24 @@ def write(doc: dict[str, Any], rows: Sequence[Row], out_dir: str, *, chart: bool
     return paths
 
 
-def update_readme(path: str, doc: dict[str, Any], rows: Sequence[Row], out_dir: str) -> None:
-    """Replace the results section of ``benchmarks/README.md`` with this run's."""
+def update_readme(
+    path: str,
+    doc: dict[str, Any],
+    rows: Sequence[Row],
+    out_dir: str,
+    *,
+    section: tuple[str, str] = (README_START, README_END),
+    chart: bool = True,
+) -> None:
+    """Replace a results section of ``benchmarks/README.md`` (between ``section``'s markers)."""
+    start, end = section
     with open(path) as f:
         text = f.read()
-    if README_START not in text or README_END not in text:
+    if start not in text or end not in text:
         return
     rel = os.path.relpath(os.path.join(out_dir, "latest.png"), os.path.dirname(path))
-    body = markdown(doc, rows, rel)
-    head, rest = text.split(README_START, 1)
-    _, tail = rest.split(README_END, 1)
+    body = markdown(doc, rows, rel if chart else None)
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
     with open(path, "w") as f:
-        f.write(f"{head}{README_START}\n{body}{README_END}{tail}")
+        f.write(f"{head}{start}\n{body}{end}{tail}")

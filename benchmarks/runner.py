@@ -2,6 +2,10 @@
 
 ``python -m benchmarks [--quick] [--only KEY,...] [--json] [--out DIR] [--readme]``
 
+``--readme`` refreshes the results sections of ``benchmarks/README.md``: a full run both (the
+PostgreSQL rows, workloads 10-14, have their own), a run of PostgreSQL workloads only
+(``--only pg_...``, results in ``results/postgres/``) the PostgreSQL section alone.
+
 Each peer runs in its own worker process, forked from the runner once it has imported every
 library. In lockstep (the default) the workers of a workload live side by side and the runner
 lets one of them run one repetition at a time, in turn, so that the peers' repetitions are
@@ -47,6 +51,9 @@ ALL = (
     "pg_replay",
     "pg_listing",
 )
+
+#: the first PostgreSQL workload's number (their rows have a README section of their own)
+PG_FIRST = 10
 
 #: workers are forked from the runner (which has imported every library once)
 _FORK = multiprocessing.get_context("fork")
@@ -298,8 +305,10 @@ def main(only: Sequence[str] | None = None, argv: Sequence[str] | None = None) -
     if unknown:
         parser.error(f"unknown workload(s) {unknown}; choose from {', '.join(ALL)}")
     partial = keys != list(ALL)
+    pg_only = all(k.startswith("pg_") for k in keys)  # the PostgreSQL rows: their own results
     out_dir = args.out or os.path.join(
-        RESULTS, "quick" if args.quick else ("partial" if partial else "")
+        RESULTS,
+        "quick" if args.quick else ("postgres" if pg_only else ("partial" if partial else "")),
     )
     os.makedirs(out_dir, exist_ok=True)
     # a directory of this run's own: another run (a `make test` beside a `make bench`) must
@@ -333,8 +342,17 @@ def main(only: Sequence[str] | None = None, argv: Sequence[str] | None = None) -
     doc = report.build(outcomes, rows, gaps, quick=args.quick, started=started, argv=sys.argv)
     doc["skipped"] = skipped
     paths = report.write(doc, rows, out_dir, chart=not args.no_chart)
-    if args.readme and not args.quick and not partial:
-        report.update_readme(os.path.join(HERE, "README.md"), doc, rows, out_dir)
+    if args.readme and not args.quick:
+        readme = os.path.join(HERE, "README.md")
+        pg_rows = [r for r in rows if r.number >= PG_FIRST]
+        if not partial:
+            main_rows = [r for r in rows if r.number < PG_FIRST]
+            report.update_readme(readme, doc, main_rows, out_dir)
+            report.update_readme(
+                readme, doc, pg_rows, out_dir, section=report.PG_README, chart=False
+            )
+        elif pg_only:
+            report.update_readme(readme, doc, pg_rows, out_dir, section=report.PG_README)
     if args.json:
         sys.stdout.write(msgspec.json.encode(doc).decode() + "\n")
     else:
