@@ -19,7 +19,7 @@ from benchmarks.pg_rows import pg_rows, pg_workload
 
 
 def _params(quick: bool) -> Params:
-    return {"seed": 1111, "batch": 100, "batches": 2 if quick else 20, "reps": 1 if quick else 6}
+    return {"seed": 1111, "batch": 100, "batches": 2 if quick else 20, "reps": 1 if quick else 8}
 
 
 def _run(peer: str, params: Params, workdir: str) -> dict[str, Sample]:

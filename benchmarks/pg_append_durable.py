@@ -19,7 +19,7 @@ from benchmarks.pg_rows import pg_rows, pg_workload
 
 
 def _params(quick: bool) -> Params:
-    return {"seed": 1010, "events": 20 if quick else 200, "reps": 1 if quick else 8}
+    return {"seed": 1010, "events": 20 if quick else 200, "reps": 1 if quick else 10}
 
 
 def _run(peer: str, params: Params, workdir: str) -> dict[str, Sample]:

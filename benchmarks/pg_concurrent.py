@@ -60,7 +60,7 @@ def _params(quick: bool) -> Params:
         "threads": 4,
         "seconds": 0.2 if quick else 2.0,
         "warmup_seconds": 0.1 if quick else 0.5,
-        "reps": 1 if quick else 3,
+        "reps": 1 if quick else 4,
     }
 
 
