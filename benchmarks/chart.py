@@ -10,6 +10,7 @@ from benchmarks.core import Row
 __all__ = ["draw"]
 
 _MET, _MISSED, _PLAIN = "#2a9d8f", "#e76f51", "#8d99ae"
+_PG_KEYS = {"pg_append_durable", "pg_append_batch", "pg_concurrent", "pg_replay", "pg_listing"}
 
 
 def _short(row: Row) -> str:
@@ -127,16 +128,22 @@ def draw(doc: dict[str, Any], rows: Sequence[Row], path: str) -> None:
     import matplotlib.pyplot as plt
 
     n = sum(1 for r in rows if r.ratio is not None)
-    fig = plt.figure(figsize=(15, max(8.0, 0.32 * n + 1.5)))
-    grid = fig.add_gridspec(3, 2, width_ratios=[1.25, 1])
-    _ratios(fig.add_subplot(grid[:, 0]), rows)
-    _growth_rates(fig.add_subplot(grid[0, 1]), doc)
-    _growth_bytes(fig.add_subplot(grid[1, 1]), doc)
-    _listing(fig.add_subplot(grid[2, 1]), doc)
+    keys = {w["key"] for w in doc["workloads"]}
+    if keys & {"growth", "listing"}:
+        fig = plt.figure(figsize=(15, max(8.0, 0.32 * n + 1.5)))
+        grid = fig.add_gridspec(3, 2, width_ratios=[1.25, 1])
+        _ratios(fig.add_subplot(grid[:, 0]), rows)
+        _growth_rates(fig.add_subplot(grid[0, 1]), doc)
+        _growth_bytes(fig.add_subplot(grid[1, 1]), doc)
+        _listing(fig.add_subplot(grid[2, 1]), doc)
+    else:  # no curves to draw (the PostgreSQL rows alone): the ratios only
+        fig = plt.figure(figsize=(9, max(5.0, 0.32 * n + 1.5)))
+        _ratios(fig.add_subplot(1, 1, 1), rows)
     m = doc["machine"]
     fig.suptitle(
         f"eventlog benchmarks ({doc['mode']}, {doc['started']}) - {m['cpu']}, {m['cores']} cores, "
-        f"{m['python']}, {m['lmdb']}",
+        f"{m['python']}, "
+        + (m["lmdb"] if keys - _PG_KEYS else m.get("postgresql", "PostgreSQL").split(" (")[0]),
         fontsize=9,
     )
     fig.tight_layout()

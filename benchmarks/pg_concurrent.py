@@ -189,13 +189,13 @@ def _writer(peer: str, schema: str, seed: int, threads: int, conn: Connection) -
                 break
             start_at, stop_at, counted = msg
             if not counted:
-                conn.send((*_round(appenders, events, start_at, stop_at), 0, 0))
+                conn.send((*_round(appenders, events, start_at, stop_at), 0, 0, 0))
                 continue
             from benchmarks.peers.pg_raw import count_trips
 
             with count_trips() as trips:
                 got = _round(appenders, events, start_at, stop_at)
-            conn.send((*got, trips.queries, trips.round_trips))
+            conn.send((*got, trips.queries, trips.round_trips, trips.store_writes))
         client.close()
     except BaseException:
         conn.send("error: " + traceback.format_exc(limit=6))
@@ -223,7 +223,7 @@ def _run(peer: str, params: Params, workdir: str) -> dict[str, Sample]:
         rates: list[float] = []
         every: list[float] = []
         reps = int(_num(params, "reps"))
-        trips = {"queries_per_call": 0.0, "trips_per_call": 0.0}
+        trips: dict[str, float] = {"queries_per_call": 0.0, "trips_per_call": 0.0}
         for rep in range(reps + 2):
             # the warm-up, the measured repetitions, then one more (untimed) that counts the
             # queries and round trips of every call in every process
@@ -241,6 +241,8 @@ def _run(peer: str, params: Params, workdir: str) -> dict[str, Sample]:
                 calls = max(1, sum(r[0] for r in results))
                 trips["queries_per_call"] = sum(r[3] for r in results) / calls
                 trips["trips_per_call"] = sum(r[4] for r in results) / calls
+                if peer == "eventlog-pg":  # group commit: appends per write transaction
+                    trips["appends_per_txn"] = calls / max(1, sum(r[5] for r in results))
             if rep == 0 or counted:
                 continue
             calls = sum(r[0] for r in results)

@@ -60,6 +60,10 @@ def pg_rows(
             row.figure += f"; {fmt_num(trips)} round trips, {fmt_num(queries)} queries per call"
             row.extra["trips_per_call"] = float(trips)
             row.extra["queries_per_call"] = float(queries)
+        group = sample.extra.get("appends_per_txn")
+        if isinstance(group, int | float):
+            row.figure += f", {fmt_num(group)} appends per transaction"
+            row.extra["appends_per_txn"] = float(group)
     return rows
 
 

@@ -77,6 +77,8 @@ class Trips:
     def __init__(self) -> None:
         self.queries = 0
         self.round_trips = 0
+        #: the store's write transactions (its ``BEGIN; SELECT pg_advisory_xact_lock...``)
+        self.store_writes = 0
         self.local = threading.local()
 
 
@@ -92,11 +94,13 @@ def count_trips() -> Iterator[Trips]:
     def depth() -> int:
         return int(getattr(trips.local, "depth", 0))
 
-    def execute(self: Any, *args: Any, **kwargs: Any) -> Any:
+    def execute(self: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
         trips.queries += 1
         if depth() == 0:
             trips.round_trips += 1
-        return cursor_execute(self, *args, **kwargs)
+        if isinstance(query, bytes) and query.startswith(b"BEGIN; SELECT pg_advisory_xact_lock"):
+            trips.store_writes += 1
+        return cursor_execute(self, query, *args, **kwargs)
 
     def executemany(self: Any, query: Any, params_seq: Any, **kwargs: Any) -> Any:
         params = list(params_seq)
