@@ -10,7 +10,6 @@ from benchmarks.core import Row
 __all__ = ["draw"]
 
 _MET, _MISSED, _PLAIN = "#2a9d8f", "#e76f51", "#8d99ae"
-_PG_KEYS = {"pg_append_durable", "pg_append_batch", "pg_concurrent", "pg_replay", "pg_listing"}
 
 
 def _short(row: Row) -> str:
@@ -140,10 +139,10 @@ def draw(doc: dict[str, Any], rows: Sequence[Row], path: str) -> None:
         fig = plt.figure(figsize=(9, max(5.0, 0.32 * n + 1.5)))
         _ratios(fig.add_subplot(1, 1, 1), rows)
     m = doc["machine"]
+    server = str(m.get("postgresql", "PostgreSQL")).split(" (")[0]
     fig.suptitle(
         f"eventlog benchmarks ({doc['mode']}, {doc['started']}) - {m['cpu']}, {m['cores']} cores, "
-        f"{m['python']}, "
-        + (m["lmdb"] if keys - _PG_KEYS else m.get("postgresql", "PostgreSQL").split(" (")[0]),
+        f"{m['python']}, " + (m["lmdb"] if any(not k.startswith("pg_") for k in keys) else server),
         fontsize=9,
     )
     fig.tight_layout()
