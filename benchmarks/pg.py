@@ -43,7 +43,7 @@ def _unavailable() -> str | None:
     try:
         import psycopg
     except ImportError:
-        return "psycopg is not installed (pip install 'psycopg[binary]' 'psycopg-pool')"
+        return "psycopg is not installed (the bench extra installs it: pip install -e '.[bench]')"
     try:
         import eventsourcing.postgres  # noqa: F401
     except ImportError as exc:

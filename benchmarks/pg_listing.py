@@ -35,7 +35,6 @@ from benchmarks.core import (
 )
 from benchmarks.data import MODEL, PROVIDER, uuids
 from benchmarks.listing import _EventlogGrower, _label
-from benchmarks.peers.pg_raw import trips_per_call
 from benchmarks.pg import schema_for
 from benchmarks.pg_rows import pg_rows, pg_workload
 
@@ -182,6 +181,8 @@ def _run(peer: str, params: Params, workdir: str) -> dict[str, Sample]:
         grower = _RawGrower(schema_for(os.path.join(workdir, peer)), per)
     else:
         raise ValueError(f"unknown peer {peer}")
+    from benchmarks.peers.pg_raw import trips_per_call  # psycopg: only where it runs
+
     out: dict[str, Sample] = {}
     done = 0
     every = _int(params, "failed_every")
