@@ -11,6 +11,18 @@ per repetition:
   (recorded on the real engine, see :mod:`benchmarks.peers.raw_lmdb`);
 - ``sqlite`` / ``sqlite-off``: :class:`~benchmarks.peers.sqlite_store.SqliteStore`;
 - ``eventsourcing``: one aggregate event per agent event, ``app.save`` per call.
+
+The PostgreSQL rows (workloads 10 and 11), each peer in schemas of its own on the same server:
+
+- ``eventlog-pg``: the store on PostgreSQL (``RunStore.open(postgresql://...)``), the same calls;
+- ``eventsourcing-pg``: the same application on the library's PostgreSQL persistence;
+- ``psycopg`` (the limit): raw psycopg, one ``INSERT`` of the msgspec-encoded event per event
+  in its own transaction, one multi-row ``INSERT`` per batch
+  (:class:`~benchmarks.peers.pg_raw.RawPg`).
+
+For the PostgreSQL peers, the calls of one more (untimed) repetition are counted: the queries
+they send and the round trips they wait for, per call (``queries_per_call``,
+``trips_per_call`` in the sample's extra).
 """
 
 from __future__ import annotations
@@ -26,6 +38,8 @@ import msgspec
 
 from benchmarks.core import THROUGHPUT, Params, Sample, measure_throughput, written_bytes
 from benchmarks.data import MODEL, PROVIDER, run_events, seeded_uuid, to_plain, uuids
+from benchmarks.pg_rows import PG_PEERS
+from eventlog.config import Durability
 from eventlog.events import Event
 
 __all__ = ["batch_append", "single_append"]
@@ -99,6 +113,9 @@ def _run(peer: str, plan: _Plan, workdir: str, durable: bool, reps: int) -> Samp
         "sqlite": _sqlite,
         "sqlite-off": _sqlite,
         "eventsourcing": _eventsourcing,
+        "eventlog-pg": _eventlog,
+        "eventsourcing-pg": _eventsourcing,
+        "psycopg": _psycopg,
     }
     inner = runners[peer](plan, os.path.join(workdir, peer), durable)
     written = [0, 0]  # bytes handed to write(), events appended
@@ -116,7 +133,18 @@ def _run(peer: str, plan: _Plan, workdir: str, durable: bool, reps: int) -> Samp
         return counted
 
     rates = measure_throughput(setup, reps=reps, warmup=1)
-    return Sample(THROUGHPUT, rates, extra={"written_per_event": written[0] / max(1, written[1])})
+    extra: dict[str, float | int | str | list[float]] = {
+        "written_per_event": written[0] / max(1, written[1])
+    }
+    if peer in PG_PEERS:  # what the calls ask of the server
+        from benchmarks.peers.pg_raw import count_trips
+
+        work = inner()
+        with count_trips() as trips:
+            work()
+        extra["queries_per_call"] = trips.queries / len(plan.calls)
+        extra["trips_per_call"] = trips.round_trips / len(plan.calls)
+    return Sample(THROUGHPUT, rates, extra=extra)
 
 
 def single_append(peer: str, params: Params, workdir: str, *, durable: bool) -> dict[str, Sample]:
@@ -141,10 +169,15 @@ def _eventlog(plan: _Plan, path: str, durable: bool) -> Setup:
     from eventlog import AppendRequest, RunStore
 
     peer = os.path.basename(path)
+    durability: Durability = "durable" if durable else "fast"
     if peer == "memory":
         store = RunStore.in_memory()
+    elif peer == "eventlog-pg":
+        from benchmarks.pg import schema_for, store_url
+
+        store = RunStore.open(store_url(schema_for(path)), durability=durability)
     else:
-        store = RunStore.open(path, durability="durable" if durable else "fast")
+        store = RunStore.open(path, durability=durability)
     sid = store.create_session(session_id=uuids(plan.seed, 1)[0]).id
 
     def setup() -> Callable[[], int]:
@@ -236,6 +269,44 @@ def _lmdb_ops(plan: _Plan, path: str, durable: bool) -> Setup:
     return setup
 
 
+def _psycopg(plan: _Plan, path: str, durable: bool) -> Setup:
+    """The server's limit: one INSERT per event per transaction, one multi-row one per batch."""
+    from benchmarks.peers.pg_raw import RawPg
+    from benchmarks.pg import URL, schema_for
+
+    if not durable:
+        raise ValueError("the PostgreSQL rows are durable")
+    db = RawPg(URL, schema_for(path))
+    encode = _encoder.encode
+
+    def setup() -> Callable[[], int]:
+        rids = [r.bytes for r in plan.next_runs()]
+        heads = [0] * len(rids)
+        calls: list[tuple[list[bytes], list[Event]]] = []
+        for call in plan.calls:
+            keys: list[bytes] = []
+            values: list[Event] = []
+            for i, evs in call:
+                for ev in evs:
+                    heads[i] += 1
+                    keys.append(rids[i] + _pack(heads[i]))
+                    values.append(ev)
+            calls.append((keys, values))
+        insert, insert_many = db.insert, db.insert_many
+
+        def work() -> int:
+            for keys, evs in calls:
+                if len(keys) == 1:
+                    insert(keys[0], encode(evs[0]))
+                else:
+                    insert_many(keys, [encode(ev) for ev in evs])
+            return plan.events
+
+        return work
+
+    return setup
+
+
 def _sqlite(plan: _Plan, path: str, durable: bool) -> Setup:
     from benchmarks.peers.sqlite_store import SqliteStore
 
@@ -266,12 +337,19 @@ def _sqlite(plan: _Plan, path: str, durable: bool) -> Setup:
 
 
 def _eventsourcing(plan: _Plan, path: str, durable: bool) -> Setup:
-    from benchmarks.peers.es_app import EsRun, open_app
+    from benchmarks.peers.es_app import EsRun, open_app, open_pg_app
 
     if not durable:
-        raise ValueError("eventsourcing has no non-durable SQLite mode to compare with")
-    os.makedirs(path)
-    app = open_app(os.path.join(path, "es.db"))
+        raise ValueError("eventsourcing has no non-durable mode to compare with")
+    if os.path.basename(path) == "eventsourcing-pg":
+        from benchmarks.pg import URL, create_schema, schema_for
+
+        schema = schema_for(path)
+        create_schema(schema)
+        app = open_pg_app(URL, schema)
+    else:
+        os.makedirs(path)
+        app = open_app(os.path.join(path, "es.db"))
 
     def setup() -> Callable[[], int]:
         runs = [EsRun(PROVIDER, MODEL) for _ in range(plan.runs_per_rep)]

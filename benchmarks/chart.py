@@ -127,16 +127,22 @@ def draw(doc: dict[str, Any], rows: Sequence[Row], path: str) -> None:
     import matplotlib.pyplot as plt
 
     n = sum(1 for r in rows if r.ratio is not None)
-    fig = plt.figure(figsize=(15, max(8.0, 0.32 * n + 1.5)))
-    grid = fig.add_gridspec(3, 2, width_ratios=[1.25, 1])
-    _ratios(fig.add_subplot(grid[:, 0]), rows)
-    _growth_rates(fig.add_subplot(grid[0, 1]), doc)
-    _growth_bytes(fig.add_subplot(grid[1, 1]), doc)
-    _listing(fig.add_subplot(grid[2, 1]), doc)
+    keys = {w["key"] for w in doc["workloads"]}
+    if keys & {"growth", "listing"}:
+        fig = plt.figure(figsize=(15, max(8.0, 0.32 * n + 1.5)))
+        grid = fig.add_gridspec(3, 2, width_ratios=[1.25, 1])
+        _ratios(fig.add_subplot(grid[:, 0]), rows)
+        _growth_rates(fig.add_subplot(grid[0, 1]), doc)
+        _growth_bytes(fig.add_subplot(grid[1, 1]), doc)
+        _listing(fig.add_subplot(grid[2, 1]), doc)
+    else:  # no curves to draw (the PostgreSQL rows alone): the ratios only
+        fig = plt.figure(figsize=(9, max(5.0, 0.32 * n + 1.5)))
+        _ratios(fig.add_subplot(1, 1, 1), rows)
     m = doc["machine"]
+    server = str(m.get("postgresql", "PostgreSQL")).split(" (")[0]
     fig.suptitle(
         f"eventlog benchmarks ({doc['mode']}, {doc['started']}) - {m['cpu']}, {m['cores']} cores, "
-        f"{m['python']}, {m['lmdb']}",
+        f"{m['python']}, " + (m["lmdb"] if any(not k.startswith("pg_") for k in keys) else server),
         fontsize=9,
     )
     fig.tight_layout()

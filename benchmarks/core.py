@@ -278,6 +278,9 @@ PEER_LABELS = {
     "eventsourcing": "eventsourcing (SQLite)",
     "memory": "eventlog in memory",
     "eventlog-async": "eventlog, asyncio tasks (ours)",
+    "eventlog-pg": "eventlog (ours, PostgreSQL)",
+    "eventsourcing-pg": "eventsourcing (PostgreSQL)",
+    "psycopg": "raw psycopg (the server's limit)",
 }
 
 
@@ -290,27 +293,29 @@ def compare_rows(
     targets: Mapping[str, tuple[str, Literal[">=", "<="], float]] | None = None,
     labels: Mapping[str, str] | None = None,
     gap: str | None = None,
+    ours_peer: str = "eventlog",
 ) -> list[Row]:
     """Ours' row then one row per peer with the ratio, and the target where the issue sets one.
 
-    ``targets`` maps a peer to ``(text, op, threshold)`` on the ratio (ours ÷ peer speed).
+    ``targets`` maps a peer to ``(text, op, threshold)`` on the ratio (ours ÷ peer speed);
+    ``ours_peer`` is the peer the ratios divide (the store on LMDB unless told otherwise).
     """
     targets = targets or {}
     names = {**PEER_LABELS, **(labels or {})}
     rows: list[Row] = []
-    ours_out = outputs.get("eventlog")
+    ours_out = outputs.get(ours_peer)
     ours = None if ours_out is None else ours_out.variants.get(variant)
     rows.append(
         Row(
             number,
             title,
-            names["eventlog"],
+            names[ours_peer],
             "error" if ours is None else describe(ours),
             rss_mib=None if ours_out is None else ours_out.rss_mib,
         )
     )
     for peer, out in outputs.items():
-        if peer == "eventlog":
+        if peer == ours_peer:
             continue
         sample = out.variants.get(variant)
         if sample is None:
@@ -353,6 +358,10 @@ class Workload:
     lockstep: bool = True
     #: seconds a worker may take before it is stopped
     timeout: float = 900.0
+    #: why the workload cannot run here (None: it can); a skipped workload has no rows
+    skip: Callable[[], str | None] | None = None
+    #: called with a worker's data directory once the worker has exited (server-side cleanup)
+    cleanup: Callable[[str], object] | None = None
 
 
 def workdir_for(base: str, name: str) -> str:

@@ -1,4 +1,4 @@
-"""Workload 10: the LangGraph checkpointer - put, get_tuple, list - against ``SqliteSaver``.
+"""Workload 15: the LangGraph checkpointer - put, get_tuple, list - against ``SqliteSaver``.
 
 ``python -m benchmarks.langgraph [--quick] [--json]``
 
@@ -207,7 +207,7 @@ def _rows(outputs: Mapping[str, PeerOutput], params: Params) -> list[Row]:
 
 
 WORKLOAD = Workload(
-    number=10,
+    number=15,
     key="langgraph",
     title="LangGraph checkpointer: put / get_tuple / list vs SqliteSaver",
     peers=("eventlog", "sqlite-saver"),

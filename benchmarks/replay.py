@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import os
 import struct
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import msgspec
 
@@ -32,6 +33,10 @@ from benchmarks.core import (
     measure_throughput,
 )
 from benchmarks.data import MODEL, PROVIDER, run_events, to_plain, uuids
+from eventlog.events import Event
+
+if TYPE_CHECKING:
+    from benchmarks.peers.es_app import RunsApp
 
 _pack = struct.Struct(">Q").pack
 
@@ -42,6 +47,26 @@ class Minimal(msgspec.Struct, array_like=True):
     type: str
     version: int
     position: int
+
+
+def eventsourcing_replay(app: RunsApp, events: Sequence[Event]) -> Callable[[], int]:
+    """Save ``events`` as one aggregate's (1,000 per ``save``); the work rebuilds it."""
+    from benchmarks.peers.es_app import EsRun
+
+    n = len(events)
+    run = EsRun(PROVIDER, MODEL)
+    for k in range(0, n, 1000):
+        for ev in events[k : k + 1000]:
+            run.append_event(type(ev).__name__, to_plain(ev))
+        app.save(run)
+    run_id = run.id
+
+    def work() -> int:
+        got: EsRun = app.repository.get(run_id)
+        assert got.event_count == n
+        return n
+
+    return work
 
 
 def _params(quick: bool) -> Params:
@@ -121,20 +146,9 @@ def _run(peer: str, params: Params, workdir: str) -> dict[str, Sample]:
             return n
 
     elif peer == "eventsourcing":
-        from benchmarks.peers.es_app import EsRun, open_app
+        from benchmarks.peers.es_app import open_app
 
-        app = open_app(os.path.join(workdir, "es.db"))
-        run = EsRun(PROVIDER, MODEL)
-        for k in range(0, n, 1000):
-            for ev in events[k : k + 1000]:
-                run.append_event(type(ev).__name__, to_plain(ev))
-            app.save(run)
-        run_id = run.id
-
-        def work() -> int:
-            got: EsRun = app.repository.get(run_id)
-            assert got.event_count == n
-            return n
+        work = eventsourcing_replay(open_app(os.path.join(workdir, "es.db")), events)
 
     else:
         raise ValueError(f"unknown peer {peer}")

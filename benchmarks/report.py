@@ -20,10 +20,20 @@ import msgspec
 
 from benchmarks.core import Row
 
-__all__ = ["build", "markdown_table", "meta_line", "text_table", "update_readme", "write"]
+__all__ = [
+    "PG_README",
+    "build",
+    "markdown_table",
+    "meta_line",
+    "text_table",
+    "update_readme",
+    "write",
+]
 
 README_START = "<!-- results:start -->"
 README_END = "<!-- results:end -->"
+#: the PostgreSQL rows' own section (``--only pg_...`` runs refresh it without the others)
+PG_README = ("<!-- pg-results:start -->", "<!-- pg-results:end -->")
 
 
 def _version(dist: str) -> str:
@@ -107,7 +117,19 @@ def machine() -> dict[str, Any]:
         "sqlite": sqlite3.sqlite_version,
         "eventsourcing": _version("eventsourcing"),
         "matplotlib": _version("matplotlib"),
+        "psycopg": f"{_version('psycopg')} (pool {_version('psycopg-pool')})",
+        "postgresql": _postgresql(),
     }
+
+
+def _postgresql() -> str:
+    """The PostgreSQL rows' server: its version and durability settings."""
+    from benchmarks.pg import URL, server_version
+
+    try:
+        return f"{server_version()} at {URL}"
+    except SystemExit as exc:  # EVENTLOG_REQUIRE_POSTGRES=1 and no server: the runner says so
+        return str(exc)
 
 
 def row_dict(row: Row) -> dict[str, Any]:
@@ -225,7 +247,8 @@ def meta_line(doc: dict[str, Any]) -> str:
         f"{doc['mode']} run of {doc['started']}, {doc['seconds']:.0f} s - {m['cpu']}, "
         f"{m['cores']} cores, {m['memory_gib']} GiB, {m['filesystem']}; {m['os']}; "
         f"{m['python']}; eventlog {m['eventlog']}; {m['lmdb']}; msgspec {m['msgspec']}; "
-        f"SQLite {m['sqlite']}; eventsourcing {m['eventsourcing']}"
+        f"SQLite {m['sqlite']}; eventsourcing {m['eventsourcing']}; "
+        f"psycopg {m.get('psycopg', '?')}; {m.get('postgresql', 'PostgreSQL not recorded')}"
     )
 
 
@@ -291,15 +314,24 @@ def write(doc: dict[str, Any], rows: Sequence[Row], out_dir: str, *, chart: bool
     return paths
 
 
-def update_readme(path: str, doc: dict[str, Any], rows: Sequence[Row], out_dir: str) -> None:
-    """Replace the results section of ``benchmarks/README.md`` with this run's."""
+def update_readme(
+    path: str,
+    doc: dict[str, Any],
+    rows: Sequence[Row],
+    out_dir: str,
+    *,
+    section: tuple[str, str] = (README_START, README_END),
+    chart: bool = True,
+) -> None:
+    """Replace a results section of ``benchmarks/README.md`` (between ``section``'s markers)."""
+    start, end = section
     with open(path) as f:
         text = f.read()
-    if README_START not in text or README_END not in text:
+    if start not in text or end not in text:
         return
     rel = os.path.relpath(os.path.join(out_dir, "latest.png"), os.path.dirname(path))
-    body = markdown(doc, rows, rel)
-    head, rest = text.split(README_START, 1)
-    _, tail = rest.split(README_END, 1)
+    body = markdown(doc, rows, rel if chart else None)
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
     with open(path, "w") as f:
-        f.write(f"{head}{README_START}\n{body}{README_END}{tail}")
+        f.write(f"{head}{start}\n{body}{end}{tail}")

@@ -2,6 +2,10 @@
 
 ``python -m benchmarks [--quick] [--only KEY,...] [--json] [--out DIR] [--readme]``
 
+``--readme`` refreshes the results sections of ``benchmarks/README.md``: a full run both (the
+PostgreSQL rows, workloads 10-14, have their own), a run of PostgreSQL workloads only
+(``--only pg_...``, results in ``results/postgres/``) the PostgreSQL section alone.
+
 Each peer runs in its own worker process, forked from the runner once it has imported every
 library. In lockstep (the default) the workers of a workload live side by side and the runner
 lets one of them run one repetition at a time, in turn, so that the peers' repetitions are
@@ -42,7 +46,15 @@ ALL = (
     "concurrent",
     "rebuild",
     "langgraph",
+    "pg_append_durable",
+    "pg_append_batch",
+    "pg_concurrent",
+    "pg_replay",
+    "pg_listing",
 )
+
+#: the first PostgreSQL workload's number (their rows have a README section of their own)
+PG_FIRST = 10
 
 #: workers are forked from the runner (which has imported every library once)
 _FORK = multiprocessing.get_context("fork")
@@ -70,8 +82,10 @@ def _log(msg: str) -> None:
 def _child(job: Job, control: tuple[int, int] | None, log_path: str) -> None:
     """The forked worker: output to its log file, barrier on the runner's pipes, run."""
     from benchmarks.core import set_control
+    from benchmarks.pg import PREFIX_ENV, job_prefix
     from benchmarks.worker import run_job
 
+    os.environ[PREFIX_ENV] = job_prefix(job.workdir)  # the schemas of a PostgreSQL peer
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     os.dup2(fd, 1)
     os.dup2(fd, 2)
@@ -98,7 +112,14 @@ def _preload() -> None:
     import benchmarks.peers.es_app
     import benchmarks.peers.raw_lmdb
     import benchmarks.peers.sqlite_store
-    import benchmarks.stores  # noqa: F401
+    import benchmarks.stores
+
+    try:  # the PostgreSQL peers' libraries (psycopg, eventsourcing.postgres), where installed
+        import eventsourcing.postgres  # noqa: F401
+
+        import benchmarks.peers.pg_raw  # noqa: F401
+    except ImportError:
+        pass
 
 
 class _Worker:
@@ -210,7 +231,10 @@ def _job(workload: Workload, peer: str, params: Params, tmp: str, r: int) -> Job
 
 
 def _done(workload: Workload, out: PeerOutput, r: int, rounds: int, tmp: str) -> None:
-    shutil.rmtree(os.path.join(tmp, f"{workload.key}-{out.peer}-{r}"), ignore_errors=True)
+    workdir = os.path.join(tmp, f"{workload.key}-{out.peer}-{r}")
+    if workload.cleanup is not None:
+        workload.cleanup(workdir)
+    shutil.rmtree(workdir, ignore_errors=True)
     status = "FAILED" if out.error else "ok"
     _log(
         f"  {workload.key:<15} {out.peer:<14} round {r + 1}/{rounds}  "
@@ -283,8 +307,10 @@ def main(only: Sequence[str] | None = None, argv: Sequence[str] | None = None) -
     if unknown:
         parser.error(f"unknown workload(s) {unknown}; choose from {', '.join(ALL)}")
     partial = keys != list(ALL)
+    pg_only = all(k.startswith("pg_") for k in keys)  # the PostgreSQL rows: their own results
     out_dir = args.out or os.path.join(
-        RESULTS, "quick" if args.quick else ("partial" if partial else "")
+        RESULTS,
+        "quick" if args.quick else ("postgres" if pg_only else ("partial" if partial else "")),
     )
     os.makedirs(out_dir, exist_ok=True)
     # a directory of this run's own: another run (a `make test` beside a `make bench`) must
@@ -296,10 +322,16 @@ def main(only: Sequence[str] | None = None, argv: Sequence[str] | None = None) -
     outcomes: list[Outcome] = []
     rows: list[Row] = []
     gaps: dict[str, str] = {}
+    skipped: dict[str, str] = {}
     try:
         for i, key in enumerate(keys, 1):
             workload = load(key)
             _log(f"[{i}/{len(keys)}] {workload.number}. {workload.title}")
+            reason = None if workload.skip is None else workload.skip()
+            if reason is not None:
+                _log(f"  skipped: {reason}")
+                skipped[key] = reason
+                continue
             outcome = run_workload(workload, quick=args.quick, tmp=tmp)
             outcomes.append(outcome)
             rows.extend(workload.rows(outcome.peers, outcome.params))
@@ -310,9 +342,19 @@ def main(only: Sequence[str] | None = None, argv: Sequence[str] | None = None) -
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     doc = report.build(outcomes, rows, gaps, quick=args.quick, started=started, argv=sys.argv)
+    doc["skipped"] = skipped
     paths = report.write(doc, rows, out_dir, chart=not args.no_chart)
-    if args.readme and not args.quick and not partial:
-        report.update_readme(os.path.join(HERE, "README.md"), doc, rows, out_dir)
+    if args.readme and not args.quick:
+        readme = os.path.join(HERE, "README.md")
+        pg_rows = [r for r in rows if r.number >= PG_FIRST]
+        if not partial:
+            main_rows = [r for r in rows if r.number < PG_FIRST]
+            report.update_readme(readme, doc, main_rows, out_dir)
+            report.update_readme(
+                readme, doc, pg_rows, out_dir, section=report.PG_README, chart=False
+            )
+        elif pg_only:
+            report.update_readme(readme, doc, pg_rows, out_dir, section=report.PG_README)
     if args.json:
         sys.stdout.write(msgspec.json.encode(doc).decode() + "\n")
     else:

@@ -19,9 +19,18 @@ __all__ = [
 
 
 def open_eventlog(peer: str, workdir: str, durability: Durability) -> RunStore:
-    """``eventlog`` → the LMDB store in ``workdir``; ``memory`` → ``RunStore.in_memory()``."""
+    """``eventlog`` → the LMDB store in ``workdir``; ``memory`` → ``RunStore.in_memory()``.
+
+    ``eventlog-pg`` → the store on the benchmark's PostgreSQL server, in a schema of its own.
+    """
     if peer == "memory":
         return RunStore.in_memory()
+    if peer == "eventlog-pg":
+        from benchmarks.pg import schema_for, store_url
+
+        return RunStore.open(
+            store_url(schema_for(os.path.join(workdir, "store"))), durability=durability
+        )
     if peer != "eventlog":
         raise ValueError(f"not an eventlog peer: {peer}")
     return RunStore.open(os.path.join(workdir, "store"), durability=durability)
