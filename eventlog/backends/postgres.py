@@ -53,7 +53,7 @@ log = structlog.wrap_logger(logging.getLogger("eventlog.postgres"))
 _PAGE = 512  # rows per page of a scan
 _BEGIN_READ = b"BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
 _CACHE_MAX = 50_000  # cached keys before the cache is emptied (tens of MB at most)
-_TAILS_MAX = 64  # remembered last_key answers per table
+_TAILS_MAX = 4096  # remembered last_key answers per table (about one per active stream)
 #: Tables whose values are not cached: events are written once and rarely read back in a write.
 _UNCACHED = frozenset({"events", "positions"})
 
@@ -133,12 +133,6 @@ class _Tails:
         self.bounds: list[bytes] = []
         self.last: dict[bytes, bytes | None] = {}
 
-    def copy(self) -> _Tails:
-        other = _Tails()
-        other.known, other.tail = self.known, self.tail
-        other.bounds, other.last = list(self.bounds), dict(self.last)
-        return other
-
     def answer(self, below: bytes | None) -> tuple[bool, bytes | None]:
         if self.known and (below is None or self.tail is None or below > self.tail):
             return True, self.tail
@@ -191,7 +185,6 @@ class _PgTxn:
         "_pending",
         "_q",
         "_seen",
-        "_tails",
         "_write",
         "begin",
         "written",
@@ -209,8 +202,6 @@ class _PgTxn:
         self._cache = cache if cache is not None else _Cache()
         self._pending: dict[str, dict[bytes, bytes | None]] = {}
         self._seen: dict[tuple[str, bytes], bytes | None] = {}  # read from the server
-        # this transaction's copy of the cached last_key answers of each table it touched
-        self._tails: dict[str, _Tails] = {}
         self.written = 0
 
     # -- reads ---------------------------------------------------------------------------
@@ -287,10 +278,12 @@ class _PgTxn:
         return b"".join([self._writes(table) for table in list(self._pending)])
 
     def _tails_of(self, table: str) -> _Tails:
-        tails = self._tails.get(table)
+        # a write transaction updates the cached answers in place (it holds the backend's
+        # write lock); a failed transaction empties the whole cache, a rolled-back savepoint
+        # the answers (see _Mark)
+        tails = self._cache.tails.get(table)
         if tails is None:
-            cached = self._cache.tails.get(table)
-            tails = self._tails[table] = _Tails() if cached is None else cached.copy()
+            tails = self._cache.tails[table] = _Tails()
         return tails
 
     def last_key(self, table: str, below: bytes | None = None) -> bytes | None:
@@ -382,8 +375,9 @@ class _PgTxn:
 
     def _raise_tails(self, table: str, key: bytes) -> None:
         """Keep the remembered ``last_key`` answers of ``table`` true after a put of ``key``."""
-        if table in self._tails or table in self._cache.tails:
-            self._tails_of(table).put(key)
+        tails = self._cache.tails.get(table)
+        if tails is not None:
+            tails.put(key)
 
     def delete(self, table: str, key: bytes) -> bool:
         existed = self.get(table, key) is not None
@@ -397,7 +391,7 @@ class _PgTxn:
         if pending is None:
             pending = self._pending[table] = {}
         pending[key] = None
-        self._tails[table] = _Tails()  # forget this table's answers (a delete may move them)
+        self._cache.tails[table] = _Tails()  # forget the answers (a delete may move them)
 
     # -- commit --------------------------------------------------------------------------
     def merge_into_cache(self) -> None:
@@ -406,7 +400,6 @@ class _PgTxn:
         if len(cache.values) > _CACHE_MAX:
             cache.values.clear()
         cache.values.update(self._seen)
-        cache.tails.update(self._tails)
 
 
 class PostgresBackend:
@@ -794,15 +787,14 @@ class _GroupFailed(Exception):
 class _Mark:
     """What a savepoint must restore of the client-side transaction state."""
 
-    __slots__ = ("seen", "tails", "written")
+    __slots__ = ("seen", "written")
 
     def __init__(self, txn: _PgTxn) -> None:
         self.seen = dict(txn._seen)
-        self.tails = {table: tails.copy() for table, tails in txn._tails.items()}
         self.written = txn.written
 
     def restore(self, txn: _PgTxn) -> None:
         txn._pending.clear()
         txn._seen = self.seen
-        txn._tails = self.tails
+        txn._cache.tails.clear()  # the failed request may have moved answers: forget them
         txn.written = self.written
