@@ -53,7 +53,7 @@ log = structlog.wrap_logger(logging.getLogger("eventlog.postgres"))
 _PAGE = 512  # rows per page of a scan
 _BEGIN_READ = b"BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
 _CACHE_MAX = 50_000  # cached keys before the cache is emptied (tens of MB at most)
-_TAILS_MAX = 4096  # remembered last_key answers per table (about one per active stream)
+_TAILS_MAX = 16_384  # known gaps per table before it is forgotten (~3 MB at most)
 #: Tables whose values are not cached: events are written once and rarely read back in a write.
 _UNCACHED = frozenset({"events", "positions"})
 
@@ -116,50 +116,81 @@ class _Queries:
 
 
 class _Tails:
-    """What is known of one table's ``last_key`` answers (exact for the state they belong to).
+    """What is known of one table's keys, for ``last_key``: empty gaps between known keys.
 
-    ``tail``: the table's greatest key (when ``known``): it also answers every ``below`` above
-    it - a new stream's head among them, without a query. ``last``: answers for other bounds,
-    their bounds kept sorted in ``bounds``. The answers are non-decreasing in the bound, so a
-    put of ``k`` changes exactly the run of answers from the first bound above ``k`` that are
-    below ``k`` (none, usually: a stream's head moves, the next stream's does not).
+    A gap ``(lo, hi)`` says: ``lo`` is a key (None: no key at all below ``hi``) and no key lies
+    strictly between ``lo`` and ``hi`` (None: above ``lo``, i.e. ``lo`` is the greatest key,
+    the tail). The largest key below ``b`` is then ``lo`` for any ``lo < b <= hi``. Gaps never
+    overlap (they are intervals of the same key set), so a question or a put is one bisection;
+    a put splits the gap it lands in. A new stream's head falls in the tail's gap, a stream that
+    another put went past keeps its own gap: neither needs the server.
     """
 
-    __slots__ = ("bounds", "known", "last", "tail")
+    __slots__ = ("his", "known", "los", "none_hi", "tail")
 
     def __init__(self) -> None:
-        self.known = False
+        self.los: list[bytes] = []  # sorted
+        self.his: dict[bytes, bytes | None] = {}
+        self.none_hi: bytes | _Unknown | None = _UNKNOWN  # the gap below the smallest key
+        self.known = False  # the tail's gap is known
         self.tail: bytes | None = None
-        self.bounds: list[bytes] = []
-        self.last: dict[bytes, bytes | None] = {}
 
     def answer(self, below: bytes | None) -> tuple[bool, bytes | None]:
-        if self.known and (below is None or self.tail is None or below > self.tail):
-            return True, self.tail
-        if below is not None and below in self.last:
-            return True, self.last[below]
+        if below is None:
+            return self.known, self.tail
+        los = self.los
+        i = bisect.bisect_left(los, below) - 1
+        if i >= 0:
+            hi = self.his[los[i]]
+            return (True, los[i]) if hi is None or below <= hi else (False, None)
+        none_hi = self.none_hi
+        if not isinstance(none_hi, _Unknown) and (none_hi is None or below <= none_hi):
+            return True, None
         return False, None
 
     def learn(self, below: bytes | None, key: bytes | None) -> None:
+        """The server (and the buffered puts) said: the last key below ``below`` is ``key``."""
+        if key is None:
+            old = self.none_hi
+            if isinstance(old, _Unknown) or (old is not None and (below is None or below > old)):
+                self.none_hi = below
+            if below is None:
+                self.known, self.tail = True, None
+            return
+        if key not in self.his:
+            if len(self.los) >= _TAILS_MAX:
+                self.__init__()  # type: ignore[misc]  # start again: a bounded memory
+            bisect.insort(self.los, key)
+            self.his[key] = below
+        else:
+            old_hi = self.his[key]
+            if old_hi is not None and (below is None or below > old_hi):
+                self.his[key] = below
         if below is None:
             self.known, self.tail = True, key
-            return
-        if below not in self.last:
-            if len(self.bounds) >= _TAILS_MAX:
-                self.bounds.clear()
-                self.last.clear()
-            bisect.insort(self.bounds, below)
-        self.last[below] = key
 
     def put(self, key: bytes) -> None:
-        if self.known and (self.tail is None or key > self.tail):
-            self.tail = key
-        bounds, last = self.bounds, self.last
-        for i in range(bisect.bisect_right(bounds, key), len(bounds)):
-            found = last[bounds[i]]
-            if found is not None and found >= key:
-                break
-            last[bounds[i]] = key
+        """``key`` now exists: split the gap it fell into."""
+        los = self.los
+        i = bisect.bisect_left(los, key) - 1
+        if i >= 0:
+            lo = los[i]
+            hi = self.his[lo]
+            if hi is None or key < hi:
+                self.his[lo] = key
+                self.learn(hi, key)
+            return
+        none_hi = self.none_hi
+        if not isinstance(none_hi, _Unknown) and (none_hi is None or key < none_hi):
+            self.none_hi = key
+            self.learn(none_hi, key)
+
+
+class _Unknown:
+    """Marks a gap bound that is not known."""
+
+
+_UNKNOWN = _Unknown()
 
 
 class _Cache:
