@@ -41,6 +41,7 @@ ALL = (
     "growth",
     "concurrent",
     "rebuild",
+    "agents_session",
 )
 
 #: workers are forked from the runner (which has imported every library once)
@@ -93,6 +94,7 @@ def _preload() -> None:
     """Import what the peers use once, in the runner, so that each forked worker has it."""
     import lmdb  # noqa: F401
 
+    import benchmarks.agents_session
     import benchmarks.peers.es_app
     import benchmarks.peers.raw_lmdb
     import benchmarks.peers.sqlite_store

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
-from typing import Literal
+from typing import Literal, TypeVar
 from uuid import UUID
 
 from eventlog.codec import (
@@ -29,6 +29,7 @@ from eventlog.codec import (
     decode_event,
     decode_stream,
     decode_values,
+    decode_view,
     encode_event,
 )
 from eventlog.engine_streams import OtherStreams
@@ -77,6 +78,7 @@ _CODES: dict[str, frozenset[bytes]] = {
     "any": frozenset(_KIND.values()),
 }
 _NO_STREAM = UUID(int=0)
+V = TypeVar("V")
 
 
 @dataclass(frozen=True, slots=True)
@@ -482,6 +484,34 @@ class Engine(OtherStreams):
             return decode_values(run_id, after_seq + 1, values)
         stop = number + pack_u64(after_seq + n + 1)  # a damaged stream (a gap): read the keys
         return decode_stream(run_id, txn.scan("events", first, stop))
+
+    def view_events(
+        self,
+        txn: KVTxn,
+        stream_id: UUID,
+        view: type[V],
+        *,
+        after_seq: int = 0,
+        to_seq: int | None = None,
+        limit: int | None = None,
+        reverse: bool = False,
+    ) -> list[tuple[int, str, V]]:
+        """``(seq, stored type, payload as view)`` of any stream's events (see ``list_events``)."""
+        number = self._check_stream(txn, stream_id, "any")
+        head = self.last_seq(txn, number)
+        last = head if to_seq is None else min(to_seq, head)
+        first_seq = after_seq + 1
+        if limit is not None:
+            first_seq = max(first_seq, last - limit + 1) if reverse else first_seq
+            last = last if reverse else min(last, after_seq + limit)
+        if last < first_seq:
+            return []
+        start = number + pack_u64(first_seq)
+        pairs = txn.scan("events", start, number + pack_u64(last + 1))
+        out = [decode_view(stream_id, unpack_u64(key[8:]), value, view) for key, value in pairs]
+        if reverse:
+            out.reverse()
+        return out
 
     def iter_log(self, txn: KVTxn, *, after_position: int = 0) -> Iterator[tuple[int, bytes]]:
         """``(position, ref)`` in position order; tombstones are skipped.
