@@ -41,6 +41,7 @@ from benchmarks.core import (
     Sample,
     Workload,
     compare_rows,
+    int_param,
     latency_sample,
     measure_latency,
     measure_throughput,
@@ -123,15 +124,13 @@ def _open(
     return None, lambda sid: SQLiteSession(sid, path), facts
 
 
-def _int(params: Params, key: str) -> int:
-    value = params[key]
-    assert isinstance(value, int)
-    return value
-
-
 def _run(peer: str, params: Params, workdir: str) -> dict[str, Sample]:
-    seed, calls, reps = _int(params, "seed"), _int(params, "calls"), _int(params, "reps")
-    history, get_calls = _int(params, "history"), _int(params, "get_calls")
+    seed, calls, reps = (
+        int_param(params, "seed"),
+        int_param(params, "calls"),
+        int_param(params, "reps"),
+    )
+    history, get_calls = int_param(params, "history"), int_param(params, "get_calls")
     loop = asyncio.new_event_loop()
     store, make, facts = _open(peer, workdir, loop)
     run = loop.run_until_complete
@@ -169,7 +168,7 @@ def _run(peer: str, params: Params, workdir: str) -> dict[str, Sample]:
         )
         out["pop"] = latency_sample(p50s, every)
         # add_concurrent: `writers` sessions adding at once
-        writers, per_writer = _int(params, "writers"), _int(params, "per_writer")
+        writers, per_writer = int_param(params, "writers"), int_param(params, "per_writer")
         rounds = iter(range(1 << 30))
 
         def setup() -> Callable[[], int]:
