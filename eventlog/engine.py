@@ -29,9 +29,9 @@ from eventlog.codec import (
     decode_event,
     decode_stream,
     decode_values,
-    decode_view,
     encode_event,
 )
+from eventlog.engine_scans import Scans
 from eventlog.engine_streams import OtherStreams
 from eventlog.errors import (
     AlreadyExistsError,
@@ -119,7 +119,7 @@ def _too_large(run_id: UUID, seq: int, event: AnyEvent, value: bytes) -> EventTo
     return EventTooLargeError(run_id, seq, event_type_name(event), len(value), MAX_EVENT_BYTES)
 
 
-class Engine(OtherStreams):
+class Engine(OtherStreams, Scans):
     """The store's rules over one transaction at a time."""
 
     def __init__(self, projectors: Sequence[Projector] = ()) -> None:
@@ -485,34 +485,6 @@ class Engine(OtherStreams):
         stop = number + pack_u64(after_seq + n + 1)  # a damaged stream (a gap): read the keys
         return decode_stream(run_id, txn.scan("events", first, stop))
 
-    def view_events(
-        self,
-        txn: KVTxn,
-        stream_id: UUID,
-        view: type[V],
-        *,
-        after_seq: int = 0,
-        to_seq: int | None = None,
-        limit: int | None = None,
-        reverse: bool = False,
-    ) -> list[tuple[int, str, V]]:
-        """``(seq, stored type, payload as view)`` of any stream's events (see ``list_events``)."""
-        number = self._check_stream(txn, stream_id, "any")
-        head = self.last_seq(txn, number)
-        last = head if to_seq is None else min(to_seq, head)
-        first_seq = after_seq + 1
-        if limit is not None:
-            first_seq = max(first_seq, last - limit + 1) if reverse else first_seq
-            last = last if reverse else min(last, after_seq + limit)
-        if last < first_seq:
-            return []
-        start = number + pack_u64(first_seq)
-        pairs = txn.scan("events", start, number + pack_u64(last + 1))
-        out = [decode_view(stream_id, unpack_u64(key[8:]), value, view) for key, value in pairs]
-        if reverse:
-            out.reverse()
-        return out
-
     def iter_log(self, txn: KVTxn, *, after_position: int = 0) -> Iterator[tuple[int, bytes]]:
         """``(position, ref)`` in position order; tombstones are skipped.
 
@@ -561,27 +533,6 @@ class Engine(OtherStreams):
         """
         key = txn.last_key("positions")
         return 0 if key is None else unpack_u64(key)
-
-    def iter_sessions(self, txn: KVTxn) -> Iterator[Session]:
-        for key, raw in txn.scan("sessions", b""):
-            yield SESSION.decode(raw, "session", UUID(bytes=key))
-
-    def iter_runs(self, txn: KVTxn) -> Iterator[RunRecord]:
-        for key, raw in txn.scan("runs", b""):
-            yield RUN_RECORD.decode(raw, "run", UUID(bytes=key), "record")
-
-    def find_ids(self, txn: KVTxn, table: str, hex_prefix: str, limit: int) -> list[UUID]:
-        """Ids in ``table`` (``runs`` or ``sessions``) whose hex form starts with ``hex_prefix``."""
-        want = hex_prefix.replace("-", "").lower()
-        start = bytes.fromhex(want + "0" * (len(want) % 2))
-        out: list[UUID] = []
-        for key, _ in txn.scan(table, start):
-            if not key.hex().startswith(want):
-                break
-            out.append(UUID(bytes=key))
-            if len(out) >= limit:
-                break
-        return out
 
     # -- projectors ------------------------------------------------------------------------
     def rebuild(
