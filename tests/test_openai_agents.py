@@ -275,6 +275,44 @@ def test_pops_from_threads_on_a_sync_store(tmp_path: Path) -> None:
         assert sorted(int(r["content"]) for r in results) == list(range(40))
 
 
+def _pop_in_a_process(path: str, count: int, barrier: Any, out: str) -> None:
+    """A worker process (spawned): pop ``count`` times, write what it got, one per line."""
+    import json
+
+    with RunStore.open(path) as store:
+        session = EventLogSession("shared", store)
+        barrier.wait(60)
+
+        async def pops() -> list[Any]:
+            return [await session.pop_item() for _ in range(count)]
+
+        got = asyncio.run(pops())
+    Path(out).write_text("\n".join(json.dumps(g) for g in got))
+
+
+def test_processes_popping_one_session_never_share_an_item(tmp_path: Path) -> None:
+    import json
+    import multiprocessing
+
+    path = str(tmp_path / "s")
+    with RunStore.open(path) as store:
+        batch = [{"role": "user", "content": str(i)} for i in range(60)]
+        asyncio.run(EventLogSession("shared", store).add_items(_items(*batch)))
+    ctx = multiprocessing.get_context("spawn")  # never inherit an LMDB environment
+    barrier = ctx.Barrier(3)
+    outs = [str(tmp_path / f"out{n}") for n in range(3)]
+    procs = [ctx.Process(target=_pop_in_a_process, args=(path, 25, barrier, o)) for o in outs]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=120)
+        assert p.exitcode == 0
+    got = [json.loads(line) for o in outs for line in Path(o).read_text().splitlines()]
+    items = [g for g in got if g is not None]
+    assert sorted(int(i["content"]) for i in items) == list(range(60))  # each item exactly once
+    assert got.count(None) == 15
+
+
 def test_survives_reopen(tmp_path: Path) -> None:
     path = tmp_path / "s"
     with RunStore.open(path) as store:

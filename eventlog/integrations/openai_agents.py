@@ -55,7 +55,7 @@ from agents.memory.session_settings import resolve_session_limit
 
 from eventlog import AsyncRunStore, RunStore, event_type, stream_id_for
 from eventlog.errors import AlreadyExistsError, ConcurrencyError, StreamNotFound
-from eventlog.events import ToolCall
+from eventlog.events import AnyEvent, ToolCall
 from eventlog.messages import (
     AssistantMessage,
     ImageUrlPart,
@@ -232,7 +232,7 @@ class EventLogSession:
 
     # -- the store, sync or async ---------------------------------------------------------
     async def _append(
-        self, events: Sequence[object], expected_seq: int | None = None
+        self, events: Sequence[AnyEvent], expected_seq: int | None = None
     ) -> list[EventRecord]:
         store, sid = self._store, self.store_session_id
         for attempt in (1, 2):
@@ -240,13 +240,13 @@ class EventLogSession:
             try:
                 if isinstance(store, AsyncRunStore):
                     return await _survive_cancel(
-                        store.append_to_stream(sid, events, expected_seq=expected_seq)  # type: ignore[arg-type]
+                        store.append_to_stream(sid, events, expected_seq=expected_seq)
                     )
                 return await _survive_cancel(
                     asyncio.to_thread(
                         store.append_to_stream,
                         sid,
-                        events,  # type: ignore[arg-type]
+                        events,
                         expected_seq=expected_seq,
                     )
                 )
@@ -381,7 +381,7 @@ class EventLogSession:
         ]
         if missing:
             await self._learn_tool_names()
-        events: list[object] = []
+        events: list[AnyEvent] = []
         for item in items:
             message = to_message(item, self._tool_names)
             plain = dict(item)
