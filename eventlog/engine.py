@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
-from typing import Literal, TypeVar
+from typing import Literal
 from uuid import UUID
 
 from eventlog.codec import (
@@ -78,7 +78,6 @@ _CODES: dict[str, frozenset[bytes]] = {
     "any": frozenset(_KIND.values()),
 }
 _NO_STREAM = UUID(int=0)
-V = TypeVar("V")
 
 
 @dataclass(frozen=True, slots=True)
