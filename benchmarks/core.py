@@ -40,6 +40,7 @@ __all__ = [
     "central",
     "compare_rows",
     "fmt_num",
+    "int_param",
     "latency_sample",
     "measure_latency",
     "measure_throughput",
@@ -81,6 +82,13 @@ class PeerOutput(msgspec.Struct, omit_defaults=True):
     rss_start_mib: float = 0.0
     seconds: float = 0.0
     error: str | None = None
+
+
+def int_param(params: Params, key: str) -> int:
+    """``params[key]``, which must be an int."""
+    value = params[key]
+    assert isinstance(value, int), f"parameter {key} must be an int, got {value!r}"
+    return value
 
 
 def percentiles(values: Sequence[float]) -> dict[str, float]:

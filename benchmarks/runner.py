@@ -51,6 +51,7 @@ ALL = (
     "pg_concurrent",
     "pg_replay",
     "pg_listing",
+    "agents_session",
 )
 
 #: the first PostgreSQL workload's number (their rows have a README section of their own)
@@ -108,6 +109,7 @@ def _preload() -> None:
     """Import what the peers use once, in the runner, so that each forked worker has it."""
     import lmdb  # noqa: F401
 
+    import benchmarks.agents_session
     import benchmarks.langgraph
     import benchmarks.peers.es_app
     import benchmarks.peers.raw_lmdb

@@ -26,6 +26,8 @@ from types import TracebackType
 from typing import Any, ParamSpec, TypeVar
 from uuid import UUID
 
+import msgspec
+
 from eventlog.config import DEFAULT_MAP_SIZE, DEFAULT_MAX_MAP_SIZE, Durability
 from eventlog.engine import AppendRequest
 from eventlog.events import AnyEvent
@@ -52,6 +54,7 @@ __all__ = ["AsyncRunStore"]
 
 T = TypeVar("T")
 P = ParamSpec("P")
+V = TypeVar("V", bound=msgspec.Struct)
 
 
 def _wake(future: asyncio.Future[None]) -> None:
@@ -427,6 +430,27 @@ class AsyncRunStore:
         return await self._read(
             self._store.read_stream,
             stream_id,
+            after_seq=after_seq,
+            to_seq=to_seq,
+            limit=limit,
+            reverse=reverse,
+        )
+
+    async def read_stream_view(
+        self,
+        stream_id: UUID | str,
+        view: type[V],
+        *,
+        after_seq: int = 0,
+        to_seq: int | None = None,
+        limit: int | None = None,
+        reverse: bool = False,
+    ) -> list[tuple[int, str, V]]:
+        """Payload views of a stream's events; see :meth:`RunStore.read_stream_view`."""
+        return await self._read(
+            self._store.read_stream_view,
+            stream_id,
+            view,
             after_seq=after_seq,
             to_seq=to_seq,
             limit=limit,

@@ -35,6 +35,8 @@ __all__ = [
     "EnvelopeView",
     "decode_event",
     "decode_payload",
+    "decode_view",
+    "decode_views",
     "decode_stream",
     "as_read",
     "decode_values",
@@ -332,6 +334,75 @@ def decode_values(run_id: UUID, first_seq: int, values: Iterable[bytes]) -> list
             except (msgspec.DecodeError, msgspec.ValidationError):
                 pass
         append(_decode_two_pass(run_id, seq, value))
+        seq += 1
+    return out
+
+
+_view_decoders: dict[type, msgspec.msgpack.Decoder[Any]] = {}
+V = TypeVar("V")
+
+
+def _view_decoder(view: type) -> msgspec.msgpack.Decoder[Any]:
+    """The envelope with the payload decoded as ``view`` (built once per view)."""
+    decoder = _view_decoders.get(view)
+    if decoder is None:
+        envelope = msgspec.defstruct(
+            "ViewEnvelope",
+            [
+                ("type", str),
+                ("version", int),
+                ("position", int),
+                ("recorded_at", msgspec.Raw),
+                ("event_id", msgspec.Raw),
+                ("payload", view),
+                ("check", int),
+            ],
+            array_like=True,
+        )
+        decoder = _view_decoders[view] = msgspec.msgpack.Decoder(envelope)
+    return decoder
+
+
+def decode_view(stream_id: UUID, seq: int, value: bytes, view: type[V]) -> tuple[int, str, V]:
+    """``(seq, stored type name, payload decoded as view)`` of one stored event.
+
+    A view is a msgspec Struct naming only the payload fields a reader needs (with defaults
+    for those some types lack): msgspec skips the rest without building them, and nothing is
+    upcast. Damaged bytes raise :class:`CorruptRecordError`; a payload the view refuses, a
+    ``ValueError`` naming the event.
+    """
+    if crc32(value) != _RESIDUE:
+        decode_event(stream_id, seq, value)  # raises CorruptRecordError
+    try:
+        env = _view_decoder(view).decode(value)
+    except msgspec.ValidationError as exc:
+        raise ValueError(
+            f"stream {stream_id} seq {seq}: the stored payload does not fit the view "
+            f"{view.__qualname__}: {exc}; give the view's fields defaults or looser types"
+        ) from None
+    except msgspec.DecodeError as exc:
+        raise _undecodable(stream_id, seq, exc) from exc
+    payload: V = env.payload
+    return seq, env.type, payload
+
+
+def decode_views(
+    stream_id: UUID, first_seq: int, values: Iterable[bytes], view: type[V]
+) -> list[tuple[int, str, V]]:
+    """:func:`decode_view` of the consecutive events ``first_seq, first_seq + 1, ...``."""
+    decode = _view_decoder(view).decode
+    out: list[tuple[int, str, V]] = []
+    append = out.append
+    seq = first_seq
+    for value in values:
+        if crc32(value) != _RESIDUE:
+            append(decode_view(stream_id, seq, value, view))  # raises CorruptRecordError
+        else:
+            try:
+                env = decode(value)
+                append((seq, env.type, env.payload))
+            except (msgspec.DecodeError, msgspec.ValidationError):
+                append(decode_view(stream_id, seq, value, view))  # raises, naming the event
         seq += 1
     return out
 

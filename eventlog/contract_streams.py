@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import ClassVar
 from uuid import uuid4
 
+import msgspec
 import pytest
 
 from eventlog import (
@@ -40,6 +41,10 @@ from eventlog.messages import (
 __all__ = ["StreamsContract"]
 
 KIND = "eventlog.contract.thread"
+
+
+class _TagView(msgspec.Struct):
+    tag: str = ""
 
 
 class _StreamLog:
@@ -199,8 +204,19 @@ class StreamsContract:
         assert [r.seq for r in store.read_stream(run.id)] == [1, 2]
         assert [r.seq for r in store.read_stream(session.id)] == [1]
 
-        def tail(**kw: int) -> list[int]:
-            return [r.seq for r in store.read_stream(sid, reverse=True, **kw)]
+        def tail(
+            limit: int | None = None, to_seq: int | None = None, after_seq: int = 0
+        ) -> list[int]:
+            records = store.read_stream(
+                sid, reverse=True, limit=limit, to_seq=to_seq, after_seq=after_seq
+            )
+            views = store.read_stream_view(  # a view reads the same events, fewer fields
+                sid, _TagView, reverse=True, limit=limit, to_seq=to_seq, after_seq=after_seq
+            )
+            assert views == [
+                (r.seq, r.type, _TagView(getattr(r.event, "tag", ""))) for r in records
+            ]
+            return [r.seq for r in records]
 
         assert tail() == [7, 6, 5, 4, 3, 2, 1]
         assert tail(limit=3) == [7, 6, 5]
@@ -210,6 +226,19 @@ class StreamsContract:
         assert tail(limit=0) == []
         with pytest.raises(StreamNotFound):
             store.read_stream(uuid4(), reverse=True)
+        assert [v for _, _, v in store.read_stream_view(sid, _TagView, limit=2)] == [
+            _TagView("1"),
+            _TagView("2"),
+        ]
+        assert store.read_stream_view(run.id, _TagView, limit=1) == [(1, "TextDelta", _TagView())]
+
+        class Strict(msgspec.Struct):
+            tag: int
+
+        with pytest.raises(ValueError, match=r"seq 1: the stored payload does not fit the view"):
+            store.read_stream_view(sid, Strict)
+        with pytest.raises(TypeError, match=r"msgspec\.Struct subclass"):
+            store.read_stream_view(sid, dict)  # type: ignore[type-var]
 
     def test_a_session_stream_folds_into_its_transcript(self, store: RunStore) -> None:
         session = store.create_session()

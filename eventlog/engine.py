@@ -31,6 +31,7 @@ from eventlog.codec import (
     decode_values,
     encode_event,
 )
+from eventlog.engine_scans import Scans
 from eventlog.engine_streams import OtherStreams
 from eventlog.errors import (
     AlreadyExistsError,
@@ -118,7 +119,7 @@ def _too_large(run_id: UUID, seq: int, event: AnyEvent, value: bytes) -> EventTo
     return EventTooLargeError(run_id, seq, event_type_name(event), len(value), MAX_EVENT_BYTES)
 
 
-class Engine(OtherStreams):
+class Engine(OtherStreams, Scans):
     """The store's rules over one transaction at a time."""
 
     def __init__(self, projectors: Sequence[Projector] = ()) -> None:
@@ -537,27 +538,6 @@ class Engine(OtherStreams):
         """
         key = txn.last_key("positions")
         return 0 if key is None else unpack_u64(key)
-
-    def iter_sessions(self, txn: KVTxn) -> Iterator[Session]:
-        for key, raw in txn.scan("sessions", b""):
-            yield SESSION.decode(raw, "session", UUID(bytes=key))
-
-    def iter_runs(self, txn: KVTxn) -> Iterator[RunRecord]:
-        for key, raw in txn.scan("runs", b""):
-            yield RUN_RECORD.decode(raw, "run", UUID(bytes=key), "record")
-
-    def find_ids(self, txn: KVTxn, table: str, hex_prefix: str, limit: int) -> list[UUID]:
-        """Ids in ``table`` (``runs`` or ``sessions``) whose hex form starts with ``hex_prefix``."""
-        want = hex_prefix.replace("-", "").lower()
-        start = bytes.fromhex(want + "0" * (len(want) % 2))
-        out: list[UUID] = []
-        for key, _ in txn.scan(table, start):
-            if not key.hex().startswith(want):
-                break
-            out.append(UUID(bytes=key))
-            if len(out) >= limit:
-                break
-        return out
 
     # -- projectors ------------------------------------------------------------------------
     def rebuild(

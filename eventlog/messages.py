@@ -121,10 +121,17 @@ class MessageAppended(Event, frozen=True, omit_defaults=True):
     source: Any = None
 
 
-class MessageRetracted(Event, frozen=True):
-    """The session's entry at ``seq`` is withdrawn (an undo): ``list_messages`` skips it."""
+class MessageRetracted(Event, frozen=True, omit_defaults=True):
+    """The session's entry at ``seq`` is withdrawn (an undo): ``list_messages`` skips it.
+
+    ``newest_left``, when the writer knows it (it appended with ``expected_seq``): the seq of
+    the newest entry still in the transcript after this one (0: none). Everything between it
+    and this event is withdrawn, so a reader walking a stack-like history back (an Agents SDK
+    session's pops) jumps there instead of reading what was undone.
+    """
 
     seq: int
+    newest_left: int | None = None
 
 
 class MessagesCleared(Event, frozen=True):

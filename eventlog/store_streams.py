@@ -29,6 +29,8 @@ from datetime import UTC, datetime
 from typing import TypeVar
 from uuid import UUID, uuid4
 
+import msgspec
+
 from eventlog._validate import check_fields, check_seq, metadata, uuid_of
 from eventlog.engine import Accepts, AppendRequest, Engine
 from eventlog.errors import AlreadyExistsError
@@ -45,6 +47,7 @@ from eventlog.records import (
 __all__ = ["RESERVED_KINDS", "StoreStreams", "check_kind", "stream_id_for"]
 
 T = TypeVar("T")
+V = TypeVar("V", bound=msgspec.Struct)
 
 
 class StoreStreams:
@@ -188,6 +191,47 @@ class StoreStreams:
         """
         sid = uuid_of(stream_id, "stream_id")
         return self._events_of(sid, "any", after_seq, to_seq, limit, reverse)
+
+    def read_stream_view(
+        self,
+        stream_id: UUID | str,
+        view: type[V],
+        *,
+        after_seq: int = 0,
+        to_seq: int | None = None,
+        limit: int | None = None,
+        reverse: bool = False,
+    ) -> list[tuple[int, str, V]]:
+        """``(seq, stored type name, payload as view)`` for the events :meth:`read_stream` reads.
+
+        ``view`` is a msgspec Struct that names only the payload fields you need, with
+        defaults for those some event types lack: msgspec skips the other fields without
+        building them, so a reader of many events pays for what it uses (no upcasting: the
+        payload as stored). A payload the view refuses is a ``ValueError`` naming the event.
+
+        >>> import msgspec
+        >>> from eventlog import RunStore
+        >>> from eventlog.events import TextDelta
+        >>> class Delta(msgspec.Struct):
+        ...     delta: str = ""
+        >>> store = RunStore.in_memory()
+        >>> run = store.create_run(store.ensure_session(), provider="p", model="m")
+        >>> _ = store.append_events(run.id, [TextDelta("a"), TextDelta("b")])
+        >>> store.read_stream_view(run.id, Delta, reverse=True, limit=1)
+        [(2, 'TextDelta', Delta(delta='b'))]
+        """
+        sid = uuid_of(stream_id, "stream_id")
+        if not (isinstance(view, type) and issubclass(view, msgspec.Struct)):
+            raise TypeError(f"view must be a msgspec.Struct subclass, got {view!r}")
+        after = check_seq(after_seq, "after_seq") or 0
+        to = check_seq(to_seq, "to_seq")
+        lim = check_seq(limit, "limit")
+        back = bool(reverse)
+        return self._backend.read(
+            lambda txn: self._engine.view_events(
+                txn, sid, view, after_seq=after, to_seq=to, limit=lim, reverse=back
+            )
+        )
 
     def list_streams(self, kind: str, *, limit: int = 100, offset: int = 0) -> list[StreamRecord]:
         """Streams of ``kind`` in created order (oldest first), ``limit`` from ``offset``."""

@@ -231,3 +231,27 @@ def test_any_mix_of_versions_round_trips_export_import(
     assert list(copy.export_jsonl()) == lines
     assert [r.event for r in copy.read_stream(sid)] == expected
     assert copy.verify() == [] == store.verify()
+
+
+def test_an_event_subclass_registers_too() -> None:
+    """A subclass of eventlog.events.Event (tagged, with a timestamp) works like a Struct."""
+    from eventlog.events import Event
+
+    @event_type("tests.approval")
+    class Approved(Event, frozen=True):
+        by: str
+
+    store = RunStore.in_memory()
+    run = store.create_run(store.ensure_session(), provider="p", model="m")
+    event = Approved(by="ana")
+    record = store.append_event(run.id, event)
+    assert record.type == "tests.approval"
+    assert store.list_events(run.id)[0].event == event
+    state = store.get_run_state(run.id)
+    assert state is not None
+    assert state.updated_at == event.timestamp  # an Event's own time, as for the built-ins
+    lines = list(store.export_jsonl())
+    copy = RunStore.in_memory()
+    copy.import_jsonl(lines)
+    assert list(copy.export_jsonl()) == lines
+    assert copy.list_events(run.id)[0].event == event

@@ -22,6 +22,8 @@ from agents import Agent, RunConfig, Runner, function_tool
 from agents.items import TResponseInputItem
 from agents.memory import Session, SessionSettings
 from agents.testing import ScriptedModel, assistant_message, function_call
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from eventlog import AsyncRunStore, RunStore, stream_id_for
 from eventlog.integrations.openai_agents import EventLogSession
@@ -29,6 +31,8 @@ from eventlog.messages import (
     AssistantMessage,
     ImageUrlPart,
     JsonPart,
+    MessageAppended,
+    MessageRetracted,
     SystemMessage,
     TextPart,
     ToolCall,
@@ -271,6 +275,44 @@ def test_pops_from_threads_on_a_sync_store(tmp_path: Path) -> None:
         assert sorted(int(r["content"]) for r in results) == list(range(40))
 
 
+def _pop_in_a_process(path: str, count: int, barrier: Any, out: str) -> None:
+    """A worker process (spawned): pop ``count`` times, write what it got, one per line."""
+    import json
+
+    with RunStore.open(path) as store:
+        session = EventLogSession("shared", store)
+        barrier.wait(60)
+
+        async def pops() -> list[Any]:
+            return [await session.pop_item() for _ in range(count)]
+
+        got = asyncio.run(pops())
+    Path(out).write_text("\n".join(json.dumps(g) for g in got))
+
+
+def test_processes_popping_one_session_never_share_an_item(tmp_path: Path) -> None:
+    import json
+    import multiprocessing
+
+    path = str(tmp_path / "s")
+    with RunStore.open(path) as store:
+        batch = [{"role": "user", "content": str(i)} for i in range(60)]
+        asyncio.run(EventLogSession("shared", store).add_items(_items(*batch)))
+    ctx = multiprocessing.get_context("spawn")  # never inherit an LMDB environment
+    barrier = ctx.Barrier(3)
+    outs = [str(tmp_path / f"out{n}") for n in range(3)]
+    procs = [ctx.Process(target=_pop_in_a_process, args=(path, 25, barrier, o)) for o in outs]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=120)
+        assert p.exitcode == 0
+    got = [json.loads(line) for o in outs for line in Path(o).read_text().splitlines()]
+    items = [g for g in got if g is not None]
+    assert sorted(int(i["content"]) for i in items) == list(range(60))  # each item exactly once
+    assert got.count(None) == 15
+
+
 def test_survives_reopen(tmp_path: Path) -> None:
     path = tmp_path / "s"
     with RunStore.open(path) as store:
@@ -422,3 +464,59 @@ def _close_run_sync_loop() -> None:
 async def _events(run: Any) -> AsyncIterator[Any]:
     async for event in run.stream_events():
         yield event
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.one_of(
+            st.tuples(st.just("add"), st.integers(1, 3)),
+            st.tuples(st.just("pop"), st.just(0)),
+            st.tuples(st.just("clear"), st.just(0)),
+            st.tuples(st.just("get"), st.integers(-1, 6)),
+            st.tuples(st.just("retract"), st.integers(0, 50)),
+        ),
+        max_size=40,
+    )
+)
+def test_history_matches_a_list_model(ops: list[tuple[str, int]]) -> None:
+    """Any mix of adds, pops, clears and retractions by another writer reads like a list."""
+    store = RunStore.in_memory()
+    session = EventLogSession("model", store)
+    model: list[dict[str, Any]] = []
+    counter = 0
+
+    async def main() -> None:
+        nonlocal counter
+        for op, arg in ops:
+            if op == "add":
+                batch = [{"role": "user", "content": f"m{counter + k}"} for k in range(arg)]
+                counter += arg
+                await session.add_items(_items(*batch))
+                model.extend(batch)
+            elif op == "pop":
+                assert await session.pop_item() == (model.pop() if model else None)
+            elif op == "clear":
+                await session.clear_session()
+                model.clear()
+            elif op == "get":
+                want = None if arg < 0 else arg
+                expected = model if want is None else model[-want:] if want else []
+                assert await session.get_items(want) == expected
+            elif model:  # another writer withdraws one entry (no newest_left hint)
+                victim = model.pop(arg % len(model))
+                (seq,) = [
+                    r.seq
+                    for r in store.read_stream(session.store_session_id)
+                    if isinstance(r.event, MessageAppended) and r.event.source == victim
+                ]
+                store.append_to_stream(session.store_session_id, [MessageRetracted(seq)])
+        assert await session.get_items() == model
+        if store.get_session(session.store_session_id) is None:  # nothing was ever written
+            assert model == []
+            return
+        assert [m.content for m in store.list_messages(session.store_session_id)] == [
+            [TextPart(str(m["content"]))] for m in model
+        ]
+
+    asyncio.run(main())

@@ -154,8 +154,10 @@ def import_(
             if new_store and new_dir and path is not None and path.is_dir():
                 shutil.rmtree(path)  # a failed import into a new path leaves nothing behind
             raise
+    streams = f", {result.streams} streams" if result.streams else ""
     typer.echo(
-        f"imported {result.sessions} sessions, {result.runs} runs, {result.events} events into {db}"
+        f"imported {result.sessions} sessions, {result.runs} runs{streams}, "
+        f"{result.events} events into {db}"
     )
 
 

@@ -10,11 +10,14 @@ session (``pip install 'eventlog[openai-agents]'``):
   ``MessageAppended(message, source=item)``, so the transcript also reads as
   ``store.list_messages(session.store_session_id)``; any other item is an ``agents.item``
   event (``AgentsItem``). Nothing of the original item is lost either way.
-- ``pop_item`` appends ``MessageRetracted(seq)`` of the newest item with ``expected_seq`` =
-  the stream's head, retrying on a conflict: two concurrent pops never return the same item.
+- ``pop_item`` appends ``MessageRetracted(seq, newest_left=...)`` of the newest item with
+  ``expected_seq`` = the stream's head, retrying on a conflict: two concurrent pops never
+  return the same item. ``newest_left`` lets later reads jump over what was undone, so many
+  pops do not make reads slower.
 - ``clear_session`` appends ``MessagesCleared``; ``get_items(limit)`` reads the stream's tail
-  backwards (``read_stream(reverse=True)``) until it has ``limit`` items, skipping retracted
-  ones and stopping at the last clear - so it reads about ``limit`` events, not the history.
+  backwards (``read_stream_view(reverse=True)``: only the fields it needs) until
+  it has ``limit`` items, skipping retracted ones and stopping at the last clear - so it
+  reads about ``limit`` events, not the history.
 - concurrent ``add_items`` never conflict (no ``expected_seq``; each call is one atomic batch
   through the store's group committer), and everything survives reopening the store.
 
@@ -52,7 +55,7 @@ from agents.memory.session_settings import resolve_session_limit
 
 from eventlog import AsyncRunStore, RunStore, event_type, stream_id_for
 from eventlog.errors import AlreadyExistsError, ConcurrencyError, StreamNotFound
-from eventlog.events import ToolCall
+from eventlog.events import AnyEvent, ToolCall
 from eventlog.messages import (
     AssistantMessage,
     ImageUrlPart,
@@ -147,13 +150,25 @@ def to_message(item: Mapping[str, Any], tool_names: Mapping[str, str]) -> Messag
 
 
 _NOT_AN_ITEM = object()
+#: events per read while walking a history back (the loop gets a turn between reads)
+_CHUNK = 256
 
 
-def _item_of(event: object) -> object:
-    if isinstance(event, MessageAppended):
-        return _NOT_AN_ITEM if event.source is None else event.source
-    if isinstance(event, AgentsItem):
-        return event.item
+class _View(msgspec.Struct):
+    """The payload fields a history read needs (msgspec skips the rest, messages included)."""
+
+    source: Any = msgspec.UNSET  # MessageAppended (absent: a message of another writer)
+    item: Any = msgspec.UNSET  # agents.item
+    seq: Any = 0  # MessageRetracted
+    newest_left: Any = None  # MessageRetracted written by pop_item
+
+
+def _item_of(type_name: str, view: _View) -> object:
+    """The SDK item a stored event holds, or ``_NOT_AN_ITEM``."""
+    if type_name == "MessageAppended" and view.source is not msgspec.UNSET:
+        return view.source
+    if type_name == "agents.item" and view.item is not msgspec.UNSET:
+        return view.item
     return _NOT_AN_ITEM
 
 
@@ -217,7 +232,7 @@ class EventLogSession:
 
     # -- the store, sync or async ---------------------------------------------------------
     async def _append(
-        self, events: Sequence[object], expected_seq: int | None = None
+        self, events: Sequence[AnyEvent], expected_seq: int | None = None
     ) -> list[EventRecord]:
         store, sid = self._store, self.store_session_id
         for attempt in (1, 2):
@@ -225,13 +240,13 @@ class EventLogSession:
             try:
                 if isinstance(store, AsyncRunStore):
                     return await _survive_cancel(
-                        store.append_to_stream(sid, events, expected_seq=expected_seq)  # type: ignore[arg-type]
+                        store.append_to_stream(sid, events, expected_seq=expected_seq)
                     )
                 return await _survive_cancel(
                     asyncio.to_thread(
                         store.append_to_stream,
                         sid,
-                        events,  # type: ignore[arg-type]
+                        events,
                         expected_seq=expected_seq,
                     )
                 )
@@ -267,52 +282,67 @@ class EventLogSession:
                 pass  # another task or process created it first
         self._exists = True
 
-    async def _tail(self, to_seq: int | None, limit: int | None) -> list[EventRecord]:
-        """The stream's events up to ``to_seq``, newest first ([] when it does not exist)."""
-        read = self._sync.read_stream
-        sid = self.store_session_id
+    def _tail(self, to_seq: int | None, limit: int) -> list[tuple[int, str, _View]]:
+        """The stream's last ``limit`` events up to ``to_seq``, newest first ([]: none).
+
+        Read inline: one short LMDB read of the few fields needed (a worker thread would cost
+        more than the read, and decoding holds the GIL either way).
+        """
         try:
-            if limit is None:  # the whole history: off the event loop
-                return await asyncio.to_thread(read, sid, to_seq=to_seq, reverse=True)
-            return read(sid, to_seq=to_seq, limit=limit, reverse=True)  # a few short gets
+            return self._sync.read_stream_view(
+                self.store_session_id, _View, to_seq=to_seq, limit=limit, reverse=True
+            )
         except StreamNotFound:
             return []
 
-    async def _live(self, want: int | None) -> tuple[list[tuple[int, Any]], int]:
-        """The newest ``want`` items (all: None) as ``(seq, item)``, oldest first, and the head.
+    async def _live(self, want: int | None) -> tuple[list[tuple[int, Any]], int, set[int]]:
+        """The newest ``want`` items (all: None), the head, and the seqs withdrawn unhinted.
 
-        Reads backwards in chunks: a retraction hides its seq, a clear ends the history.
+        Items are ``(seq, item)``, oldest first; the last set holds the seqs withdrawn by the
+        retractions without a ``newest_left`` hint that were read. Reads backwards in chunks:
+        a retraction hides its seq, a clear ends the history, and a pop's retraction (with
+        ``newest_left``) jumps over what was undone.
         """
-        chunk = None if want is None else max(2 * want, 16)
+        chunk = _CHUNK if want is None else max(2 * want, 16)
         removed: set[int] = set()
         found: list[tuple[int, Any]] = []
         head = 0
         to_seq: int | None = None
         while True:
-            records = await self._tail(to_seq, chunk)
+            records = self._tail(to_seq, chunk)
             if to_seq is None and records:
-                head = records[0].seq
+                head = records[0][0]
             done = False
-            for record in records:
-                event = record.event
-                if isinstance(event, MessagesCleared):
+            jump: int | None = None
+            for seq, type_name, view in records:
+                if type_name == "MessagesCleared":
                     done = True
                     break
-                if isinstance(event, MessageRetracted):
-                    removed.add(event.seq)
+                if type_name == "MessageRetracted":
+                    left = view.newest_left
+                    if isinstance(left, int) and 0 <= left < seq:
+                        jump = left  # everything between it and here was undone
+                        break
+                    removed.add(view.seq)
                     continue
-                item = _item_of(event)
-                if item is _NOT_AN_ITEM or record.seq in removed:
+                item = _item_of(type_name, view)
+                if item is _NOT_AN_ITEM or seq in removed:
                     continue
-                found.append((record.seq, item))
+                found.append((seq, item))
                 if want is not None and len(found) >= want:
                     done = True
                     break
-            if done or chunk is None or not records or records[-1].seq <= 1:
+            if jump is not None:
+                if jump <= 0:
+                    break
+                to_seq = jump
+            elif done or not records or records[-1][0] <= 1:
                 break
-            to_seq = records[-1].seq - 1
+            else:
+                to_seq = records[-1][0] - 1
+            await asyncio.sleep(0)  # a long history: let other tasks run between chunks
         found.reverse()
-        return found, head
+        return found, head, removed
 
     # -- the Session protocol -------------------------------------------------------------
     async def get_items(self, limit: int | None = None) -> list[TResponseInputItem]:
@@ -326,7 +356,7 @@ class EventLogSession:
             n = None  # as SQLiteSession: a negative limit means no limit
         if n == 0:
             return []
-        found, _ = await self._live(n)
+        found, _, _ = await self._live(n)
         return [cast(TResponseInputItem, item) for _, item in found]
 
     async def add_items(self, items: list[TResponseInputItem]) -> None:
@@ -351,7 +381,7 @@ class EventLogSession:
         ]
         if missing:
             await self._learn_tool_names()
-        events: list[object] = []
+        events: list[AnyEvent] = []
         for item in items:
             message = to_message(item, self._tool_names)
             plain = dict(item)
@@ -361,7 +391,7 @@ class EventLogSession:
         await self._append(events)
 
     async def _learn_tool_names(self) -> None:
-        found, _ = await self._live(None)
+        found, _, _ = await self._live(None)
         for _, item in found:
             if isinstance(item, Mapping) and item.get("type") == "function_call":
                 self._tool_names[str(item.get("call_id"))] = str(item.get("name"))
@@ -369,12 +399,18 @@ class EventLogSession:
     async def pop_item(self) -> TResponseInputItem | None:
         """Remove and return the newest item (None when empty); atomic under concurrency."""
         while True:
-            found, head = await self._live(1)
+            found, head, withdrawn = await self._live(2)
             if not found:
                 return None
             seq, item = found[-1]
+            left: int | None = found[-2][0] if len(found) > 1 else 0
+            if left and any(w < left for w in withdrawn):
+                # another writer withdrew an older entry in the stretch a reader would jump
+                # over: no hint, readers walk it (rare: this session's own pops never do)
+                left = None
             try:
-                await self._append([MessageRetracted(seq)], expected_seq=head)
+                retract = MessageRetracted(seq, newest_left=left)
+                await self._append([retract], expected_seq=head)
             except ConcurrencyError:
                 continue  # someone else wrote meanwhile: look again
             return cast(TResponseInputItem, item)

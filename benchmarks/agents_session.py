@@ -1,0 +1,237 @@
+"""Workload 16: an OpenAI Agents SDK session, ``EventLogSession`` against the SDK's own
+``SQLiteSession`` on a file, at the same durability.
+
+``python -m benchmarks.agents_session [--quick] [--json]``
+
+Ours: ``EventLogSession`` over an ``AsyncRunStore`` on LMDB, ``durability="durable"`` (fsync
+per commit). The peer: ``agents.memory.SQLiteSession(session_id, path)``, as the SDK sets it
+up (WAL journal; SQLite's default ``synchronous=FULL``, so the WAL is synced at every commit -
+checked in the worker and kept in the output). Both run on one event loop in their worker,
+one call at a time, on the same seeded items (user messages, function calls and their
+outputs, assistant messages; ~100-400 bytes of JSON each). Variants (µs per call):
+
+- ``add``: ``add_items`` of the 2 items of one step of a turn (a fresh session per repetition);
+- ``get_all``: ``get_items()`` of a 200-item session (what the runner reads each turn by default);
+- ``get_last``: ``get_items(limit=20)`` of the same session;
+- ``pop``: ``pop_item()`` of the newest item (the runner's undo);
+- ``add_concurrent``: ``writers`` sessions (one per simulated user) on one store/file, one task
+  each, every task calling ``add_items`` (2 items) ``per_writer`` times at once: items/s.
+
+Target: ours faster than ``SQLiteSession`` (≥ 1x) on add and on get. A single writer's durable
+add is bound by the commit's flushes: LMDB's durable commit is two (data, then meta page), a
+SQLite WAL commit one, and raw py-lmdb is itself slower than the sqlite3 store there (workload
+1); with concurrent sessions the group committer shares one commit between them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+from collections.abc import Callable, Mapping
+from typing import Any, Literal
+
+from agents.memory import SQLiteSession
+
+from benchmarks.core import (
+    THROUGHPUT,
+    Params,
+    PeerOutput,
+    Row,
+    Sample,
+    Workload,
+    compare_rows,
+    int_param,
+    latency_sample,
+    measure_latency,
+    measure_throughput,
+)
+from eventlog import AsyncRunStore
+from eventlog.integrations.openai_agents import EventLogSession
+
+PEERS = ("eventlog", "sqlite-session")
+LABELS = {
+    "eventlog": "EventLogSession (ours, LMDB durable)",
+    "sqlite-session": "SDK SQLiteSession (file, WAL, synchronous=FULL)",
+}
+
+
+def _params(quick: bool) -> Params:
+    return {
+        "seed": 1111,
+        "calls": 20 if quick else 300,
+        "reps": 2 if quick else 5,
+        "history": 30 if quick else 200,
+        "get_calls": 20 if quick else 500,
+        "writers": 4 if quick else 32,
+        "per_writer": 3 if quick else 20,
+    }
+
+
+def items(seed: int, n: int) -> list[dict[str, Any]]:
+    """``n`` realistic SDK input items, seeded (a turn: user, call, output, answer)."""
+    rng = random.Random(seed)
+    words = ["the", "of", "lmdb", "weather", "paris", "run", "store", "event", "tool", "agent"]
+
+    def text(k: int) -> str:
+        return " ".join(rng.choice(words) for _ in range(k))
+
+    out: list[dict[str, Any]] = []
+    i = 0
+    while len(out) < n:
+        call_id = f"call_{seed}_{i}"
+        out.append({"role": "user", "content": text(15)})
+        out.append(
+            {
+                "type": "function_call",
+                "id": f"fc_{i}",
+                "call_id": call_id,
+                "name": "search",
+                "arguments": f'{{"q": "{text(4)}", "limit": {rng.randint(1, 20)}}}',
+            }
+        )
+        out.append({"type": "function_call_output", "call_id": call_id, "output": text(40)})
+        out.append(
+            {
+                "id": f"msg_{i}",
+                "type": "message",
+                "role": "assistant",
+                "status": "completed",
+                "content": [{"type": "output_text", "text": text(50), "annotations": []}],
+            }
+        )
+        i += 1
+    return out[:n]
+
+
+def _open(
+    peer: str, workdir: str, loop: asyncio.AbstractEventLoop
+) -> tuple[Any, Callable[[str], Any], dict[str, Any]]:
+    """(store or None, session factory, facts about the durability) for ``peer``."""
+    if peer == "eventlog":
+        store = loop.run_until_complete(
+            AsyncRunStore.open(os.path.join(workdir, "store"), durability="durable")
+        )
+        return store, lambda sid: EventLogSession(sid, store), {"durability": "durable"}
+    path = os.path.join(workdir, "sessions.db")
+    probe = SQLiteSession("probe", path)
+    conn = probe._get_connection()
+    facts = {
+        "journal_mode": str(conn.execute("PRAGMA journal_mode").fetchone()[0]),
+        "synchronous": int(conn.execute("PRAGMA synchronous").fetchone()[0]),
+    }
+    probe.close()
+    return None, lambda sid: SQLiteSession(sid, path), facts
+
+
+def _run(peer: str, params: Params, workdir: str) -> dict[str, Sample]:
+    seed, calls, reps = (
+        int_param(params, "seed"),
+        int_param(params, "calls"),
+        int_param(params, "reps"),
+    )
+    history, get_calls = int_param(params, "history"), int_param(params, "get_calls")
+    loop = asyncio.new_event_loop()
+    store, make, facts = _open(peer, workdir, loop)
+    run = loop.run_until_complete
+    out: dict[str, Sample] = {}
+    data = items(seed, 2 * calls * (reps + 1) + history)
+    try:
+        # add: 2 items per call, a fresh session per repetition
+        sessions = [make(f"add-{r}") for r in range(reps)]
+        p50s, every = measure_latency(
+            lambda i: run(sessions[i // calls].add_items(data[2 * i : 2 * i + 2])),
+            calls=calls,
+            reps=reps,
+            warmup_calls=5,
+        )
+        out["add"] = latency_sample(p50s, every, items_per_call=2, **facts)
+        # get: one session of `history` items
+        full = make("history")
+        run(full.add_items(data[-history:]))
+        expected = data[-history:]
+        assert run(full.get_items()) == expected, "get_items must return what was added"
+        p50s, every = measure_latency(
+            lambda i: run(full.get_items()), calls=get_calls, reps=reps, warmup_calls=20
+        )
+        out["get_all"] = latency_sample(p50s, every, items=history)
+        assert run(full.get_items(limit=20)) == expected[-20:]
+        p50s, every = measure_latency(
+            lambda i: run(full.get_items(limit=20)), calls=get_calls, reps=reps, warmup_calls=20
+        )
+        out["get_last"] = latency_sample(p50s, every, items=20)
+        # pop: the newest item, from a session holding one item per pop (warm-up included)
+        popper = make("pop")
+        run(popper.add_items(data[: calls * (reps + 1)]))
+        p50s, every = measure_latency(
+            lambda i: run(popper.pop_item()), calls=calls, reps=reps, warmup_calls=calls
+        )
+        out["pop"] = latency_sample(p50s, every)
+        # add_concurrent: `writers` sessions adding at once
+        writers, per_writer = int_param(params, "writers"), int_param(params, "per_writer")
+        rounds = iter(range(1 << 30))
+
+        def setup() -> Callable[[], int]:
+            r = next(rounds)
+            group = [make(f"c{r}-{k}") for k in range(writers)]
+
+            async def one(session: Any, k: int) -> None:
+                for i in range(per_writer):
+                    j = 2 * (k * per_writer + i) % (len(data) - 2)
+                    await session.add_items(data[j : j + 2])
+
+            async def everyone() -> None:
+                await asyncio.gather(*(one(g, k) for k, g in enumerate(group)))
+
+            def work() -> int:
+                run(everyone())
+                return 2 * writers * per_writer
+
+            return work
+
+        reps_c = measure_throughput(setup, reps=reps, warmup=1)
+        out["add_concurrent"] = Sample(THROUGHPUT, reps_c, extra={"writers": writers})
+    finally:
+        if store is not None:
+            run(store.close())
+        loop.close()
+    return out
+
+
+def _rows(outputs: Mapping[str, PeerOutput], params: Params) -> list[Row]:
+    target: dict[str, tuple[str, Literal[">=", "<="], float]] = {
+        "sqlite-session": ("faster than SQLiteSession (same durability)", ">=", 1.0)
+    }
+    rows: list[Row] = []
+    for variant, title in (
+        ("add", "Agents session: add_items (2 items, durable)"),
+        ("get_all", f"Agents session: get_items() of {params['history']} items"),
+        ("get_last", "Agents session: get_items(limit=20)"),
+        ("pop", "Agents session: pop_item (durable)"),
+        ("add_concurrent", f"Agents session: add_items, {params['writers']} sessions at once"),
+    ):
+        rows += compare_rows(
+            11,
+            title,
+            outputs,
+            variant,
+            targets=target if variant in ("add", "get_all", "get_last") else None,
+            labels=LABELS,
+        )
+    return rows
+
+
+WORKLOAD = Workload(
+    number=16,
+    key="agents_session",
+    title="OpenAI Agents SDK session: EventLogSession vs the SDK's SQLiteSession",
+    peers=PEERS,
+    params=_params,
+    run=_run,
+    rows=_rows,
+)
+
+if __name__ == "__main__":
+    from benchmarks.runner import main
+
+    main([WORKLOAD.key])
