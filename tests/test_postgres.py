@@ -69,6 +69,18 @@ def test_a_new_schema_is_created_and_recorded(url: str, tmp_path: Path) -> None:
         assert pg_schema.applied_version(conn, schema_for(tmp_path / "store")) == 1
 
 
+def test_every_kv_table_is_created_by_a_migration(url: str, tmp_path: Path) -> None:
+    from eventlog.kv import TABLES
+
+    RunStore.open(url).close()
+    with admin() as conn:
+        rows = conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = %s",
+            (schema_for(tmp_path / "store"),),
+        ).fetchall()
+    assert set(TABLES) <= {name for (name,) in rows}
+
+
 def test_create_false_refuses_a_missing_schema(url: str) -> None:
     with pytest.raises(StoreError, match="eventlog migrate"):
         RunStore.open(url, create=False)
