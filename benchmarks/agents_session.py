@@ -211,7 +211,7 @@ def _rows(outputs: Mapping[str, PeerOutput], params: Params) -> list[Row]:
         ("add_concurrent", f"Agents session: add_items, {params['writers']} sessions at once"),
     ):
         rows += compare_rows(
-            11,
+            16,
             title,
             outputs,
             variant,

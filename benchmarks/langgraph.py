@@ -202,7 +202,7 @@ def _rows(outputs: Mapping[str, PeerOutput], params: Params) -> list[Row]:
             f"LangGraph put, {_int(params, 'writers')} writer threads (checkpoints/s, durable)",
         ),
     ):
-        rows += compare_rows(10, title, outputs, variant, targets=target, labels=LABELS)
+        rows += compare_rows(15, title, outputs, variant, targets=target, labels=LABELS)
     return rows
 
 
