@@ -55,7 +55,7 @@ ALL = (
 )
 
 #: the first PostgreSQL workload's number (their rows have a README section of their own)
-PG_FIRST = 10
+PG_ROWS = range(10, 15)  # the PostgreSQL rows: their own README section
 
 #: workers are forked from the runner (which has imported every library once)
 _FORK = multiprocessing.get_context("fork")
@@ -348,9 +348,9 @@ def main(only: Sequence[str] | None = None, argv: Sequence[str] | None = None) -
     paths = report.write(doc, rows, out_dir, chart=not args.no_chart)
     if args.readme and not args.quick:
         readme = os.path.join(HERE, "README.md")
-        pg_rows = [r for r in rows if r.number >= PG_FIRST]
+        pg_rows = [r for r in rows if r.number in PG_ROWS]
         if not partial:
-            main_rows = [r for r in rows if r.number < PG_FIRST]
+            main_rows = [r for r in rows if r.number not in PG_ROWS]
             report.update_readme(readme, doc, main_rows, out_dir)
             report.update_readme(
                 readme, doc, pg_rows, out_dir, section=report.PG_README, chart=False
