@@ -43,6 +43,7 @@ class _RunStats(msgspec.Struct, array_like=True):
 _enc = msgspec.msgpack.Encoder()
 _exec_dec = msgspec.msgpack.Decoder(Execution)
 _stats_dec = msgspec.msgpack.Decoder(_RunStats)
+_EMPTY_STATS = _enc.encode(_RunStats())
 
 
 def _call_key(run_id: bytes, call_id: str) -> bytes:
@@ -75,13 +76,17 @@ class ExecutionsProjector:
     """Maintains executions and per-run statistics (see the module docstring)."""
 
     name: ClassVar[str] = "executions"
-    version: ClassVar[int] = 1
+    # 2: a run's totals exist from its creation (an append never looks for an absent key:
+    # on PostgreSQL that look-up is a round trip)
+    version: ClassVar[int] = 2
     event_types: ClassVar[frozenset[str]] = frozenset(
         {"ToolExecutionStarted", "ToolExecutionFinished", "UsageRecorded"}
     )
 
     def on_run_created(self, tx: ProjectionTx, run: RunRecord) -> None:
-        tx.put(b"r" + run.id.bytes, run.session_id.bytes)
+        rid, sid = run.id.bytes, run.session_id.bytes
+        tx.put(b"r" + rid, sid)
+        tx.put(b"u" + sid + rid, _EMPTY_STATS)
 
     def on_run_deleted(self, tx: ProjectionTx, run: RunRecord) -> None:
         rid, sid = run.id.bytes, run.session_id.bytes
