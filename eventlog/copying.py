@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from os import PathLike
 
@@ -160,7 +160,7 @@ def _copy(
             items: list[tuple[bytes, bytes]] = []
             size = 0
             rows[table] = 0
-            for key, value in _rows(txn, table):
+            for key, value in txn.scan(table, b""):
                 _digest_rows(digest, table, key, value)
                 rows[table] += 1
                 report.bytes += len(key) + len(value)
@@ -203,7 +203,3 @@ def _copy(
     report.rows = rows
     report.checksum = checksum
     return report
-
-
-def _rows(txn: KVTxn, table: str) -> Iterator[tuple[bytes, bytes]]:
-    return txn.scan(table, b"")

@@ -47,7 +47,6 @@ class PgWakeup(Wakeup):
         self._listener: threading.Thread | None = None
         self._pipe: tuple[int, int] | None = None
         self._next_try = 0.0
-        self._pg_closed = False
 
     def committed(self) -> None:
         """Wake this process's waiters after its commit (other processes hear the NOTIFY)."""
@@ -60,7 +59,7 @@ class PgWakeup(Wakeup):
         with self._listen_lock:
             if self._listener is not None:
                 return True
-            if self._pg_closed or time.monotonic() < self._next_try:
+            if self._closed or time.monotonic() < self._next_try:
                 return False
             try:
                 conn = psycopg.connect(
@@ -108,7 +107,7 @@ class PgWakeup(Wakeup):
     def close(self) -> None:
         """Stop listening and wake every waiter."""
         with self._listen_lock:
-            self._pg_closed = True
+            self._closed = True
             listener, self._listener = self._listener, None
             pipe, self._pipe = self._pipe, None
         if listener is not None and pipe is not None:

@@ -217,7 +217,6 @@ class _PgTxn:
         "_q",
         "_seen",
         "_write",
-        "begin",
         "written",
     )
 
@@ -456,6 +455,7 @@ class PostgresBackend:
         ).encode()
         writer = sql.Identifier(self.schema, "eventlog_writer").as_string(None).encode()
         self._set_token = b"UPDATE " + writer + b" SET token = %TOKEN% WHERE id = 1;"
+        self._keep_token = b"UPDATE " + writer + b" SET token = token WHERE id = 1"
         self._notify = f"SELECT pg_notify('eventlog_{self.schema}', ''); COMMIT".encode()
         self.channel = f"eventlog_{self.schema}"
         self.application_name = f"eventlog:{self.schema}"
@@ -545,8 +545,10 @@ class PostgresBackend:
             raise StoreClosedError(f"store {self.path} is closed") from exc
 
     @contextlib.contextmanager
-    def _begun(self, begin: bytes, *, binary: bool) -> Iterator[psycopg.Cursor[Any]]:
-        """A pooled connection whose transaction ``begin`` started.
+    def _begun(
+        self, first: bytes, params: tuple[object, ...] = (), *, binary: bool
+    ) -> Iterator[psycopg.Cursor[Any]]:
+        """A cursor on a pooled connection that has run its ``first`` statement.
 
         A connection that died while idle in the pool (server restart, killed backend) fails
         on its first statement, before anything was done: it is dropped and another taken.
@@ -556,7 +558,7 @@ class PostgresBackend:
             with self._connection() as conn:
                 cur = conn.cursor(binary=binary)
                 try:
-                    cur.execute(begin, prepare=False)
+                    cur.execute(first, params or None, prepare=None if params else False)
                 except psycopg.OperationalError:
                     if conn.closed and attempt + 1 < attempts:
                         continue
@@ -579,25 +581,15 @@ class PostgresBackend:
         return StoreError(f"store {self.path}: {what} failed: {str(exc).strip()}")
 
     # -- transactions -------------------------------------------------------------------
-    def _retrying(self, what: str, fn: Callable[[psycopg.Connection[Any]], T]) -> T:
-        """Run the read ``fn`` on a pooled connection; again on another if that one was dead.
-
-        A connection that died while idle in the pool (server restart, killed backend) fails
-        on its first statement; a read can always run again.
-        """
-        attempts = self._config.pool_size + 1
+    @contextlib.contextmanager
+    def _converting(self, what: str) -> Iterator[None]:
+        """Driver errors raised inside (also wrapped, by a projector) become ``StoreError``."""
         try:
-            for attempt in range(attempts):
-                with self._connection() as conn:
-                    try:
-                        return fn(conn)
-                    except psycopg.OperationalError:
-                        if conn.closed and attempt + 1 < attempts:
-                            continue
-                        raise
-            raise AssertionError("unreachable")  # pragma: no cover
+            yield
         except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
             raise self._fail(what, exc) from exc
+        except StoreError:
+            raise
         except BaseException as exc:
             cause = _cause(exc)
             if cause is not None:
@@ -606,28 +598,22 @@ class PostgresBackend:
 
     def read(self, fn: Callable[[_PgTxn], T]) -> T:
         self._check()
-
-        def body(conn: psycopg.Connection[Any]) -> T:
-            # BEGIN on its own, then prepared statements: measured faster here than sending
-            # BEGIN with an inlined first query (a simple query is parsed and planned anew)
-            cur = conn.cursor(binary=True)
-            cur.execute(_BEGIN_READ)
+        # BEGIN on its own, then prepared statements: measured faster here than sending
+        # BEGIN with an inlined first query (a simple query is parsed and planned anew)
+        with self._converting("read"), self._begun(_BEGIN_READ, binary=True) as cur:
             try:
                 return fn(_PgTxn(cur, self._queries, None))
             finally:
-                _rollback(conn)
-
-        return self._retrying("read", body)
+                _rollback(cur.connection)
 
     def get(self, table: str, key: bytes) -> bytes | None:
         self._check()
-        query = self._queries[table].get
-
-        def body(conn: psycopg.Connection[Any]) -> bytes | None:
-            row = conn.cursor(binary=True).execute(query, (key,)).fetchone()
+        with (
+            self._converting("read"),
+            self._begun(self._queries[table].get, (key,), binary=True) as cur,
+        ):
+            row = cur.fetchone()
             return None if row is None else bytes(row[0])
-
-        return self._retrying("read", body)
 
     def _check_writable(self) -> None:
         self._check()
@@ -751,27 +737,21 @@ class PostgresBackend:
         self._check()
         if self._config.durability == "durable":
             return
-        try:
-            # a durable commit waits for the WAL up to its own record, so for every
-            # asynchronous commit written before it
-            with self._connection() as conn, conn.transaction():
-                conn.execute("SET LOCAL synchronous_commit = on")
-                # a write, so the commit has a WAL record to wait for; the token is kept
-                conn.execute(
-                    sql.SQL("UPDATE {} SET token = token WHERE id = 1").format(
-                        sql.Identifier(self.schema, "eventlog_writer")
-                    )
-                )
-        except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
-            raise self._fail("flush", exc) from exc
+        # a durable commit waits for the WAL up to its own record, so for every
+        # asynchronous commit written before it; the UPDATE (the token is kept) gives the
+        # commit a WAL record to wait for
+        with self._converting("flush"), self._begun(b"BEGIN", binary=False) as cur:
+            try:
+                cur.execute(b"SET LOCAL synchronous_commit = on")
+                cur.execute(self._keep_token)
+                cur.execute(b"COMMIT")
+            finally:
+                _rollback(cur.connection)  # only if the COMMIT was not reached
 
     def health_check(self) -> None:
         self._check()
-        try:
-            with self._connection() as conn:
-                conn.execute("SELECT 1")
-        except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
-            raise self._fail("health check", exc) from exc
+        with self._converting("health check"), self._begun(b"SELECT 1", binary=False):
+            pass
 
     def make_wakeup(self) -> PgWakeup:
         """LISTEN on the schema's channel: the wake-up of subscribers on every machine."""
@@ -780,16 +760,17 @@ class PostgresBackend:
     def info(self) -> dict[str, int]:
         """Bytes the store's tables take on the server, indexes and TOAST included."""
         self._check()
-        try:
-            with self._connection() as conn:
-                row = conn.execute(
-                    "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
-                    "JOIN pg_namespace n ON n.oid = c.relnamespace "
-                    "WHERE n.nspname = %s AND c.relkind = 'r'",
-                    (self.schema,),
-                ).fetchone()
-        except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
-            raise self._fail("size query", exc) from exc
+        with (
+            self._converting("size query"),
+            self._begun(
+                b"SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
+                b"JOIN pg_namespace n ON n.oid = c.relnamespace "
+                b"WHERE n.nspname = %s AND c.relkind = 'r'",
+                (self.schema,),
+                binary=False,
+            ) as cur,
+        ):
+            row = cur.fetchone()
         size = int(row[0]) if row is not None else 0
         return {"map_size": 0, "used_bytes": size, "file_bytes": size}
 
