@@ -39,8 +39,8 @@ import msgspec
 from benchmarks.core import THROUGHPUT, Params, Sample, measure_throughput, written_bytes
 from benchmarks.data import MODEL, PROVIDER, run_events, seeded_uuid, to_plain, uuids
 from benchmarks.pg_rows import PG_PEERS
-from eventlog.config import Durability
 from eventlog.events import Event
+from eventlog.storage.config import Durability
 
 __all__ = ["batch_append", "single_append"]
 
@@ -241,7 +241,7 @@ def _lmdb_ops(plan: _Plan, path: str, durable: bool) -> Setup:
     """Record what the store does for the same calls, replay it with raw py-lmdb."""
     from benchmarks.peers.raw_lmdb import OpsRecorder, OpsReplayer
     from eventlog import AppendRequest, RunStore
-    from eventlog.backends.memory import MemoryBackend
+    from eventlog.storage.memory import MemoryBackend
 
     recorder = OpsRecorder(MemoryBackend())
     store = RunStore(recorder)

@@ -90,7 +90,7 @@ def _page_stats(path: str, events: int, encoded: float) -> str:
     """Where the bytes on disk are: LMDB's pages per database, and what fills the pages."""
     import lmdb
 
-    from eventlog.backends.lmdb import LAYOUT
+    from eventlog.storage.lmdb import LAYOUT
 
     env = lmdb.open(path, readonly=True, lock=False, max_dbs=32, subdir=True)
     per = max(1, events)
@@ -160,7 +160,7 @@ def _log_payload(
 
 def _run(peer: str, params: Params, workdir: str) -> dict[str, Sample]:
     from eventlog import AppendRequest, RunStore
-    from eventlog.codec import encode_event
+    from eventlog.storage.codec import encode_event
 
     if peer != "eventlog":
         raise ValueError(f"growth measures the store only, not {peer}")

@@ -230,7 +230,7 @@ class _LmdbGrower(_Grower):
 
     def grow(self, run_ids: list[UUID], session_ids: list[UUID], failed: list[UUID]) -> None:
         from eventlog import RunRecord
-        from eventlog.status import RunStatus
+        from eventlog.model.status import RunStatus
 
         failed_set = set(failed)
         with self.env.begin(write=True) as txn:

@@ -109,7 +109,7 @@ class _RawGrower:
 
     def grow(self, run_ids: list[UUID], session_ids: list[UUID], failed: list[UUID]) -> None:
         from eventlog import RunRecord, Session
-        from eventlog.status import RunStatus
+        from eventlog.model.status import RunStatus
 
         failed_set = set(failed)
         runs: tuple[list[Any], ...] = ([], [], [], [])

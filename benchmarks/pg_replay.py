@@ -72,7 +72,7 @@ def _run(peer: str, params: Params, workdir: str) -> dict[str, Sample]:
 
     elif peer == "psycopg":
         from benchmarks.peers.pg_raw import RawPg
-        from eventlog.codec import encode_event
+        from eventlog.storage.codec import encode_event
 
         db = RawPg(URL, schema_for(path))
         key = rid.bytes

@@ -84,7 +84,7 @@ def _run(peer: str, params: Params, workdir: str) -> dict[str, Sample]:
 
         from benchmarks.peers.raw_lmdb import open_env
         from benchmarks.replay import Minimal
-        from eventlog.codec import encode_event
+        from eventlog.storage.codec import encode_event
 
         env = open_env(workdir, durable=False)
         now = datetime.now(UTC)

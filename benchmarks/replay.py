@@ -103,7 +103,7 @@ def _run(peer: str, params: Params, workdir: str) -> dict[str, Sample]:
 
     elif peer == "lmdb":
         from benchmarks.peers.raw_lmdb import open_env
-        from eventlog.codec import encode_event
+        from eventlog.storage.codec import encode_event
 
         env = open_env(workdir, durable=False)
         key = rid.bytes

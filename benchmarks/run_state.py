@@ -81,7 +81,7 @@ def _run(peer: str, params: Params, workdir: str) -> dict[str, Sample]:
 
         from benchmarks.peers.raw_lmdb import open_env
         from eventlog import EventRecord, RunRecord, RunState
-        from eventlog.status import RunStatus
+        from eventlog.model.status import RunStatus
 
         env = open_env(workdir, durable=False)
         encoder = msgspec.msgpack.Encoder(uuid_format="bytes")

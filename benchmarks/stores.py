@@ -8,8 +8,8 @@ from uuid import UUID
 
 from benchmarks.data import MODEL, PROVIDER
 from eventlog import AppendRequest, RunStore
-from eventlog.config import Durability
 from eventlog.events import Event
+from eventlog.storage.config import Durability
 
 __all__ = [
     "create_runs",

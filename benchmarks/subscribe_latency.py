@@ -26,9 +26,9 @@ from multiprocessing.synchronize import Event as MpEvent
 from typing import Any
 
 from eventlog import RunStore
-from eventlog.config import Durability
 from eventlog.events import TextDelta
-from eventlog.wakeup import NOTIFY_FILE, Wakeup
+from eventlog.storage.config import Durability
+from eventlog.storage.wakeup import NOTIFY_FILE, Wakeup
 
 
 def _cpu() -> float:

@@ -4,7 +4,7 @@ Every run is a stream of events with gap-free sequence numbers in one append-onl
 the run state is kept exactly consistent with the log.
 
 >>> from eventlog import RunStore, RunStatus
->>> from eventlog.events import ModelStarted, RunCompleted
+>>> from eventlog.model.events import ModelStarted, RunCompleted
 >>> store = RunStore.in_memory()
 >>> run = store.create_run(store.ensure_session(), provider="openai", model="gpt-4o")
 >>> _ = store.append_events(run.id, [ModelStarted("openai", "gpt-4o", 1), RunCompleted("stop", 1)])
@@ -14,12 +14,8 @@ True
 
 from __future__ import annotations
 
-from eventlog import registry
-from eventlog.aio import AsyncRunStore
-from eventlog.codec import MAX_EVENT_BYTES
-from eventlog.config import PostgresConfig, StoreConfig
-from eventlog.copying import CopyReport, copy_store
-from eventlog.engine import AppendRequest
+from eventlog.engine.core import AppendRequest
+from eventlog.engine.protocols import ProjectionReader, ProjectionTx, Projector
 from eventlog.errors import (
     AlreadyExistsError,
     ConcurrencyError,
@@ -39,8 +35,10 @@ from eventlog.errors import (
     StoreFullError,
     StreamNotFound,
 )
-from eventlog.events import RawEvent
-from eventlog.messages import (
+from eventlog.live.subscriptions import ConsumerInfo, Subscription
+from eventlog.model import registry
+from eventlog.model.events import RawEvent
+from eventlog.model.messages import (
     AssistantMessage,
     ImageUrlPart,
     JsonPart,
@@ -50,8 +48,7 @@ from eventlog.messages import (
     ToolMessage,
     UserMessage,
 )
-from eventlog.protocols import ProjectionReader, ProjectionTx, Projector
-from eventlog.records import (
+from eventlog.model.records import (
     EventRecord,
     Execution,
     ExecutionStatus,
@@ -61,14 +58,17 @@ from eventlog.records import (
     SessionStats,
     StreamRecord,
 )
-from eventlog.registry import event_type, register_upcaster
-from eventlog.status import RunStatus
-from eventlog.store import RunStore
-from eventlog.store_streams import stream_id_for
-from eventlog.store_views import ProjectorStatus, StoreStats
-from eventlog.subscriptions import ConsumerInfo, Subscription
-from eventlog.transfer import ImportFileError, ImportSummary
-from eventlog.verify import Problem
+from eventlog.model.registry import event_type, register_upcaster
+from eventlog.model.status import RunStatus
+from eventlog.storage.codec import MAX_EVENT_BYTES
+from eventlog.storage.config import PostgresConfig, StoreConfig
+from eventlog.store.async_run_store import AsyncRunStore
+from eventlog.store.run_store import RunStore
+from eventlog.store.streams import stream_id_for
+from eventlog.store.views import ProjectorStatus, StoreStats
+from eventlog.tools.copy_store import CopyReport, copy_store
+from eventlog.tools.jsonl import ImportFileError, ImportSummary
+from eventlog.tools.verify import Problem
 
 __all__ = [
     "MAX_EVENT_BYTES",

@@ -6,6 +6,6 @@ with ``RunStore.open(path, projectors=[...])`` and query it with ``store.project
 
 from __future__ import annotations
 
-from eventlog.protocols import ProjectionReader, ProjectionTx, Projector
+from eventlog.engine.protocols import ProjectionReader, ProjectionTx, Projector
 
 __all__ = ["ProjectionReader", "ProjectionTx", "Projector"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 from datetime import UTC, datetime, timedelta
 
-from eventlog.status import RunStatus
+from eventlog.model.status import RunStatus
 
 __all__ = ["STATUS_CODE", "STATUS_OF_CODE", "inv_micros", "micros", "u64"]
 

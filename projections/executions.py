@@ -18,15 +18,15 @@ from uuid import UUID
 
 import msgspec
 
-from eventlog.events import (
+from eventlog.engine.protocols import ProjectionReader, ProjectionTx
+from eventlog.model.events import (
     Failure,
     TokenUsage,
     ToolExecutionFinished,
     ToolExecutionStarted,
     UsageRecorded,
 )
-from eventlog.protocols import ProjectionReader, ProjectionTx
-from eventlog.records import EventRecord, Execution, ExecutionStatus, RunRecord
+from eventlog.model.records import EventRecord, Execution, ExecutionStatus, RunRecord
 from projections._keys import u64
 
 __all__ = ["ExecutionsProjector", "ExecutionsQuery"]

@@ -45,10 +45,10 @@ from uuid import UUID
 
 import msgspec
 
+from eventlog.engine.protocols import ProjectionReader, ProjectionTx
 from eventlog.errors import ThreadDeletedError
-from eventlog.protocols import ProjectionReader, ProjectionTx
-from eventlog.records import EventRecord, StreamRecord
-from eventlog.registry import event_type
+from eventlog.model.records import EventRecord, StreamRecord
+from eventlog.model.registry import event_type
 
 __all__ = [
     "THREAD_KIND",

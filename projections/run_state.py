@@ -11,11 +11,11 @@ from collections.abc import Sequence
 from typing import ClassVar
 from uuid import UUID
 
-from eventlog.codec import RUN_STATE
+from eventlog.engine.protocols import ProjectionReader, ProjectionTx
 from eventlog.errors import InvalidTransition
-from eventlog.protocols import ProjectionReader, ProjectionTx
-from eventlog.records import FOLD_SPECIAL, EventRecord, RunRecord, RunState, status_after
-from eventlog.status import TERMINAL_STATUSES
+from eventlog.model.records import FOLD_SPECIAL, EventRecord, RunRecord, RunState, status_after
+from eventlog.model.status import TERMINAL_STATUSES
+from eventlog.storage.codec import RUN_STATE
 
 __all__ = ["RunStateProjector", "RunStateQuery"]
 

@@ -20,8 +20,8 @@ from uuid import UUID
 
 import msgspec
 
-from eventlog.protocols import ProjectionReader, ProjectionTx
-from eventlog.records import EventRecord, RunRecord, Session
+from eventlog.engine.protocols import ProjectionReader, ProjectionTx
+from eventlog.model.records import EventRecord, RunRecord, Session
 from projections._keys import micros, read_u64, u64
 
 __all__ = ["SessionListingProjector", "SessionListingQuery"]

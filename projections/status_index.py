@@ -18,9 +18,9 @@ from uuid import UUID
 
 import msgspec
 
-from eventlog.protocols import ProjectionReader, ProjectionTx
-from eventlog.records import EventRecord, RunRecord, status_after
-from eventlog.status import RunStatus
+from eventlog.engine.protocols import ProjectionReader, ProjectionTx
+from eventlog.model.records import EventRecord, RunRecord, status_after
+from eventlog.model.status import RunStatus
 from projections._keys import STATUS_CODE, STATUS_OF_CODE, inv_micros, read_u64, u64
 
 __all__ = ["StatusIndexProjector", "StatusIndexQuery"]

@@ -20,10 +20,10 @@ from typing import Any, TypeVar
 
 import lmdb
 
-from eventlog.backends.lmdb import LAYOUT
-from eventlog.keys import prefix_end
-from eventlog.kv import KVBackend, KVTxn
-from eventlog.wakeup import Wakeup
+from eventlog.storage.keys import prefix_end
+from eventlog.storage.kv import KVBackend, KVTxn
+from eventlog.storage.lmdb import LAYOUT
+from eventlog.storage.wakeup import Wakeup
 
 __all__ = ["OpsRecorder", "OpsReplayer", "Txn", "open_env"]
 

@@ -16,10 +16,10 @@ from rich.console import Console
 from rich.table import Table
 
 from eventlog.errors import EventLogError
-from eventlog.events import RawEvent
-from eventlog.records import EventRecord
-from eventlog.store import RunStore
-from eventlog.transfer import ImportFileError
+from eventlog.model.events import RawEvent
+from eventlog.model.records import EventRecord
+from eventlog.store.run_store import RunStore
+from eventlog.tools.jsonl import ImportFileError
 
 __all__ = [
     "DEFAULT_DB",

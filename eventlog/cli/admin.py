@@ -26,11 +26,11 @@ from eventlog.cli._common import (
     resolve_run,
     to_builtins,
 )
-from eventlog.config import is_postgres_url
-from eventlog.demo import write_demo_runs
+from eventlog.cli.demo_data import write_demo_runs
 from eventlog.errors import CorruptRecordError
-from eventlog.status import RunStatus
-from eventlog.transfer import parse_lines
+from eventlog.model.status import RunStatus
+from eventlog.storage.config import is_postgres_url
+from eventlog.tools.jsonl import parse_lines
 
 __all__ = ["register"]
 

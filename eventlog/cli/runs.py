@@ -25,8 +25,8 @@ from eventlog.cli._common import (
     to_builtins,
     when,
 )
-from eventlog.records import EventRecord, RunRecord, RunState
-from eventlog.status import RunStatus
+from eventlog.model.records import EventRecord, RunRecord, RunState
+from eventlog.model.status import RunStatus
 
 __all__ = ["register"]
 

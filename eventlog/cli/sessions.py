@@ -17,7 +17,7 @@ from eventlog.cli._common import (
     resolve_session,
     to_builtins,
 )
-from eventlog.messages import (
+from eventlog.model.messages import (
     AssistantMessage,
     ImageUrlPart,
     JsonPart,

@@ -10,8 +10,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from eventlog.cli._common import DEFAULT_DB, DbOption, JsonFlag, die, fail_cleanly
-from eventlog.config import PostgresConfig, is_postgres_url
-from eventlog.copying import copy_store
+from eventlog.storage.config import PostgresConfig, is_postgres_url
+from eventlog.tools.copy_store import copy_store
 
 __all__ = ["register"]
 
@@ -39,8 +39,8 @@ def migrate(
         try:
             import psycopg
 
-            from eventlog.backends.pg_schema import MIGRATIONS, applied_version
-            from eventlog.backends.pg_schema import migrate as apply
+            from eventlog.storage.postgres.schema import MIGRATIONS, applied_version
+            from eventlog.storage.postgres.schema import migrate as apply
         except ImportError:  # pragma: no cover - the postgres extra is missing
             die("PostgreSQL stores need psycopg 3: pip install 'eventlog[postgres]'")
         config = PostgresConfig.build(url=db, schema=schema)

@@ -51,11 +51,11 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
-from eventlog.aio import AsyncRunStore
 from eventlog.errors import StreamNotFound, ThreadDeletedError
-from eventlog.events import AnyEvent
-from eventlog.records import stream_id_for
-from eventlog.store import RunStore
+from eventlog.model.events import AnyEvent
+from eventlog.model.records import stream_id_for
+from eventlog.store.async_run_store import AsyncRunStore
+from eventlog.store.run_store import RunStore
 from projections.langgraph_checkpoints import (
     THREAD_KIND,
     TOMBSTONE_KIND,

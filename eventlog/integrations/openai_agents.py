@@ -55,8 +55,8 @@ from agents.memory.session_settings import resolve_session_limit
 
 from eventlog import AsyncRunStore, RunStore, event_type, stream_id_for
 from eventlog.errors import AlreadyExistsError, ConcurrencyError, StreamNotFound
-from eventlog.events import AnyEvent, ToolCall
-from eventlog.messages import (
+from eventlog.model.events import AnyEvent, ToolCall
+from eventlog.model.messages import (
     AssistantMessage,
     ImageUrlPart,
     JsonPart,
@@ -70,7 +70,7 @@ from eventlog.messages import (
     ToolMessage,
     UserMessage,
 )
-from eventlog.records import EventRecord
+from eventlog.model.records import EventRecord
 
 __all__ = ["SESSION_KIND", "AgentsItem", "EventLogSession", "to_message"]
 

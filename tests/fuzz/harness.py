@@ -21,8 +21,8 @@ RUN = UUID(int=1)
 
 def decoder_target(data: bytes) -> None:
     """The stored-event and record decoders on arbitrary bytes."""
-    from eventlog.codec import RUN_RECORD, RUN_STATE, SESSION, decode_event, decode_stream
     from eventlog.errors import CorruptRecordError
+    from eventlog.storage.codec import RUN_RECORD, RUN_STATE, SESSION, decode_event, decode_stream
 
     with contextlib.suppress(CorruptRecordError):
         decode_event(RUN, 1, data)
@@ -57,8 +57,8 @@ def write_seeds(directory: str) -> None:
     from pathlib import Path
 
     from eventlog import RawEvent, RunStore
-    from eventlog.codec import encode_event
     from eventlog.events import AnyEvent, ModelStarted, Success, TextDelta, ToolExecutionFinished
+    from eventlog.storage.codec import encode_event
 
     now = datetime(2026, 1, 1, tzinfo=UTC)
     events: list[AnyEvent] = [
@@ -89,9 +89,9 @@ def main(argv: list[str]) -> None:
         sys.exit(f"usage: {argv[0]} {{{'|'.join(TARGETS)}}} [libFuzzer options]")
     target = TARGETS[argv[1]]
     with atheris.instrument_imports():
-        import eventlog.codec
-        import eventlog.store
-        import eventlog.transfer  # noqa: F401
+        import eventlog.storage.codec
+        import eventlog.store.run_store
+        import eventlog.tools.jsonl  # noqa: F401
 
     def one_input(data: bytes) -> None:
         target(data)

@@ -1,0 +1,1 @@
+"""What follows the log as it grows: subscriptions, persistent consumers, async projectors."""

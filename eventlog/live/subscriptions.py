@@ -1,0 +1,440 @@
+"""Subscriptions: catch up from the log, then deliver new events live, in position order.
+
+A :class:`Subscription` (``store.subscribe(...)``) reads the log in short read transactions of
+at most ``batch_size`` positions (never a transaction held while waiting: long LMDB readers make
+the file grow), then waits for the next commit through the store's
+:class:`~eventlog.storage.wakeup.Wakeup` (inotify across processes, a condition in this
+process, adaptive
+polling where neither is available). Filters (``run_id``, ``event_types``) are applied to what
+was read; they never change the order.
+
+Ordering: positions are assigned inside LMDB's single write transaction and become visible
+only when it commits, so every snapshot holds a prefix of the log (minus deleted runs'
+positions, which are absent forever). The subscription's cursor only moves forward to the last
+position it read; nothing can later appear below it. Hence no gap, no duplicate, never a lower
+position after a higher one.
+
+Persistent consumers (``name=...``) store their acknowledged position in the ``consumers``
+table. ``ack="auto"`` acknowledges everything delivered when the caller asks for the next
+batch (and before waiting idle, and on a clean exit of a ``with`` block); ``ack="manual"``
+leaves it to :meth:`Subscription.ack`. A restarted consumer resumes after its acknowledged
+position: at-least-once delivery, whose redelivery window is exactly the events delivered after
+the last ack - with ``ack="auto"``, at most the one batch (``batch_size`` positions) being
+processed when the consumer died.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import time
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Literal, Protocol
+from uuid import UUID
+
+import msgspec
+
+from eventlog.engine.core import Engine
+from eventlog.errors import StoreClosedError, StoreError
+from eventlog.model.records import EventRecord
+from eventlog.model.validation import check_seq, uuid_of
+from eventlog.storage.kv import KVBackend, KVTxn
+from eventlog.storage.wakeup import POLL_MAX, POLL_MIN, Wakeup
+
+__all__ = ["AckMode", "ConsumerInfo", "Subscription", "check_consumer_name", "read_batch"]
+
+AckMode = Literal["auto", "manual"]
+DEFAULT_BATCH = 256
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}")
+
+
+class ConsumerInfo(msgspec.Struct, frozen=True):
+    """A persistent consumer: its acknowledged position and how far behind the log it is.
+
+    ``lag`` = the log's last position minus ``position`` (deleted runs' positions count).
+    """
+
+    name: str
+    position: int
+    lag: int
+    updated_at: datetime
+
+
+class _ConsumerRecord(msgspec.Struct, array_like=True):
+    """What the ``consumers`` table stores under the consumer's name."""
+
+    position: int
+    updated_at: datetime
+
+
+_CONSUMER_ENCODER = msgspec.msgpack.Encoder()
+_CONSUMER_DECODER = msgspec.msgpack.Decoder(_ConsumerRecord)
+
+
+def check_consumer_name(name: object) -> str:
+    """Validate a consumer name (1-100 of letters, digits, ``_ . : -``; a letter or digit first).
+
+    >>> check_consumer_name("indexer")
+    'indexer'
+    """
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise ValueError(
+            f"consumer name {name!r} is not valid: use 1-100 letters, digits, '_', '.', ':' or "
+            "'-', starting with a letter or digit (for example 'indexer')"
+        )
+    return name
+
+
+def _consumer(txn: KVTxn, name: str) -> _ConsumerRecord | None:
+    raw = txn.get("consumers", name.encode())
+    return None if raw is None else _CONSUMER_DECODER.decode(raw)
+
+
+def _put_consumer(txn: KVTxn, name: str, position: int) -> None:
+    record = _ConsumerRecord(position, datetime.now(UTC))
+    txn.put("consumers", name.encode(), _CONSUMER_ENCODER.encode(record))
+
+
+def list_consumers(engine: Engine, txn: KVTxn) -> list[ConsumerInfo]:
+    """Every persistent consumer, by name, with its lag behind the log's last position."""
+    last = engine.last_position(txn)
+    out = []
+    for key, raw in txn.scan("consumers", b""):
+        record = _CONSUMER_DECODER.decode(raw)
+        lag = max(0, last - record.position)
+        out.append(ConsumerInfo(key.decode(), record.position, lag, record.updated_at))
+    return out
+
+
+def delete_consumer(txn: KVTxn, name: str) -> bool:
+    """Forget consumer ``name``; True if it existed."""
+    return txn.delete("consumers", name.encode())
+
+
+def read_batch(
+    engine: Engine,
+    txn: KVTxn,
+    after: int,
+    limit: int,
+    run_id: UUID | None = None,
+    types: frozenset[str] | None = None,
+) -> tuple[list[EventRecord], int]:
+    """Read at most ``limit`` log positions after ``after``; return the matches and the cursor.
+
+    The cursor is the last position read (``after`` when none): filtered-out events advance it
+    too. A run filter compares the position entry's stream number before decoding anything
+    (a run that does not exist in this snapshot has no event in it).
+    """
+    out: list[EventRecord] = []
+    cursor = after
+    number = None if run_id is None else engine.stream_number(txn, run_id) or b"-"
+    ids: dict[bytes, UUID] = {}
+    for n, (position, ref) in enumerate(engine.iter_log(txn, after_position=after), 1):
+        cursor = position
+        if number is None or ref[:8] == number:
+            record = engine.read_ref(txn, ref, ids)
+            if types is None or record.type in types:
+                out.append(record)
+        if n >= limit:
+            break
+    return out, cursor
+
+
+class SubscriptionSource(Protocol):
+    """What a subscription reads from: a store's backend, engine and wake-up point."""
+
+    _backend: KVBackend
+    _engine: Engine
+    _wakeup: Wakeup
+
+
+class Subscription:
+    """An iterator (sync and async) over the log's events in position order, then live ones.
+
+    Made by ``store.subscribe(...)`` (see :meth:`eventlog.RunStore.subscribe` for the
+    arguments). Iteration ends when ``timeout`` seconds pass with no new event, when
+    :meth:`close` is called (from any thread), or when the store closes.
+
+    >>> from eventlog import RunStore
+    >>> from eventlog.model.events import TextDelta
+    >>> store = RunStore.in_memory()
+    >>> run = store.create_run(store.ensure_session(), provider="p", model="m")
+    >>> _ = store.append_events(run.id, [TextDelta("a"), TextDelta("b")])
+    >>> with store.subscribe(timeout=0.01) as sub:
+    ...     [(r.position, r.event.delta) for r in sub]
+    [(1, 'a'), (2, 'b')]
+    """
+
+    def __init__(
+        self,
+        store: SubscriptionSource,
+        *,
+        after_position: int = 0,
+        run_id: UUID | str | None = None,
+        event_types: Iterable[str] | None = None,
+        name: str | None = None,
+        ack: AckMode = "auto",
+        batch_size: int = DEFAULT_BATCH,
+        timeout: float | None = None,
+    ) -> None:
+        self._backend = store._backend
+        self._engine = store._engine
+        self._wakeup = store._wakeup
+        after = check_seq(after_position, "after_position") or 0
+        rid = None if run_id is None else uuid_of(run_id, "run_id")
+        self._run = rid
+        if isinstance(event_types, str):
+            raise TypeError("event_types must be a collection of type names, not one str")
+        self._types = None if event_types is None else frozenset(map(str, event_types))
+        if ack not in ("auto", "manual"):
+            raise ValueError(f"ack must be 'auto' or 'manual', not {ack!r}")
+        self._auto = ack == "auto"
+        size = check_seq(batch_size, "batch_size")
+        if not size:
+            raise ValueError("batch_size must be at least 1")
+        self._limit = size
+        if timeout is not None and (not isinstance(timeout, int | float) or timeout < 0):
+            raise ValueError(f"timeout must be None or a number of seconds >= 0, got {timeout!r}")
+        self.timeout = timeout
+        self.name = None if name is None else check_consumer_name(name)
+        self._acked = after
+        if self.name is not None:
+            if self._backend.readonly:
+                raise StoreError(
+                    f"consumer {self.name!r}: a persistent consumer stores its position, so it "
+                    "needs a store opened for writing (not readonly=True)"
+                )
+            after = self._acked = self._backend.write(lambda txn: self._register(txn, after))
+        self._cursor = after  # the last position read from the log
+        self._handed = after  # everything up to here was handed to the caller
+        self._buffer: list[EventRecord] = []
+        self._next = 0
+        self._batch_end = after
+        self._closed = False
+        self._wakeup.live()  # watch other processes' commits before the first read
+
+    def _register(self, txn: KVTxn, after: int) -> int:
+        assert self.name is not None
+        stored = _consumer(txn, self.name)
+        if stored is not None:
+            return stored.position
+        _put_consumer(txn, self.name, after)
+        return after
+
+    # -- state -----------------------------------------------------------------------------
+    @property
+    def position(self) -> int:
+        """Every matching event up to this position has been delivered."""
+        return self._handed
+
+    @property
+    def acked(self) -> int | None:
+        """The stored (acknowledged) position of a persistent consumer; None when unnamed."""
+        return None if self.name is None else self._acked
+
+    def ack(self, position: int | None = None) -> None:
+        """Store ``position`` (default: :attr:`position`) as this consumer's resume point.
+
+        Only for a named consumer. Refuses a position beyond what was delivered, or below the
+        last acknowledged one (``ValueError``).
+        """
+        if self.name is None:
+            raise ValueError("ack() needs a persistent consumer: subscribe(name=...)")
+        target = self._handed if position is None else check_seq(position, "position") or 0
+        if target > self._handed:
+            raise ValueError(
+                f"consumer {self.name!r}: cannot ack position {target}, only positions up to "
+                f"{self._handed} were delivered; ack what you have processed"
+            )
+        if target < self._acked:
+            raise ValueError(
+                f"consumer {self.name!r}: cannot ack position {target}, it already acknowledged "
+                f"{self._acked}; acknowledgements only move forward"
+            )
+        if target == self._acked:
+            return
+        name = self.name
+
+        def store_ack(txn: KVTxn) -> None:
+            stored = _consumer(txn, name)
+            if stored is not None and stored.position > target:
+                raise ValueError(
+                    f"consumer {name!r}: another subscription of it acknowledged position "
+                    f"{stored.position}, beyond {target}; run one subscription per consumer name"
+                )
+            _put_consumer(txn, name, target)
+
+        self._backend.write(store_ack)
+        self._acked = target
+
+    def _ack_due(self) -> bool:
+        return self.name is not None and self._auto and self._handed > self._acked
+
+    def _auto_ack(self) -> None:
+        if self._ack_due():
+            self.ack(self._handed)
+
+    # -- reading ---------------------------------------------------------------------------
+    def _take(self) -> EventRecord | None:
+        if self._next >= len(self._buffer):
+            return None
+        record = self._buffer[self._next]
+        self._next += 1
+        self._handed = self._batch_end if self._next == len(self._buffer) else record.position
+        return record
+
+    def _poll(self) -> bool | None:
+        """One short read: True = records buffered, None = read past filtered ones, False = idle."""
+        after, limit, run, types = self._cursor, self._limit, self._run, self._types
+        try:
+            records, cursor = self._backend.read(
+                lambda txn: read_batch(self._engine, txn, after, limit, run, types)
+            )
+        except StoreClosedError:
+            if self._wakeup.closed:  # the store closed under a running iteration: it ends
+                return False
+            raise
+        if cursor <= after:
+            return False
+        self._cursor = cursor
+        if not records:
+            self._handed = cursor  # nothing to deliver up to here
+            return None
+        self._buffer, self._next, self._batch_end = records, 0, cursor
+        return True
+
+    def _stopped(self) -> bool:
+        return self._closed or self._wakeup.closed
+
+    def _wait_plan(self, deadline: float | None, delay: float) -> tuple[float | None, float]:
+        """How long to wait now (None = until woken) and the next polling delay; <0 = timed out."""
+        remaining = None if deadline is None else deadline - time.monotonic()
+        if remaining is not None and remaining <= 0:
+            return -1.0, delay
+        if self._wakeup.live():
+            return remaining, POLL_MIN
+        wait = delay if remaining is None else min(delay, remaining)
+        return wait, min(delay * 2, POLL_MAX)
+
+    def _deadline(self) -> float | None:
+        return None if self.timeout is None else time.monotonic() + self.timeout
+
+    def __iter__(self) -> Iterator[EventRecord]:
+        return self
+
+    # The sync and async loops are the same steps; only the I/O differs (the async one runs
+    # reads and acks in a worker thread and waits on a future the wake-up resolves).
+    def __next__(self) -> EventRecord:
+        record = self._take()
+        if record is not None:
+            return record
+        self._auto_ack()
+        deadline, delay = self._deadline(), POLL_MIN
+        while not self._stopped():
+            seen = self._wakeup.generation
+            got = self._poll()
+            if got:
+                record = self._take()
+                assert record is not None
+                return record
+            if got is None:
+                continue
+            self._auto_ack()
+            wait, delay = self._wait_plan(deadline, delay)
+            if wait is not None and wait < 0:
+                break
+            self._wakeup.wait(seen, wait)
+        raise StopIteration
+
+    # -- async -----------------------------------------------------------------------------
+    def __aiter__(self) -> Subscription:
+        return self
+
+    async def __anext__(self) -> EventRecord:
+        record = self._take()
+        if record is not None:
+            return record
+        await self._async_auto_ack()
+        deadline, delay = self._deadline(), POLL_MIN
+        while not self._stopped():
+            seen = self._wakeup.generation
+            got = await asyncio.to_thread(self._poll)  # short, but never on the event loop
+            if got:
+                record = self._take()
+                assert record is not None
+                return record
+            if got is None:
+                continue
+            await self._async_auto_ack()
+            wait, delay = self._wait_plan(deadline, delay)
+            if wait is not None and wait < 0:
+                break
+            await self._async_wait(seen, wait)
+        raise StopAsyncIteration
+
+    async def _async_auto_ack(self) -> None:
+        if self._ack_due():
+            await asyncio.to_thread(self.ack, self._handed)
+
+    async def _async_wait(self, seen: int, timeout: float | None) -> None:
+        loop = asyncio.get_running_loop()
+        woken: asyncio.Future[None] = loop.create_future()
+
+        def done() -> None:
+            if not woken.done():
+                woken.set_result(None)
+
+        def wake() -> None:  # runs on the committing or watcher thread
+            with contextlib.suppress(RuntimeError):  # the loop is closed
+                loop.call_soon_threadsafe(done)
+
+        self._wakeup.add_listener(wake)
+        try:
+            if self._wakeup.generation == seen and not self._stopped():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(woken, timeout)
+        finally:
+            self._wakeup.remove_listener(wake)
+
+    async def __aenter__(self) -> Subscription:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None and not self._wakeup.closed:
+            await self._async_auto_ack()
+        self.close()
+
+    # -- closing ---------------------------------------------------------------------------
+    def close(self) -> None:
+        """End the iteration (thread-safe: a waiting iterator returns at once). Idempotent.
+
+        Does not acknowledge anything (a clean exit from a ``with`` block does, in auto mode).
+        """
+        if not self._closed:
+            self._closed = True
+            self._wakeup.poke()
+
+    def __enter__(self) -> Subscription:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None and not self._wakeup.closed:
+            self._auto_ack()
+        self.close()
+
+    def __repr__(self) -> str:
+        who = "" if self.name is None else f"name={self.name!r}, "
+        return f"Subscription({who}position={self._handed}, closed={self._closed})"

@@ -1,0 +1,1 @@
+"""The PostgreSQL backend (the ``postgres`` extra): KV interface, migrations, wake-up."""

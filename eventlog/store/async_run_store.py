@@ -1,0 +1,557 @@
+"""The async API: :class:`AsyncRunStore`, every ``RunStore`` operation as a coroutine.
+
+The same names, arguments, results and errors as :class:`~eventlog.store.run_store.RunStore`.
+
+Writes never block the event loop: a write is validated in the caller's task (bad input raises
+at once, nothing is written), then queued for the store's group committer and awaited; a
+drain thread leads the group, so the disk flush happens off the loop and many tasks' writes
+share one durable commit. Point reads (``get_run``, ``get_run_state``, ``get_session``,
+``count_runs``, ``last_position``) take microseconds and run inline on an embedded store (in
+the pool on PostgreSQL, where each is a round trip); reads that scan (listing, replay, export,
+verify) run in a small thread pool.
+
+A write whose task is cancelled after it was queued may still be committed (like a request
+whose client went away); the result is then discarded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from functools import partial
+from os import PathLike
+from types import TracebackType
+from typing import Any, ParamSpec, TypeVar
+from uuid import UUID
+
+import msgspec
+
+from eventlog.engine.core import AppendRequest
+from eventlog.engine.protocols import Projector
+from eventlog.live.subscriptions import AckMode, ConsumerInfo, Subscription
+from eventlog.model.events import AnyEvent
+from eventlog.model.messages import Message
+from eventlog.model.records import (
+    EventRecord,
+    Execution,
+    RunRecord,
+    RunState,
+    Session,
+    SessionStats,
+    StreamRecord,
+)
+from eventlog.model.status import RunStatus
+from eventlog.storage.config import DEFAULT_MAP_SIZE, DEFAULT_MAX_MAP_SIZE, Durability
+from eventlog.storage.kv import KVTxn
+from eventlog.store.run_store import RunStore
+from eventlog.store.views import ProjectorStatus, StoreStats
+from eventlog.tools.jsonl import ImportSummary
+from eventlog.tools.verify import Problem
+
+__all__ = ["AsyncRunStore"]
+
+T = TypeVar("T")
+P = ParamSpec("P")
+V = TypeVar("V", bound=msgspec.Struct)
+
+
+def _wake(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+class AsyncRunStore:
+    """An event store for asyncio programs (the same store as :class:`RunStore`).
+
+    >>> import asyncio, tempfile
+    >>> from eventlog import AsyncRunStore
+    >>> from eventlog.model.events import TextDelta
+    >>> async def main() -> list[int]:
+    ...     async with await AsyncRunStore.open(tempfile.mkdtemp() + "/s") as store:
+    ...         sid = await store.ensure_session()
+    ...         run = await store.create_run(sid, provider="openai", model="gpt-4o")
+    ...         # 10 tasks append at once: their appends share durable commits
+    ...         await asyncio.gather(*(store.append_event(run.id, TextDelta(str(i)))
+    ...                                for i in range(10)))
+    ...         return [r.seq for r in await store.list_events(run.id)]
+    >>> asyncio.run(main())
+    [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+    """
+
+    def __init__(self, store: RunStore, *, reader_threads: int = 4) -> None:
+        self._store = store
+        self._reader_threads = reader_threads
+        self._readers: ThreadPoolExecutor | None = None  # started on the first scan
+        # a server round trip must not block the loop: point reads go to the pool too
+        self._inline = not getattr(store._backend, "remote", False)
+        self._closed = False
+
+    # -- opening and closing ----------------------------------------------------------------
+    @classmethod
+    async def open(
+        cls,
+        path: str | PathLike[str],
+        *,
+        durability: Durability = "durable",
+        map_size: int = DEFAULT_MAP_SIZE,
+        max_map_size: int = DEFAULT_MAX_MAP_SIZE,
+        projectors: Sequence[Projector] = (),
+        readonly: bool = False,
+        create: bool = True,
+        schema: str | None = None,
+        migrate: bool = False,
+        **options: int,
+    ) -> AsyncRunStore:
+        """Open the LMDB store in ``path`` or a PostgreSQL URL; see :meth:`RunStore.open`."""
+        opener = partial(
+            RunStore.open,
+            path,
+            durability=durability,
+            map_size=map_size,
+            max_map_size=max_map_size,
+            projectors=projectors,
+            readonly=readonly,
+            create=create,
+            schema=schema,
+            migrate=migrate,
+            **options,
+        )
+        return cls(await asyncio.to_thread(opener))  # opening may rebuild views: off the loop
+
+    @classmethod
+    def in_memory(cls, *, projectors: Sequence[Projector] = ()) -> AsyncRunStore:
+        """A store with the same contract and no disk: for your own unit tests."""
+        return cls(RunStore.in_memory(projectors=projectors))
+
+    @property
+    def sync(self) -> RunStore:
+        """The same store with the blocking API (for threads, scripts and the CLI)."""
+        return self._store
+
+    @property
+    def path(self) -> str | None:
+        """The store directory (None in memory)."""
+        return self._store.path
+
+    async def close(self) -> None:
+        """Close the store (idempotent): queued writes finish first."""
+        self._closed = True
+        await asyncio.to_thread(self._store.close)
+        readers, self._readers = self._readers, None
+        if readers is not None:
+            readers.shutdown(wait=False)
+
+    async def __aenter__(self) -> AsyncRunStore:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # -- plumbing ---------------------------------------------------------------------------
+    async def _commit(self, fn: Callable[[KVTxn], T]) -> T:
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+
+        def notify() -> None:  # runs on the committing thread
+            loop.call_soon_threadsafe(_wake, done)
+
+        pending = self._store._committer.submit_nowait(fn, notify)
+        await done
+        return pending.outcome()
+
+    async def _point(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """A point read: inline on an embedded store (microseconds), else in the pool."""
+        if self._inline:
+            return fn(*args, **kwargs)
+        return await self._read(fn, *args, **kwargs)
+
+    async def _read(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        if self._closed:  # the store raises StoreClosedError at once
+            return fn(*args, **kwargs)
+        if self._readers is None:
+            self._readers = ThreadPoolExecutor(
+                self._reader_threads, thread_name_prefix="eventlog-read"
+            )
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._readers, partial(fn, *args, **kwargs))
+
+    async def flush(self) -> None:
+        """Make every committed append durable (needed only with ``durability="fast"``)."""
+        await asyncio.to_thread(self._store.flush)
+
+    async def health_check(self) -> None:
+        """Raise ``StoreError`` (or a subclass) when the store cannot serve requests."""
+        await self._point(self._store.health_check)
+
+    # -- sessions -------------------------------------------------------------------------
+    async def create_session(
+        self,
+        *,
+        title: str = "Agent Run",
+        model: str = "default",
+        metadata: Mapping[str, object] | None = None,
+        session_id: UUID | str | None = None,
+    ) -> Session:
+        """Create a session; see :meth:`RunStore.create_session`."""
+        plan = self._store._plan_create_session(title, model, metadata, session_id)
+        return await self._commit(plan)
+
+    async def ensure_session(self, session_id: UUID | str | None = None) -> UUID:
+        """Return ``session_id`` if it exists (else ``SessionNotFound``); create one for None."""
+        if session_id is None:
+            return (await self.create_session()).id
+        return await self._point(self._store.ensure_session, session_id)
+
+    async def get_session(self, session_id: UUID | str) -> Session | None:
+        """The session, or None; see :meth:`RunStore.get_session`."""
+        return await self._point(self._store.get_session, session_id)
+
+    async def list_sessions(
+        self,
+        *,
+        limit: int = 100,
+        offset: int = 0,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+    ) -> list[Session]:
+        """Sessions, most recently updated first; see :meth:`RunStore.list_sessions`."""
+        return await self._read(
+            self._store.list_sessions,
+            limit=limit,
+            offset=offset,
+            created_after=created_after,
+            created_before=created_before,
+        )
+
+    async def delete_session(self, session_id: UUID | str) -> bool:
+        """Delete the session, its runs and messages; see :meth:`RunStore.delete_session`."""
+        return await self._commit(self._store._plan_delete_session(session_id))
+
+    async def append_message(self, session_id: UUID | str, message: Message) -> UUID:
+        """Append ``message`` to the session's stream; returns the message id."""
+        return await self._commit(self._store._plan_append_message(session_id, message))
+
+    async def list_messages(
+        self, session_id: UUID | str, *, after_seq: int = 0, limit: int | None = None
+    ) -> list[Message]:
+        """The session's messages in seq order; see :meth:`RunStore.list_messages`."""
+        return await self._read(
+            self._store.list_messages, session_id, after_seq=after_seq, limit=limit
+        )
+
+    async def list_executions(self, session_id: UUID | str) -> list[Execution]:
+        """The session's tool executions; see :meth:`RunStore.list_executions`."""
+        return await self._read(self._store.list_executions, session_id)
+
+    async def session_stats(self, session_id: UUID | str) -> SessionStats:
+        """Runs by status, tool calls, failures, token usage of the session."""
+        return await self._read(self._store.session_stats, session_id)
+
+    # -- runs -----------------------------------------------------------------------------
+    async def create_run(
+        self,
+        session_id: UUID | str,
+        *,
+        provider: str,
+        model: str,
+        metadata: Mapping[str, object] | None = None,
+        client_request_id: str | None = None,
+        run_id: UUID | str | None = None,
+    ) -> RunRecord:
+        """Create a run; see :meth:`RunStore.create_run`."""
+        plan = self._store._plan_create_run(
+            session_id, provider, model, metadata, client_request_id, run_id
+        )
+        return await self._commit(plan)
+
+    async def get_run(self, run_id: UUID | str) -> RunRecord | None:
+        """The run record with its current status, or None."""
+        return await self._point(self._store.get_run, run_id)
+
+    async def get_run_state(self, run_id: UUID | str) -> RunState | None:
+        """The materialized fold of the run's events, or None."""
+        return await self._point(self._store.get_run_state, run_id)
+
+    async def update_run_status(self, run_id: UUID | str, status: RunStatus | str) -> RunRecord:
+        """Append ``RunStatusChanged(status)``; see :meth:`RunStore.update_run_status`."""
+        return await self._commit(self._store._plan_update_run_status(run_id, status))
+
+    async def delete_run(self, run_id: UUID | str) -> bool:
+        """Delete the run with its events, indexes and views; True if it existed."""
+        return await self._commit(self._store._plan_delete_run(run_id))
+
+    async def list_runs(self, session_id: UUID | str) -> list[RunRecord]:
+        """The session's runs in created order."""
+        return await self._read(self._store.list_runs, session_id)
+
+    async def list_runs_filtered(
+        self,
+        *,
+        session_id: UUID | str | None = None,
+        status: RunStatus | str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[RunRecord]:
+        """Runs newest first from the status index; see :meth:`RunStore.list_runs_filtered`."""
+        return await self._read(
+            self._store.list_runs_filtered,
+            session_id=session_id,
+            status=status,
+            limit=limit,
+            offset=offset,
+        )
+
+    async def count_runs(
+        self, status: RunStatus | str | None = None, session_id: UUID | str | None = None
+    ) -> int:
+        """How many runs match (from the index's counters)."""
+        return await self._point(self._store.count_runs, status, session_id)
+
+    async def find_runs(self, prefix: str, *, limit: int = 10) -> list[UUID]:
+        """Run ids starting with a hex ``prefix`` (git-style short ids)."""
+        return await self._read(self._store.find_runs, prefix, limit=limit)
+
+    async def find_sessions(self, prefix: str, *, limit: int = 10) -> list[UUID]:
+        """Session ids starting with a hex ``prefix``."""
+        return await self._read(self._store.find_sessions, prefix, limit=limit)
+
+    # -- events ---------------------------------------------------------------------------
+    async def append_event(
+        self,
+        run_id: UUID | str,
+        event: AnyEvent,
+        *,
+        expected_seq: int | None = None,
+        event_id: UUID | str | None = None,
+    ) -> EventRecord:
+        """Append one event; see :meth:`RunStore.append_event`."""
+        plan = self._store._plan_append_event(run_id, event, expected_seq, event_id)
+        return await self._commit(plan)
+
+    async def append_events(
+        self,
+        run_id: UUID | str,
+        events: Iterable[AnyEvent],
+        *,
+        expected_seq: int | None = None,
+        event_ids: Sequence[UUID | str | None] | None = None,
+    ) -> list[EventRecord]:
+        """Append a batch atomically; see :meth:`RunStore.append_events`."""
+        plan = self._store._plan_append_events(run_id, events, expected_seq, event_ids)
+        return await self._commit(plan)
+
+    async def append_many(self, requests: Iterable[AppendRequest]) -> list[list[EventRecord]]:
+        """Append to several runs atomically; see :meth:`RunStore.append_many`."""
+        return await self._commit(self._store._plan_append_many(requests))
+
+    async def list_events(
+        self,
+        run_id: UUID | str,
+        *,
+        after_seq: int = 0,
+        to_seq: int | None = None,
+        limit: int | None = None,
+    ) -> list[EventRecord]:
+        """The run's events in seq order; see :meth:`RunStore.list_events`."""
+        return await self._read(
+            self._store.list_events, run_id, after_seq=after_seq, to_seq=to_seq, limit=limit
+        )
+
+    async def read_log(
+        self, *, after_position: int = 0, limit: int | None = None
+    ) -> list[EventRecord]:
+        """Events of every stream in position order; see :meth:`RunStore.read_log`."""
+        return await self._read(self._store.read_log, after_position=after_position, limit=limit)
+
+    async def last_events(self, n: int, *, run_id: UUID | str | None = None) -> list[EventRecord]:
+        """The last ``n`` events of the log (or of one run), oldest first."""
+        return await self._read(self._store.last_events, n, run_id=run_id)
+
+    async def last_position(self) -> int:
+        """The highest position ever assigned (0 for an empty log)."""
+        return await self._point(self._store.last_position)
+
+    # -- streams of other kinds -----------------------------------------------------------
+    async def create_stream(
+        self,
+        stream_id: UUID | str | None = None,
+        *,
+        kind: str,
+        metadata: Mapping[str, object] | None = None,
+    ) -> StreamRecord:
+        """Create a stream of ``kind``; see :meth:`RunStore.create_stream`."""
+        plan = self._store._plan_create_stream(stream_id, kind, metadata, ensure=False)
+        return await self._commit(plan)
+
+    async def ensure_stream(
+        self,
+        stream_id: UUID | str,
+        *,
+        kind: str,
+        metadata: Mapping[str, object] | None = None,
+    ) -> StreamRecord:
+        """The stream, created if absent; see :meth:`RunStore.ensure_stream`."""
+        plan = self._store._plan_create_stream(stream_id, kind, metadata, ensure=True)
+        return await self._commit(plan)
+
+    async def get_stream(self, stream_id: UUID | str) -> StreamRecord | None:
+        """The stream's record, or None; see :meth:`RunStore.get_stream`."""
+        return self._store.get_stream(stream_id)
+
+    async def append_to_stream(
+        self,
+        stream_id: UUID | str,
+        events: Sequence[AnyEvent],
+        *,
+        expected_seq: int | None = None,
+        event_ids: Sequence[UUID | str | None] | None = None,
+    ) -> list[EventRecord]:
+        """Append a batch to a stream atomically; see :meth:`RunStore.append_to_stream`."""
+        plan = self._store._plan_append_to_stream(stream_id, events, expected_seq, event_ids)
+        return await self._commit(plan)
+
+    async def read_stream(
+        self,
+        stream_id: UUID | str,
+        *,
+        after_seq: int = 0,
+        to_seq: int | None = None,
+        limit: int | None = None,
+        reverse: bool = False,
+    ) -> list[EventRecord]:
+        """A stream's events (or its tail); see :meth:`RunStore.read_stream`."""
+        return await self._read(
+            self._store.read_stream,
+            stream_id,
+            after_seq=after_seq,
+            to_seq=to_seq,
+            limit=limit,
+            reverse=reverse,
+        )
+
+    async def read_stream_view(
+        self,
+        stream_id: UUID | str,
+        view: type[V],
+        *,
+        after_seq: int = 0,
+        to_seq: int | None = None,
+        limit: int | None = None,
+        reverse: bool = False,
+    ) -> list[tuple[int, str, V]]:
+        """Payload views of a stream's events; see :meth:`RunStore.read_stream_view`."""
+        return await self._read(
+            self._store.read_stream_view,
+            stream_id,
+            view,
+            after_seq=after_seq,
+            to_seq=to_seq,
+            limit=limit,
+            reverse=reverse,
+        )
+
+    async def list_streams(
+        self, kind: str, *, limit: int = 100, offset: int = 0
+    ) -> list[StreamRecord]:
+        """Streams of ``kind`` in created order; see :meth:`RunStore.list_streams`."""
+        return await self._read(self._store.list_streams, kind, limit=limit, offset=offset)
+
+    async def delete_stream(self, stream_id: UUID | str) -> bool:
+        """Delete the stream with its events and views; see :meth:`RunStore.delete_stream`."""
+        return await self._commit(self._store._plan_delete_stream(stream_id))
+
+    # -- export, import, checks -----------------------------------------------------------
+    async def export_jsonl(self, run_ids: Iterable[UUID | str] | None = None) -> list[str]:
+        """The export lines (JSON Lines); see :meth:`RunStore.export_jsonl`."""
+        return await self._read(lambda: list(self._store.export_jsonl(run_ids)))
+
+    async def import_jsonl(self, lines: Iterable[str | bytes]) -> ImportSummary:
+        """Import an export, all or nothing; see :meth:`RunStore.import_jsonl`."""
+        return await asyncio.to_thread(self._store.import_jsonl, lines)
+
+    async def stats(self) -> StoreStats:
+        """Counts, sizes and projector checkpoints."""
+        return await self._read(self._store.stats)
+
+    async def verify(self) -> list[Problem]:
+        """Refold everything and compare with every view; ``[]`` when consistent."""
+        return await self._read(self._store.verify)
+
+    async def rebuild_projections(
+        self,
+        names: Iterable[str] | None = None,
+        *,
+        progress: Callable[[str, int, int], None] | None = None,
+    ) -> None:
+        """Rebuild views from the log; see :meth:`RunStore.rebuild_projections`."""
+        await asyncio.to_thread(self._store.rebuild_projections, names, progress=progress)
+
+    async def projector_status(self) -> list[ProjectorStatus]:
+        """Projectors' versions and checkpoints."""
+        return await self._read(self._store.projector_status)
+
+    def projection(self, name: str) -> Any:
+        """A projector's query object (its reads are synchronous and short)."""
+        return self._store.projection(name)
+
+    # -- subscriptions --------------------------------------------------------------------
+    async def subscribe(
+        self,
+        *,
+        after_position: int = 0,
+        run_id: UUID | str | None = None,
+        event_types: Iterable[str] | None = None,
+        name: str | None = None,
+        ack: AckMode = "auto",
+        batch_size: int = 256,
+        timeout: float | None = None,
+    ) -> Subscription:
+        """A subscription to iterate with ``async for``; see :meth:`RunStore.subscribe`.
+
+        Made off the loop (a named consumer's registration is a write); its reads, acks and
+        waits never block the event loop.
+
+        >>> import asyncio
+        >>> from eventlog.model.events import TextDelta
+        >>> async def main() -> list[int]:
+        ...     store = AsyncRunStore.in_memory()
+        ...     run = await store.create_run(await store.ensure_session(), provider="p", model="m")
+        ...     await store.append_event(run.id, TextDelta("hi"))
+        ...     async with await store.subscribe(timeout=0) as sub:
+        ...         return [r.position async for r in sub]
+        >>> asyncio.run(main())
+        [1]
+        """
+        make = partial(
+            self._store.subscribe,
+            after_position=after_position,
+            run_id=run_id,
+            event_types=event_types,
+            name=name,
+            ack=ack,
+            batch_size=batch_size,
+            timeout=timeout,
+        )
+        return await asyncio.to_thread(make)
+
+    async def consumers(self) -> list[ConsumerInfo]:
+        """Persistent consumers with their acknowledged position and lag."""
+        return await self._read(self._store.consumers)
+
+    async def delete_consumer(self, name: str) -> bool:
+        """Forget persistent consumer ``name``; True if it existed."""
+        return await asyncio.to_thread(self._store.delete_consumer, name)
+
+    async def wait_for_projections(self, position: int | None = None, timeout: float = 5.0) -> None:
+        """Wait (in a worker thread) until async projectors reach ``position``.
+
+        See :meth:`RunStore.wait_for_projections`.
+        """
+        await asyncio.to_thread(self._store.wait_for_projections, position, timeout)

@@ -1,0 +1,1 @@
+"""Whole-store tools over the engine: JSONL export/import, copy between backends, verify."""
