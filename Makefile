@@ -2,17 +2,33 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# Two installs, so that `make demo` then `make test` works, and the reverse:
+# DEMO_STAMP: the package alone (its six dependencies: all the demo needs);
+# STAMP: the package with the dev, bench and postgres extras (tests, linters, benchmarks).
+DEMO_STAMP := $(VENV)/.demo-stamp
 STAMP := $(VENV)/.installed-stamp
 
 .PHONY: demo test lint typecheck pytest bench bench-quick torture torture-postgres fuzz clean
 
-$(STAMP): pyproject.toml
+# The venv, an up-to-date pip, and no install left under the distribution's old name
+# ("eventlog", before it became agent-eventlog): both would own the `eventlog` script.
+define make_venv
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,bench,postgres]'
-	touch $(STAMP)
+	$(BIN)/python -m pip uninstall --quiet --yes eventlog 2>/dev/null || true
+endef
 
-demo: $(STAMP)
+$(DEMO_STAMP): pyproject.toml
+	$(make_venv)
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(DEMO_STAMP)
+
+$(STAMP): pyproject.toml
+	$(make_venv)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench,postgres]'
+	touch $(STAMP) $(DEMO_STAMP)
+
+demo: $(DEMO_STAMP)
 	$(BIN)/eventlog demo --db ./data
 
 lint: $(STAMP)

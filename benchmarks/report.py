@@ -18,6 +18,7 @@ from typing import Any
 import lmdb
 import msgspec
 
+import eventlog
 from benchmarks.core import Row
 
 __all__ = [
@@ -111,7 +112,7 @@ def machine() -> dict[str, Any]:
         "os": platform.platform(),
         "filesystem": _filesystem(os.path.join(here, "results")),
         "python": f"{platform.python_implementation()} {platform.python_version()}",
-        "eventlog": f"{_version('eventlog')} @ {_git(os.path.dirname(here))}",
+        "eventlog": f"{eventlog.__version__} @ {_git(os.path.dirname(here))}",
         "lmdb": f"py-lmdb {lmdb.__version__} (LMDB {'.'.join(map(str, lmdb.version()))})",
         "msgspec": _version("msgspec"),
         "sqlite": sqlite3.sqlite_version,

@@ -24,7 +24,7 @@ def unavailable() -> str | None:
     try:
         import psycopg
     except ImportError:
-        return "psycopg is not installed (pip install 'eventlog[postgres]')"
+        return "psycopg is not installed (pip install 'agent-eventlog[postgres]')"
     try:
         with psycopg.connect(ADMIN_URL, connect_timeout=3) as conn:
             conn.execute("SELECT 1")

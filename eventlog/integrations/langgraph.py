@@ -8,7 +8,7 @@ its channel values); ``put_writes`` appends the task's pending writes. The built
 transaction, the latest checkpoint per (thread, namespace), the lookup by checkpoint id and
 the blobs by (channel, version), so a read is one snapshot of a few keys.
 
-Needs the optional extra: ``pip install 'eventlog[langgraph]'``.
+Needs the optional extra: ``pip install 'agent-eventlog[langgraph]'``.
 
 >>> import tempfile
 >>> from eventlog import RunStore

@@ -2,7 +2,7 @@
 
 It implements the SDK's ``agents.memory.Session`` protocol (``get_items``, ``add_items``,
 ``pop_item``, ``clear_session``, ``session_id``, ``session_settings``) over one eventlog
-session (``pip install 'eventlog[openai-agents]'``):
+session (``pip install 'agent-eventlog[openai-agents]'``):
 
 - every item is one event of the session's stream, stored exactly as given (opaque JSON;
   item ids need not be unique). An item that maps to the store's message model (user /

@@ -55,7 +55,7 @@ def open_backend(
         except ImportError as exc:
             raise ConfigError(
                 f"PostgreSQL stores need psycopg 3 ({exc}); install them with "
-                "pip install 'eventlog[postgres]'"
+                "pip install 'agent-eventlog[postgres]'"
             ) from None
         pg = PostgresConfig.build(
             url=str(location),
