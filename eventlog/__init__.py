@@ -10,12 +10,17 @@ the run state is kept exactly consistent with the log.
 >>> _ = store.append_events(run.id, [ModelStarted("openai", "gpt-4o", 1), RunCompleted("stop", 1)])
 >>> store.get_run(run.id).status == RunStatus.COMPLETED
 True
+
+The names below load on first use (``from eventlog import RunStore`` imports the store then):
+``import eventlog`` alone costs almost nothing, and asyncio, PostgreSQL's driver and the agent
+frameworks load only for the code that uses them.
 """
 
 from __future__ import annotations
 
-from eventlog.engine.core import AppendRequest
-from eventlog.engine.protocols import ProjectionReader, ProjectionTx, Projector
+import importlib
+from typing import TYPE_CHECKING
+
 from eventlog.errors import (
     AlreadyExistsError,
     ConcurrencyError,
@@ -35,40 +40,46 @@ from eventlog.errors import (
     StoreFullError,
     StreamNotFound,
 )
-from eventlog.live.subscriptions import ConsumerInfo, Subscription
-from eventlog.model import registry
-from eventlog.model.events import RawEvent
-from eventlog.model.messages import (
-    AssistantMessage,
-    ImageUrlPart,
-    JsonPart,
-    Message,
-    SystemMessage,
-    TextPart,
-    ToolMessage,
-    UserMessage,
-)
-from eventlog.model.records import (
-    EventRecord,
-    Execution,
-    ExecutionStatus,
-    RunRecord,
-    RunState,
-    Session,
-    SessionStats,
-    StreamRecord,
-)
-from eventlog.model.registry import event_type, register_upcaster
-from eventlog.model.status import RunStatus
-from eventlog.storage.codec import MAX_EVENT_BYTES
-from eventlog.storage.config import PostgresConfig, StoreConfig
-from eventlog.store.async_run_store import AsyncRunStore
-from eventlog.store.run_store import RunStore
-from eventlog.store.streams import stream_id_for
-from eventlog.store.views import ProjectorStatus, StoreStats
-from eventlog.tools.copy_store import CopyReport, copy_store
-from eventlog.tools.jsonl import ImportFileError, ImportSummary
-from eventlog.tools.verify import Problem
+
+if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ loads each name
+    from eventlog.engine.core import AppendRequest
+    from eventlog.engine.protocols import ProjectionReader, ProjectionTx, Projector
+    from eventlog.live.subscriptions import ConsumerInfo, Subscription
+    from eventlog.model import registry
+    from eventlog.model.events import RawEvent
+    from eventlog.model.messages import (
+        AssistantMessage,
+        ImageUrlPart,
+        JsonPart,
+        Message,
+        SystemMessage,
+        TextPart,
+        ToolMessage,
+        UserMessage,
+    )
+    from eventlog.model.records import (
+        EventRecord,
+        Execution,
+        ExecutionStatus,
+        RunRecord,
+        RunState,
+        Session,
+        SessionStats,
+        StreamRecord,
+    )
+    from eventlog.model.registry import event_type, register_upcaster
+    from eventlog.model.status import RunStatus
+    from eventlog.storage.codec import MAX_EVENT_BYTES
+    from eventlog.storage.config import PostgresConfig, StoreConfig
+    from eventlog.store.async_run_store import AsyncRunStore
+    from eventlog.store.run_store import RunStore
+    from eventlog.store.streams import stream_id_for
+    from eventlog.store.views import ProjectorStatus, StoreStats
+    from eventlog.tools.copy_store import CopyReport, copy_store
+    from eventlog.tools.jsonl import ImportFileError, ImportSummary
+    from eventlog.tools.verify import Problem
+
+__version__ = "0.1.0"
 
 __all__ = [
     "MAX_EVENT_BYTES",
@@ -129,4 +140,64 @@ __all__ = [
     "registry",
     "stream_id_for",
 ]
-__version__ = "0.1.0"
+
+#: the names that load on first use, by module: the same as the TYPE_CHECKING imports above
+#: (tests/architecture/test_startup.py checks that the two agree)
+_LAZY_FROM: dict[str, tuple[str, ...]] = {
+    "eventlog.engine.core": ("AppendRequest",),
+    "eventlog.engine.protocols": ("ProjectionReader", "ProjectionTx", "Projector"),
+    "eventlog.live.subscriptions": ("ConsumerInfo", "Subscription"),
+    "eventlog.model": ("registry",),
+    "eventlog.model.events": ("RawEvent",),
+    "eventlog.model.messages": (
+        "AssistantMessage",
+        "ImageUrlPart",
+        "JsonPart",
+        "Message",
+        "SystemMessage",
+        "TextPart",
+        "ToolMessage",
+        "UserMessage",
+    ),
+    "eventlog.model.records": (
+        "EventRecord",
+        "Execution",
+        "ExecutionStatus",
+        "RunRecord",
+        "RunState",
+        "Session",
+        "SessionStats",
+        "StreamRecord",
+    ),
+    "eventlog.model.registry": ("event_type", "register_upcaster"),
+    "eventlog.model.status": ("RunStatus",),
+    "eventlog.storage.codec": ("MAX_EVENT_BYTES",),
+    "eventlog.storage.config": ("PostgresConfig", "StoreConfig"),
+    "eventlog.store.async_run_store": ("AsyncRunStore",),
+    "eventlog.store.run_store": ("RunStore",),
+    "eventlog.store.streams": ("stream_id_for",),
+    "eventlog.store.views": ("ProjectorStatus", "StoreStats"),
+    "eventlog.tools.copy_store": ("CopyReport", "copy_store"),
+    "eventlog.tools.jsonl": ("ImportFileError", "ImportSummary"),
+    "eventlog.tools.verify": ("Problem",),
+}
+_MODULE_OF = {name: module for module, names in _LAZY_FROM.items() for name in names}
+
+
+def __getattr__(name: str) -> object:
+    """Load a public name on first use (PEP 562); later lookups find it in the module."""
+    try:
+        module_name = _MODULE_OF[name]
+    except KeyError:
+        raise AttributeError(f"module 'eventlog' has no attribute {name!r}") from None
+    module = importlib.import_module(module_name)
+    try:
+        value = getattr(module, name)
+    except AttributeError:  # a submodule, not yet imported (``registry``)
+        value = importlib.import_module(f"{module_name}.{name}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -3,6 +3,9 @@
 Every command opens the store (read-only unless it writes), calls one or two public library
 functions and prints the result as a table, ``--json`` or ``--nl``. Library errors become
 ``error: …`` on stderr with exit code 1; usage errors exit 2. Logs go to stderr.
+
+The command modules import the store, rich and the rest when a command runs: ``eventlog
+--help`` loads typer and the command signatures only (benchmarks/startup.py measures it).
 """
 
 from __future__ import annotations
@@ -11,7 +14,6 @@ import logging
 import sys
 from typing import Annotated
 
-import structlog
 import typer
 
 from eventlog.cli import admin, runs, sessions, stores
@@ -30,11 +32,16 @@ app = typer.Typer(
 
 def _configure_logging(verbose: bool) -> None:
     level = logging.INFO if verbose else logging.WARNING
+    # the standard-library level decides what is printed: the library logs through structlog
+    # over stdlib loggers (eventlog.log), loaded by the first line that passes this level
     logging.basicConfig(stream=sys.stderr, level=level, format="%(message)s", force=True)
-    structlog.configure(
-        wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
-    )
+    if verbose:  # only then: importing structlog costs more than most commands (rich, asyncio)
+        import structlog
+
+        structlog.configure(
+            wrapper_class=structlog.make_filtering_bound_logger(level),
+            logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        )
 
 
 @app.callback()

@@ -1,4 +1,8 @@
-"""What every command shares: the store option, output modes, id prefixes, clean errors."""
+"""What every command shares: the store option, output modes, id prefixes, clean errors.
+
+The store, msgspec and rich load when a command first uses them (not at import): typer builds
+``eventlog --help`` from the command functions' signatures alone.
+"""
 
 from __future__ import annotations
 
@@ -7,19 +11,18 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 from uuid import UUID
 
-import msgspec
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from eventlog.errors import EventLogError
-from eventlog.model.events import RawEvent
-from eventlog.model.records import EventRecord
-from eventlog.store.run_store import RunStore
-from eventlog.tools.jsonl import ImportFileError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from eventlog.model.records import EventRecord
+    from eventlog.store.run_store import RunStore
 
 __all__ = [
     "DEFAULT_DB",
@@ -58,6 +61,8 @@ NlFlag = Annotated[bool, typer.Option("--nl", help="Print JSON Lines (one object
 
 def console() -> Console:
     """A console for data on stdout: rich when a terminal, plain (no color) when piped."""
+    from rich.console import Console
+
     # markup=False: stored text ("[1]", "[/INST]", titles, metadata) is printed as it is
     if sys.stdout.isatty():
         return Console(markup=False, highlight=False)
@@ -75,7 +80,7 @@ def fail_cleanly() -> Iterator[None]:
     """Turn library errors into ``error: …`` on stderr with exit code 1 (no traceback)."""
     try:
         yield
-    except (EventLogError, ImportFileError) as exc:
+    except EventLogError as exc:  # ImportFileError included
         die(str(exc))
     except KeyError as exc:
         die(str(exc.args[0]) if exc.args else "not found")
@@ -85,6 +90,8 @@ def fail_cleanly() -> Iterator[None]:
 
 def open_store(db: str, *, write: bool = False, create: bool = False) -> RunStore:
     """Open the store: read-only unless ``write``; never create one unless ``create``."""
+    from eventlog.store.run_store import RunStore
+
     if write:
         return RunStore.open(db, create=create)
     return RunStore.open(db, readonly=True)
@@ -120,11 +127,15 @@ def resolve_session(store: RunStore, prefix: str) -> UUID:
 
 def to_builtins(obj: Any) -> Any:
     """JSON-ready builtins with the library's field names."""
+    import msgspec
+
     return msgspec.to_builtins(obj)
 
 
 def event_dict(record: EventRecord, *, payload: bool = True) -> dict[str, Any]:
     """An event as a JSON object: run_id, seq, position, type, recorded_at, event_id, payload."""
+    from eventlog.model.events import RawEvent
+
     out: dict[str, Any] = {
         "run_id": str(record.run_id),
         "seq": record.seq,
@@ -141,6 +152,8 @@ def event_dict(record: EventRecord, *, payload: bool = True) -> dict[str, Any]:
 
 def summary(record: EventRecord, width: int = 90) -> str:
     """A one-line summary of an event's payload."""
+    from eventlog.model.events import RawEvent
+
     event = record.event
     data = event.data if isinstance(event, RawEvent) else to_builtins(event)
     parts = []
@@ -178,6 +191,8 @@ def emit(
     title: str | None = None,
 ) -> None:
     """Print ``rows`` as one JSON document, JSON Lines, or a table built from ``columns``."""
+    from rich.table import Table
+
     if json_out and nl:
         die("choose one of --json and --nl", 2)
     if json_out:

@@ -1,4 +1,8 @@
-"""Store-wide commands: demo, export, import, verify, rebuild, stats, consumers."""
+"""Store-wide commands: demo, export, import, verify, rebuild, stats, consumers.
+
+Each command imports what it uses (the store, rich's tables and progress bars, the demo data)
+when it runs, so that ``eventlog --help`` and the other commands do not load it.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +13,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn
-from rich.table import Table
 
 from eventlog.cli._common import (
     DEFAULT_DB,
@@ -26,11 +27,7 @@ from eventlog.cli._common import (
     resolve_run,
     to_builtins,
 )
-from eventlog.cli.demo_data import write_demo_runs
 from eventlog.errors import CorruptRecordError
-from eventlog.model.status import RunStatus
-from eventlog.storage.config import is_postgres_url
-from eventlog.tools.jsonl import parse_lines
 
 __all__ = ["register"]
 
@@ -44,6 +41,11 @@ def demo(
 
     Example: eventlog demo --db ./data --runs 6
     """
+    from rich.table import Table
+
+    from eventlog.cli.demo_data import write_demo_runs
+    from eventlog.model.status import RunStatus
+
     out = console()
     with fail_cleanly(), open_store(db, write=True, create=True) as store:
         records = write_demo_runs(store, runs=runs, seed=seed)
@@ -139,6 +141,9 @@ def import_(
 
     Example: eventlog import backup.jsonl --db ./restored
     """
+    from eventlog.storage.config import is_postgres_url
+    from eventlog.tools.jsonl import parse_lines
+
     if not file.is_file():
         die(f"file {file} not found")
     path = None if is_postgres_url(db) else Path(db)
@@ -203,6 +208,9 @@ def rebuild(
 
     Example: eventlog rebuild --projector status_index
     """
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn
+
     with fail_cleanly(), open_store(db, write=True) as store:
         known = [p.name for p in store.projector_status()]
         unknown = sorted(set(projector or []) - set(known))
@@ -233,6 +241,8 @@ def stats(db: DbOption = DEFAULT_DB, json_out: JsonFlag = False) -> None:
 
     Example: eventlog stats --json
     """
+    from eventlog.storage.config import is_postgres_url
+
     with fail_cleanly(), open_store(db) as store:
         result = store.stats()
     data = to_builtins(result)

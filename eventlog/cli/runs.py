@@ -1,9 +1,9 @@
-"""Commands about runs: runs, show, events, replay, tail."""
+"""Commands about runs: runs, show, events, replay, tail (the store loads when a command runs)."""
 
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -25,8 +25,10 @@ from eventlog.cli._common import (
     to_builtins,
     when,
 )
-from eventlog.model.records import EventRecord, RunRecord, RunState
 from eventlog.model.status import RunStatus
+
+if TYPE_CHECKING:
+    from eventlog.model.records import EventRecord, RunRecord, RunState
 
 __all__ = ["register"]
 
@@ -168,6 +170,8 @@ def replay(
 
     Example: eventlog replay 3f2a --to-seq 12 --diff
     """
+    from eventlog.model.records import RunState
+
     with fail_cleanly(), open_store(db) as store:
         rid = resolve_run(store, run)
         record = store.get_run(rid)

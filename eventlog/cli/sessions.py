@@ -1,8 +1,8 @@
-"""Commands about sessions: sessions, messages."""
+"""Commands about sessions: sessions, messages (the store loads when a command runs)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -17,14 +17,9 @@ from eventlog.cli._common import (
     resolve_session,
     to_builtins,
 )
-from eventlog.model.messages import (
-    AssistantMessage,
-    ImageUrlPart,
-    JsonPart,
-    Message,
-    TextPart,
-    ToolMessage,
-)
+
+if TYPE_CHECKING:
+    from eventlog.model.messages import Message
 
 __all__ = ["register"]
 
@@ -62,6 +57,8 @@ def sessions(
 
 
 def _content(message: Message) -> str:
+    from eventlog.model.messages import AssistantMessage, ImageUrlPart, JsonPart, TextPart
+
     parts = []
     for part in message.content:
         if isinstance(part, TextPart):
@@ -87,6 +84,8 @@ def messages(
 
     Example: eventlog messages 9cb6 --nl
     """
+    from eventlog.model.messages import ToolMessage
+
     with fail_cleanly(), open_store(db) as store:
         sid = resolve_session(store, session)
         found = store.list_messages(sid, after_seq=after_seq, limit=limit)

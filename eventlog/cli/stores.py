@@ -1,4 +1,7 @@
-"""Commands over whole stores and backends: ``migrate`` (PostgreSQL schema) and ``copy``."""
+"""Commands over whole stores and backends: ``migrate`` (PostgreSQL schema) and ``copy``.
+
+Each command imports what it uses (psycopg, the copier, rich's progress bar) when it runs.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +9,8 @@ import json
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from eventlog.cli._common import DEFAULT_DB, DbOption, JsonFlag, die, fail_cleanly
-from eventlog.storage.config import PostgresConfig, is_postgres_url
-from eventlog.tools.copy_store import copy_store
 
 __all__ = ["register"]
 
@@ -32,6 +31,8 @@ def migrate(
 
     Example: eventlog migrate --db postgresql://postgres@127.0.0.1/test?schema=agents
     """
+    from eventlog.storage.config import PostgresConfig, is_postgres_url
+
     if not is_postgres_url(db):
         typer.echo(f"{db} is an LMDB store: it has no schema and needs no migration")
         return
@@ -42,7 +43,7 @@ def migrate(
             from eventlog.storage.postgres.schema import MIGRATIONS, applied_version
             from eventlog.storage.postgres.schema import migrate as apply
         except ImportError:  # pragma: no cover - the postgres extra is missing
-            die("PostgreSQL stores need psycopg 3: pip install 'eventlog[postgres]'")
+            die("PostgreSQL stores need psycopg 3: pip install 'agent-eventlog[postgres]'")
         config = PostgresConfig.build(url=db, schema=schema)
         try:
             with psycopg.connect(config.conninfo, autocommit=True, connect_timeout=10) as conn:
@@ -85,6 +86,11 @@ def copy(
 
     Example: eventlog copy --from ./data --to postgresql://postgres@127.0.0.1/test?schema=agents
     """
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from eventlog.tools.copy_store import copy_store
+
     with (
         fail_cleanly(),
         Progress(

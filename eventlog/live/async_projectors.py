@@ -23,25 +23,23 @@ skipped: reopening the store retries from the checkpoint; ``rebuild_projections`
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from functools import partial
 from uuid import UUID
 
-import structlog
-
 from eventlog.engine.core import Engine
 from eventlog.engine.projectors import ProjectionTxn, ProjectorMeta, ProjectorSet, apply_one
 from eventlog.engine.protocols import Projector
 from eventlog.errors import ProjectionTimeoutError, ProjectorFailedError, StoreClosedError
+from eventlog.log import get_logger
 from eventlog.storage.kv import KVBackend, KVTxn
 from eventlog.storage.wakeup import POLL_MAX, POLL_MIN, Wakeup
 
 __all__ = ["AsyncProjectorRunner", "clear_errors", "wait_for_projections"]
 
-log = structlog.wrap_logger(logging.getLogger("eventlog.live.async_projectors"))
+log = get_logger("eventlog.live.async_projectors")
 
 #: A batch applied in a read snapshot: the metadata it started from, its new checkpoint, and
 #: the buffered changes of the keyspace (None = delete).

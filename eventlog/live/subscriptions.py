@@ -25,7 +25,6 @@ processed when the consumer died.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import re
 import time
@@ -350,10 +349,14 @@ class Subscription:
         raise StopIteration
 
     # -- async -----------------------------------------------------------------------------
+    # asyncio is imported in the methods that await (where a loop runs, so it is loaded): a
+    # sync program that never iterates asynchronously does not load it.
     def __aiter__(self) -> Subscription:
         return self
 
     async def __anext__(self) -> EventRecord:
+        import asyncio
+
         record = self._take()
         if record is not None:
             return record
@@ -376,10 +379,14 @@ class Subscription:
         raise StopAsyncIteration
 
     async def _async_auto_ack(self) -> None:
+        import asyncio
+
         if self._ack_due():
             await asyncio.to_thread(self.ack, self._handed)
 
     async def _async_wait(self, seen: int, timeout: float | None) -> None:
+        import asyncio
+
         loop = asyncio.get_running_loop()
         woken: asyncio.Future[None] = loop.create_future()
 

@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import stat
 import threading
@@ -28,9 +27,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import lmdb
-import structlog
 
 from eventlog.errors import StoreClosedError, StoreError, StoreFullError
+from eventlog.log import get_logger
 from eventlog.storage.config import StoreConfig
 from eventlog.storage.keys import prefix_end
 from eventlog.storage.kv import TABLES
@@ -44,9 +43,7 @@ T = TypeVar("T")
 #: (``mdb_reader_check``: a scan of the slots, ~1 microsecond here; see tests/RELIABILITY.md).
 READER_CHECK_INTERVAL = 1.0
 
-# structlog over a stdlib logger: silent below WARNING until the application configures
-# logging (a library must not print to stdout), and the app's structlog processors apply.
-log = structlog.wrap_logger(logging.getLogger("eventlog.lmdb"))
+log = get_logger("eventlog.lmdb")
 
 
 class _Gate:

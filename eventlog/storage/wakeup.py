@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import itertools
-import logging
 import os
 import select
 import sys
@@ -33,11 +32,11 @@ import threading
 import weakref
 from collections.abc import Callable
 
-import structlog
+from eventlog.log import get_logger
 
 __all__ = ["NOTIFY_FILE", "POLL_MAX", "POLL_MIN", "Wakeup"]
 
-log = structlog.wrap_logger(logging.getLogger("eventlog.storage.wakeup"))
+log = get_logger("eventlog.storage.wakeup")
 
 #: The file in the store directory whose modification wakes other processes' subscribers.
 NOTIFY_FILE = "notify"

@@ -7,7 +7,6 @@ that wires the built-in projectors; nothing here touches lmdb directly.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from os import PathLike
@@ -16,12 +15,12 @@ from typing import TypeVar
 from uuid import UUID, uuid4
 
 import msgspec
-import structlog
 
 from eventlog.engine.core import Accepts, AppendRequest, Engine
 from eventlog.engine.projectors import reader
 from eventlog.engine.protocols import Projector
 from eventlog.errors import SessionNotFound
+from eventlog.log import get_logger
 from eventlog.model.events import AnyEvent, RunStatusChanged
 from eventlog.model.records import EventRecord, RunRecord, RunState, Session
 from eventlog.model.status import RunStatus
@@ -51,9 +50,7 @@ __all__ = ["BUILTIN_PROJECTORS", "RunStore"]
 
 T = TypeVar("T")
 
-# structlog over a stdlib logger: silent below WARNING until the application configures
-# logging (a library must not print to stdout), and the app's structlog processors apply.
-log = structlog.wrap_logger(logging.getLogger("eventlog.store.run_store"))
+log = get_logger("eventlog.store.run_store")
 
 #: The built-in projectors, in the order they run (run state first: it enforces the
 #: terminal-status rule before any other view sees the event).

@@ -7,7 +7,6 @@ everything; ``rebuild_projections`` replays views from the log.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from functools import partial
@@ -15,12 +14,12 @@ from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
 import msgspec
-import structlog
 
 from eventlog.engine.core import AppendRequest, Engine
 from eventlog.engine.projectors import ProjectionTxn, is_async, reader
 from eventlog.engine.protocols import ProjectionReader
 from eventlog.errors import RunNotFound, SessionNotFound
+from eventlog.log import get_logger
 from eventlog.model.messages import (
     MESSAGE_TYPES,
     Message,
@@ -48,7 +47,7 @@ from projections.status_index import StatusIndexQuery
 __all__ = ["ProjectorStatus", "StoreStats", "StoreViews"]
 
 T = TypeVar("T")
-log = structlog.wrap_logger(logging.getLogger("eventlog.store.run_store"))
+log = get_logger("eventlog.store.run_store")
 
 
 def _status(value: RunStatus | str | None) -> RunStatus | None:

@@ -29,7 +29,11 @@ NOBODY = 65534
 
 PRELUDE = """
 import io, json, os, sys
-import eventlog, eventlog.storage.lmdb, eventlog.cli  # everything, before dropping privileges
+# everything, before dropping privileges: eventlog and its CLI load modules on first use
+# (the public names, the commands' rich output, structlog for the first error logged)
+import eventlog, eventlog.storage.lmdb, eventlog.cli
+from eventlog import *
+import eventlog.cli.demo_data, rich.console, rich.progress, rich.table, structlog
 from eventlog import RunStore, StoreError
 if os.geteuid() == 0:
     os.setgroups([]); os.setgid(NOBODY); os.setuid(NOBODY)

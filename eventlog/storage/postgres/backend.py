@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import bisect
 import contextlib
-import logging
 import os
 import secrets
 import threading
@@ -35,7 +34,6 @@ from typing import Any, TypeVar
 
 import psycopg
 import psycopg_pool
-import structlog
 from psycopg import sql
 
 from eventlog.errors import StoreClosedError, StoreError
@@ -48,7 +46,6 @@ from eventlog.storage.postgres.wakeup import PgWakeup
 __all__ = ["PostgresBackend"]
 
 T = TypeVar("T")
-log = structlog.wrap_logger(logging.getLogger("eventlog.postgres"))
 
 _PAGE = 512  # rows per page of a scan
 _BEGIN_READ = b"BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"

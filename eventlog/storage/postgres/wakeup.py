@@ -17,21 +17,20 @@ waiters poll (1-40 ms) until a new connection listens again.
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import select
 import threading
 import time
 
 import psycopg
-import structlog
 from psycopg import sql
 
+from eventlog.log import get_logger
 from eventlog.storage.wakeup import Wakeup
 
 __all__ = ["PgWakeup"]
 
-log = structlog.wrap_logger(logging.getLogger("eventlog.postgres"))
+log = get_logger("eventlog.postgres")
 
 _RETRY = 1.0  # seconds between two attempts to listen again after a failure
 
