@@ -44,9 +44,26 @@ def _configure_logging(verbose: bool) -> None:
         )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from eventlog.cli.version import version_report
+
+        typer.echo(version_report())
+        raise typer.Exit()
+
+
 @app.callback()
 def _main(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log to stderr.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the version, store formats and library versions, and exit.",
+        ),
+    ] = False,
 ) -> None:
     _configure_logging(verbose)
 

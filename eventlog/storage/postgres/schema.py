@@ -12,6 +12,9 @@ length), the same order as LMDB's keys, so every engine rule - dense positions, 
 index layouts - is the same code on both backends, and a store copies between them key for key.
 One more table, ``eventlog_writer``, holds the token of the last committing writer (see
 ``eventlog.storage.postgres.backend``).
+
+psycopg is imported by the functions that talk to the server, so that ``eventlog --version``
+reads :data:`SCHEMA_VERSION` where the ``postgres`` extra is not installed.
 """
 
 from __future__ import annotations
@@ -19,16 +22,17 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from typing import Any
-
-import psycopg
-from psycopg import sql
+from typing import TYPE_CHECKING, Any
 
 from eventlog.errors import ConfigError, StoreError
+
+if TYPE_CHECKING:
+    import psycopg
 
 __all__ = [
     "DEFAULT_SCHEMA",
     "MIGRATIONS",
+    "SCHEMA_VERSION",
     "Migration",
     "applied_version",
     "check_schema_name",
@@ -89,6 +93,8 @@ MIGRATIONS: tuple[Migration, ...] = (
         ),
     ),
 )
+#: The schema version this eventlog creates and expects: its latest migration.
+SCHEMA_VERSION = MIGRATIONS[-1].version
 
 
 def check_schema_name(schema: str) -> str:
@@ -109,6 +115,8 @@ def lock_key(schema: str, purpose: str) -> int:
 
 def applied_version(conn: psycopg.Connection[Any], schema: str) -> int | None:
     """The highest migration applied to ``schema`` (None: no store schema there)."""
+    from psycopg import sql
+
     row = conn.execute(
         "SELECT to_regclass(%s) IS NOT NULL", (f'"{schema}".eventlog_migrations',)
     ).fetchone()
@@ -132,6 +140,8 @@ def migrate(
 
     ``conn`` must be in autocommit mode; the migrations run in one transaction of their own.
     """
+    from psycopg import sql
+
     check_schema_name(schema)
     latest = migrations[-1].version if migrations else 0
     target = latest if target is None else target
