@@ -9,8 +9,8 @@ Conventions:
 
 - a *throughput* sample (``unit="events/s"``) holds one figure per measured repetition and is
   summarised as median (min-max);
-- a *latency* sample (``unit="µs"``) also holds percentiles (p50/p90/p99/max) over every call
-  of every measured repetition; its central figure is the p50;
+- a *latency* sample (``unit="µs"``, or ``"ms"`` for whole processes) also holds percentiles
+  (p50/p90/p99/max) over every call of every measured repetition; its central figure is the p50;
 - a ratio is always "how many times faster ours is": ours ÷ peer for throughput, peer ÷ ours
   for latency, so ≥ 1 means ours wins, whatever the unit;
 - warm-up repetitions are run and thrown away; ``gc.collect()`` runs before each repetition.
@@ -51,6 +51,8 @@ __all__ = [
 
 THROUGHPUT = "events/s"
 LATENCY = "µs"
+#: the units of latency samples (lower is better): calls in µs, whole processes in ms
+LATENCY_UNITS = (LATENCY, "ms")
 
 #: Workload parameters: plain JSON scalars (and lists of ints), passed to the worker as JSON.
 Params = dict[str, int | float | str | list[int]]
@@ -106,7 +108,7 @@ def percentiles(values: Sequence[float]) -> dict[str, float]:
 
 def central(sample: Sample) -> float:
     """The figure a ratio uses: the median rep (throughput) or the p50 of every call."""
-    if sample.unit == LATENCY and "p50" in sample.pct:
+    if sample.unit in LATENCY_UNITS and "p50" in sample.pct:
         return sample.pct["p50"]
     return statistics.median(sample.reps)
 
@@ -114,7 +116,7 @@ def central(sample: Sample) -> float:
 def ratio(ours: Sample, peer: Sample) -> float:
     """How many times faster ours is than ``peer`` (≥ 1: ours wins)."""
     a, b = central(ours), central(peer)
-    if ours.unit == LATENCY:
+    if ours.unit in LATENCY_UNITS:
         return b / a if a > 0 else float("inf")
     return a / b if b > 0 else float("inf")
 
@@ -231,9 +233,12 @@ def fmt_num(x: float) -> str:
 
 def describe(sample: Sample) -> str:
     """``12,345 (12,000-13,000)`` or ``p50 12.3 µs (p90 15.0, p99 30.1)``."""
-    if sample.unit == LATENCY and sample.pct:
+    if sample.unit in LATENCY_UNITS and sample.pct:
         p = sample.pct
-        return f"p50 {fmt_num(p['p50'])} µs (p90 {fmt_num(p['p90'])}, p99 {fmt_num(p['p99'])})"
+        return (
+            f"p50 {fmt_num(p['p50'])} {sample.unit} (p90 {fmt_num(p['p90'])}, "
+            f"p99 {fmt_num(p['p99'])})"
+        )
     med = statistics.median(sample.reps)
     text = f"{fmt_num(med)} ({fmt_num(min(sample.reps))}-{fmt_num(max(sample.reps))}) {sample.unit}"
     if sample.pct:  # a throughput figure that also timed each call

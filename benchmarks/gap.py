@@ -340,6 +340,10 @@ def profile_missed(
             parts.append(_growth_breakdown(outcomes))
         elif row.gap == "growth_rate":
             parts.append(_growth_curve(outcomes))
+        elif row.gap == "startup":
+            from benchmarks.startup import gap_text
+
+            parts.append(gap_text(outcomes))
         out[row.gap] = "\n".join(parts)
     return out
 

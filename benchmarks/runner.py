@@ -52,6 +52,7 @@ ALL = (
     "pg_replay",
     "pg_listing",
     "agents_session",
+    "startup",
 )
 
 #: the first PostgreSQL workload's number (their rows have a README section of their own)
