@@ -5,7 +5,10 @@
 Each call starts a new process and waits for it to exit (wall time, ms): ``eventlog --help``,
 ``eventlog runs --db DEMO`` on a demo store (what ``make demo`` writes: 6 runs) and, for the
 record, ``python -c "import eventlog"``. The peer is ``python -c "import typer"``: the library
-the CLI is built on, imported and nothing else; ``python -c pass`` is the interpreter's floor.
+the CLI is built on, imported and nothing else; ``python -c pass`` is the interpreter's floor,
+and a two-command typer app running one command with one option (``TYPER_APP``) is what typer
+itself costs to run a command: typer (0.29 here) coerces option values with pydantic
+TypeAdapters, so running any command imports pydantic, which ``import typer`` does not.
 Target: ``eventlog --help`` and ``eventlog runs`` each take ≤ 2x the peer's time.
 
 The processes run as after an install: bytecode is cached (``PYTHONPYCACHEPREFIX`` in the
@@ -44,12 +47,25 @@ from benchmarks.core import (
     percentiles,
 )
 
-PEERS = ("eventlog", "typer", "python")
+PEERS = ("eventlog", "typer", "typer-app", "python")
 LABELS = {
     "eventlog": "eventlog (ours)",
     "typer": "python -c 'import typer'",
+    "typer-app": "a typer app running 1 command",
     "python": "python -c pass (the floor)",
 }
+#: the smallest typer CLI that runs a command with an option (``run --limit 5``)
+TYPER_APP = """
+import typer
+app = typer.Typer()
+@app.command()
+def run(limit: int = 20) -> None:
+    print(limit)
+@app.command()
+def other() -> None:
+    pass
+app()
+"""
 #: ours' variants: what the row is called
 VARIANTS = {
     "help": "startup: eventlog --help (whole process)",
@@ -81,6 +97,8 @@ def _commands(peer: str, workdir: str, params: Params) -> dict[str, list[str]]:
     python = sys.executable
     if peer == "typer":
         return {PROCESS: [python, "-c", "import typer"]}
+    if peer == "typer-app":
+        return {PROCESS: [python, "-c", TYPER_APP, "run", "--limit", "5"]}
     if peer == "python":
         return {PROCESS: [python, "-c", "pass"]}
     from eventlog import RunStore
@@ -192,6 +210,8 @@ def _rows(outputs: Mapping[str, PeerOutput], params: Params) -> list[Row]:
             labels=LABELS,
             gap="startup",
         )
+    for row in rows:  # the worker's memory is not the measured processes'
+        row.rss_mib = None
     return rows
 
 
