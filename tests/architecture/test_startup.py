@@ -105,6 +105,31 @@ def test_verbose_cli_logs_through_structlog(tmp_path: Path) -> None:
     assert "store_opened" in out.stderr
 
 
+def test_library_logger_loads_structlog_for_the_first_line_it_prints() -> None:
+    code = (
+        "import logging, sys\n"
+        "logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format='%(message)s')\n"
+        "from eventlog.log import get_logger\n"
+        "log = get_logger('eventlog.test')\n"
+        "log.info('below_the_level', n=1)\n"
+        "log.debug('below_the_level', n=2)\n"
+        "print('structlog' in sys.modules)\n"
+        "log.warning('printed_warning', n=3)\n"
+        "log.bind(run='r1').error('bound_error')\n"
+        "print('structlog' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False", "True"]
+    assert "below_the_level" not in out.stderr
+    assert "printed_warning" in out.stderr
+    assert "n=3" in out.stderr
+    assert "bound_error" in out.stderr
+    assert "run=r1" in out.stderr
+
+
 # -- the lazy names of eventlog/__init__.py ------------------------------------------------
 
 
