@@ -262,7 +262,8 @@ def test_named_command_exists(where: str, line: str) -> None:
     if args and not name:
         # the first word that is not an option's value must be a command
         first = next((w for w in words[1:] if not w.startswith("-")), "")
-        assert first in commands or first.startswith("<") or first == "...", (
+        placeholder = first.startswith("<") or first.isupper() or first == "..."  # COMMAND
+        assert first in commands or placeholder, (
             f"{where}: `eventlog {first}` is not a command of the CLI ({sorted(commands)[1:]})"
         )
     for word in words[1:]:
