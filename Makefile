@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 DEMO_STAMP := $(VENV)/.demo-stamp
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint typecheck pytest bench bench-quick torture torture-postgres fuzz clean
+.PHONY: demo test lint typecheck docs pytest bench bench-quick torture torture-postgres fuzz clean
 
 # The venv, an up-to-date pip, and no install left under the distribution's old name
 # ("eventlog", before it became agent-eventlog): both would own the `eventlog` script.
@@ -32,8 +32,8 @@ demo: $(DEMO_STAMP)
 	$(BIN)/eventlog demo --db ./data
 
 lint: $(STAMP)
-	$(BIN)/ruff check eventlog projections tests benchmarks
-	$(BIN)/ruff format --check eventlog projections tests benchmarks
+	$(BIN)/ruff check eventlog projections tests benchmarks docs/*.py
+	$(BIN)/ruff format --check eventlog projections tests benchmarks docs/*.py
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -41,7 +41,12 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/python -m pytest -q
 
-test: lint typecheck bench-quick pytest
+# The documentation site into site/ (strict: a broken link, reference or docstring fails).
+# The docs' code examples run in pytest (tests/docs/).
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
+test: lint typecheck docs bench-quick pytest
 
 # The full suite (< 15 min on 2 cores): results in benchmarks/results/, table in benchmarks/README.md.
 bench: $(STAMP)
@@ -80,4 +85,4 @@ fuzz: $(STAMP)
 	done
 
 clean:
-	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache .fuzz
+	rm -rf $(VENV) data site .pytest_cache .mypy_cache .ruff_cache .fuzz
