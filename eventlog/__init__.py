@@ -14,7 +14,7 @@ True
 
 from __future__ import annotations
 
-from eventlog.engine.core import AppendRequest
+from eventlog.engine.appends import AppendRequest
 from eventlog.engine.protocols import ProjectionReader, ProjectionTx, Projector
 from eventlog.errors import (
     AlreadyExistsError,
@@ -53,19 +53,19 @@ from eventlog.model.records import (
     Execution,
     ExecutionStatus,
     RunRecord,
-    RunState,
     Session,
     SessionStats,
     StreamRecord,
+    stream_id_for,
 )
 from eventlog.model.registry import event_type, register_upcaster
+from eventlog.model.state import RunState
 from eventlog.model.status import RunStatus
 from eventlog.storage.codec import MAX_EVENT_BYTES
 from eventlog.storage.config import PostgresConfig, StoreConfig
 from eventlog.store.async_run_store import AsyncRunStore
+from eventlog.store.plans import ProjectorStatus, StoreStats
 from eventlog.store.run_store import RunStore
-from eventlog.store.streams import stream_id_for
-from eventlog.store.views import ProjectorStatus, StoreStats
 from eventlog.tools.copy_store import CopyReport, copy_store
 from eventlog.tools.jsonl import ImportFileError, ImportSummary
 from eventlog.tools.verify import Problem

@@ -25,7 +25,8 @@ from eventlog.cli._common import (
     to_builtins,
     when,
 )
-from eventlog.model.records import EventRecord, RunRecord, RunState
+from eventlog.model.records import EventRecord, RunRecord
+from eventlog.model.state import RunState
 from eventlog.model.status import RunStatus
 
 __all__ = ["register"]
