@@ -81,7 +81,7 @@ def check_transitions(status: RunStatus, records: Iterable[EventRecord]) -> RunS
     >>> check_transitions(RunStatus.COMPLETED, [EventRecord(run_id, 7, 7, TextDelta("x"), now)])
     <RunStatus.COMPLETED: 'completed'>
     >>> from eventlog.errors import InvalidTransition
-    >>> moved = [EventRecord(run_id, 8, 8, RunStatusChanged("pending"), now)]
+    >>> moved = [EventRecord(run_id, 8, 8, RunStatusChanged(RunStatus.PENDING), now)]
     >>> try:
     ...     check_transitions(RunStatus.COMPLETED, moved)
     ... except InvalidTransition as exc:

@@ -208,7 +208,7 @@ def operations() -> st.SearchStrategy[list[Op]]:
 
 
 def model_status_after(status: RunStatus, event: Event) -> RunStatus:
-    """The lifecycle rule, written independently of eventlog.model.records.status_after."""
+    """The lifecycle rule, written independently of eventlog.model.state.status_after."""
     if isinstance(event, RunStatusChanged):
         return RunStatus(event.status)
     if isinstance(event, RunStarted):
