@@ -86,7 +86,7 @@ class Appender:
         if ids is None:  # the common path: no idempotency keys
             if req.expected_seq is not None and req.expected_seq != head:
                 raise ConcurrencyError(run_id, req.expected_seq, head)
-            return self.write(txn, run_id, number, head, events, None, now)
+            return self._write(txn, run_id, number, head, events, None, now)
         rid = run_id.bytes
         results: list[EventRecord | None] = [None] * len(events)
         todo: list[int] = []
@@ -107,7 +107,7 @@ class Appender:
         if todo or not events:  # an empty batch still checks expected_seq, like the fast path
             if req.expected_seq is not None and req.expected_seq != head:
                 raise ConcurrencyError(run_id, req.expected_seq, head)
-            written = self.write(
+            written = self._write(
                 txn, run_id, number, head, [events[i] for i in todo], [ids[i] for i in todo], now
             )
             for i, record in zip(todo, written, strict=True):
@@ -132,9 +132,9 @@ class Appender:
         if seq != head + 1:
             raise ConcurrencyError(stream_id, seq - 1, head)
         ids = None if event_id is None else (event_id,)
-        return self.write(txn, stream_id, number, head, (event,), ids, recorded_at)[0]
+        return self._write(txn, stream_id, number, head, (event,), ids, recorded_at)[0]
 
-    def write(
+    def _write(
         self,
         txn: KVTxn,
         run_id: UUID,

@@ -19,6 +19,7 @@ from eventlog.store.projection_view import ProjectionView
 
 __all__ = ["ProjectionPlans", "ProjectorStatus"]
 
+# the facade's logger, as before its plans moved here: logging set up for it still applies
 log = structlog.wrap_logger(logging.getLogger("eventlog.store.run_store"))
 
 

@@ -30,6 +30,7 @@ from projections.status_index import StatusIndexQuery
 
 __all__ = ["StoreStats", "ToolPlans"]
 
+# the facade's logger, as before its plans moved here: logging set up for it still applies
 log = structlog.wrap_logger(logging.getLogger("eventlog.store.run_store"))
 
 
