@@ -15,7 +15,13 @@ __all__ = ["BUILTIN_PROJECTORS", "with_builtins"]
 
 #: The built-in projectors, in the order they run (run state first: its state's lifecycle
 #: rule refuses an event that moves a terminal run before any other view sees the event).
-BUILTIN_PROJECTORS = ("run_state", "status_index", "session_listing", "executions")
+BUILTIN_PROJECTORS = (
+    "run_state",
+    "status_index",
+    "session_listing",
+    "executions",
+    "langgraph",
+)
 
 
 def with_builtins(projectors: Sequence[Projector]) -> list[Projector]:
@@ -25,11 +31,12 @@ def with_builtins(projectors: Sequence[Projector]) -> list[Projector]:
         raise ValueError(
             f"projector name {taken[0].name!r} is a built-in's; give your projector another name"
         )
-    return [
+    builtins: list[Projector] = [
         RunStateProjector(),
         StatusIndexProjector(),
         SessionListingProjector(),
         ExecutionsProjector(),
         LangGraphCheckpointsProjector(),
-        *projectors,
     ]
+    assert tuple(p.name for p in builtins) == BUILTIN_PROJECTORS
+    return [*builtins, *projectors]
