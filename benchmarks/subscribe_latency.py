@@ -47,11 +47,11 @@ def _subscriber(path: str, after: int, n: int, idle: float, ready: MpEvent, out:
                 break
         sub.close()
         idle_sub = store.subscribe(after_position=store.last_position(), timeout=idle)
-        woken = store._wakeup.generation
+        woken = store.core.wakeup.generation
         cpu0, wall0 = _cpu(), time.monotonic()
         extra = sum(1 for _ in idle_sub)
         cpu1, wall1 = _cpu(), time.monotonic()
-        wakeups = store._wakeup.generation - woken
+        wakeups = store.core.wakeup.generation - woken
         out.put(
             {
                 "deliveries": got,
@@ -83,7 +83,7 @@ def _signal_in_appends(directory: str, events: int) -> tuple[float, float]:
     """The signal timed where it runs (after each append's commit): median and mean, in us."""
     with RunStore.open(directory, durability="fast") as store:
         run = store.create_run(store.ensure_session(), provider="p", model="m")
-        backend = store._backend
+        backend = store.core.backend
         hook = backend.on_commit
         assert hook is not None
         samples: list[int] = []
@@ -105,7 +105,7 @@ def _append_cost(directory: str, events: int, rounds: int) -> tuple[float, float
     """Median microseconds per fast-mode append with the signal installed, and without."""
     with RunStore.open(directory, durability="fast") as store:
         run = store.create_run(store.ensure_session(), provider="p", model="m")
-        backend = store._backend
+        backend = store.core.backend
         hook = backend.on_commit
         samples: dict[bool, list[float]] = {True: [], False: []}
         for n in range(rounds):

@@ -42,7 +42,7 @@ from eventlog.errors import (
 )
 
 if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ loads each name
-    from eventlog.engine.core import AppendRequest
+    from eventlog.engine.appends import AppendRequest
     from eventlog.engine.protocols import ProjectionReader, ProjectionTx, Projector
     from eventlog.live.subscriptions import ConsumerInfo, Subscription
     from eventlog.model import registry
@@ -62,19 +62,19 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ lo
         Execution,
         ExecutionStatus,
         RunRecord,
-        RunState,
         Session,
         SessionStats,
         StreamRecord,
+        stream_id_for,
     )
     from eventlog.model.registry import event_type, register_upcaster
+    from eventlog.model.state import RunState
     from eventlog.model.status import RunStatus
     from eventlog.storage.codec import MAX_EVENT_BYTES
     from eventlog.storage.config import PostgresConfig, StoreConfig
     from eventlog.store.async_run_store import AsyncRunStore
+    from eventlog.store.plans import ProjectorStatus, StoreStats
     from eventlog.store.run_store import RunStore
-    from eventlog.store.streams import stream_id_for
-    from eventlog.store.views import ProjectorStatus, StoreStats
     from eventlog.tools.copy_store import CopyReport, copy_store
     from eventlog.tools.jsonl import ImportFileError, ImportSummary
     from eventlog.tools.verify import Problem
@@ -144,7 +144,7 @@ __all__ = [
 #: the names that load on first use, by module: the same as the TYPE_CHECKING imports above
 #: (tests/architecture/test_startup.py checks that the two agree)
 _LAZY_FROM: dict[str, tuple[str, ...]] = {
-    "eventlog.engine.core": ("AppendRequest",),
+    "eventlog.engine.appends": ("AppendRequest",),
     "eventlog.engine.protocols": ("ProjectionReader", "ProjectionTx", "Projector"),
     "eventlog.live.subscriptions": ("ConsumerInfo", "Subscription"),
     "eventlog.model": ("registry",),
@@ -164,19 +164,19 @@ _LAZY_FROM: dict[str, tuple[str, ...]] = {
         "Execution",
         "ExecutionStatus",
         "RunRecord",
-        "RunState",
         "Session",
         "SessionStats",
         "StreamRecord",
+        "stream_id_for",
     ),
     "eventlog.model.registry": ("event_type", "register_upcaster"),
+    "eventlog.model.state": ("RunState",),
     "eventlog.model.status": ("RunStatus",),
     "eventlog.storage.codec": ("MAX_EVENT_BYTES",),
     "eventlog.storage.config": ("PostgresConfig", "StoreConfig"),
     "eventlog.store.async_run_store": ("AsyncRunStore",),
+    "eventlog.store.plans": ("ProjectorStatus", "StoreStats"),
     "eventlog.store.run_store": ("RunStore",),
-    "eventlog.store.streams": ("stream_id_for",),
-    "eventlog.store.views": ("ProjectorStatus", "StoreStats"),
     "eventlog.tools.copy_store": ("CopyReport", "copy_store"),
     "eventlog.tools.jsonl": ("ImportFileError", "ImportSummary"),
     "eventlog.tools.verify": ("Problem",),

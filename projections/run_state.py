@@ -1,8 +1,10 @@
-"""The run-state projector: ``RunState`` per run, folded inside the append transaction.
+"""The run-state projector: ``RunState`` per run, advanced inside the append transaction.
 
-It also enforces the lifecycle rule: an event that would move a terminal run elsewhere raises
-:class:`~eventlog.errors.InvalidTransition` (naming both statuses and the seq), which aborts the
-whole append.
+It loads the run's state, advances it by the append's records and stores it. Advancing is the
+model's (:meth:`eventlog.model.state.RunState.advance`), and so is the lifecycle rule it
+enforces: an event that would move a terminal run elsewhere raises
+:class:`~eventlog.errors.InvalidTransition` (naming the run, both statuses and the seq), which
+aborts the whole append.
 """
 
 from __future__ import annotations
@@ -12,9 +14,8 @@ from typing import ClassVar
 from uuid import UUID
 
 from eventlog.engine.protocols import ProjectionReader, ProjectionTx
-from eventlog.errors import InvalidTransition
-from eventlog.model.records import FOLD_SPECIAL, EventRecord, RunRecord, RunState, status_after
-from eventlog.model.status import TERMINAL_STATUSES
+from eventlog.model.records import EventRecord, RunRecord
+from eventlog.model.state import RunState
 from eventlog.storage.codec import RUN_STATE
 
 __all__ = ["RunStateProjector", "RunStateQuery"]
@@ -49,21 +50,14 @@ class RunStateProjector:
         self.apply_batch(tx, (record,))
 
     def apply_batch(self, tx: ProjectionTx, records: Sequence[EventRecord]) -> None:
-        """Fold one append's records (one stream): one read, one write."""
+        """Advance the run's state by one append's records (one stream): one read, one write."""
         first = records[0]
         key = first.run_id.bytes
         raw = tx.get(key)
         if raw is None:
             return  # not a run (a session's message stream)
         state = RUN_STATE.decode(raw, "run", first.run_id, "state")
-        status = state.status
-        for record in records:
-            if type(record.event) in FOLD_SPECIAL:  # only these can change the status
-                nxt = status_after(status, record.event)
-                if status in TERMINAL_STATUSES and nxt != status:
-                    raise InvalidTransition(record.run_id, status.value, nxt.value, record.seq)
-                status = nxt
-        state.fold_in(records)
+        state.advance(records)  # InvalidTransition out of a terminal status: nothing written
         tx.put(key, RUN_STATE.encode(state))
 
     def query(self, reader: ProjectionReader) -> RunStateQuery:

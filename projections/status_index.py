@@ -19,7 +19,8 @@ from uuid import UUID
 import msgspec
 
 from eventlog.engine.protocols import ProjectionReader, ProjectionTx
-from eventlog.model.records import EventRecord, RunRecord, status_after
+from eventlog.model.records import EventRecord, RunRecord
+from eventlog.model.state import status_after
 from eventlog.model.status import RunStatus
 from projections._keys import STATUS_CODE, STATUS_OF_CODE, inv_micros, read_u64, u64
 

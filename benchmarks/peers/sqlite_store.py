@@ -23,7 +23,8 @@ from uuid import UUID
 import msgspec
 
 from eventlog.events import EVENT_TYPES, Event
-from eventlog.model.records import EventRecord, RunRecord, RunState, status_after
+from eventlog.model.records import EventRecord, RunRecord
+from eventlog.model.state import RunState, status_after
 from eventlog.model.status import TERMINAL_STATUSES, RunStatus
 
 __all__ = ["SqliteStore"]

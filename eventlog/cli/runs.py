@@ -28,7 +28,8 @@ from eventlog.cli._common import (
 from eventlog.model.status import RunStatus
 
 if TYPE_CHECKING:
-    from eventlog.model.records import EventRecord, RunRecord, RunState
+    from eventlog.model.records import EventRecord, RunRecord
+    from eventlog.model.state import RunState
 
 __all__ = ["register"]
 
@@ -170,7 +171,7 @@ def replay(
 
     Example: eventlog replay 3f2a --to-seq 12 --diff
     """
-    from eventlog.model.records import RunState
+    from eventlog.model.state import RunState
 
     with fail_cleanly(), open_store(db) as store:
         rid = resolve_run(store, run)

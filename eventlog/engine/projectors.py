@@ -282,7 +282,7 @@ def apply_one(projector: Projector, tx: ProjectionTx, record: EventRecord) -> No
     try:
         projector.apply(tx, record)
     except EventLogError:
-        raise  # a rule of the store (e.g. InvalidTransition from the run-state projector)
+        raise  # a rule of the store (e.g. the model's InvalidTransition, via the run state)
     except Exception as exc:
         raise ProjectionError(projector.name, record.run_id, record.seq, exc) from exc
 

@@ -1,26 +1,24 @@
-"""Streams of other kinds than runs and sessions: the engine's part (see ``Engine``).
+"""Streams of other kinds than runs and sessions: their records, listing and deletion.
 
 A stream of another kind has a :class:`~eventlog.model.records.StreamRecord` in ``stream_records``
 (kind, metadata, created_at), a ``streams`` entry of kind ``x`` and a ``stream_kinds`` entry
 (kind + ``00`` + stream number → stream id) that lists a kind's streams in created order.
-Its events are appended and read by :class:`~eventlog.engine.core.Engine` like a run's.
+Its events are appended and read like a run's (:mod:`eventlog.engine.appends`,
+:mod:`eventlog.engine.reads`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 from uuid import UUID
 
+from eventlog.engine.projectors import ProjectorSet
+from eventlog.engine.stream_index import StreamIndex
 from eventlog.errors import AlreadyExistsError, StreamNotFound
 from eventlog.model.records import StreamRecord
 from eventlog.storage.codec import STREAM_RECORD, recorded_at_of
 from eventlog.storage.keys import pack_u64, prefix_end
 from eventlog.storage.kv import KVTxn
-
-if TYPE_CHECKING:
-    from eventlog.engine.core import StreamKind
-    from eventlog.engine.projectors import ProjectorSet
 
 __all__ = ["OtherStreams"]
 
@@ -30,41 +28,24 @@ def _kind_key(kind: str, number: bytes) -> bytes:
 
 
 class OtherStreams:
-    """Create, read, list and delete streams of other kinds (mixed into ``Engine``)."""
+    """Create, read, list and delete streams of other kinds."""
 
-    projectors: ProjectorSet
-
-    def _new_stream(self, txn: KVTxn, stream_id: UUID, kind: StreamKind) -> bytes:
-        raise NotImplementedError
-
-    def _delete_stream(self, txn: KVTxn, stream_id: UUID) -> None:
-        raise NotImplementedError
-
-    def stream_number(self, txn: KVTxn, stream_id: UUID) -> bytes | None:
-        raise NotImplementedError
-
-    def last_seq(self, txn: KVTxn, number: bytes) -> int:
-        raise NotImplementedError
-
-    def stream_kind(self, txn: KVTxn, stream_id: UUID) -> StreamKind | None:
-        """What ``stream_id`` is: ``"run"``, ``"session"``, ``"stream"`` or None."""
-        raw = txn.get("streams", stream_id.bytes)
-        if raw is None:
-            return None
-        code = raw[8:]
-        return "run" if code == b"r" else "session" if code == b"s" else "stream"
+    def __init__(self, index: StreamIndex, projectors: ProjectorSet) -> None:
+        self.index = index
+        self.projectors = projectors
 
     def create_stream(self, txn: KVTxn, record: StreamRecord) -> StreamRecord:
+        """Create the stream of ``record`` (``AlreadyExistsError`` if its id is any stream's)."""
         key = record.id.bytes
         raw = txn.get("streams", key)
         if raw is not None:
-            what = self.stream_kind(txn, record.id)
+            what = self.index.stream_kind(txn, record.id)
             raise AlreadyExistsError(
                 f"{what} {record.id} already exists; use store.ensure_stream() to reuse a "
                 "stream, or another id"
             )
         txn.put("stream_records", key, STREAM_RECORD.encode(record))
-        number = self._new_stream(txn, record.id, "stream")
+        number = self.index.new_stream(txn, record.id, "stream")
         txn.put("stream_kinds", _kind_key(record.kind, number), key)
         self.projectors.hook(txn, "on_stream_created", record)
         return record
@@ -79,8 +60,8 @@ class OtherStreams:
         record = self.stream_record(txn, stream_id)
         if record is None:
             return None
-        number = self.stream_number(txn, stream_id)
-        head = 0 if number is None else self.last_seq(txn, number)
+        number = self.index.stream_number(txn, stream_id)
+        head = 0 if number is None else self.index.last_seq(txn, number)
         if number is None or head == 0:
             return record
         value = txn.get("events", number + pack_u64(head))
@@ -106,6 +87,7 @@ class OtherStreams:
         return out
 
     def iter_streams(self, txn: KVTxn) -> Iterator[StreamRecord]:
+        """Every stream of another kind's record, in id order (rebuilds, exports)."""
         for key, raw in txn.scan("stream_records", b""):
             yield STREAM_RECORD.decode(raw, "stream", UUID(bytes=key))
 
@@ -113,12 +95,12 @@ class OtherStreams:
         """Delete a stream of another kind with its events and views (idempotent)."""
         record = self.stream_record(txn, stream_id)
         if record is None:
-            found = self.stream_kind(txn, stream_id)
+            found = self.index.stream_kind(txn, stream_id)
             if found is not None:
                 raise StreamNotFound(stream_id, found)
             return False
-        number = self.stream_number(txn, stream_id)
-        self._delete_stream(txn, stream_id)
+        number = self.index.stream_number(txn, stream_id)
+        self.index.delete_stream(txn, stream_id)
         if number is not None:
             txn.delete("stream_kinds", _kind_key(record.kind, number))
         self.projectors.hook(txn, "on_stream_deleted", record)

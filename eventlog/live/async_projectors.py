@@ -122,18 +122,18 @@ class AsyncProjectorRunner:
         meta = ProjectorSet.meta(txn, projector.name)
         if meta is None or not meta.ready or meta.error is not None:
             return None  # being rebuilt (it will be reset), or failed
-        last = engine.last_position(txn)
+        last = engine.index.last_position(txn)
         if meta.checkpoint >= last:
             return None
         overlay = _Overlay(ProjectionTxn(txn, projector.name))
         types = frozenset(getattr(projector, "event_types", frozenset()))
         started = time.monotonic()
         checkpoint = last  # the log is exhausted unless the batch fills up
-        items = engine.iter_log(txn, after_position=meta.checkpoint)
+        items = engine.reads.iter_log(txn, after_position=meta.checkpoint)
         ids: dict[bytes, UUID] = {}
         for done, (position, ref) in enumerate(items, 1):
             self._position = position
-            record = engine.read_ref(txn, ref, ids)
+            record = engine.reads.read_ref(txn, ref, ids)
             if not types or record.type in types:
                 apply_one(projector, overlay, record)
             if done >= self._batch or time.monotonic() - started > self._seconds:
@@ -239,7 +239,7 @@ def wait_for_projections(
     projectors = engine.projectors.deferred
     if not projectors:
         return
-    target = backend.read(engine.last_position) if position is None else position
+    target = backend.read(engine.index.last_position) if position is None else position
     deadline = time.monotonic() + timeout
     delay = POLL_MIN
     while True:

@@ -99,7 +99,7 @@ def _put_consumer(txn: KVTxn, name: str, position: int) -> None:
 
 def list_consumers(engine: Engine, txn: KVTxn) -> list[ConsumerInfo]:
     """Every persistent consumer, by name, with its lag behind the log's last position."""
-    last = engine.last_position(txn)
+    last = engine.index.last_position(txn)
     out = []
     for key, raw in txn.scan("consumers", b""):
         record = _CONSUMER_DECODER.decode(raw)
@@ -129,12 +129,12 @@ def read_batch(
     """
     out: list[EventRecord] = []
     cursor = after
-    number = None if run_id is None else engine.stream_number(txn, run_id) or b"-"
+    number = None if run_id is None else engine.index.stream_number(txn, run_id) or b"-"
     ids: dict[bytes, UUID] = {}
-    for n, (position, ref) in enumerate(engine.iter_log(txn, after_position=after), 1):
+    for n, (position, ref) in enumerate(engine.reads.iter_log(txn, after_position=after), 1):
         cursor = position
         if number is None or ref[:8] == number:
-            record = engine.read_ref(txn, ref, ids)
+            record = engine.reads.read_ref(txn, ref, ids)
             if types is None or record.type in types:
                 out.append(record)
         if n >= limit:
@@ -143,11 +143,25 @@ def read_batch(
 
 
 class SubscriptionSource(Protocol):
-    """What a subscription reads from: a store's backend, engine and wake-up point."""
+    """What a subscription reads from: a store's backend, engine and wake-up point.
 
-    _backend: KVBackend
-    _engine: Engine
-    _wakeup: Wakeup
+    The store's shared core (:class:`eventlog.store.core.StoreCore`) is one.
+    """
+
+    @property
+    def backend(self) -> KVBackend:
+        """The store's backend (short read transactions; a consumer's acks are writes)."""
+        ...
+
+    @property
+    def engine(self) -> Engine:
+        """The store's engine (reads the log)."""
+        ...
+
+    @property
+    def wakeup(self) -> Wakeup:
+        """The store's wake-up point (signalled after every commit)."""
+        ...
 
 
 class Subscription:
@@ -179,9 +193,9 @@ class Subscription:
         batch_size: int = DEFAULT_BATCH,
         timeout: float | None = None,
     ) -> None:
-        self._backend = store._backend
-        self._engine = store._engine
-        self._wakeup = store._wakeup
+        self._backend = store.backend
+        self._engine = store.engine
+        self._wakeup = store.wakeup
         after = check_seq(after_position, "after_position") or 0
         rid = None if run_id is None else uuid_of(run_id, "run_id")
         self._run = rid
@@ -308,12 +322,17 @@ class Subscription:
     def _stopped(self) -> bool:
         return self._closed or self._wakeup.closed
 
-    def _wait_plan(self, deadline: float | None, delay: float) -> tuple[float | None, float]:
-        """How long to wait now (None = until woken) and the next polling delay; <0 = timed out."""
+    def _wait_plan(
+        self, deadline: float | None, delay: float, live: bool
+    ) -> tuple[float | None, float]:
+        """How long to wait now (None = until woken) and the next polling delay; <0 = timed out.
+
+        ``live``: what ``wakeup.live()`` said (False: poll).
+        """
         remaining = None if deadline is None else deadline - time.monotonic()
         if remaining is not None and remaining <= 0:
             return -1.0, delay
-        if self._wakeup.live():
+        if live:
             return remaining, POLL_MIN
         wait = delay if remaining is None else min(delay, remaining)
         return wait, min(delay * 2, POLL_MAX)
@@ -342,7 +361,7 @@ class Subscription:
             if got is None:
                 continue
             self._auto_ack()
-            wait, delay = self._wait_plan(deadline, delay)
+            wait, delay = self._wait_plan(deadline, delay, self._wakeup.live())
             if wait is not None and wait < 0:
                 break
             self._wakeup.wait(seen, wait)
@@ -372,7 +391,9 @@ class Subscription:
             if got is None:
                 continue
             await self._async_auto_ack()
-            wait, delay = self._wait_plan(deadline, delay)
+            # live() may (re)connect a listener to the server: never on the event loop
+            live = await asyncio.to_thread(self._wakeup.live)
+            wait, delay = self._wait_plan(deadline, delay, live)
             if wait is not None and wait < 0:
                 break
             await self._async_wait(seen, wait)

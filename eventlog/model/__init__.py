@@ -1,4 +1,7 @@
-"""What is stored and returned: events, records, run status, the event-type registry, validation.
+"""What is stored and returned: events, records, run state and status, the event-type registry.
 
-Pure data and rules: nothing here does I/O or imports another layer of eventlog.
+``records`` (sessions, runs, streams, events), ``state`` (a run's fold and the lifecycle rule:
+a terminal run never moves), ``status``, ``events``, ``messages``, ``registry``,
+``validation``. Pure data and rules: nothing here does I/O or imports another layer of
+eventlog.
 """

@@ -1,12 +1,13 @@
-"""The records the store returns, and the pure fold of a run's events.
+"""The records the store stores and returns: sessions, runs, streams, events, executions.
 
-:class:`Session`, :class:`RunRecord`, :class:`EventRecord`, :class:`RunState`.
+:class:`Session`, :class:`RunRecord`, :class:`StreamRecord`, :class:`EventRecord`,
+:class:`Execution`, :class:`SessionStats`. A run's state (the fold of its events and the
+lifecycle rule) is in :mod:`eventlog.model.state`.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -14,20 +15,7 @@ from uuid import UUID, uuid5
 
 import msgspec
 
-from eventlog.model.events import (
-    AnyEvent,
-    Event,
-    ModelStarted,
-    RawEvent,
-    RunCancelled,
-    RunCompleted,
-    RunFailed,
-    RunStarted,
-    RunStatusChanged,
-    TokenUsage,
-    UsageRecorded,
-    event_type_name,
-)
+from eventlog.model.events import AnyEvent, TokenUsage, event_type_name
 from eventlog.model.status import RunStatus
 
 __all__ = [
@@ -36,12 +24,10 @@ __all__ = [
     "Execution",
     "ExecutionStatus",
     "RunRecord",
-    "RunState",
     "Session",
     "SessionStats",
     "StreamRecord",
     "check_kind",
-    "status_after",
     "stream_id_for",
 ]
 
@@ -150,142 +136,6 @@ class EventRecord(msgspec.Struct, frozen=True, gc=False):
     def type(self) -> str:
         """The event's stored type name (``"TextDelta"``, a registered name, a raw type)."""
         return event_type_name(self.event)
-
-
-_STATUS_OF: dict[type, RunStatus] = {
-    ModelStarted: RunStatus.CALLING_MODEL,
-    RunStarted: RunStatus.SESSION_LOADED,
-    RunCompleted: RunStatus.COMPLETED,
-    RunFailed: RunStatus.FAILED,
-    RunCancelled: RunStatus.CANCELLED,
-}
-
-
-def status_after(status: RunStatus, event: AnyEvent) -> RunStatus:
-    """Return the status a run in ``status`` has after ``event`` (the fold's status rule).
-
-    >>> from eventlog.model.events import RunCancelled
-    >>> status_after(RunStatus.CALLING_MODEL, RunCancelled())
-    <RunStatus.CANCELLED: 'cancelled'>
-    """
-    if type(event) is RunStatusChanged:
-        return RunStatus(event.status)
-    return _STATUS_OF.get(type(event), status)
-
-
-#: Event types the fold must look at one by one (the others cannot change the status:
-#: they set only the time, the count and the seq).
-FOLD_SPECIAL: frozenset[type] = frozenset({*_STATUS_OF, RunStatusChanged, UsageRecorded, RawEvent})
-
-
-class RunState(msgspec.Struct):
-    """The fold of a run's events: what the run looks like after its last event.
-
-    ``RunState.fold(record, events)`` is pure: the store's materialized state (what
-    ``store.get_run_state`` returns) always equals a fresh fold of ``store.list_events``.
-
-    >>> from datetime import UTC, datetime
-    >>> from uuid import uuid4
-    >>> from eventlog.model.events import ModelStarted, UsageRecorded, TokenUsage
-    >>> now = datetime.now(UTC)
-    >>> rec = RunRecord(uuid4(), uuid4(), RunStatus.PENDING, "openai", "gpt-4o", {}, None, now, now)
-    >>> evs = [
-    ...     EventRecord(rec.id, 1, 1, ModelStarted("openai", "gpt-4o", 1), now),
-    ...     EventRecord(rec.id, 2, 2, UsageRecorded(TokenUsage(10, 5, 15)), now),
-    ... ]
-    >>> state = RunState.fold(rec, evs)
-    >>> (state.status, state.iteration, state.total_usage.total_tokens, state.last_seq)
-    (<RunStatus.CALLING_MODEL: 'calling_model'>, 1, 15, 2)
-    """
-
-    run_id: UUID
-    session_id: UUID
-    status: RunStatus
-    provider: str
-    model: str
-    metadata: dict[str, Any]
-    iteration: int = 0
-    total_usage: TokenUsage = msgspec.field(default_factory=TokenUsage)
-    last_finish: str | None = None
-    last_error: str | None = None
-    event_count: int = 0
-    last_seq: int = 0
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
-
-    @classmethod
-    def initial(cls, record: RunRecord) -> RunState:
-        """The state of a run that has no events yet."""
-        return cls(
-            run_id=record.id,
-            session_id=record.session_id,
-            status=RunStatus.PENDING,
-            provider=record.provider,
-            model=record.model,
-            metadata=dict(record.metadata),
-            created_at=record.created_at,
-            updated_at=record.created_at,
-        )
-
-    @classmethod
-    def fold(cls, record: RunRecord, events: Iterable[EventRecord]) -> RunState:
-        """Fold ``events`` (in seq order) over the initial state of ``record``."""
-        state = cls.initial(record)
-        state.fold_in(events)
-        return state
-
-    def fold_in(self, events: Iterable[EventRecord]) -> None:
-        """Apply ``events`` (in seq order) to this state, in place.
-
-        Most events (text and tool deltas) change only ``updated_at``, ``event_count`` and
-        ``last_seq``, which depend on the last event alone: only the events that change more
-        go through the per-event rule, the rest are counted.
-        """
-        special = FOLD_SPECIAL
-        last: EventRecord | None = None
-        plain = 0
-        for ev in events:
-            last = ev
-            if type(ev.event) in special:
-                self._apply(ev)
-            else:
-                plain += 1
-        if plain and last is not None and type(last.event) not in special:
-            # the last event was a plain one: it sets the time and the seq
-            event = last.event
-            self.updated_at = event.timestamp if isinstance(event, Event) else last.recorded_at
-            self.last_seq = last.seq
-        self.event_count += plain
-
-    def apply(self, record: EventRecord) -> RunState:
-        """Return a new state: this one after ``record`` (``self`` is not changed)."""
-        new = msgspec.structs.replace(self)
-        new._apply(record)
-        return new
-
-    def _apply(self, record: EventRecord) -> None:
-        event = record.event
-        kind = type(event)
-        if not isinstance(event, Event):  # raw data, or a registered type (no timestamp)
-            self.updated_at = record.recorded_at
-        else:
-            self.updated_at = event.timestamp
-            if kind in _STATUS_OF or kind is RunStatusChanged:
-                if isinstance(event, RunStarted):
-                    self.provider = event.provider
-                    self.model = event.model
-                elif isinstance(event, ModelStarted):
-                    self.iteration = event.iteration
-                elif isinstance(event, RunCompleted):
-                    self.last_finish = event.finish_reason
-                elif isinstance(event, RunFailed):
-                    self.last_error = event.error
-                self.status = status_after(self.status, event)
-            elif kind is UsageRecorded:
-                assert isinstance(event, UsageRecorded)
-                self.total_usage = self.total_usage + event.usage
-        self.event_count += 1
-        self.last_seq = record.seq
 
 
 class ExecutionStatus(StrEnum):

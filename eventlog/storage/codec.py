@@ -26,8 +26,9 @@ import msgspec
 
 from eventlog.errors import CorruptRecordError
 from eventlog.model.events import EVENT_NAMES, EVENT_TYPES, AnyEvent, RawEvent
-from eventlog.model.records import EventRecord, RunRecord, RunState, Session, StreamRecord
+from eventlog.model.records import EventRecord, RunRecord, Session, StreamRecord
 from eventlog.model.registry import EventType, UpcastFailed, registered, upcast
+from eventlog.model.state import RunState
 
 __all__ = [
     "MAX_EVENT_BYTES",

@@ -1,7 +1,7 @@
 """The narrow key-value interface the engine is written against.
 
-The engine (``eventlog.engine.core``) holds every rule of the store - sequence numbers, positions,
-idempotency, transitions, projections - and talks to storage only through :class:`KVTxn`
+The engine (``eventlog.engine``) holds every rule of the log - sequence numbers, positions,
+idempotency, projections - and talks to storage only through :class:`KVTxn`
 inside one transaction opened by a :class:`KVBackend`. The LMDB backend maps it onto
 ``lmdb.Transaction``; the memory backend onto sorted dicts with an undo log.
 """

@@ -249,7 +249,7 @@ def _after_fork_in_child() -> None:
     # The child must never use (nor close: closing would clear the parent's reader slots) an
     # environment opened by its parent. Mark every backend as forked and keep the envs alive.
     for backend in list(_live):
-        backend._forked = True
+        backend.mark_forked()
     for shared in _registry.values():
         _leaked_in_child.append(shared.env)
         _inherited[shared.realpath] = shared.pid
@@ -444,6 +444,10 @@ class LmdbBackend:
         _live.add(self)
 
     # -- guards --------------------------------------------------------------------------
+    def mark_forked(self) -> None:
+        """Refuse every later call: this is a forked child (internal: the fork hook)."""
+        self._forked = True
+
     def _check(self) -> None:
         if self._shared is None:
             raise StoreClosedError(f"store {self.path} is closed; open it again with RunStore.open")

@@ -2,13 +2,16 @@
 
 The same names, arguments, results and errors as :class:`~eventlog.store.run_store.RunStore`.
 
-Writes never block the event loop: a write is validated in the caller's task (bad input raises
-at once, nothing is written), then queued for the store's group committer and awaited; a
-drain thread leads the group, so the disk flush happens off the loop and many tasks' writes
-share one durable commit. Point reads (``get_run``, ``get_run_state``, ``get_session``,
-``count_runs``, ``last_position``) take microseconds and run inline on an embedded store (in
-the pool on PostgreSQL, where each is a round trip); reads that scan (listing, replay, export,
-verify) run in a small thread pool.
+It runs the same plans (:mod:`eventlog.store.plans`) over the same
+:class:`~eventlog.store.core.StoreCore` as its sync twin, and never blocks the event loop on
+storage: a write is validated in the caller's task (bad input raises at once, nothing is
+written), then queued for the store's group committer and awaited; a drain thread leads the
+group, so the disk flush happens off the loop and many tasks' writes share one durable commit.
+Point reads (``get_run``, ``get_run_state``, ``get_session``, ``get_stream``, ``count_runs``,
+``last_position``) take microseconds and run inline on an embedded store (in the pool on
+PostgreSQL, where each is a round trip); reads that scan (listing, replay, export, verify) run
+in a small thread pool. On PostgreSQL, :meth:`AsyncRunStore.projection` returns a query object
+whose reads are coroutines (each runs in the pool).
 
 A write whose task is cancelled after it was queued may still be committed (like a request
 whose client went away); the result is then discarded.
@@ -28,7 +31,7 @@ from uuid import UUID
 
 import msgspec
 
-from eventlog.engine.core import AppendRequest
+from eventlog.engine.appends import AppendRequest
 from eventlog.engine.protocols import Projector
 from eventlog.live.subscriptions import AckMode, ConsumerInfo, Subscription
 from eventlog.model.events import AnyEvent
@@ -37,16 +40,18 @@ from eventlog.model.records import (
     EventRecord,
     Execution,
     RunRecord,
-    RunState,
     Session,
     SessionStats,
     StreamRecord,
 )
+from eventlog.model.state import RunState
 from eventlog.model.status import RunStatus
 from eventlog.storage.config import DEFAULT_MAP_SIZE, DEFAULT_MAX_MAP_SIZE, Durability
 from eventlog.storage.kv import KVTxn
+from eventlog.store.async_query import AsyncQuery
+from eventlog.store.core import StoreCore
+from eventlog.store.plans import ProjectorStatus, StoreStats
 from eventlog.store.run_store import RunStore
-from eventlog.store.views import ProjectorStatus, StoreStats
 from eventlog.tools.jsonl import ImportSummary
 from eventlog.tools.verify import Problem
 
@@ -81,11 +86,15 @@ class AsyncRunStore:
     """
 
     def __init__(self, store: RunStore, *, reader_threads: int = 4) -> None:
+        core = store.core
         self._store = store
+        self._core = core
+        self._plans = core.plans
+        self._read = core.backend.read  # a read plan, in one short read transaction
         self._reader_threads = reader_threads
         self._readers: ThreadPoolExecutor | None = None  # started on the first scan
         # a server round trip must not block the loop: point reads go to the pool too
-        self._inline = not getattr(store._backend, "remote", False)
+        self._inline = not core.remote
         self._closed = False
 
     # -- opening and closing ----------------------------------------------------------------
@@ -131,14 +140,19 @@ class AsyncRunStore:
         return self._store
 
     @property
+    def core(self) -> StoreCore:
+        """The store's shared core (internal use; see :attr:`RunStore.core`)."""
+        return self._core
+
+    @property
     def path(self) -> str | None:
         """The store directory (None in memory)."""
-        return self._store.path
+        return self._core.backend.path
 
     async def close(self) -> None:
         """Close the store (idempotent): queued writes finish first."""
         self._closed = True
-        await asyncio.to_thread(self._store.close)
+        await asyncio.to_thread(self._core.close)
         readers, self._readers = self._readers, None
         if readers is not None:
             readers.shutdown(wait=False)
@@ -155,14 +169,15 @@ class AsyncRunStore:
         await self.close()
 
     # -- plumbing ---------------------------------------------------------------------------
-    async def _commit(self, fn: Callable[[KVTxn], T]) -> T:
+    async def _commit(self, plan: Callable[[KVTxn], T]) -> T:
+        """Queue a write plan for the group committer and await its commit."""
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
 
         def notify() -> None:  # runs on the committing thread
             loop.call_soon_threadsafe(_wake, done)
 
-        pending = self._store._committer.submit_nowait(fn, notify)
+        pending = self._core.committer.submit_nowait(plan, notify)
         await done
         return pending.outcome()
 
@@ -170,9 +185,10 @@ class AsyncRunStore:
         """A point read: inline on an embedded store (microseconds), else in the pool."""
         if self._inline:
             return fn(*args, **kwargs)
-        return await self._read(fn, *args, **kwargs)
+        return await self._off_loop(fn, *args, **kwargs)
 
-    async def _read(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    async def _off_loop(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run ``fn`` in a reader thread (a scan, or any read on a remote store)."""
         if self._closed:  # the store raises StoreClosedError at once
             return fn(*args, **kwargs)
         if self._readers is None:
@@ -184,11 +200,11 @@ class AsyncRunStore:
 
     async def flush(self) -> None:
         """Make every committed append durable (needed only with ``durability="fast"``)."""
-        await asyncio.to_thread(self._store.flush)
+        await asyncio.to_thread(self._core.backend.flush)
 
     async def health_check(self) -> None:
         """Raise ``StoreError`` (or a subclass) when the store cannot serve requests."""
-        await self._point(self._store.health_check)
+        await self._point(self._core.backend.health_check)
 
     # -- sessions -------------------------------------------------------------------------
     async def create_session(
@@ -200,18 +216,18 @@ class AsyncRunStore:
         session_id: UUID | str | None = None,
     ) -> Session:
         """Create a session; see :meth:`RunStore.create_session`."""
-        plan = self._store._plan_create_session(title, model, metadata, session_id)
+        plan = self._plans.sessions.create_session(title, model, metadata, session_id)
         return await self._commit(plan)
 
     async def ensure_session(self, session_id: UUID | str | None = None) -> UUID:
         """Return ``session_id`` if it exists (else ``SessionNotFound``); create one for None."""
         if session_id is None:
             return (await self.create_session()).id
-        return await self._point(self._store.ensure_session, session_id)
+        return await self._point(self._read, self._plans.sessions.existing_session(session_id))
 
     async def get_session(self, session_id: UUID | str) -> Session | None:
         """The session, or None; see :meth:`RunStore.get_session`."""
-        return await self._point(self._store.get_session, session_id)
+        return await self._point(self._read, self._plans.sessions.get_session(session_id))
 
     async def list_sessions(
         self,
@@ -222,37 +238,31 @@ class AsyncRunStore:
         created_before: datetime | None = None,
     ) -> list[Session]:
         """Sessions, most recently updated first; see :meth:`RunStore.list_sessions`."""
-        return await self._read(
-            self._store.list_sessions,
-            limit=limit,
-            offset=offset,
-            created_after=created_after,
-            created_before=created_before,
-        )
+        plan = self._plans.sessions.list_sessions(limit, offset, created_after, created_before)
+        return await self._off_loop(self._read, plan)
 
     async def delete_session(self, session_id: UUID | str) -> bool:
         """Delete the session, its runs and messages; see :meth:`RunStore.delete_session`."""
-        return await self._commit(self._store._plan_delete_session(session_id))
+        return await self._commit(self._plans.sessions.delete_session(session_id))
 
     async def append_message(self, session_id: UUID | str, message: Message) -> UUID:
         """Append ``message`` to the session's stream; returns the message id."""
-        return await self._commit(self._store._plan_append_message(session_id, message))
+        return await self._commit(self._plans.sessions.append_message(session_id, message))
 
     async def list_messages(
         self, session_id: UUID | str, *, after_seq: int = 0, limit: int | None = None
     ) -> list[Message]:
         """The session's messages in seq order; see :meth:`RunStore.list_messages`."""
-        return await self._read(
-            self._store.list_messages, session_id, after_seq=after_seq, limit=limit
-        )
+        plan = self._plans.sessions.list_messages(session_id, after_seq, limit)
+        return await self._off_loop(self._read, plan)
 
     async def list_executions(self, session_id: UUID | str) -> list[Execution]:
         """The session's tool executions; see :meth:`RunStore.list_executions`."""
-        return await self._read(self._store.list_executions, session_id)
+        return await self._off_loop(self._read, self._plans.sessions.list_executions(session_id))
 
     async def session_stats(self, session_id: UUID | str) -> SessionStats:
         """Runs by status, tool calls, failures, token usage of the session."""
-        return await self._read(self._store.session_stats, session_id)
+        return await self._off_loop(self._read, self._plans.sessions.session_stats(session_id))
 
     # -- runs -----------------------------------------------------------------------------
     async def create_run(
@@ -266,30 +276,30 @@ class AsyncRunStore:
         run_id: UUID | str | None = None,
     ) -> RunRecord:
         """Create a run; see :meth:`RunStore.create_run`."""
-        plan = self._store._plan_create_run(
+        plan = self._plans.runs.create_run(
             session_id, provider, model, metadata, client_request_id, run_id
         )
         return await self._commit(plan)
 
     async def get_run(self, run_id: UUID | str) -> RunRecord | None:
         """The run record with its current status, or None."""
-        return await self._point(self._store.get_run, run_id)
+        return await self._point(self._read, self._plans.runs.get_run(run_id))
 
     async def get_run_state(self, run_id: UUID | str) -> RunState | None:
         """The materialized fold of the run's events, or None."""
-        return await self._point(self._store.get_run_state, run_id)
+        return await self._point(self._plans.runs.get_run_state(run_id))
 
     async def update_run_status(self, run_id: UUID | str, status: RunStatus | str) -> RunRecord:
         """Append ``RunStatusChanged(status)``; see :meth:`RunStore.update_run_status`."""
-        return await self._commit(self._store._plan_update_run_status(run_id, status))
+        return await self._commit(self._plans.runs.update_run_status(run_id, status))
 
     async def delete_run(self, run_id: UUID | str) -> bool:
         """Delete the run with its events, indexes and views; True if it existed."""
-        return await self._commit(self._store._plan_delete_run(run_id))
+        return await self._commit(self._plans.runs.delete_run(run_id))
 
     async def list_runs(self, session_id: UUID | str) -> list[RunRecord]:
         """The session's runs in created order."""
-        return await self._read(self._store.list_runs, session_id)
+        return await self._off_loop(self._read, self._plans.sessions.list_runs(session_id))
 
     async def list_runs_filtered(
         self,
@@ -300,27 +310,22 @@ class AsyncRunStore:
         offset: int = 0,
     ) -> list[RunRecord]:
         """Runs newest first from the status index; see :meth:`RunStore.list_runs_filtered`."""
-        return await self._read(
-            self._store.list_runs_filtered,
-            session_id=session_id,
-            status=status,
-            limit=limit,
-            offset=offset,
-        )
+        plan = self._plans.runs.list_runs_filtered(session_id, status, limit, offset)
+        return await self._off_loop(self._read, plan)
 
     async def count_runs(
         self, status: RunStatus | str | None = None, session_id: UUID | str | None = None
     ) -> int:
         """How many runs match (from the index's counters)."""
-        return await self._point(self._store.count_runs, status, session_id)
+        return await self._point(self._read, self._plans.runs.count_runs(status, session_id))
 
     async def find_runs(self, prefix: str, *, limit: int = 10) -> list[UUID]:
         """Run ids starting with a hex ``prefix`` (git-style short ids)."""
-        return await self._read(self._store.find_runs, prefix, limit=limit)
+        return await self._off_loop(self._read, self._plans.runs.find_runs(prefix, limit))
 
     async def find_sessions(self, prefix: str, *, limit: int = 10) -> list[UUID]:
         """Session ids starting with a hex ``prefix``."""
-        return await self._read(self._store.find_sessions, prefix, limit=limit)
+        return await self._off_loop(self._read, self._plans.sessions.find_sessions(prefix, limit))
 
     # -- events ---------------------------------------------------------------------------
     async def append_event(
@@ -332,7 +337,7 @@ class AsyncRunStore:
         event_id: UUID | str | None = None,
     ) -> EventRecord:
         """Append one event; see :meth:`RunStore.append_event`."""
-        plan = self._store._plan_append_event(run_id, event, expected_seq, event_id)
+        plan = self._plans.events.append_event(run_id, event, expected_seq, event_id)
         return await self._commit(plan)
 
     async def append_events(
@@ -344,12 +349,12 @@ class AsyncRunStore:
         event_ids: Sequence[UUID | str | None] | None = None,
     ) -> list[EventRecord]:
         """Append a batch atomically; see :meth:`RunStore.append_events`."""
-        plan = self._store._plan_append_events(run_id, events, expected_seq, event_ids)
+        plan = self._plans.events.append_events(run_id, events, expected_seq, event_ids)
         return await self._commit(plan)
 
     async def append_many(self, requests: Iterable[AppendRequest]) -> list[list[EventRecord]]:
         """Append to several runs atomically; see :meth:`RunStore.append_many`."""
-        return await self._commit(self._store._plan_append_many(requests))
+        return await self._commit(self._plans.events.append_many(requests))
 
     async def list_events(
         self,
@@ -360,23 +365,22 @@ class AsyncRunStore:
         limit: int | None = None,
     ) -> list[EventRecord]:
         """The run's events in seq order; see :meth:`RunStore.list_events`."""
-        return await self._read(
-            self._store.list_events, run_id, after_seq=after_seq, to_seq=to_seq, limit=limit
-        )
+        plan = self._plans.events.list_events(run_id, after_seq, to_seq, limit)
+        return await self._off_loop(self._read, plan)
 
     async def read_log(
         self, *, after_position: int = 0, limit: int | None = None
     ) -> list[EventRecord]:
         """Events of every stream in position order; see :meth:`RunStore.read_log`."""
-        return await self._read(self._store.read_log, after_position=after_position, limit=limit)
+        return await self._off_loop(self._read, self._plans.events.read_log(after_position, limit))
 
     async def last_events(self, n: int, *, run_id: UUID | str | None = None) -> list[EventRecord]:
         """The last ``n`` events of the log (or of one run), oldest first."""
-        return await self._read(self._store.last_events, n, run_id=run_id)
+        return await self._off_loop(self._read, self._plans.events.last_events(n, run_id))
 
     async def last_position(self) -> int:
         """The highest position ever assigned (0 for an empty log)."""
-        return await self._point(self._store.last_position)
+        return await self._point(self._read, self._plans.events.last_position())
 
     # -- streams of other kinds -----------------------------------------------------------
     async def create_stream(
@@ -387,7 +391,7 @@ class AsyncRunStore:
         metadata: Mapping[str, object] | None = None,
     ) -> StreamRecord:
         """Create a stream of ``kind``; see :meth:`RunStore.create_stream`."""
-        plan = self._store._plan_create_stream(stream_id, kind, metadata, ensure=False)
+        plan = self._plans.streams.create_stream(stream_id, kind, metadata, ensure=False)
         return await self._commit(plan)
 
     async def ensure_stream(
@@ -398,12 +402,12 @@ class AsyncRunStore:
         metadata: Mapping[str, object] | None = None,
     ) -> StreamRecord:
         """The stream, created if absent; see :meth:`RunStore.ensure_stream`."""
-        plan = self._store._plan_create_stream(stream_id, kind, metadata, ensure=True)
+        plan = self._plans.streams.create_stream(stream_id, kind, metadata, ensure=True)
         return await self._commit(plan)
 
     async def get_stream(self, stream_id: UUID | str) -> StreamRecord | None:
         """The stream's record, or None; see :meth:`RunStore.get_stream`."""
-        return self._store.get_stream(stream_id)
+        return await self._point(self._read, self._plans.streams.get_stream(stream_id))
 
     async def append_to_stream(
         self,
@@ -414,7 +418,7 @@ class AsyncRunStore:
         event_ids: Sequence[UUID | str | None] | None = None,
     ) -> list[EventRecord]:
         """Append a batch to a stream atomically; see :meth:`RunStore.append_to_stream`."""
-        plan = self._store._plan_append_to_stream(stream_id, events, expected_seq, event_ids)
+        plan = self._plans.streams.append_to_stream(stream_id, events, expected_seq, event_ids)
         return await self._commit(plan)
 
     async def read_stream(
@@ -427,14 +431,8 @@ class AsyncRunStore:
         reverse: bool = False,
     ) -> list[EventRecord]:
         """A stream's events (or its tail); see :meth:`RunStore.read_stream`."""
-        return await self._read(
-            self._store.read_stream,
-            stream_id,
-            after_seq=after_seq,
-            to_seq=to_seq,
-            limit=limit,
-            reverse=reverse,
-        )
+        plan = self._plans.streams.read_stream(stream_id, after_seq, to_seq, limit, reverse)
+        return await self._off_loop(self._read, plan)
 
     async def read_stream_view(
         self,
@@ -447,42 +445,40 @@ class AsyncRunStore:
         reverse: bool = False,
     ) -> list[tuple[int, str, V]]:
         """Payload views of a stream's events; see :meth:`RunStore.read_stream_view`."""
-        return await self._read(
-            self._store.read_stream_view,
-            stream_id,
-            view,
-            after_seq=after_seq,
-            to_seq=to_seq,
-            limit=limit,
-            reverse=reverse,
+        plan = self._plans.streams.read_stream_view(
+            stream_id, view, after_seq, to_seq, limit, reverse
         )
+        return await self._off_loop(self._read, plan)
 
     async def list_streams(
         self, kind: str, *, limit: int = 100, offset: int = 0
     ) -> list[StreamRecord]:
         """Streams of ``kind`` in created order; see :meth:`RunStore.list_streams`."""
-        return await self._read(self._store.list_streams, kind, limit=limit, offset=offset)
+        return await self._off_loop(
+            self._read, self._plans.streams.list_streams(kind, limit, offset)
+        )
 
     async def delete_stream(self, stream_id: UUID | str) -> bool:
         """Delete the stream with its events and views; see :meth:`RunStore.delete_stream`."""
-        return await self._commit(self._store._plan_delete_stream(stream_id))
+        return await self._commit(self._plans.streams.delete_stream(stream_id))
 
     # -- export, import, checks -----------------------------------------------------------
     async def export_jsonl(self, run_ids: Iterable[UUID | str] | None = None) -> list[str]:
         """The export lines (JSON Lines); see :meth:`RunStore.export_jsonl`."""
-        return await self._read(lambda: list(self._store.export_jsonl(run_ids)))
+        tools = self._plans.tools
+        return await self._off_loop(lambda: list(tools.export_jsonl(run_ids)))
 
     async def import_jsonl(self, lines: Iterable[str | bytes]) -> ImportSummary:
         """Import an export, all or nothing; see :meth:`RunStore.import_jsonl`."""
-        return await asyncio.to_thread(self._store.import_jsonl, lines)
+        return await asyncio.to_thread(self._plans.tools.import_jsonl, lines)
 
     async def stats(self) -> StoreStats:
         """Counts, sizes and projector checkpoints."""
-        return await self._read(self._store.stats)
+        return await self._off_loop(self._plans.tools.stats)
 
     async def verify(self) -> list[Problem]:
         """Refold everything and compare with every view; ``[]`` when consistent."""
-        return await self._read(self._store.verify)
+        return await self._off_loop(self._read, self._plans.tools.verify())
 
     async def rebuild_projections(
         self,
@@ -491,15 +487,22 @@ class AsyncRunStore:
         progress: Callable[[str, int, int], None] | None = None,
     ) -> None:
         """Rebuild views from the log; see :meth:`RunStore.rebuild_projections`."""
-        await asyncio.to_thread(self._store.rebuild_projections, names, progress=progress)
+        await asyncio.to_thread(self._core.rebuild_projections, names, progress)
 
     async def projector_status(self) -> list[ProjectorStatus]:
         """Projectors' versions and checkpoints."""
-        return await self._read(self._store.projector_status)
+        return await self._off_loop(self._read, self._plans.projections.projector_status())
 
     def projection(self, name: str) -> Any:
-        """A projector's query object (its reads are synchronous and short)."""
-        return self._store.projection(name)
+        """A projector's query object (its reads are synchronous and short).
+
+        On a remote store (PostgreSQL), where every read is a round trip, its methods are
+        coroutines instead - ``await store.projection("run_state").get(run_id)`` - each run in
+        the reader pool, so no read blocks the event loop (see
+        :class:`~eventlog.store.async_query.AsyncQuery`).
+        """
+        query = self._plans.projections.query(name)
+        return query if self._inline else AsyncQuery(query, self._off_loop)
 
     # -- subscriptions --------------------------------------------------------------------
     async def subscribe(
@@ -530,7 +533,7 @@ class AsyncRunStore:
         [1]
         """
         make = partial(
-            self._store.subscribe,
+            self._core.live.subscribe,
             after_position=after_position,
             run_id=run_id,
             event_types=event_types,
@@ -543,15 +546,15 @@ class AsyncRunStore:
 
     async def consumers(self) -> list[ConsumerInfo]:
         """Persistent consumers with their acknowledged position and lag."""
-        return await self._read(self._store.consumers)
+        return await self._off_loop(self._core.live.consumers)
 
     async def delete_consumer(self, name: str) -> bool:
         """Forget persistent consumer ``name``; True if it existed."""
-        return await asyncio.to_thread(self._store.delete_consumer, name)
+        return await asyncio.to_thread(self._core.live.delete_consumer, name)
 
     async def wait_for_projections(self, position: int | None = None, timeout: float = 5.0) -> None:
         """Wait (in a worker thread) until async projectors reach ``position``.
 
         See :meth:`RunStore.wait_for_projections`.
         """
-        await asyncio.to_thread(self._store.wait_for_projections, position, timeout)
+        await asyncio.to_thread(self._core.live.wait_for_projections, position, timeout)

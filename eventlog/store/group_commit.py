@@ -37,7 +37,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from eventlog.storage.kv import KVTxn
 
-__all__ = ["GroupCommitter", "GroupRunner"]
+__all__ = ["GroupCommitter", "GroupRunner", "PendingWrite"]
 
 T = TypeVar("T")
 
@@ -68,7 +68,9 @@ class _Wakeup:
         self._lock.acquire()
 
 
-class _Pending(Generic[T]):
+class PendingWrite(Generic[T]):
+    """A queued write of :meth:`GroupCommitter.submit_nowait`: read :meth:`outcome` once done."""
+
     __slots__ = ("done", "event", "fn", "lead", "notify", "ok", "result")
 
     def __init__(self, fn: Callable[[KVTxn], T], notify: Callable[[], None] | None) -> None:
@@ -81,6 +83,7 @@ class _Pending(Generic[T]):
         self.result: Any = None
 
     def outcome(self) -> T:
+        """The write's result, or its exception raised (call it after ``notify``)."""
         if self.ok:
             value: T = self.result
             return value
@@ -95,10 +98,7 @@ def _reset_in_child() -> None:
     # queue filled by another thread of the parent would make the child's writes wait forever.
     # Start afresh, so a write reaches the backend, whose fork guard raises a clear StoreError.
     for committer in list(_committers):
-        committer._lock = threading.Lock()
-        committer._queue = deque()
-        committer._busy = False
-        committer._drainer = None
+        committer.reset_after_fork()
 
 
 os.register_at_fork(after_in_child=_reset_in_child)
@@ -120,13 +120,30 @@ class GroupCommitter:
         self.max_requests = max_requests
         self.max_bytes = max_bytes
         self._lock = threading.Lock()
-        self._queue: deque[_Pending[Any]] = deque()
+        self._queue: deque[PendingWrite[Any]] = deque()
         self._busy = False
         self._drainer: ThreadPoolExecutor | None = None
         #: groups committed and requests applied (for tests, stats and the benchmarks)
         self.groups = 0
         self.requests = 0
         _committers.add(self)
+
+    def reset_after_fork(self) -> None:
+        """Forget the parent's lock, queue, lead and drain thread (internal: the fork hook)."""
+        self._lock = threading.Lock()
+        self._queue = deque()
+        self._busy = False
+        self._drainer = None
+
+    @property
+    def busy(self) -> bool:
+        """True while a caller or the drain thread leads (writes then queue up)."""
+        return self._busy
+
+    @property
+    def queued(self) -> int:
+        """How many requests wait for the next group."""
+        return len(self._queue)
 
     # -- submitting ----------------------------------------------------------------------
     def submit(self, fn: Callable[[KVTxn], T]) -> T:
@@ -135,7 +152,7 @@ class GroupCommitter:
             alone = not self._busy
             self._busy = True
             if not alone:
-                pending: _Pending[T] = _Pending(fn, None)
+                pending: PendingWrite[T] = PendingWrite(fn, None)
                 self._queue.append(pending)
         if alone:  # nobody leads: commit at once (no queue, no wait)
             try:
@@ -151,13 +168,15 @@ class GroupCommitter:
             self._lead(pending)
         return pending.outcome()
 
-    def submit_nowait(self, fn: Callable[[KVTxn], T], notify: Callable[[], None]) -> _Pending[T]:
+    def submit_nowait(
+        self, fn: Callable[[KVTxn], T], notify: Callable[[], None]
+    ) -> PendingWrite[T]:
         """Queue ``fn`` without blocking; ``notify()`` runs (on another thread) when it is done.
 
         Used by the async API: the caller awaits a future that ``notify`` resolves, and reads
         the result with ``pending.outcome()``. A drain thread leads when nobody else does.
         """
-        pending: _Pending[T] = _Pending(fn, notify)
+        pending: PendingWrite[T] = PendingWrite(fn, notify)
         with self._lock:
             self._queue.append(pending)
             start = not self._busy
@@ -167,7 +186,7 @@ class GroupCommitter:
         return pending
 
     # -- leading -------------------------------------------------------------------------
-    def _lead(self, own: _Pending[Any] | None) -> None:
+    def _lead(self, own: PendingWrite[Any] | None) -> None:
         """Apply groups until ``own`` is done (or, for a drain thread, the queue is empty)."""
         try:
             while True:
@@ -180,7 +199,7 @@ class GroupCommitter:
         finally:
             self._hand_off()
 
-    def _apply(self, group: list[_Pending[Any]]) -> None:
+    def _apply(self, group: list[PendingWrite[Any]]) -> None:
         try:
             results = self._run([p.fn for p in group], self.max_bytes)
         except BaseException as exc:  # the group's transaction failed as a whole

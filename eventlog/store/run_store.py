@@ -1,73 +1,55 @@
 """The public facade: :class:`RunStore` (behest's RunStore + RuntimeStore operations).
 
-Every public method validates its input, opens exactly one transaction on the backend and
-calls the engine (and the built-in projectors' query objects) inside it. This is the one place
-that wires the built-in projectors; nothing here touches lmdb directly.
+Every public method builds its operation's plan (:mod:`eventlog.store.plans`: the input
+checked, the work inside one transaction) and runs it: a write through the store's group
+committer, a read in one short read transaction of the backend. The asyncio facade
+(:class:`~eventlog.store.async_run_store.AsyncRunStore`) runs the same plans; both share one
+:class:`~eventlog.store.core.StoreCore` (backend, engine with the built-in projectors, group
+committer, wake-up, live side). Nothing here touches lmdb directly.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
 from os import PathLike
 from types import TracebackType
-from typing import TypeVar
-from uuid import UUID, uuid4
+from typing import Any, TypeVar
+from uuid import UUID
 
 import msgspec
 
-from eventlog.engine.core import Accepts, AppendRequest, Engine
-from eventlog.engine.projectors import reader
+from eventlog.engine.appends import AppendRequest
 from eventlog.engine.protocols import Projector
-from eventlog.errors import SessionNotFound
-from eventlog.log import get_logger
-from eventlog.model.events import AnyEvent, RunStatusChanged
-from eventlog.model.records import EventRecord, RunRecord, RunState, Session
-from eventlog.model.status import RunStatus
-from eventlog.model.validation import (
-    check_event,
-    check_events,
-    check_fields,
-    check_seq,
-    metadata,
-    uuid_of,
+from eventlog.live.subscriptions import AckMode, ConsumerInfo, Subscription
+from eventlog.model.events import AnyEvent
+from eventlog.model.messages import Message
+from eventlog.model.records import (
+    EventRecord,
+    Execution,
+    RunRecord,
+    Session,
+    SessionStats,
+    StreamRecord,
 )
+from eventlog.model.state import RunState
+from eventlog.model.status import RunStatus
 from eventlog.storage.config import DEFAULT_MAP_SIZE, DEFAULT_MAX_MAP_SIZE, Durability
-from eventlog.storage.kv import KVBackend, KVTxn
+from eventlog.storage.kv import KVBackend
 from eventlog.storage.memory import MemoryBackend
 from eventlog.storage.opening import open_backend
-from eventlog.store.group_commit import GroupCommitter
-from eventlog.store.streams import StoreStreams
-from eventlog.store.subscriptions import StoreSubscriptions
-from eventlog.store.views import StoreViews, _ProjectionView
-from projections.executions import ExecutionsProjector
-from projections.langgraph_checkpoints import LangGraphCheckpointsProjector
-from projections.run_state import RunStateProjector, RunStateQuery
-from projections.session_listing import SessionListingProjector, SessionListingQuery
-from projections.status_index import StatusIndexProjector
+from eventlog.store.builtins import BUILTIN_PROJECTORS
+from eventlog.store.core import StoreCore
+from eventlog.store.plans import ProjectorStatus, StoreStats
+from eventlog.tools.jsonl import ImportSummary
+from eventlog.tools.verify import Problem
 
 __all__ = ["BUILTIN_PROJECTORS", "RunStore"]
 
-T = TypeVar("T")
-
-log = get_logger("eventlog.store.run_store")
-
-#: The built-in projectors, in the order they run (run state first: it enforces the
-#: terminal-status rule before any other view sees the event).
-BUILTIN_PROJECTORS = ("run_state", "status_index", "session_listing", "executions")
+V = TypeVar("V", bound=msgspec.Struct)
 
 
-def _builtins() -> list[Projector]:
-    return [
-        RunStateProjector(),
-        StatusIndexProjector(),
-        SessionListingProjector(),
-        ExecutionsProjector(),
-        LangGraphCheckpointsProjector(),
-    ]
-
-
-class RunStore(StoreSubscriptions, StoreViews, StoreStreams):
+class RunStore:
     """An event store for agent runs. Open it on a directory (LMDB) or in memory.
 
     >>> from eventlog import RunStore
@@ -92,34 +74,16 @@ class RunStore(StoreSubscriptions, StoreViews, StoreStreams):
         group_max_requests: int = 256,
         group_max_bytes: int = 8 << 20,
     ) -> None:
-        taken = [p for p in projectors if getattr(p, "name", None) in BUILTIN_PROJECTORS]
-        if taken:
-            raise ValueError(
-                f"projector name {taken[0].name!r} is a built-in's; give your projector "
-                "another name"
-            )
-        self._backend = backend
-        self._engine = Engine([*_builtins(), *projectors])
-        self._committer = GroupCommitter(
-            backend.write_group,
-            backend.write,
-            max_requests=group_max_requests,
-            max_bytes=group_max_bytes,
+        core = StoreCore(
+            backend,
+            projectors,
+            group_max_requests=group_max_requests,
+            group_max_bytes=group_max_bytes,
         )
-        self._run_states = RunStateQuery(_ProjectionView(backend, "run_state"))
-        self._wakeup = backend.make_wakeup()
-        self._runners = {}
-        try:
-            if backend.readonly:
-                backend.read(self._engine.check_format)
-                return
-            backend.on_commit = self._wakeup.committed  # wake subscribers after each commit
-            self._backend.write(self._engine.init_store)
-            self._catch_up_projectors()
-        except BaseException:
-            self._wakeup.close()
-            raise
-        self._start_async_projectors()
+        self._core = core
+        self._plans = core.plans
+        self._write = core.committer.submit  # a write plan, committed with its neighbours
+        self._read = backend.read  # a read plan, in one short read transaction
 
     # -- opening and closing ----------------------------------------------------------------
     @classmethod
@@ -190,15 +154,7 @@ class RunStore(StoreSubscriptions, StoreViews, StoreStreams):
 
         Async projectors finish their current batch and stop; subscriptions end.
         """
-        self._stop_async_projectors()
-        self._committer.close()  # queued writes commit (and signal) first
-        self._backend.on_commit = None
-        self._wakeup.close()
-        self._backend.close()
-
-    def _write(self, fn: Callable[[KVTxn], T]) -> T:
-        """Run ``fn`` in a write transaction shared with concurrent writers (group commit)."""
-        return self._committer.submit(fn)
+        self._core.close()
 
     def __enter__(self) -> RunStore:
         return self
@@ -212,17 +168,27 @@ class RunStore(StoreSubscriptions, StoreViews, StoreStreams):
         self.close()
 
     @property
+    def core(self) -> StoreCore:
+        """The store's shared core: backend, engine, group committer, wake-up, plans.
+
+        Internal use - tools, tests and the contract suite's tamper tests reach the store's
+        insides through it (``store.core.backend``, ``store.core.engine``); applications
+        should not need it.
+        """
+        return self._core
+
+    @property
     def path(self) -> str | None:
         """The store directory (None in memory)."""
-        return self._backend.path
+        return self._core.backend.path
 
     def flush(self) -> None:
         """Make every committed append durable (needed only with ``durability="fast"``)."""
-        self._backend.flush()
+        self._core.backend.flush()
 
     def health_check(self) -> None:
         """Raise ``StoreError`` (or a subclass) when the store cannot serve requests."""
-        self._backend.health_check()
+        self._core.backend.health_check()
 
     # -- sessions -------------------------------------------------------------------------
     def create_session(
@@ -234,46 +200,61 @@ class RunStore(StoreSubscriptions, StoreViews, StoreStreams):
         session_id: UUID | str | None = None,
     ) -> Session:
         """Create a session; ``AlreadyExistsError`` if ``session_id`` is taken."""
-        return self._write(self._plan_create_session(title, model, metadata, session_id))
-
-    def _plan_create_session(
-        self,
-        title: str,
-        model: str,
-        metadata: Mapping[str, object] | None,
-        session_id: UUID | str | None,
-    ) -> Callable[[KVTxn], Session]:
-        sid = uuid4() if session_id is None else uuid_of(session_id, "session_id")
-        now = datetime.now(UTC)
-        session = check_fields(
-            Session(sid, str(title), str(model), _meta(metadata), now, now), "create_session"
-        )
-        return lambda txn: self._engine.create_session(txn, session)
+        return self._write(self._plans.sessions.create_session(title, model, metadata, session_id))
 
     def ensure_session(self, session_id: UUID | str | None = None) -> UUID:
         """Return ``session_id`` if it exists (else ``SessionNotFound``); create one for None."""
         if session_id is None:
             return self.create_session().id
-        sid = uuid_of(session_id, "session_id")
-        if self.get_session(sid) is None:
-            raise SessionNotFound(sid)
-        return sid
+        return self._read(self._plans.sessions.existing_session(session_id))
 
     def get_session(self, session_id: UUID | str) -> Session | None:
         """The session (``updated_at`` = its last activity), or None when it does not exist."""
-        sid = uuid_of(session_id, "session_id")
-        return self._backend.read(lambda txn: self._session_in(txn, sid))
+        return self._read(self._plans.sessions.get_session(session_id))
 
-    def _session_in(self, txn: KVTxn, sid: UUID) -> Session | None:
-        session = self._engine.get_session(txn, sid)
-        if session is None:
-            return None
-        updated = SessionListingQuery(reader(txn, "session_listing")).updated_at(sid)
-        if updated is None or updated <= session.updated_at:
-            return session
-        return Session(
-            session.id, session.title, session.model, session.metadata, session.created_at, updated
-        )
+    def list_sessions(
+        self,
+        *,
+        limit: int = 100,
+        offset: int = 0,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+    ) -> list[Session]:
+        """Sessions, most recently updated first, optionally created in a time window."""
+        plan = self._plans.sessions.list_sessions(limit, offset, created_after, created_before)
+        return self._read(plan)
+
+    def delete_session(self, session_id: UUID | str) -> bool:
+        """Delete the session, its runs and its messages in one transaction (idempotent)."""
+        return self._write(self._plans.sessions.delete_session(session_id))
+
+    def append_message(self, session_id: UUID | str, message: Message) -> UUID:
+        """Append ``message`` to the session's stream; returns the message id."""
+        return self._write(self._plans.sessions.append_message(session_id, message))
+
+    def list_messages(
+        self, session_id: UUID | str, *, after_seq: int = 0, limit: int | None = None
+    ) -> list[Message]:
+        """The session's messages in seq order (the first message is seq 1).
+
+        The transcript is the fold of the session's stream: ``MessageAppended`` adds a
+        message, ``MessageRetracted(seq)`` withdraws one, ``MessagesCleared`` empties it;
+        other events in the stream are skipped. ``after_seq``: only messages appended after
+        that seq; ``limit``: the first ``limit`` of them.
+        """
+        return self._read(self._plans.sessions.list_messages(session_id, after_seq, limit))
+
+    def list_executions(self, session_id: UUID | str) -> list[Execution]:
+        """Tool executions of the session's runs, in log order."""
+        return self._read(self._plans.sessions.list_executions(session_id))
+
+    def session_stats(self, session_id: UUID | str) -> SessionStats:
+        """Runs by status, tool calls, tool failures and total token usage of a session."""
+        return self._read(self._plans.sessions.session_stats(session_id))
+
+    def find_sessions(self, prefix: str, *, limit: int = 10) -> list[UUID]:
+        """Sessions whose id starts with ``prefix`` (hex, dashes optional)."""
+        return self._read(self._plans.sessions.find_sessions(prefix, limit))
 
     # -- runs -----------------------------------------------------------------------------
     def create_run(
@@ -292,113 +273,58 @@ class RunStore(StoreSubscriptions, StoreViews, StoreStreams):
         returns the run created the first time (an idempotent retry).
         """
         return self._write(
-            self._plan_create_run(session_id, provider, model, metadata, client_request_id, run_id)
+            self._plans.runs.create_run(
+                session_id, provider, model, metadata, client_request_id, run_id
+            )
         )
-
-    def _plan_create_run(
-        self,
-        session_id: UUID | str,
-        provider: str,
-        model: str,
-        metadata: Mapping[str, object] | None,
-        client_request_id: str | None,
-        run_id: UUID | str | None,
-    ) -> Callable[[KVTxn], RunRecord]:
-        sid = uuid_of(session_id, "session_id")
-        rid = uuid4() if run_id is None else uuid_of(run_id, "run_id")
-        if client_request_id is not None and not isinstance(client_request_id, str):
-            raise TypeError(f"client_request_id must be a str, got {client_request_id!r}")
-        now = datetime.now(UTC)
-        record = RunRecord(
-            rid,
-            sid,
-            RunStatus.PENDING,
-            str(provider),
-            str(model),
-            _meta(metadata),
-            client_request_id,
-            now,
-            now,
-        )
-        record = check_fields(record, "create_run")
-
-        def work(txn: KVTxn) -> RunRecord:
-            created = self._engine.create_run(txn, record)
-            found = self._run_in(txn, created.id)
-            assert found is not None
-            return found
-
-        return work
 
     def get_run(self, run_id: UUID | str) -> RunRecord | None:
         """The run record (with its current status), or None when it does not exist."""
-        rid = uuid_of(run_id, "run_id")
-        return self._backend.read(lambda txn: self._run_in(txn, rid))
-
-    def _run_in(self, txn: KVTxn, rid: UUID) -> RunRecord | None:
-        record = self._engine.get_run(txn, rid)
-        if record is None:
-            return None
-        state = RunStateQuery(reader(txn, "run_state")).get(rid)
-        if state is None:
-            return record
-        return RunRecord(
-            record.id,
-            record.session_id,
-            state.status,
-            record.provider,
-            record.model,
-            record.metadata,
-            record.client_request_id,
-            record.created_at,
-            state.updated_at or record.updated_at,
-        )
+        return self._read(self._plans.runs.get_run(run_id))
 
     def get_run_state(self, run_id: UUID | str) -> RunState | None:
         """The materialized fold of the run's events, or None when the run does not exist."""
-        rid = uuid_of(run_id, "run_id")
-        return self._run_states.get(rid)
+        return self._plans.runs.get_run_state(run_id)()
 
     def update_run_status(self, run_id: UUID | str, status: RunStatus | str) -> RunRecord:
         """Append ``RunStatusChanged(status)``; ``InvalidTransition`` out of a terminal status."""
-        return self._write(self._plan_update_run_status(run_id, status))
-
-    def _plan_update_run_status(
-        self, run_id: UUID | str, status: RunStatus | str
-    ) -> Callable[[KVTxn], RunRecord]:
-        rid = uuid_of(run_id, "run_id")
-        try:
-            new_status = RunStatus(status)
-        except ValueError:
-            valid = ", ".join(s.value for s in RunStatus)
-            raise ValueError(f"unknown run status {status!r}; use one of: {valid}") from None
-        req = AppendRequest(rid, [RunStatusChanged(new_status)])
-
-        def work(txn: KVTxn) -> RunRecord:
-            self._engine.append(txn, req, datetime.now(UTC))
-            record = self._run_in(txn, rid)
-            assert record is not None
-            return record
-
-        return work
+        return self._write(self._plans.runs.update_run_status(run_id, status))
 
     def delete_run(self, run_id: UUID | str) -> bool:
         """Delete the run, its events, indexes and views in one transaction; True if it existed.
 
         Positions of deleted events are never reused; log readers skip them.
         """
-        return self._write(self._plan_delete_run(run_id))
+        return self._write(self._plans.runs.delete_run(run_id))
 
-    def _plan_delete_run(self, run_id: UUID | str) -> Callable[[KVTxn], bool]:
-        rid = uuid_of(run_id, "run_id")
+    def list_runs(self, session_id: UUID | str) -> list[RunRecord]:
+        """The session's runs in created order (``SessionNotFound`` for an unknown session)."""
+        return self._read(self._plans.sessions.list_runs(session_id))
 
-        def work(txn: KVTxn) -> bool:
-            deleted = self._engine.delete_run(txn, rid)
-            if deleted:
-                log.debug("run_deleted", path=self.path, run_id=str(rid))
-            return deleted
+    def list_runs_filtered(
+        self,
+        *,
+        session_id: UUID | str | None = None,
+        status: RunStatus | str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[RunRecord]:
+        """Runs newest first (by created_at), filtered by session and/or status.
 
-        return work
+        Served from the status index: the cost grows with ``limit + offset``, not with the
+        number of runs. ``limit=0`` returns ``[]``.
+        """
+        return self._read(self._plans.runs.list_runs_filtered(session_id, status, limit, offset))
+
+    def count_runs(
+        self, status: RunStatus | str | None = None, session_id: UUID | str | None = None
+    ) -> int:
+        """How many runs match (read from the index's counters, not by scanning runs)."""
+        return self._read(self._plans.runs.count_runs(status, session_id))
+
+    def find_runs(self, prefix: str, *, limit: int = 10) -> list[UUID]:
+        """Runs whose id starts with ``prefix`` (hex, dashes optional), like git's short ids."""
+        return self._read(self._plans.runs.find_runs(prefix, limit))
 
     # -- events ---------------------------------------------------------------------------
     def append_event(
@@ -415,23 +341,7 @@ class RunStore(StoreSubscriptions, StoreViews, StoreStreams):
         is written. ``event_id``: if this id is already stored for the run, the stored record is
         returned and nothing is written (safe retries).
         """
-        return self._write(self._plan_append_event(run_id, event, expected_seq, event_id))
-
-    def _plan_append_event(
-        self,
-        run_id: UUID | str,
-        event: AnyEvent,
-        expected_seq: int | None,
-        event_id: UUID | str | None,
-    ) -> Callable[[KVTxn], EventRecord]:
-        rid = uuid_of(run_id, "run_id")
-        ev = check_event(event, "append_event")
-        eid = None if event_id is None else uuid_of(event_id, "event_id")
-        req = AppendRequest(
-            rid, (ev,), check_seq(expected_seq, "expected_seq"), None if eid is None else (eid,)
-        )
-        engine = self._engine
-        return lambda txn: engine.append(txn, req, datetime.now(UTC))[0]
+        return self._write(self._plans.events.append_event(run_id, event, expected_seq, event_id))
 
     def append_events(
         self,
@@ -442,19 +352,8 @@ class RunStore(StoreSubscriptions, StoreViews, StoreStreams):
         event_ids: Sequence[UUID | str | None] | None = None,
     ) -> list[EventRecord]:
         """Append a batch atomically (all or nothing), seq numbers consecutive."""
-        return self._write(self._plan_append_events(run_id, events, expected_seq, event_ids))
-
-    def _plan_append_events(
-        self,
-        run_id: UUID | str,
-        events: Iterable[AnyEvent],
-        expected_seq: int | None,
-        event_ids: Sequence[UUID | str | None] | None,
-    ) -> Callable[[KVTxn], list[EventRecord]]:
-        rid = uuid_of(run_id, "run_id")
-        req = self._request(rid, events, expected_seq, event_ids, "append_events")
-        engine = self._engine
-        return lambda txn: engine.append(txn, req, datetime.now(UTC))
+        plan = self._plans.events.append_events(run_id, events, expected_seq, event_ids)
+        return self._write(plan)
 
     def append_many(self, requests: Iterable[AppendRequest]) -> list[list[EventRecord]]:
         """Append to several runs in one transaction: all requests or none.
@@ -462,53 +361,7 @@ class RunStore(StoreSubscriptions, StoreViews, StoreStreams):
         Each :class:`AppendRequest` carries its own ``expected_seq``; any failure (a conflict,
         an unknown run, a terminal run) aborts the whole call.
         """
-        return self._write(self._plan_append_many(requests))
-
-    def _plan_append_many(
-        self, requests: Iterable[AppendRequest]
-    ) -> Callable[[KVTxn], list[list[EventRecord]]]:
-        checked = []
-        for n, req in enumerate(requests):
-            if not isinstance(req, AppendRequest):
-                raise TypeError(f"append_many: item {n} must be an AppendRequest, got {req!r:.80}")
-            checked.append(
-                self._request(
-                    uuid_of(req.run_id, "run_id"),
-                    req.events,
-                    req.expected_seq,
-                    req.event_ids,
-                    f"append_many item {n}",
-                )
-            )
-        engine = self._engine
-
-        def work(txn: KVTxn) -> list[list[EventRecord]]:
-            now = datetime.now(UTC)
-            return [engine.append(txn, req, now) for req in checked]
-
-        return work
-
-    def _request(
-        self,
-        rid: UUID,
-        events: Iterable[AnyEvent],
-        expected_seq: int | None,
-        event_ids: Sequence[UUID | str | None] | None,
-        where: str,
-    ) -> AppendRequest:
-        if isinstance(events, msgspec.Struct | str | bytes | dict):
-            raise TypeError(f"{where}: events must be a list of events, got {events!r:.80}")
-        # every event's fields are checked (and the checked copy appended): msgspec does not
-        # check types on construction, and a wrong-typed event would break its run's state
-        evs = check_events(events, where)
-        ids: tuple[UUID | None, ...] | None = None
-        if event_ids is not None:
-            ids = tuple(None if e is None else uuid_of(e, "event_ids item") for e in event_ids)
-            if len(ids) != len(evs):
-                raise ValueError(
-                    f"{where}: {len(ids)} event_ids for {len(evs)} events; give one per event"
-                )
-        return AppendRequest(rid, evs, check_seq(expected_seq, "expected_seq"), ids)
+        return self._write(self._plans.events.append_many(requests))
 
     def list_events(
         self,
@@ -519,47 +372,185 @@ class RunStore(StoreSubscriptions, StoreViews, StoreStreams):
         limit: int | None = None,
     ) -> list[EventRecord]:
         """The run's events in seq order: ``after_seq < seq <= to_seq``, at most ``limit``."""
-        return self._events_of(uuid_of(run_id, "run_id"), "run", after_seq, to_seq, limit)
-
-    def _events_of(
-        self,
-        sid: UUID,
-        kind: Accepts,
-        after_seq: int,
-        to_seq: int | None,
-        limit: int | None,
-        reverse: bool = False,
-    ) -> list[EventRecord]:
-        after = check_seq(after_seq, "after_seq") or 0
-        to = check_seq(to_seq, "to_seq")
-        lim = check_seq(limit, "limit")
-        back = bool(reverse)
-        return self._backend.read(
-            lambda txn: self._engine.list_events(
-                txn, sid, after_seq=after, to_seq=to, limit=lim, kind=kind, reverse=back
-            )
-        )
+        return self._read(self._plans.events.list_events(run_id, after_seq, to_seq, limit))
 
     def read_log(self, *, after_position: int = 0, limit: int | None = None) -> list[EventRecord]:
         """Events of every stream in log position order, after ``after_position``.
 
         Positions of deleted runs are absent and skipped; the reader never waits for them.
         """
-        after = check_seq(after_position, "after_position") or 0
-        lim = check_seq(limit, "limit")
-        return self._backend.read(
-            lambda txn: self._engine.read_log(txn, after_position=after, limit=lim)
-        )
+        return self._read(self._plans.events.read_log(after_position, limit))
 
     def last_events(self, n: int, *, run_id: UUID | str | None = None) -> list[EventRecord]:
         """The last ``n`` events of the log (or of one run), oldest first (``tail -n``)."""
-        count = check_seq(n, "n") or 0
-        rid = None if run_id is None else uuid_of(run_id, "run_id")
-        return self._backend.read(lambda txn: self._engine.last_events(txn, count, rid))
+        return self._read(self._plans.events.last_events(n, run_id))
 
     def last_position(self) -> int:
         """The highest position ever assigned (0 for an empty log)."""
-        return self._backend.read(self._engine.last_position)
+        return self._read(self._plans.events.last_position())
+
+    # -- streams of other kinds (see eventlog.store.plans.streams) ------------------------
+    def create_stream(
+        self,
+        stream_id: UUID | str | None = None,
+        *,
+        kind: str,
+        metadata: Mapping[str, object] | None = None,
+    ) -> StreamRecord:
+        """Create a stream of ``kind`` (``AlreadyExistsError`` if the id is taken)."""
+        plan = self._plans.streams.create_stream(stream_id, kind, metadata, ensure=False)
+        return self._write(plan)
+
+    def ensure_stream(
+        self,
+        stream_id: UUID | str,
+        *,
+        kind: str,
+        metadata: Mapping[str, object] | None = None,
+    ) -> StreamRecord:
+        """The stream ``stream_id``, created (with ``metadata``) if it does not exist yet.
+
+        An existing stream is returned as it is (``metadata`` is not changed); one of another
+        kind, or a run's or session's id, is an ``AlreadyExistsError``.
+        """
+        plan = self._plans.streams.create_stream(stream_id, kind, metadata, ensure=True)
+        return self._write(plan)
+
+    def get_stream(self, stream_id: UUID | str) -> StreamRecord | None:
+        """The stream's record (``updated_at`` = its last event's time), or None."""
+        return self._read(self._plans.streams.get_stream(stream_id))
+
+    def append_to_stream(
+        self,
+        stream_id: UUID | str,
+        events: Sequence[AnyEvent],
+        *,
+        expected_seq: int | None = None,
+        event_ids: Sequence[UUID | str | None] | None = None,
+    ) -> list[EventRecord]:
+        """Append a batch to a stream atomically (all or nothing), seq numbers consecutive.
+
+        ``expected_seq=N``: the stream's last seq must be N, else ``ConcurrencyError`` and
+        nothing is written. ``event_ids``: one UUID (or None) per event; an id already stored
+        for the stream returns the stored record and writes nothing for it (safe retries).
+        A session's id is accepted too (its stream may hold other events than messages, which
+        ``list_messages`` skips); a run's id is a ``StreamNotFound`` that says to use
+        ``append_event`` (runs have their status rules); an unknown id, ``StreamNotFound``.
+        """
+        plan = self._plans.streams.append_to_stream(stream_id, events, expected_seq, event_ids)
+        return self._write(plan)
+
+    def read_stream(
+        self,
+        stream_id: UUID | str,
+        *,
+        after_seq: int = 0,
+        to_seq: int | None = None,
+        limit: int | None = None,
+        reverse: bool = False,
+    ) -> list[EventRecord]:
+        """The stream's events ``after_seq < seq <= to_seq``: the first ``limit`` in seq order.
+
+        With ``reverse=True``, the last ``limit`` of them, newest first (the tail of a stream:
+        ``read_stream(sid, reverse=True, limit=20)``, then ``to_seq=`` the oldest seq read
+        minus one for the page before). Reads any stream: a run, a session or a stream of
+        another kind (``StreamNotFound`` for an unknown id).
+        """
+        plan = self._plans.streams.read_stream(stream_id, after_seq, to_seq, limit, reverse)
+        return self._read(plan)
+
+    def read_stream_view(
+        self,
+        stream_id: UUID | str,
+        view: type[V],
+        *,
+        after_seq: int = 0,
+        to_seq: int | None = None,
+        limit: int | None = None,
+        reverse: bool = False,
+    ) -> list[tuple[int, str, V]]:
+        """``(seq, stored type name, payload as view)`` for the events :meth:`read_stream` reads.
+
+        ``view`` is a msgspec Struct that names only the payload fields you need, with
+        defaults for those some event types lack: msgspec skips the other fields without
+        building them, so a reader of many events pays for what it uses (no upcasting: the
+        payload as stored). A payload the view refuses is a ``ValueError`` naming the event.
+
+        >>> import msgspec
+        >>> from eventlog import RunStore
+        >>> from eventlog.model.events import TextDelta
+        >>> class Delta(msgspec.Struct):
+        ...     delta: str = ""
+        >>> store = RunStore.in_memory()
+        >>> run = store.create_run(store.ensure_session(), provider="p", model="m")
+        >>> _ = store.append_events(run.id, [TextDelta("a"), TextDelta("b")])
+        >>> store.read_stream_view(run.id, Delta, reverse=True, limit=1)
+        [(2, 'TextDelta', Delta(delta='b'))]
+        """
+        plan = self._plans.streams.read_stream_view(
+            stream_id, view, after_seq, to_seq, limit, reverse
+        )
+        return self._read(plan)
+
+    def list_streams(self, kind: str, *, limit: int = 100, offset: int = 0) -> list[StreamRecord]:
+        """Streams of ``kind`` in created order (oldest first), ``limit`` from ``offset``."""
+        return self._read(self._plans.streams.list_streams(kind, limit, offset))
+
+    def delete_stream(self, stream_id: UUID | str) -> bool:
+        """Delete the stream, its events, idempotency keys and views in one transaction.
+
+        True if it existed (idempotent: False afterwards). Positions of deleted events are
+        never reused. A run's or session's id is a ``StreamNotFound`` naming what it is.
+        """
+        return self._write(self._plans.streams.delete_stream(stream_id))
+
+    # -- export / import, statistics, checks ----------------------------------------------
+    def export_jsonl(self, run_ids: Iterable[UUID | str] | None = None) -> Iterator[str]:
+        """The store (or the given runs, with their sessions' records) as JSON Lines.
+
+        Session lines, run lines, stream lines, then event lines in log order; see
+        :mod:`eventlog.tools.jsonl`. Exporting everything also exports every session's messages
+        and every stream of another kind; exporting runs exports only those runs.
+        """
+        return self._plans.tools.export_jsonl(run_ids)
+
+    def import_jsonl(self, lines: Iterable[str | bytes]) -> ImportSummary:
+        """Validate every line, then write everything in one transaction - or nothing.
+
+        A bad line raises :class:`~eventlog.tools.jsonl.ImportFileError` naming the 1-based line
+        number and the field; the store is unchanged. Ids that already exist are refused.
+        """
+        return self._plans.tools.import_jsonl(lines)
+
+    def stats(self) -> StoreStats:
+        """Counts (runs by status, sessions, events), sizes and projector checkpoints.
+
+        Counting sessions and events walks their keys (no values are decoded).
+        """
+        return self._plans.tools.stats()
+
+    def verify(self) -> list[Problem]:
+        """Refold everything from the log and compare with every view; ``[]`` when consistent.
+
+        Reports seq gaps, undecodable records, broken position entries, orphan streams, view
+        keys that differ from a fresh replay (run state, status index, session listing,
+        executions and your projectors), and stale projectors - each naming where.
+        """
+        return self._read(self._plans.tools.verify())
+
+    # -- projections ----------------------------------------------------------------------
+    def projection(self, name: str) -> Any:
+        """The query object of projector ``name``.
+
+        A projector with a ``query(reader)`` method returns what it builds (the built-ins do);
+        any other returns a read-only view of its keyspace with ``get`` and ``scan``. Each call
+        on it reads one fresh snapshot.
+        """
+        return self._plans.projections.query(name)
+
+    def projector_status(self) -> list[ProjectorStatus]:
+        """Every registered projector with its stored version and checkpoint."""
+        return self._read(self._plans.projections.projector_status())
 
     def rebuild_projections(
         self,
@@ -573,10 +564,72 @@ class RunStore(StoreSubscriptions, StoreViews, StoreStreams):
         projector is reset instead and catches up in the background (its thread restarts if it
         had stopped on an error): use :meth:`wait_for_projections` to wait for it.
         """
-        chosen = None if names is None else list(names)
-        super().rebuild_projections(chosen, progress=progress)
-        self._restart_async_projectors(chosen)
+        self._core.rebuild_projections(names, progress)
 
+    # -- subscriptions --------------------------------------------------------------------
+    def subscribe(
+        self,
+        *,
+        after_position: int = 0,
+        run_id: UUID | str | None = None,
+        event_types: Iterable[str] | None = None,
+        name: str | None = None,
+        ack: AckMode = "auto",
+        batch_size: int = 256,
+        timeout: float | None = None,
+    ) -> Subscription:
+        """Every event after ``after_position`` in log order, then new ones as they commit.
 
-def _meta(value: Mapping[str, object] | None) -> dict[str, object]:
-    return metadata(value, "metadata")
+        The result iterates (``for``, or ``async for``) the :class:`EventRecord` of every
+        stream in position order with no gap and no duplicate, including what other processes
+        append; ``run_id`` and ``event_types`` filter it. It reads in short transactions of
+        ``batch_size`` positions and sleeps between commits (no transaction is held while
+        waiting). It ends after ``timeout`` idle seconds (None: never), on ``close()`` from any
+        thread, or when the store closes.
+
+        ``name="indexer"`` makes it a persistent consumer: its position is stored, and a
+        restarted consumer resumes after its last acknowledged position (``after_position``
+        only applies to a consumer that does not exist yet). ``ack="auto"`` acknowledges what
+        was delivered each time the loop asks for the next batch, before waiting idle and on a
+        clean exit of a ``with`` block, so a crash redelivers at most the batch in hand;
+        ``ack="manual"``: call ``sub.ack(position)`` yourself. Read-only stores can subscribe
+        (but not as a named consumer).
+
+        >>> from eventlog import RunStore
+        >>> from eventlog.model.events import TextDelta
+        >>> store = RunStore.in_memory()
+        >>> run = store.create_run(store.ensure_session(), provider="p", model="m")
+        >>> _ = store.append_event(run.id, TextDelta("hi"))
+        >>> with store.subscribe(name="indexer", timeout=0) as sub:
+        ...     print([r.position for r in sub])
+        [1]
+        >>> [(c.name, c.position, c.lag) for c in store.consumers()]
+        [('indexer', 1, 0)]
+        """
+        return self._core.live.subscribe(
+            after_position=after_position,
+            run_id=run_id,
+            event_types=event_types,
+            name=name,
+            ack=ack,
+            batch_size=batch_size,
+            timeout=timeout,
+        )
+
+    def consumers(self) -> list[ConsumerInfo]:
+        """The persistent consumers by name: acknowledged position, lag, last update."""
+        return self._core.live.consumers()
+
+    def delete_consumer(self, name: str) -> bool:
+        """Forget persistent consumer ``name`` (a new subscribe starts over); True if it existed."""
+        return self._core.live.delete_consumer(name)
+
+    def wait_for_projections(self, position: int | None = None, timeout: float = 5.0) -> None:
+        """Block until every async projector has applied the log up to ``position``.
+
+        ``position=None``: the log's last position now (read your own writes). Returns at once
+        without async projectors. Raises :class:`~eventlog.errors.ProjectionTimeoutError` after
+        ``timeout`` seconds, :class:`~eventlog.errors.ProjectorFailedError` if one stopped on
+        an error.
+        """
+        self._core.live.wait_for_projections(position, timeout)

@@ -92,14 +92,14 @@ class TypesContract:
 
     @staticmethod
     def _stored_version(store: RunStore, stream_id: UUID, seq: int) -> tuple[str, int]:
-        engine = store._engine
+        engine = store.core.engine
 
         def work(txn: Any) -> tuple[str, int]:
-            value = txn.get("events", engine.event_key(txn, stream_id, seq))
+            value = txn.get("events", engine.index.event_key(txn, stream_id, seq))
             env = msgspec.msgpack.decode(value)
             return env[0], env[1]
 
-        return store._backend.read(work)
+        return store.core.backend.read(work)
 
     def test_registered_type_appends_and_lists_like_a_builtin(self, store: RunStore) -> None:
         run = self._run(store)
@@ -249,8 +249,8 @@ class TypesContract:
             run.id, RawEvent("eventlog.contract.ticket_opened", 1, {"title": 5, "urgent": 1})
         )
         assert isinstance(rec.event, RawEvent)
-        raw = store._backend.read(
-            lambda txn: txn.get("events", store._engine.event_key(txn, run.id, 1))
+        raw = store.core.backend.read(
+            lambda txn: txn.get("events", store.core.engine.index.event_key(txn, run.id, 1))
         )
         assert raw is not None
         assert decode_event(run.id, 1, raw).event == rec.event

@@ -400,7 +400,7 @@ class ViewsContract:
             key, _ = next(iter(tx.scan()))
             tx.put(key, b"\x00tampered")  # type: ignore[attr-defined]
 
-        store._backend.write(tamper)
+        store.core.backend.write(tamper)
         problems = store.verify()
         assert problems
         assert {p.kind for p in problems} == {"view_mismatch"}
@@ -411,8 +411,8 @@ class ViewsContract:
 
     def test_verify_detects_a_removed_event(self, store: RunStore) -> None:
         _, run_id = self._busy_store(store)
-        store._backend.write(
-            lambda txn: txn.delete("events", store._engine.event_key(txn, run_id, 2))
+        store.core.backend.write(
+            lambda txn: txn.delete("events", store.core.engine.index.event_key(txn, run_id, 2))
         )
         kinds = {p.kind: p for p in store.verify()}
         assert "seq_gap" in kinds
@@ -432,8 +432,8 @@ class ViewsContract:
         for run in runs:
             store.append_events(run.id, [TextDelta(f"{run.id}-{i}") for i in range(6)])
         damaged = runs[0].id  # the other runs' keys follow it
-        store._backend.write(
-            lambda txn: txn.delete("events", store._engine.event_key(txn, damaged, 3))
+        store.core.backend.write(
+            lambda txn: txn.delete("events", store.core.engine.index.event_key(txn, damaged, 3))
         )
         assert [r.seq for r in store.list_events(damaged)] == [1, 2, 4, 5, 6]
         assert [r.seq for r in store.list_events(damaged, after_seq=1, to_seq=5)] == [2, 4, 5]
@@ -442,8 +442,10 @@ class ViewsContract:
 
     def test_verify_reports_undecodable_records(self, store: RunStore) -> None:
         _, run_id = self._busy_store(store)
-        store._backend.write(
-            lambda txn: txn.put("events", store._engine.event_key(txn, run_id, 3), b"\xc1junk")
+        store.core.backend.write(
+            lambda txn: txn.put(
+                "events", store.core.engine.index.event_key(txn, run_id, 3), b"\xc1junk"
+            )
         )
         undecodable = [p for p in store.verify() if p.kind == "undecodable"]
         assert [(p.run_id, p.seq) for p in undecodable] == [(run_id, 3)]
@@ -456,7 +458,7 @@ class ViewsContract:
         if not self.persistent:
             pytest.skip("backend does not persist")
         sid, run_id = self._busy_store(store)
-        before = store._backend.read(lambda txn: dict(reader(txn, view).scan()))
+        before = store.core.backend.read(lambda txn: dict(reader(txn, view).scan()))
         assert before
         version = {s.name: s.version for s in store.projector_status()}[view]
 
@@ -466,11 +468,11 @@ class ViewsContract:
                 tx.delete(key)  # type: ignore[attr-defined]
             ProjectorSet.set_meta(txn, view, ProjectorMeta(version - 1, 0, True))
 
-        store._backend.write(make_stale)
+        store.core.backend.write(make_stale)
         assert store.verify()  # stale and empty
         store = self.reopen(store, store_path)
         try:
-            after = store._backend.read(lambda txn: dict(reader(txn, view).scan()))
+            after = store.core.backend.read(lambda txn: dict(reader(txn, view).scan()))
             assert after == before
             status = {s.name: s for s in store.projector_status()}[view]
             assert (status.version, status.ready) == (version, True)

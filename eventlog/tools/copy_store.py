@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from os import PathLike
+from typing import Protocol
 
 from eventlog.errors import CopyMismatchError, StoreError
 from eventlog.storage.keys import COPY_MARKER_KEY
@@ -46,7 +47,11 @@ class CopyReport:
         return sum(self.rows.values())
 
 
-def _digest_rows(digest: hashlib._Hash, table: str, key: bytes, value: bytes) -> None:
+class _Digest(Protocol):
+    def update(self, data: bytes, /) -> None: ...
+
+
+def _digest_rows(digest: _Digest, table: str, key: bytes, value: bytes) -> None:
     digest.update(
         b"%s\x00%d:%s%d:%s" % (table.encode(), len(key), bytes(key), len(value), bytes(value))
     )

@@ -28,7 +28,8 @@ from uuid import UUID
 
 import msgspec
 
-from eventlog.engine.core import Engine, StreamKind
+from eventlog.engine.core import Engine
+from eventlog.engine.stream_index import StreamKind
 from eventlog.errors import EventLogError
 from eventlog.model.events import EVENT_TYPES, AnyEvent, RawEvent, event_type_name, event_version
 from eventlog.model.records import EventRecord, RunRecord, Session, StreamRecord, check_kind
@@ -240,7 +241,7 @@ def import_lines(
     for number, line, event in parsed:
         try:
             if isinstance(line, SessionLine):
-                engine.create_session(
+                engine.records.create_session(
                     txn,
                     Session(
                         line.id,
@@ -254,7 +255,7 @@ def import_lines(
                 kinds[line.id] = "session"
                 counts["session"] += 1
             elif isinstance(line, RunLine):
-                engine.create_run(
+                engine.records.create_run(
                     txn,
                     RunRecord(
                         line.id,
@@ -273,7 +274,7 @@ def import_lines(
             elif isinstance(line, StreamLine):
                 kind_name = check_kind(line.stream_kind)
                 created = line.created_at
-                engine.create_stream(
+                engine.streams.create_stream(
                     txn, StreamRecord(line.id, kind_name, line.metadata, created, created)
                 )
                 kinds[line.id] = "stream"
@@ -282,7 +283,7 @@ def import_lines(
                 assert event is not None
                 kind = kinds.get(line.run_id)
                 if kind is None:
-                    kind = engine.stream_kind(txn, line.run_id)
+                    kind = engine.index.stream_kind(txn, line.run_id)
                     if kind is None:
                         raise ImportFileError(
                             number,
@@ -290,7 +291,7 @@ def import_lines(
                             "come before its events",
                             "run_id",
                         )
-                engine.import_event(
+                engine.appends.import_event(
                     txn, line.run_id, kind, line.seq, event, line.recorded_at, line.event_id
                 )
                 counts["event"] += 1

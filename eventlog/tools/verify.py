@@ -2,19 +2,22 @@
 
 It reads one consistent snapshot and returns a list of :class:`Problem` (empty when the store
 is consistent): seq gaps, undecodable records, broken position index entries, orphan streams,
-projector views that differ from a fresh replay into scratch space, stale projectors.
+stored events that break the lifecycle rule, projector views that differ from a fresh replay
+into scratch space, stale projectors.
 """
 
 from __future__ import annotations
 
+from functools import partial
 from uuid import UUID
 
 import msgspec
 
 from eventlog.engine.core import Engine
 from eventlog.engine.projectors import ProjectionTxn, ScratchTx, is_async
-from eventlog.errors import EventLogError, StoreError
+from eventlog.errors import EventLogError, InvalidTransition, StoreError
 from eventlog.model.events import RawEvent
+from eventlog.model.records import EventRecord
 from eventlog.storage.codec import decode_event, encode_raw_payload, why_raw
 from eventlog.storage.keys import unpack_u64
 from eventlog.storage.kv import KVTxn
@@ -31,8 +34,10 @@ class Problem(msgspec.Struct, frozen=True):
     ``position_mismatch``, ``unindexed_event``, ``orphan_stream``, ``stream_index``,
     ``view_mismatch``, ``projector_stale``, ``projector_failed`` (an async projector stopped
     on an error), ``upcast_failed`` (a stored event of a registered type reads as raw data:
-    an upcaster is missing or failed, or the payload does not fit the class). An async
-    projector's view is compared with a replay up to its checkpoint.
+    an upcaster is missing or failed, or the payload does not fit the class),
+    ``invalid_transition`` (a stored event moves a terminal run to another status, which an
+    append refuses: the views leave it out). An async projector's view is compared with a
+    replay up to its checkpoint.
     """
 
     kind: str
@@ -54,7 +59,7 @@ def _check_streams(engine: Engine, txn: KVTxn, problems: list[Problem]) -> dict[
         number, seq = key[:8], unpack_u64(key[8:])
         if number != current:
             current, expected = number, 1
-            owner = engine.stream_of(txn, number)
+            owner = engine.index.stream_of(txn, number)
             if owner is None or all(
                 txn.get(table, owner.bytes) is None
                 for table in ("runs", "sessions", "stream_records")
@@ -111,7 +116,7 @@ def _check_stream_index(engine: Engine, txn: KVTxn, problems: list[Problem]) -> 
         for key, _ in txn.scan(table, b""):
             raw = txn.get("streams", key)
             owner = UUID(bytes=key)
-            if raw is None or engine.stream_of(txn, raw[:8]) != owner:
+            if raw is None or engine.index.stream_of(txn, raw[:8]) != owner:
                 problems.append(
                     Problem(
                         "stream_index",
@@ -124,7 +129,7 @@ def _check_stream_index(engine: Engine, txn: KVTxn, problems: list[Problem]) -> 
 
 
 def _owner(engine: Engine, txn: KVTxn, ref: bytes) -> UUID | None:
-    return engine.stream_of(txn, ref[:8])
+    return engine.index.stream_of(txn, ref[:8])
 
 
 def _check_positions(
@@ -175,7 +180,7 @@ def _check_positions(
 
 
 def _check_views(engine: Engine, txn: KVTxn, problems: list[Problem]) -> None:
-    last = engine.last_position(txn)
+    last = engine.index.last_position(txn)
     for projector in engine.projectors.all:
         name = projector.name
         meta = engine.projectors.meta(txn, name)
@@ -204,7 +209,14 @@ def _check_views(engine: Engine, txn: KVTxn, problems: list[Problem]) -> None:
         scratch = ScratchTx()
         try:
             engine.replay_into(
-                txn, projector, scratch, None, last, on_bad=lambda *_: None, to_position=upto
+                txn,
+                projector,
+                scratch,
+                None,
+                last,
+                on_bad=lambda *_: None,
+                to_position=upto,
+                on_refused=partial(_refused, problems),
             )
         except EventLogError as exc:
             problems.append(
@@ -231,6 +243,24 @@ def _check_views(engine: Engine, txn: KVTxn, problems: list[Problem]) -> None:
             found += 1
             if found >= MAX_PER_VIEW:
                 break
+
+
+def _refused(
+    problems: list[Problem], name: str, record: EventRecord, exc: InvalidTransition
+) -> None:
+    problems.append(
+        Problem(
+            "invalid_transition",
+            f"run {record.run_id} seq {record.seq}",
+            f"{exc.current} -> {exc.requested}: a terminal run cannot move to another status; "
+            f"projector {name} leaves this event out of its view (it was written by an older "
+            "version, an upcaster or by hand) - delete the run or restore it from a backup",
+            record.run_id,
+            record.seq,
+            record.position,
+            name,
+        )
+    )
 
 
 def verify(engine: Engine, txn: KVTxn) -> list[Problem]:

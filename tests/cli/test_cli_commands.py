@@ -986,7 +986,7 @@ def _tamper_view(db: Path, view: str) -> None:
             key, _ = next(iter(tx.scan()))
             tx.put(key, b"\x00tampered")  # type: ignore[attr-defined]
 
-        store._backend.write(tamper)
+        store.core.backend.write(tamper)
 
 
 def _problems(db: Path) -> list[Any]:
@@ -1017,8 +1017,8 @@ def test_verify_reports_a_tampered_view(fresh_db: Path, view: str) -> None:
 
 def test_verify_reports_a_deleted_event(fresh_db: Path) -> None:
     with RunStore.open(fresh_db) as store:
-        store._backend.write(
-            lambda txn: txn.delete("events", store._engine.event_key(txn, R_OK, 2))
+        store.core.backend.write(
+            lambda txn: txn.delete("events", store.core.engine.index.event_key(txn, R_OK, 2))
         )
     expected = _problems(fresh_db)
     result = cli("verify", "--db", fresh_db, "--json")

@@ -53,7 +53,7 @@ _events = st.one_of(
 def _one_by_one(record: RunRecord, records: list[EventRecord]) -> RunState:
     state = RunState.initial(record)
     for r in records:
-        state._apply(r)
+        state = state.apply(r)  # the per-event rule, one record at a time
     return state
 
 

@@ -208,7 +208,7 @@ def operations() -> st.SearchStrategy[list[Op]]:
 
 
 def model_status_after(status: RunStatus, event: Event) -> RunStatus:
-    """The lifecycle rule, written independently of eventlog.model.records.status_after."""
+    """The lifecycle rule, written independently of eventlog.model.state.status_after."""
     if isinstance(event, RunStatusChanged):
         return RunStatus(event.status)
     if isinstance(event, RunStarted):
@@ -369,7 +369,7 @@ def snapshot_views(store: RunStore) -> dict[str, dict[bytes, bytes]]:
     def read(txn: eventlog.storage.kv.KVTxn) -> dict[str, dict[bytes, bytes]]:
         return {n: dict(eventlog.engine.projectors.reader(txn, n).scan()) for n in BUILTIN_VIEWS}
 
-    return store._backend.read(read)
+    return store.core.backend.read(read)
 
 
 def check_against_model(store: RunStore, model: Model) -> None:
@@ -607,7 +607,7 @@ def test_version_bump_rebuilds_user_projector_on_open(tmp_path: Path) -> None:
 
 def tamper(store: RunStore, change: Callable[[ProjectionTxn], None]) -> None:
     """Write into the user projector's keyspace behind the store's back."""
-    store._backend.write(lambda txn: change(ProjectionTxn(txn, "tool_latency")))
+    store.core.backend.write(lambda txn: change(ProjectionTxn(txn, "tool_latency")))
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -85,8 +85,8 @@ def test_the_checks_see_a_lost_event(tmp_path: Path) -> None:
     with RunStore.open(tmp_path / "store") as store:
         report = check_store(store, model)
         assert report.lost == 0, report.violations
-        store._backend.write(
-            lambda txn: txn.delete("events", store._engine.event_key(txn, UUID(run), seq))
+        store.core.backend.write(
+            lambda txn: txn.delete("events", store.core.engine.index.event_key(txn, UUID(run), seq))
         )
         report = check_store(store, model)
     assert report.lost == 1

@@ -52,8 +52,8 @@ def two_runs(path: Path) -> tuple[UUID, UUID, bytes]:
         b = store.create_run(sid, provider="p", model="m").id
         store.append_events(a, [RunStarted(sid, "p", "m"), TextDelta("damaged"), TextDelta("c")])
         store.append_events(b, [TextDelta("b1"), TextDelta("b2")])
-        value = store._backend.read(
-            lambda txn: txn.get("events", store._engine.event_key(txn, a, 2))
+        value = store.core.backend.read(
+            lambda txn: txn.get("events", store.core.engine.index.event_key(txn, a, 2))
         )
     assert value is not None
     return a, b, value

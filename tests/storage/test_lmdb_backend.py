@@ -71,7 +71,7 @@ def test_same_directory_twice_in_one_process_shares_the_environment(tmp_path: Pa
 
 def test_lmdb_errors_become_store_errors(tmp_path: Path) -> None:
     with RunStore.open(tmp_path / "s") as store:
-        backend = store._backend
+        backend = store.core.backend
 
         def bad_write(txn: KVTxn) -> None:
             txn.put("meta", b"k" * 600, b"v")  # beyond LMDB's key size limit
@@ -89,8 +89,10 @@ def test_corrupt_event_names_run_and_seq(tmp_path: Path) -> None:
         other = store.create_run(store.ensure_session(), provider="p", model="m")
         store.append_events(run.id, [TextDelta("a"), TextDelta("b")])
         store.append_event(other.id, TextDelta("c"))
-        store._backend.write(
-            lambda txn: txn.put("events", store._engine.event_key(txn, run.id, 2), b"\xc1garbage")
+        store.core.backend.write(
+            lambda txn: txn.put(
+                "events", store.core.engine.index.event_key(txn, run.id, 2), b"\xc1garbage"
+            )
         )
         with pytest.raises(CorruptRecordError, match=f"run {run.id} seq 2") as info:
             store.list_events(run.id)
@@ -158,7 +160,7 @@ def test_map_grows_when_it_fills_inside_a_projector(tmp_path: Path) -> None:
         for _ in range(2000):
             store.create_run(session.id, provider="p", model="m")
         assert store.count_runs() == 2000
-        assert store._backend.info()["map_size"] > 64 * 1024  # type: ignore[attr-defined]
+        assert store.core.backend.info()["map_size"] > 64 * 1024  # type: ignore[attr-defined]
         assert store.verify() == []
 
 
@@ -178,7 +180,7 @@ def test_unencodable_payload_is_a_value_error_and_writes_nothing(tmp_path: Path)
 def test_a_store_of_another_format_is_refused(tmp_path: Path, stamp: int, word: str) -> None:
     path = tmp_path / "s"
     with RunStore.open(path) as store:
-        store._backend.write(lambda txn: txn.put("meta", FORMAT_KEY, pack_u64(stamp)))
+        store.core.backend.write(lambda txn: txn.put("meta", FORMAT_KEY, pack_u64(stamp)))
     with pytest.raises(StoreError, match=word) as info:
         RunStore.open(path)
     assert ("export" if word == "older" else "upgrade") in str(info.value)
@@ -189,7 +191,7 @@ def test_stream_numbers_grow_and_are_never_reused(tmp_path: Path) -> None:
         sid = store.ensure_session()
 
         def number(run_id: UUID) -> int:
-            raw = store._backend.get("streams", run_id.bytes)
+            raw = store.core.backend.get("streams", run_id.bytes)
             assert raw is not None
             return unpack_u64(raw[:8])
 
@@ -199,7 +201,7 @@ def test_stream_numbers_grow_and_are_never_reused(tmp_path: Path) -> None:
         taken = number(newest)
         store.append_event(newest, TextDelta("x"))
         assert store.delete_run(newest)
-        assert store._backend.get("streams", newest.bytes) is None
+        assert store.core.backend.get("streams", newest.bytes) is None
         again = store.create_run(sid, provider="p", model="m").id
         assert number(again) == taken + 1  # the deleted newest number stays a tombstone
         assert store.list_events(again) == []

@@ -16,7 +16,7 @@ CHUNK = 10_000  # characters per event
 
 
 def map_size(store: RunStore) -> int:
-    backend = store._backend
+    backend = store.core.backend
     assert isinstance(backend, LmdbBackend)
     return backend.info()["map_size"]
 

@@ -25,7 +25,7 @@ def test_other_process_grows_the_map(tmp_path: Path) -> None:
     try:
         run = store.create_run(store.ensure_session(), provider="p", model="m")
         store.append_event(run.id, TextDelta("before"))
-        before = store._backend.info()["map_size"]  # type: ignore[attr-defined]
+        before = store.core.backend.info()["map_size"]  # type: ignore[attr-defined]
         ctx = multiprocessing.get_context("spawn")
         child = ctx.Process(target=_grow_store, args=(str(path), str(run.id)))
         child.start()
@@ -35,6 +35,6 @@ def test_other_process_grows_the_map(tmp_path: Path) -> None:
         events = store.list_events(run.id)
         assert len(events) == 1 + 400
         assert store.append_event(run.id, TextDelta("after")).seq == 402
-        assert store._backend.info()["map_size"] > before  # type: ignore[attr-defined]
+        assert store.core.backend.info()["map_size"] > before  # type: ignore[attr-defined]
     finally:
         store.close()

@@ -199,6 +199,6 @@ def test_map_growth_by_one_process_is_seen_by_the_others(tmp_path: Path) -> None
         # the parent (which opened the store first) can still write after the growth
         record = store.append_event(runs[0], TextDelta("parent"))
         assert (record.seq, record.position) == (EVENTS_PER_WRITER + 1, base + total + 1)
-        backend = store._backend
+        backend = store.core.backend
         assert isinstance(backend, LmdbBackend)
         assert backend.info()["map_size"] > small

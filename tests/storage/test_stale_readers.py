@@ -37,7 +37,7 @@ def hold_a_read_transaction(path: str, ready: EventFlag, forever: EventFlag) -> 
             ready.set()
             forever.wait()  # never set: the parent kills this process
 
-        store._backend.read(block)
+        store.core.backend.read(block)
 
 
 def churn(store: RunStore, rounds: int) -> None:
@@ -70,7 +70,7 @@ def file_size_after_churn(path: Path) -> tuple[int, int]:
         churn(store, CHURN_ROUNDS)
         assert store.verify() == []
         size = (path / "data.mdb").stat().st_size
-        backend = store._backend
+        backend = store.core.backend
         assert isinstance(backend, lmdb_backend.LmdbBackend)
         left = backend.clear_stale_readers()
     return size, left

@@ -2,8 +2,8 @@
 
 Each contract call runs the matching ``AsyncRunStore`` coroutine on an event loop in a
 background thread (so the async write path - validation in the task, group commit off the
-loop - is what the suite exercises). Attributes the async store does not have (the tests'
-private hooks such as ``_backend``) come from the underlying sync store.
+loop - is what the suite exercises). Attributes the async store does not have come from the
+underlying sync store.
 """
 
 from __future__ import annotations
@@ -52,6 +52,28 @@ def _event_loop_thread() -> Iterator[None]:
     _Loop.stop()
 
 
+class _BlockingQuery:
+    """A projector's query object from ``AsyncRunStore.projection``, seen through blocking calls.
+
+    On a remote store its methods are coroutines (run off the event loop): this runs them.
+    """
+
+    def __init__(self, query: Any, call: Callable[[Coroutine[Any, Any, Any]], Any]) -> None:
+        self._query = query
+        self._run = call
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._query, name)
+        if not callable(value):
+            return value
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            result = value(*args, **kwargs)
+            return self._run(result) if inspect.iscoroutine(result) else result
+
+        return call
+
+
 class _Blocking:
     """``AsyncRunStore`` seen through blocking calls (the contract's interface)."""
 
@@ -68,6 +90,8 @@ class _Blocking:
             return getattr(self._async.sync, name)
         if inspect.iscoroutinefunction(target):
             return lambda *args, **kwargs: self._call(target(*args, **kwargs))
+        if name == "projection":
+            return lambda *args, **kwargs: _BlockingQuery(target(*args, **kwargs), self._call)
         return target
 
     def close(self) -> None:

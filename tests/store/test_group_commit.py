@@ -75,9 +75,9 @@ def _hold_the_lead(store: RunStore, until: Callable[[], bool]) -> threading.Thre
     def slow(txn: KVTxn) -> None:
         _wait_until(until)
 
-    t = threading.Thread(target=store._committer.submit, args=(slow,))
+    t = threading.Thread(target=store.core.committer.submit, args=(slow,))
     t.start()
-    _wait_until(lambda: store._committer._busy)
+    _wait_until(lambda: store.core.committer.busy)
     return t
 
 
@@ -102,23 +102,23 @@ def test_a_failing_request_fails_alone_in_its_group(store: RunStore) -> None:
         "poison": lambda: store.append_event(run.id, ToolCallDelta("poison", "{")),
         "ok2": lambda: store.append_events(run.id, [TextDelta("c"), TextDelta("d")]),
     }
-    groups_before = store._committer.groups
-    holder = _hold_the_lead(store, lambda: len(store._committer._queue) >= len(calls))
+    groups_before = store.core.committer.groups
+    holder = _hold_the_lead(store, lambda: store.core.committer.queued >= len(calls))
     threads = []
     for name, fn in calls.items():  # queued one after the other: arrival order is known
-        queued = len(store._committer._queue)
+        queued = store.core.committer.queued
         t = threading.Thread(target=call, args=(name, fn))
         t.start()
         threads.append(t)
         # queued (or the holder saw the last one arrive and the group already committed)
         _wait_until(
-            lambda q=queued: len(store._committer._queue) > q or not holder.is_alive()  # type: ignore[misc]
+            lambda q=queued: store.core.committer.queued > q or not holder.is_alive()  # type: ignore[misc]
         )
     holder.join(timeout=30)
     for t in threads:
         t.join(timeout=30)
     # the six requests were one group (plus the holder's own), committed once
-    assert store._committer.groups == groups_before + 2
+    assert store.core.committer.groups == groups_before + 2
     assert isinstance(outcomes["stale"], ConcurrencyError)
     assert isinstance(outcomes["terminal"], InvalidTransition)
     assert isinstance(outcomes["unknown"], RunNotFound)
@@ -134,10 +134,10 @@ def test_a_failing_request_fails_alone_in_its_group(store: RunStore) -> None:
 
 def test_a_lonely_writer_commits_alone_at_once(store: RunStore) -> None:
     run = store.create_run(store.ensure_session(), provider="p", model="m")
-    before = store._committer.groups
+    before = store.core.committer.groups
     for i in range(20):
         store.append_event(run.id, TextDelta(str(i)))
-    assert store._committer.groups - before == 20  # nobody to wait for: no batching, no delay
+    assert store.core.committer.groups - before == 20  # nobody to wait for: no batching, no delay
 
 
 def test_the_byte_cap_splits_a_group_and_keeps_the_order(tmp_path: Path) -> None:
@@ -145,8 +145,8 @@ def test_the_byte_cap_splits_a_group_and_keeps_the_order(tmp_path: Path) -> None
     try:
         run = store.create_run(store.ensure_session(), provider="p", model="m")
         big = "x" * 3000
-        groups = store._committer.groups
-        holder = _hold_the_lead(store, lambda: len(store._committer._queue) >= 6)
+        groups = store.core.committer.groups
+        holder = _hold_the_lead(store, lambda: store.core.committer.queued >= 6)
         results: list[EventRecord] = []
         lock = threading.Lock()
 
@@ -157,19 +157,19 @@ def test_the_byte_cap_splits_a_group_and_keeps_the_order(tmp_path: Path) -> None
 
         threads = []
         for i in range(6):
-            queued = len(store._committer._queue)
+            queued = store.core.committer.queued
             t = threading.Thread(target=one, args=(i,))
             t.start()
             threads.append(t)
             # queued (or the holder saw the last one arrive and the group already committed)
         _wait_until(
-            lambda q=queued: len(store._committer._queue) > q or not holder.is_alive()  # type: ignore[misc]
+            lambda q=queued: store.core.committer.queued > q or not holder.is_alive()  # type: ignore[misc]
         )
         holder.join(timeout=30)
         for t in threads:
             t.join(timeout=30)
         # each ~3 KB append passes the 4 KiB cap after two requests: at least 3 groups
-        assert store._committer.groups - groups >= 1 + 3
+        assert store.core.committer.groups - groups >= 1 + 3
         texts = [e.event.delta.split(":")[0] for e in store.list_events(run.id)]  # type: ignore[attr-defined]
         assert texts == [str(i) for i in range(6)]  # arrival order, across the groups
     finally:
@@ -225,7 +225,7 @@ def test_many_writers_each_get_their_own_result_and_the_log_is_serial(
     done = store.create_run(sid, provider="p", model="m").id
     store.append_event(done, RunCompleted("stop", 1))
     results: dict[int, list[tuple[str, Any, Any]]] = {}
-    groups, requests = store._committer.groups, store._committer.requests
+    groups, requests = store.core.committer.groups, store.core.committer.requests
 
     def worker(w: int) -> None:
         results[w] = _random_work(store, runs, done, w, 40)
@@ -268,7 +268,7 @@ def test_many_writers_each_get_their_own_result_and_the_log_is_serial(
     assert positions == list(range(positions[0], positions[0] + len(positions)))
     assert store.verify() == []
     if store.path is not None:  # durable LMDB: while one group fsyncs, the others queue up
-        assert store._committer.requests - requests > store._committer.groups - groups
+        assert store.core.committer.requests - requests > store.core.committer.groups - groups
 
 
 def test_async_writers_share_commits_and_keep_their_semantics(tmp_path: Path) -> None:
@@ -276,7 +276,7 @@ def test_async_writers_share_commits_and_keep_their_semantics(tmp_path: Path) ->
         async with await AsyncRunStore.open(tmp_path / "s") as store:
             sid = await store.ensure_session()
             runs = [(await store.create_run(sid, provider="p", model="m")).id for _ in range(8)]
-            committer = store.sync._committer
+            committer = store.sync.core.committer
             groups = committer.groups
 
             async def writer(run: UUID) -> list[int]:

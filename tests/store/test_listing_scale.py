@@ -5,7 +5,7 @@ One LMDB store (``durability="fast"``, default map size, so the map grows along 
 model starts, completions, failures, cancellations) and 2% are deleted. A plain model keeps
 every live run's id, session, status and ``created_at`` (from the returned ``RunRecord``).
 
-Run creation uses a millisecond clock (``eventlog.store.run_store``'s ``datetime`` is patched),
+Run creation uses a millisecond clock (``eventlog.store.plans.runs``'s ``datetime`` is patched),
 so many runs share a ``created_at`` and the tie order - run id bytes ascending - is really
 exercised.
 
@@ -27,7 +27,7 @@ from uuid import UUID
 
 import pytest
 
-import eventlog.store.run_store
+import eventlog.store.plans.runs
 from eventlog import RunStatus, RunStore
 from eventlog.events import ModelStarted, RunCancelled, RunCompleted, RunFailed, RunStarted
 
@@ -82,7 +82,7 @@ def _build(store: RunStore) -> World:
     order: list[UUID] = []
     with pytest.MonkeyPatch.context() as patch:
         # A coarse clock for run creation: runs created in the same millisecond tie.
-        patch.setattr(eventlog.store.run_store, "datetime", SimpleNamespace(now=_millisecond_now))
+        patch.setattr(eventlog.store.plans.runs, "datetime", SimpleNamespace(now=_millisecond_now))
         for _ in range(N_RUNS):
             record = store.create_run(rng.choice(sessions), provider="p", model="m")
             assert record.status == RunStatus.PENDING
@@ -159,7 +159,7 @@ def test_model_is_what_the_scenario_needs(world: World) -> None:
     assert RunStatus.FAILED not in in_sparse
     assert RunStatus.CANCELLED not in in_sparse
     # The millisecond clock produced many ties, so the tie order is really checked (if the
-    # patch stopped reaching eventlog.store.run_store, this fails instead of the check going
+    # patch stopped reaching eventlog.store.plans.runs, this fails instead of the check going
     # vacuous).
     stamps = [r.created_at for r in world.runs.values()]
     assert all(ts.microsecond % 1000 == 0 for ts in stamps)

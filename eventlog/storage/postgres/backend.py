@@ -204,6 +204,16 @@ class _Cache:
         self.tails.clear()
 
 
+class _Mark:
+    """What a savepoint must restore of the client-side transaction state."""
+
+    __slots__ = ("seen", "written")
+
+    def __init__(self, seen: dict[tuple[str, bytes], bytes | None], written: int) -> None:
+        self.seen = seen
+        self.written = written
+
+
 class _PgTxn:
     """One transaction: buffered writes, reads through the cache (write transactions only)."""
 
@@ -421,6 +431,17 @@ class _PgTxn:
         self._cache.tails[table] = _Tails()  # forget the answers (a delete may move them)
 
     # -- commit --------------------------------------------------------------------------
+    def mark(self) -> _Mark:
+        """What :meth:`restore` needs to undo the writes and reads after a savepoint."""
+        return _Mark(dict(self._seen), self.written)
+
+    def restore(self, mark: _Mark) -> None:
+        """Forget what happened after ``mark`` (the server rolled back to its savepoint)."""
+        self._pending.clear()
+        self._seen = mark.seen
+        self._cache.tails.clear()  # the failed request may have moved answers: forget them
+        self.written = mark.written
+
     def merge_into_cache(self) -> None:
         """After a commit: what this transaction read and wrote is the committed state."""
         cache = self._cache
@@ -655,7 +676,7 @@ class PostgresBackend:
                 cur.connection.execute(
                     txn.commit_sql() + b"SAVEPOINT eventlog_request", prepare=False
                 )
-                mark = _Mark(txn)
+                mark = txn.mark()
             try:
                 results.append((True, fn(txn)))
             except Exception as exc:
@@ -664,7 +685,7 @@ class PostgresBackend:
                 if not savepoints:
                     raise _GroupFailed from exc
                 cur.execute(b"ROLLBACK TO SAVEPOINT eventlog_request")
-                mark.restore(txn)
+                txn.restore(mark)
                 results.append((False, exc))
             if txn.written >= max_bytes:
                 break
@@ -791,19 +812,3 @@ def _rollback(conn: psycopg.Connection[Any]) -> None:
 
 class _GroupFailed(Exception):
     """A request of an optimistic group raised: rerun the group with savepoints."""
-
-
-class _Mark:
-    """What a savepoint must restore of the client-side transaction state."""
-
-    __slots__ = ("seen", "written")
-
-    def __init__(self, txn: _PgTxn) -> None:
-        self.seen = dict(txn._seen)
-        self.written = txn.written
-
-    def restore(self, txn: _PgTxn) -> None:
-        txn._pending.clear()
-        txn._seen = self.seen
-        txn._cache.tails.clear()  # the failed request may have moved answers: forget them
-        txn.written = self.written

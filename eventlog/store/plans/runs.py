@@ -1,0 +1,162 @@
+"""Plans of the run operations: create, read, change status, delete, list and count runs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from functools import partial
+from uuid import UUID, uuid4
+
+from eventlog.engine.appends import AppendRequest
+from eventlog.engine.core import Engine
+from eventlog.engine.projectors import reader
+from eventlog.log import get_logger
+from eventlog.model.events import RunStatusChanged
+from eventlog.model.records import RunRecord
+from eventlog.model.state import RunState
+from eventlog.model.status import RunStatus
+from eventlog.model.validation import check_fields, uuid_of
+from eventlog.storage.kv import KVBackend, KVTxn
+from eventlog.store.plans.arguments import (
+    check_id_prefix,
+    check_meta,
+    check_page,
+    check_status,
+    run_status,
+)
+from eventlog.store.plans.records import prefetch_runs, run_with_status
+from eventlog.store.projection_view import ProjectionView
+from projections.run_state import RunStateQuery
+from projections.status_index import StatusIndexQuery
+
+__all__ = ["RunPlans"]
+
+# the facade's logger, as before its plans moved here: logging set up for it still applies
+log = get_logger("eventlog.store.run_store")
+
+
+class RunPlans:
+    """Each run operation's input checks and its work inside one transaction."""
+
+    def __init__(self, backend: KVBackend, engine: Engine) -> None:
+        self.backend = backend
+        self.engine = engine
+        #: the run-state view read key by key (one short read each: ``backend.get``)
+        self.states = RunStateQuery(ProjectionView(backend, "run_state"))
+
+    # -- writes ----------------------------------------------------------------------------
+    def create_run(
+        self,
+        session_id: UUID | str,
+        provider: str,
+        model: str,
+        metadata: Mapping[str, object] | None,
+        client_request_id: str | None,
+        run_id: UUID | str | None,
+    ) -> Callable[[KVTxn], RunRecord]:
+        """``create_run``: a new run (``pending``), or the first one of a repeated request id."""
+        sid = uuid_of(session_id, "session_id")
+        rid = uuid4() if run_id is None else uuid_of(run_id, "run_id")
+        if client_request_id is not None and not isinstance(client_request_id, str):
+            raise TypeError(f"client_request_id must be a str, got {client_request_id!r}")
+        now = datetime.now(UTC)
+        record = RunRecord(
+            rid,
+            sid,
+            RunStatus.PENDING,
+            str(provider),
+            str(model),
+            check_meta(metadata),
+            client_request_id,
+            now,
+            now,
+        )
+        record = check_fields(record, "create_run")
+        engine = self.engine
+
+        def work(txn: KVTxn) -> RunRecord:
+            created = engine.records.create_run(txn, record)
+            found = run_with_status(engine, txn, created.id)
+            assert found is not None
+            return found
+
+        return work
+
+    def update_run_status(
+        self, run_id: UUID | str, status: RunStatus | str
+    ) -> Callable[[KVTxn], RunRecord]:
+        """``update_run_status``: append ``RunStatusChanged`` and return the run as it is now."""
+        rid = uuid_of(run_id, "run_id")
+        req = AppendRequest(rid, [RunStatusChanged(run_status(status))])
+        engine = self.engine
+
+        def work(txn: KVTxn) -> RunRecord:
+            engine.appends.append(txn, req, datetime.now(UTC))
+            record = run_with_status(engine, txn, rid)
+            assert record is not None
+            return record
+
+        return work
+
+    def delete_run(self, run_id: UUID | str) -> Callable[[KVTxn], bool]:
+        """``delete_run``: the run with its events, indexes and views (True if it existed)."""
+        rid = uuid_of(run_id, "run_id")
+        records = self.engine.records
+        path = self.backend.path
+
+        def work(txn: KVTxn) -> bool:
+            deleted = records.delete_run(txn, rid)
+            if deleted:
+                log.debug("run_deleted", path=path, run_id=str(rid))
+            return deleted
+
+        return work
+
+    # -- reads -----------------------------------------------------------------------------
+    def get_run(self, run_id: UUID | str) -> Callable[[KVTxn], RunRecord | None]:
+        """``get_run``: the run with its current status, or None."""
+        rid = uuid_of(run_id, "run_id")
+        engine = self.engine
+        return lambda txn: run_with_status(engine, txn, rid)
+
+    def get_run_state(self, run_id: UUID | str) -> Callable[[], RunState | None]:
+        """``get_run_state``: one point read of the run-state view (not a transaction plan)."""
+        return partial(self.states.get, uuid_of(run_id, "run_id"))
+
+    def list_runs_filtered(
+        self,
+        session_id: UUID | str | None,
+        status: RunStatus | str | None,
+        limit: int,
+        offset: int,
+    ) -> Callable[[KVTxn], list[RunRecord]]:
+        """``list_runs_filtered``: newest first, from the status index."""
+        sid = None if session_id is None else uuid_of(session_id, "session_id")
+        st = check_status(status)
+        lim, off = check_page(limit, offset)
+        engine = self.engine
+
+        def work(txn: KVTxn) -> list[RunRecord]:
+            ids = StatusIndexQuery(reader(txn, "status_index")).page(
+                status=st, session_id=sid, limit=lim, offset=off
+            )
+            prefetch_runs(txn, ids)
+            return [r for r in (run_with_status(engine, txn, i) for i in ids) if r is not None]
+
+        return work
+
+    def count_runs(
+        self, status: RunStatus | str | None, session_id: UUID | str | None
+    ) -> Callable[[KVTxn], int]:
+        """``count_runs``: from the status index's counters."""
+        sid = None if session_id is None else uuid_of(session_id, "session_id")
+        st = check_status(status)
+        return lambda txn: StatusIndexQuery(reader(txn, "status_index")).count(
+            status=st, session_id=sid
+        )
+
+    def find_runs(self, prefix: str, limit: int) -> Callable[[KVTxn], list[UUID]]:
+        """``find_runs``: run ids whose hex form starts with ``prefix``."""
+        digits, lim = check_id_prefix(prefix, limit)
+        records = self.engine.records
+        return lambda txn: records.find_ids(txn, "runs", digits, lim)
