@@ -40,6 +40,8 @@ The rules (each checked by a test of this module, ``kv_operations``, ``kv_transa
 - **read(fn)** is a snapshot: it sees every commit made before it began and nothing else -
   not a commit that lands while it is open, not an open write's changes - and refuses
   ``put``/``put_many``/``delete``/``discard`` with ``StoreError``. ``get`` is a one-key read.
+  A thread may write while it has a read open, and read while it has a write open (the
+  tests check snapshots that way, with no second thread to wait for).
 - **scan(t, start, stop)** yields ``start <= key < stop`` in key order (``reverse``: the same
   keys in reverse order); ``stop=None`` means to the end, ``stop <= start`` yields nothing. A
   caller may delete or overwrite the key just yielded and the scan goes on.
