@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint typecheck pytest bench bench-quick torture torture-postgres fuzz clean
+.PHONY: demo test lint typecheck docs pytest bench bench-quick torture torture-postgres fuzz clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,8 +16,8 @@ demo: $(STAMP)
 	$(BIN)/eventlog demo --db ./data
 
 lint: $(STAMP)
-	$(BIN)/ruff check eventlog projections tests benchmarks
-	$(BIN)/ruff format --check eventlog projections tests benchmarks
+	$(BIN)/ruff check eventlog projections tests benchmarks docs/*.py
+	$(BIN)/ruff format --check eventlog projections tests benchmarks docs/*.py
 	$(BIN)/lint-imports --no-cache
 
 typecheck: $(STAMP)
@@ -26,7 +26,12 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/python -m pytest -q
 
-test: lint typecheck bench-quick pytest
+# The documentation site into site/ (strict: a broken link, reference or docstring fails).
+# The docs' code examples run in pytest (tests/docs/).
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
+test: lint typecheck docs bench-quick pytest
 
 # The full suite (< 15 min on 2 cores): results in benchmarks/results/, table in benchmarks/README.md.
 bench: $(STAMP)
@@ -65,4 +70,4 @@ fuzz: $(STAMP)
 	done
 
 clean:
-	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache .fuzz
+	rm -rf $(VENV) data site .pytest_cache .mypy_cache .ruff_cache .fuzz

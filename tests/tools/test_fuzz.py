@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -306,7 +307,14 @@ def test_cli_arguments(cli_store: tuple[Path, list[str]], data: st.DataObject) -
     args = data.draw(st.lists(st.sampled_from(WORDS + ids) | st.text(max_size=12), max_size=5))
     if command == "tail":
         args = [a for a in args if a not in ("-f", "--follow")]
-    result = CliRunner().invoke(app, [command, *args, "--db", str(path)])
+    # relative paths the fuzzer makes up (``export -o <text>``) land in the store's temp dir,
+    # never in the directory the suite runs from
+    cwd = os.getcwd()
+    os.chdir(path.parent)
+    try:
+        result = CliRunner().invoke(app, [command, *args, "--db", str(path)])
+    finally:
+        os.chdir(cwd)
     # 0 ok, 1 a clean error, 2 a usage error - never a traceback
     assert result.exit_code in (0, 1, 2), (command, args, result.output)
     assert result.exception is None or isinstance(result.exception, SystemExit), (
