@@ -18,6 +18,7 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check eventlog projections tests benchmarks docs/*.py
 	$(BIN)/ruff format --check eventlog projections tests benchmarks docs/*.py
+	$(BIN)/lint-imports --no-cache
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
