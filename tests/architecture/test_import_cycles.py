@@ -15,18 +15,6 @@ from pathlib import Path
 import grimp
 import pytest
 
-#: Imports on a cycle that is being removed (issue 14: eventlog/engine moves from mixins to
-#: composition), as (importer, imported). Only modules of eventlog.engine and eventlog.store
-#: may be listed; a listed import that no longer closes a cycle fails the test, so the set
-#: shrinks to empty as the refactor lands.
-KNOWN_CYCLES: set[tuple[str, str]] = {
-    # Engine inherits the Scans and OtherStreams mixins; they import Engine for its type
-    ("eventlog.engine.core", "eventlog.engine.scans"),
-    ("eventlog.engine.scans", "eventlog.engine.core"),
-    ("eventlog.engine.core", "eventlog.engine.streams"),
-    ("eventlog.engine.streams", "eventlog.engine.core"),
-}
-
 
 def cycle_imports(graph: grimp.ImportGraph) -> set[tuple[str, str]]:
     """Every direct import that lies on a cycle (both ends in one strongly connected component).
@@ -101,23 +89,11 @@ def _graph() -> grimp.ImportGraph:
 
 def test_no_import_cycle() -> None:
     graph = _graph()
-    new = cycle_imports(graph) - KNOWN_CYCLES
+    new = cycle_imports(graph)
     assert not new, (
         "these imports close an import cycle; break it (move the shared part into a lower "
         "module, or pass the object in):\n" + _describe(graph, new)
     )
-
-
-def test_known_cycles_are_still_there() -> None:
-    gone = KNOWN_CYCLES - cycle_imports(_graph())
-    assert not gone, f"no longer on a cycle: remove them from KNOWN_CYCLES: {sorted(gone)}"
-
-
-def test_known_cycles_stay_inside_engine_and_store() -> None:
-    for importer, imported in KNOWN_CYCLES:
-        package = importer.rsplit(".", 1)[0]
-        assert package in ("eventlog.engine", "eventlog.store"), importer
-        assert imported.rsplit(".", 1)[0] == package, (importer, imported)
 
 
 def test_cycles_are_found_through_type_checking_and_function_imports(
