@@ -34,6 +34,7 @@ demo: $(DEMO_STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check eventlog projections tests benchmarks docs/*.py
 	$(BIN)/ruff format --check eventlog projections tests benchmarks docs/*.py
+	$(BIN)/lint-imports --no-cache
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

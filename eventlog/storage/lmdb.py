@@ -269,15 +269,35 @@ def _seek_last_below(cur: Any, hi: bytes | None) -> bool:
 
 
 def _lmdb_cause(exc: BaseException) -> lmdb.Error | None:
-    """The LMDB error at the root of ``exc``'s cause chain, if any."""
+    """The LMDB error at the root of ``exc``'s cause chain, if any.
+
+    ``raise ... from None`` ends the chain: such an error says LMDB was not the cause (a key
+    that LMDB refused is the request's fault).
+    """
     seen = 0
     current: BaseException | None = exc
     while current is not None and seen < 20:
         if isinstance(current, lmdb.Error):
             return current
-        current = current.__cause__ or current.__context__
+        context = None if current.__suppress_context__ else current.__context__
+        current = current.__cause__ or context
         seen += 1
     return None
+
+
+#: LMDB's key size limit (``mdb_env_get_maxkeysize``), prefix included.
+_LMDB_MAX_KEY = 511
+
+
+def _bad_key(table: str, key: bytes) -> StoreError:
+    return StoreError(
+        f"table {table}: cannot store a key of {len(key)} bytes (keys are 1 to "
+        f"{_LMDB_MAX_KEY - len(LAYOUT[table][1])} bytes on LMDB; {key[:16]!r}...)"
+    )
+
+
+def _refuse_empty(table: str) -> bytes:
+    raise _bad_key(table, b"")
 
 
 class _Again:
@@ -301,11 +321,16 @@ class _LmdbTxn:
 
     def get(self, table: str, key: bytes) -> bytes | None:
         db, prefix = self._dbs[table]
-        value: bytes | None = self._txn.get(prefix + key, db=db)
+        try:
+            value: bytes | None = self._txn.get(prefix + key, db=db)
+        except lmdb.BadValsizeError:  # an empty or too long key: never stored
+            return None
         return value
 
     def put(self, table: str, key: bytes, value: bytes, *, append: bool = False) -> None:
         db, prefix = self._dbs[table]
+        if not key:  # LMDB refuses it in a database of its own: refuse it everywhere
+            raise _bad_key(table, key)
         self.written += len(value)
         if append:
             self._tail[table] = key
@@ -313,7 +338,10 @@ class _LmdbTxn:
             self._tail.pop(table, None)
         # MDB_APPEND needs the key to sort after every key of the *database*: only valid for
         # tables that own their database or hold its highest prefix.
-        self._txn.put(prefix + key, value, db=db, append=append and prefix in (b"", b"\x03"))
+        try:
+            self._txn.put(prefix + key, value, db=db, append=append and prefix in (b"", b"\x03"))
+        except lmdb.BadValsizeError:
+            raise _bad_key(table, key) from None  # the request's fault, not the storage's
 
     def put_many(
         self, table: str, items: list[tuple[bytes, bytes]], *, append: bool = False
@@ -324,16 +352,23 @@ class _LmdbTxn:
             self._tail[table] = items[-1][0]
         elif self._tail:
             self._tail.pop(table, None)
-        if prefix:
-            items = [(prefix + k, v) for k, v in items]
+        if prefix:  # (`k or`: an empty key would store the bare prefix - refuse it)
+            items = [(prefix + (k or _refuse_empty(table)), v) for k, v in items]
         cur = self._txn.cursor(db=db)
-        cur.putmulti(items, append=append and prefix in (b"", b"\x03"))
+        try:
+            cur.putmulti(items, append=append and prefix in (b"", b"\x03"))
+        except lmdb.BadValsizeError:
+            bad = next(k for k, _ in items if not 0 < len(k) <= _LMDB_MAX_KEY)
+            raise _bad_key(table, bad[len(prefix) :]) from None
 
     def delete(self, table: str, key: bytes) -> bool:
         db, prefix = self._dbs[table]
         if self._tail:
             self._tail.pop(table, None)
-        deleted: bool = self._txn.delete(prefix + key, db=db)
+        try:
+            deleted: bool = self._txn.delete(prefix + key, db=db)
+        except lmdb.BadValsizeError:  # an empty or too long key: never stored
+            return False
         return deleted
 
     def prefetch(self, table: str, keys: Sequence[bytes]) -> None:
@@ -364,8 +399,13 @@ class _LmdbTxn:
         if n <= 0 or not cur.set_range(prefix + start):
             return [], None
         out = list(islice(cur.iternext(keys=False), n))
-        key: bytes = cur.key()
-        return out, key[len(prefix) :] if key.startswith(prefix) else None
+        if len(out) == n:  # the cursor stands on the n-th key
+            key: bytes = cur.key()
+            if key.startswith(prefix):
+                return out, key[len(prefix) :]
+        # the database ended, or the table (its prefix) did, before n values: key by key
+        pairs = list(islice(self.scan(table, start), n))
+        return [v for _, v in pairs], pairs[-1][0] if pairs else None
 
     def scan(
         self, table: str, start: bytes, stop: bytes | None = None, *, reverse: bool = False
@@ -485,6 +525,11 @@ class LmdbBackend:
                 continue
             try:
                 return fn(_LmdbTxn(txn, self._dbs))
+            except lmdb.ReadonlyError as exc:
+                raise StoreError(
+                    f"store {self.path}: a read transaction cannot write: write in "
+                    "backend.write(fn)"
+                ) from exc
             except lmdb.Error as exc:
                 log.error("lmdb_read_failed", path=self.path, error=str(exc))
                 raise StoreError(f"store {self.path}: read failed: {exc}") from exc
@@ -504,6 +549,8 @@ class LmdbBackend:
             try:
                 value: bytes | None = txn.get(prefix + key, db=db)
                 return value
+            except lmdb.BadValsizeError:  # an empty or too long key: never stored
+                return None
             except lmdb.Error as exc:
                 raise StoreError(f"store {self.path}: read failed: {exc}") from exc
             finally:
@@ -526,12 +573,12 @@ class LmdbBackend:
         self, fns: Sequence[Callable[[_LmdbTxn], Any]], max_bytes: int
     ) -> list[tuple[bool, Any]]:
         """Group commit's step: each fn in a nested transaction, one commit (see kv.py)."""
+        self._check_writable()  # a closed or read-only store raises: the slots are the fns'
         if len(fns) == 1:  # a lonely request: no nested transaction needed
             try:
                 return [(True, self.write(fns[0]))]
             except Exception as exc:
                 return [(False, exc)]
-        self._check_writable()
         nested = [False]  # optimistic: no nested transactions until a request fails
 
         def body(txn: Any) -> list[tuple[bool, Any]] | _Again:

@@ -1,63 +1,47 @@
-"""The dependency direction is one way.
+"""The layering: what the import-linter contracts cannot say, and proof that they can fail.
 
-``projections`` may import ``eventlog``'s records/codec/protocols; ``eventlog``'s lower modules
-never import ``projections`` (nor the modules that wire it). Only the facade (``store``,
-``store_views``) and what sits on top of it (the async API, CLI, demo, testing, the package
-``__init__``, the framework integrations) name the built-in projectors. The integrations are
-the only modules that import an agent framework. Checked statically, from each module's
-import statements.
+The contracts themselves are in pyproject.toml (``[tool.importlinter]``) and run in ``make
+lint`` (``lint-imports``): layers from the CLI/integrations/testing down to the errors, no
+lower layer importing the root package, the agent frameworks imported only by the
+integrations, psycopg only by the PostgreSQL backend (and the CLI's migrate).
+test_import_cycles.py forbids import cycles.
 """
 
 from __future__ import annotations
 
-import ast
+import shutil
+import subprocess
+import sys
+import tomllib
 from pathlib import Path
+from typing import Any
 
 import eventlog
 
 ROOT = Path(eventlog.__file__).parent
-WIRING = {"__init__", "store", "cli", "testing", "integrations"}
+REPO = ROOT.parent
+#: Root modules outside the layers: the users' re-export modules (``from eventlog.events
+#: import TextDelta``) and the package itself, which wires everything.
+PUBLIC_FACE = {"eventlog", "eventlog.events", "eventlog.messages"}
 
 
-def _imports(path: Path) -> set[str]:
-    found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            found.add(node.module)
-    return found
+def _contracts() -> dict[str, dict[str, Any]]:
+    config = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["importlinter"]
+    return {c["id"]: c for c in config["contracts"]}
 
 
-def _lower_modules() -> dict[str, Path]:
-    out = {}
-    for path in ROOT.rglob("*.py"):
-        name = ".".join(path.relative_to(ROOT).with_suffix("").parts)
-        if name.split(".")[0] not in WIRING:  # the cli package is wiring as a whole
-            out[name] = path
-    return out
-
-
-def test_lower_modules_do_not_import_projections_or_the_facade() -> None:
-    lower = _lower_modules()
-    assert {"engine.core", "storage.codec", "model.records", "model.events", "storage.lmdb"} <= set(
-        lower
-    )
-    for name, path in lower.items():
-        for module in _imports(path):
-            top = module.split(".")[0]
-            assert top != "projections", f"eventlog.{name} imports {module}"
-            if top == "eventlog":
-                layer = module.split(".")[1] if "." in module else "__init__"
-                assert layer not in WIRING, f"eventlog.{name} imports the facade module {module}"
-
-
-def test_projections_import_only_lower_eventlog_modules() -> None:
-    for path in (ROOT.parent / "projections").glob("*.py"):
-        for module in _imports(path):
-            parts = module.split(".")
-            if parts[0] == "eventlog" and len(parts) > 1:
-                assert parts[1] not in WIRING, f"{path.name} imports {module}"
+def test_every_package_is_in_a_layer() -> None:
+    layered = {
+        module.strip() for layer in _contracts()["layers"]["layers"] for module in layer.split("|")
+    }
+    children = {
+        f"eventlog.{p.stem if p.is_file() else p.name}"
+        for p in ROOT.iterdir()
+        if (p.suffix == ".py" and p.stem != "__init__") or (p / "__init__.py").is_file()
+    }
+    assert {"eventlog.engine", "eventlog.storage", "eventlog.errors"} <= children
+    assert children - layered - PUBLIC_FACE == set(), "add it to a layer in pyproject.toml"
+    assert layered - children == {"projections"}
 
 
 def test_public_surface() -> None:
@@ -80,28 +64,15 @@ def test_public_surface() -> None:
         assert issubclass(cls, eventlog.EventLogError)
 
 
-FRAMEWORKS = {"agents", "langchain", "langchain_core", "langgraph", "openai"}
-
-
-def test_only_the_integrations_import_the_frameworks() -> None:
-    # the agent frameworks are optional extras: nothing outside eventlog/integrations (and
-    # its tests) may import them, so `import eventlog` works without them
-    for path in [*ROOT.rglob("*.py"), *(ROOT.parent / "projections").glob("*.py")]:
-        if "integrations" in path.relative_to(ROOT.parent).parts:
-            continue
-        for module in _imports(path):
-            assert module.split(".")[0] not in FRAMEWORKS, f"{path} imports {module}"
-
-
 def test_eventlog_imports_without_the_frameworks() -> None:
-    import subprocess
-    import sys
-
+    # the contract says no module imports them; this says it at run time, lazily loaded
+    # modules and the package __init__ included
+    frameworks = sorted(_contracts()["frameworks"]["forbidden_modules"])
     code = (
         "import sys\n"
         "class Block:\n"
         "    def find_spec(self, name, path=None, target=None):\n"
-        f"        if name.split('.')[0] in {sorted(FRAMEWORKS)!r}:\n"
+        f"        if name.split('.')[0] in {frameworks!r}:\n"
         "            raise ImportError('blocked: ' + name)\n"
         "sys.meta_path.insert(0, Block())\n"
         "import eventlog, eventlog.cli, eventlog.testing, projections\n"
@@ -109,3 +80,35 @@ def test_eventlog_imports_without_the_frameworks() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert out.stdout.strip() == "ok", out.stderr
+
+
+#: One import per contract that breaks it, added to a copy of the tree.
+VIOLATIONS = {
+    "eventlog/storage/kv.py": ("layers", "import eventlog.store.run_store\n"),
+    "eventlog/engine/protocols.py": ("root", "from eventlog import RunStore\n"),
+    "eventlog/model/status.py": ("frameworks", "import langgraph\n"),
+    "eventlog/tools/verify.py": ("psycopg", "import psycopg\n"),
+}
+
+
+def test_the_contracts_fail_on_a_violation(tmp_path: Path) -> None:
+    for package in ("eventlog", "projections"):
+        shutil.copytree(REPO / package, tmp_path / package, ignore=shutil.ignore_patterns("*.pyc"))
+    shutil.copy(REPO / "pyproject.toml", tmp_path)
+    for path, (_, line) in VIOLATIONS.items():
+        with (tmp_path / path).open("a") as f:
+            f.write(line)
+    lint = Path(sys.executable).with_name("lint-imports")
+    # lint-imports reads the packages from its working directory (first on sys.path)
+    out = subprocess.run(
+        [str(lint), "--no-cache"], cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+    report = " ".join(out.stdout.split())  # rich wraps long lines
+    assert out.returncode == 1, report
+    contracts = _contracts()
+    assert f"Contracts: 0 kept, {len(contracts)} broken." in report
+    for path, (contract, line) in VIOLATIONS.items():
+        assert f"{contracts[contract]['name']} BROKEN" in report
+        module = path.removesuffix(".py").replace("/", ".")
+        imported = line.split()[1]
+        assert f"{module} -> {imported}" in report, (module, imported)

@@ -288,6 +288,8 @@ class _PgTxn:
 
     def prefetch(self, table: str, keys: Sequence[bytes]) -> None:
         """Read the values of ``keys`` not known yet in one query (listings: one per page)."""
+        if self._write and table in _UNCACHED:
+            return  # what a write reads is merged into the cache, and these tables are not kept
         pending = self._pending.get(table) or {}
         seen, values = self._seen, self._cache.values
         wanted = list(
@@ -395,7 +397,9 @@ class _PgTxn:
     # -- writes ------------------------------------------------------------------------
     def put(self, table: str, key: bytes, value: bytes, *, append: bool = False) -> None:
         if not self._write:
-            raise StoreError("put in a read transaction")
+            raise StoreError("put in a read transaction: write in backend.write(fn) instead")
+        if not key:  # LMDB cannot store one: a store here must stay copyable there
+            raise StoreError(f"table {table}: an empty key cannot be stored (keys are 1+ bytes)")
         value = bytes(value)
         self.written += len(value)
         pending = self._pending.get(table)
@@ -423,7 +427,7 @@ class _PgTxn:
 
     def discard(self, table: str, key: bytes) -> None:
         if not self._write:
-            raise StoreError("delete in a read transaction")
+            raise StoreError("delete in a read transaction: write in backend.write(fn) instead")
         pending = self._pending.get(table)
         if pending is None:
             pending = self._pending[table] = {}
@@ -648,12 +652,12 @@ class PostgresBackend:
         self, fns: Sequence[Callable[[_PgTxn], Any]], max_bytes: int
     ) -> list[tuple[bool, Any]]:
         """Group commit's step (see kv.py): optimistic, rerun with savepoints on a failure."""
+        self._check_writable()  # a closed or read-only store raises: the slots are the fns'
         if len(fns) == 1:
             try:
                 return [(True, self.write(fns[0]))]
             except Exception as exc:
                 return [(False, exc)]
-        self._check_writable()
         try:
             return self._transact(lambda txn, cur: self._run_group(txn, cur, fns, max_bytes))
         except _GroupFailed:
