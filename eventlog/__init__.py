@@ -4,7 +4,7 @@ Every run is a stream of events with gap-free sequence numbers in one append-onl
 the run state is kept exactly consistent with the log.
 
 >>> from eventlog import RunStore, RunStatus
->>> from eventlog.model.events import ModelStarted, RunCompleted
+>>> from eventlog.events import ModelStarted, RunCompleted
 >>> store = RunStore.in_memory()
 >>> run = store.create_run(store.ensure_session(), provider="openai", model="gpt-4o")
 >>> _ = store.append_events(run.id, [ModelStarted("openai", "gpt-4o", 1), RunCompleted("stop", 1)])

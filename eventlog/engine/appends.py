@@ -32,7 +32,7 @@ class AppendRequest:
     """One run's part of an append: its events, optional ``expected_seq`` and event ids.
 
     >>> from uuid import uuid4
-    >>> from eventlog.model.events import TextDelta
+    >>> from eventlog.events import TextDelta
     >>> AppendRequest(uuid4(), [TextDelta("hi")], expected_seq=0).expected_seq
     0
     """

@@ -172,7 +172,7 @@ class Subscription:
     :meth:`close` is called (from any thread), or when the store closes.
 
     >>> from eventlog import RunStore
-    >>> from eventlog.model.events import TextDelta
+    >>> from eventlog.events import TextDelta
     >>> store = RunStore.in_memory()
     >>> run = store.create_run(store.ensure_session(), provider="p", model="m")
     >>> _ = store.append_events(run.id, [TextDelta("a"), TextDelta("b")])

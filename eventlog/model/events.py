@@ -4,7 +4,7 @@ Every event of behest's ``AgentEvent`` is here (17 variants) plus :class:`RunSta
 ``run_id`` is carried by the stored envelope (see :class:`~eventlog.model.records.EventRecord`), not
 by the payload; ``timestamp`` is optional and defaults to the time the event object was made.
 
->>> from eventlog.model.events import TextDelta, ToolCall, ToolCallCompleted
+>>> from eventlog.events import TextDelta, ToolCall, ToolCallCompleted
 >>> TextDelta("Hel").delta
 'Hel'
 >>> ToolCallCompleted(ToolCall(id="c1", name="search", arguments={"q": "lmdb"})).call.name

@@ -53,7 +53,7 @@ _STATUS_OF: dict[type, RunStatus] = {
 def status_after(status: RunStatus, event: AnyEvent) -> RunStatus:
     """Return the status a run in ``status`` has after ``event`` (the fold's status rule).
 
-    >>> from eventlog.model.events import RunCancelled
+    >>> from eventlog.events import RunCancelled
     >>> status_after(RunStatus.CALLING_MODEL, RunCancelled())
     <RunStatus.CANCELLED: 'cancelled'>
     """
@@ -75,7 +75,7 @@ def check_transitions(status: RunStatus, records: Iterable[EventRecord]) -> RunS
 
     >>> from datetime import UTC, datetime
     >>> from uuid import uuid4
-    >>> from eventlog.model.events import RunCompleted, TextDelta
+    >>> from eventlog.events import RunCompleted, TextDelta
     >>> now = datetime.now(UTC)
     >>> run_id = uuid4()
     >>> check_transitions(RunStatus.COMPLETED, [EventRecord(run_id, 7, 7, TextDelta("x"), now)])
@@ -106,7 +106,7 @@ class RunState(msgspec.Struct):
 
     >>> from datetime import UTC, datetime
     >>> from uuid import uuid4
-    >>> from eventlog.model.events import ModelStarted, UsageRecorded, TokenUsage
+    >>> from eventlog.events import ModelStarted, UsageRecorded, TokenUsage
     >>> now = datetime.now(UTC)
     >>> rec = RunRecord(uuid4(), uuid4(), RunStatus.PENDING, "openai", "gpt-4o", {}, None, now, now)
     >>> evs = [

@@ -72,7 +72,7 @@ class AsyncRunStore:
 
     >>> import asyncio, tempfile
     >>> from eventlog import AsyncRunStore
-    >>> from eventlog.model.events import TextDelta
+    >>> from eventlog.events import TextDelta
     >>> async def main() -> list[int]:
     ...     async with await AsyncRunStore.open(tempfile.mkdtemp() + "/s") as store:
     ...         sid = await store.ensure_session()
@@ -522,7 +522,7 @@ class AsyncRunStore:
         waits never block the event loop.
 
         >>> import asyncio
-        >>> from eventlog.model.events import TextDelta
+        >>> from eventlog.events import TextDelta
         >>> async def main() -> list[int]:
         ...     store = AsyncRunStore.in_memory()
         ...     run = await store.create_run(await store.ensure_session(), provider="p", model="m")

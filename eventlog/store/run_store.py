@@ -53,7 +53,7 @@ class RunStore:
     """An event store for agent runs. Open it on a directory (LMDB) or in memory.
 
     >>> from eventlog import RunStore
-    >>> from eventlog.model.events import ModelStarted, TextDelta, RunCompleted
+    >>> from eventlog.events import ModelStarted, TextDelta, RunCompleted
     >>> store = RunStore.in_memory()
     >>> session = store.create_session(title="demo")
     >>> run = store.create_run(session.id, provider="openai", model="gpt-4o")
@@ -478,7 +478,7 @@ class RunStore:
 
         >>> import msgspec
         >>> from eventlog import RunStore
-        >>> from eventlog.model.events import TextDelta
+        >>> from eventlog.events import TextDelta
         >>> class Delta(msgspec.Struct):
         ...     delta: str = ""
         >>> store = RunStore.in_memory()
@@ -596,7 +596,7 @@ class RunStore:
         (but not as a named consumer).
 
         >>> from eventlog import RunStore
-        >>> from eventlog.model.events import TextDelta
+        >>> from eventlog.events import TextDelta
         >>> store = RunStore.in_memory()
         >>> run = store.create_run(store.ensure_session(), provider="p", model="m")
         >>> _ = store.append_event(run.id, TextDelta("hi"))

@@ -112,7 +112,7 @@ def copy_store(
 
     >>> import tempfile
     >>> from eventlog import RunStore
-    >>> from eventlog.model.events import TextDelta
+    >>> from eventlog.events import TextDelta
     >>> src, dst = tempfile.mkdtemp() + "/a", tempfile.mkdtemp() + "/b"
     >>> with RunStore.open(src) as store:
     ...     run = store.create_run(store.ensure_session(), provider="p", model="m")
