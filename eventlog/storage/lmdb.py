@@ -12,17 +12,20 @@
   reader's slot would otherwise pin its snapshot and make the file grow without bound.
 - Permissions are checked before LMDB opens the files, so the error says what to do.
 - No ``lmdb`` exception escapes: they are converted to :class:`StoreError` here.
+
+This module holds the backend: the per-process registry of environments, the fork guard, the
+transactions (read, write, group commit) and map growth. Opening an environment, its layout
+and its gate are in :mod:`eventlog.storage.lmdb_env`; the key-value transaction over LMDB's
+databases is :class:`eventlog.storage.lmdb_txn.LmdbTxn`.
 """
 
 from __future__ import annotations
 
 import os
-import stat
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator, Sequence
-from itertools import islice
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -31,8 +34,9 @@ import lmdb
 from eventlog.errors import StoreClosedError, StoreError, StoreFullError
 from eventlog.log import get_logger
 from eventlog.storage.config import StoreConfig
-from eventlog.storage.keys import prefix_end
-from eventlog.storage.kv import TABLES
+from eventlog.storage.lmdb_env import LAYOUT as LAYOUT  # re-exported: the benchmarks' raw peer
+from eventlog.storage.lmdb_env import SharedEnv, check_access
+from eventlog.storage.lmdb_txn import LmdbTxn
 from eventlog.storage.wakeup import Wakeup
 
 __all__ = ["LmdbBackend"]
@@ -46,193 +50,7 @@ READER_CHECK_INTERVAL = 1.0
 log = get_logger("eventlog.lmdb")
 
 
-class _Gate:
-    """Shared/exclusive gate: transactions enter shared, map growth and close exclusive.
-
-    The shared path is two atomic list operations and one flag read (no lock): a transaction
-    publishes a token, then checks whether an exclusive section is pending; the exclusive
-    section raises the flag, then waits until no token is left. Whichever comes second sees
-    the other, so a transaction never overlaps a ``set_mapsize``.
-    """
-
-    __slots__ = ("_blocked", "_cond", "_serial", "_tokens")
-
-    def __init__(self) -> None:
-        self._tokens: list[None] = []  # one per open transaction; append/pop are atomic
-        self._blocked = False
-        self._cond = threading.Condition(threading.Lock())
-        self._serial = threading.Lock()  # one exclusive section at a time
-
-    def enter(self) -> None:
-        tokens = self._tokens
-        while True:
-            tokens.append(None)
-            if not self._blocked:
-                return
-            self.leave()  # back off until the exclusive section is over
-            with self._cond:
-                while self._blocked:
-                    self._cond.wait()
-
-    def leave(self) -> None:
-        self._tokens.pop()
-        if self._blocked:
-            with self._cond:
-                self._cond.notify_all()
-
-    def enter_exclusive(self) -> None:
-        self._serial.acquire()
-        with self._cond:
-            self._blocked = True
-            while self._tokens:
-                self._cond.wait()
-
-    def leave_exclusive(self) -> None:
-        with self._cond:
-            self._blocked = False
-            self._cond.notify_all()
-        self._serial.release()
-
-
-class _SharedEnv:
-    """One open LMDB environment, shared by every LmdbBackend of this process on that path."""
-
-    def __init__(self, config: StoreConfig, realpath: str) -> None:
-        self.realpath = realpath
-        self.config = config
-        self.refs = 0
-        self.gate = _Gate()
-        self.pid = os.getpid()
-        self.next_reader_check = time.monotonic() + READER_CHECK_INTERVAL
-        durable = config.durability == "durable"
-        options = {
-            "map_size": config.map_size,
-            "max_dbs": config.max_dbs,
-            "max_readers": config.max_readers,
-            "sync": durable,
-            "metasync": durable,
-            "mode": 0o600,
-            "subdir": True,
-            "create": not config.readonly,
-            "readonly": config.readonly,
-            "lock": True,
-            "readahead": False,
-            "meminit": False,
-        }
-        try:
-            self.env = _open_env(realpath, options)
-            self.env.reader_check()  # free slots left by killed reader processes
-            handles, missing = self._open_dbs(config.readonly)
-            # a missing table reads as empty: an unused prefix of the `log` database
-            self.dbs = {
-                t: (handles["log"], _EMPTY_PREFIX) if db in missing else (handles[db], prefix)
-                for t, (db, prefix) in LAYOUT.items()
-            }
-        except lmdb.Error as exc:
-            hint = ""
-            if "Permission denied" in str(exc) or "Read-only file system" in str(exc):
-                hint = f"; {_ACCESS_ADVICE}"
-            raise StoreError(f"cannot open LMDB store at {realpath}: {exc}{hint}") from exc
-
-    def _open_dbs(self, readonly: bool) -> tuple[dict[str, Any], set[str]]:
-        """The named databases, and (read-only) the tables this store does not have yet.
-
-        Another process may grow the map between lmdb.open() and here (MDB_MAP_RESIZED):
-        adopt its size and retry. No transaction of this process is open yet.
-        """
-        while True:
-            try:
-                handles: dict[str, Any] = {}
-                missing: set[str] = set()
-                for name in _DB_NAMES:
-                    try:
-                        handles[name] = self.env.open_db(name.encode(), create=not readonly)
-                    except lmdb.NotFoundError:
-                        if not readonly:
-                            raise
-                        missing.add(name)  # a table newer than the store's last writer
-                return handles, missing
-            except lmdb.MapResizedError:
-                self.env.set_mapsize(0)
-
-
-def _open_env(realpath: str, options: dict[str, Any]) -> Any:
-    """``lmdb.open``, retried while another process grows the map under it.
-
-    py-lmdb begins a transaction inside ``open``; if another process grew the map between
-    reading its size and that transaction, LMDB says MDB_MAP_RESIZED (found by the chaos run:
-    writers opening while others grow the map). A fresh open reads the new size.
-    """
-    for _ in range(99):
-        try:
-            return lmdb.open(realpath, **options)
-        except lmdb.MapResizedError:
-            continue
-    return lmdb.open(realpath, **options)
-
-
-_ACCESS_ADVICE = (
-    "run as the store's owner, ask them to grant you access, or open it read-only "
-    "(RunStore.open(path, readonly=True); the CLI's read commands do)"
-)
-
-
-def _who_owns(path: Path) -> str:
-    try:
-        st = path.stat()
-    except OSError:
-        return "unknown owner"
-    return f"owner uid {st.st_uid}, mode {stat.S_IMODE(st.st_mode):04o}"
-
-
-def _check_access(path: Path, readonly: bool) -> None:
-    """Refuse, with advice, a store this user cannot read (or write, unless ``readonly``).
-
-    LMDB records every reader in ``lock.mdb``, so even a read-only open needs write access to
-    that file. Root passes every check (the kernel lets it).
-    """
-    try:
-        exists = (path / "data.mdb").is_file()
-    except PermissionError:
-        raise StoreError(
-            f"permission denied: cannot enter the store directory {path} ({_who_owns(path)}); "
-            "run as its owner or ask them to grant you access"
-        ) from None
-    if not exists:
-        return
-    data, lock = path / "data.mdb", path / "lock.mdb"
-    if not os.access(data, os.R_OK):
-        raise StoreError(
-            f"permission denied: cannot read {data} ({_who_owns(data)}); run as its owner or "
-            "ask them to grant you read access"
-        )
-    if lock.exists() and not os.access(lock, os.R_OK | os.W_OK):
-        raise StoreError(
-            f"permission denied: {lock} is not writable ({_who_owns(lock)}), and LMDB records "
-            "every reader in it - even a read-only open needs write access to lock.mdb; ask "
-            "the store's owner to grant it (chmod o+rw lock.mdb) or to export the store for you"
-        )
-    if not readonly and not os.access(data, os.W_OK):
-        raise StoreError(
-            f"permission denied: cannot write {data} ({_who_owns(data)}); {_ACCESS_ADVICE}"
-        )
-
-
-#: Where each engine table lives. The tables every append writes share one named database
-#: (``log``) under one-byte prefixes, so a commit updates one sub-database record in LMDB's main
-#: database instead of four (measured: ~20% more appends/s in fast mode, fewer pages synced in
-#: durable mode). The others get their own named database.
-_IN_LOG = {"meta": b"\x00", "projections": b"\x01", "positions": b"\x03"}
-LAYOUT: dict[str, tuple[str, bytes]] = {
-    **{t: ("log", p) for t, p in _IN_LOG.items()},
-    **{t: (t, b"") for t in TABLES if t not in _IN_LOG},
-}
-#: In a read-only store whose writer predates a table: an unused prefix of ``log`` (reads as empty).
-_EMPTY_PREFIX = b"\x7f"
-_DB_NAMES = sorted({db for db, _ in LAYOUT.values()})
-_TABLE_END = {t: (prefix_end(p) if p else None) for t, (_, p) in LAYOUT.items()}
-
-_registry: dict[str, _SharedEnv] = {}
+_registry: dict[str, SharedEnv] = {}
 _registry_lock = threading.Lock()
 _live: weakref.WeakSet[LmdbBackend] = weakref.WeakSet()
 _leaked_in_child: list[Any] = []
@@ -259,15 +77,6 @@ def _after_fork_in_child() -> None:
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-def _seek_last_below(cur: Any, hi: bytes | None) -> bool:
-    """Position ``cur`` on the last key < ``hi`` (the last key when ``hi`` is None)."""
-    if hi is None:
-        return bool(cur.last())
-    if cur.set_range(hi):
-        return bool(cur.prev())
-    return bool(cur.last())
-
-
 def _lmdb_cause(exc: BaseException) -> lmdb.Error | None:
     """The LMDB error at the root of ``exc``'s cause chain, if any.
 
@@ -285,21 +94,6 @@ def _lmdb_cause(exc: BaseException) -> lmdb.Error | None:
     return None
 
 
-#: LMDB's key size limit (``mdb_env_get_maxkeysize``), prefix included.
-_LMDB_MAX_KEY = 511
-
-
-def _bad_key(table: str, key: bytes) -> StoreError:
-    return StoreError(
-        f"table {table}: cannot store a key of {len(key)} bytes (keys are 1 to "
-        f"{_LMDB_MAX_KEY - len(LAYOUT[table][1])} bytes on LMDB; {key[:16]!r}...)"
-    )
-
-
-def _refuse_empty(table: str) -> bytes:
-    raise _bad_key(table, b"")
-
-
 class _Again:
     """What a transaction body returns to be aborted and run again."""
 
@@ -307,136 +101,12 @@ class _Again:
 _AGAIN = _Again()
 
 
-class _LmdbTxn:
-    __slots__ = ("_cursors", "_dbs", "_tail", "_txn", "written")
-
-    def __init__(self, txn: Any, dbs: dict[str, tuple[Any, bytes]]) -> None:
-        self._txn = txn
-        self._dbs = dbs
-        self._cursors: dict[str, Any] = {}  # one reusable cursor per table, for last_key()
-        # a table's greatest key, known from an append=True put in this transaction (a
-        # group's requests then find the last position without a cursor step)
-        self._tail: dict[str, bytes] = {}
-        self.written = 0  # bytes of values put (group commit's byte cap)
-
-    def get(self, table: str, key: bytes) -> bytes | None:
-        db, prefix = self._dbs[table]
-        try:
-            value: bytes | None = self._txn.get(prefix + key, db=db)
-        except lmdb.BadValsizeError:  # an empty or too long key: never stored
-            return None
-        return value
-
-    def put(self, table: str, key: bytes, value: bytes, *, append: bool = False) -> None:
-        db, prefix = self._dbs[table]
-        if not key:  # LMDB refuses it in a database of its own: refuse it everywhere
-            raise _bad_key(table, key)
-        self.written += len(value)
-        if append:
-            self._tail[table] = key
-        elif self._tail:
-            self._tail.pop(table, None)
-        # MDB_APPEND needs the key to sort after every key of the *database*: only valid for
-        # tables that own their database or hold its highest prefix.
-        try:
-            self._txn.put(prefix + key, value, db=db, append=append and prefix in (b"", b"\x03"))
-        except lmdb.BadValsizeError:
-            raise _bad_key(table, key) from None  # the request's fault, not the storage's
-
-    def put_many(
-        self, table: str, items: list[tuple[bytes, bytes]], *, append: bool = False
-    ) -> None:
-        db, prefix = self._dbs[table]
-        self.written += sum([len(v) for _, v in items])
-        if append and items:
-            self._tail[table] = items[-1][0]
-        elif self._tail:
-            self._tail.pop(table, None)
-        if prefix:  # (`k or`: an empty key would store the bare prefix - refuse it)
-            items = [(prefix + (k or _refuse_empty(table)), v) for k, v in items]
-        cur = self._txn.cursor(db=db)
-        try:
-            cur.putmulti(items, append=append and prefix in (b"", b"\x03"))
-        except lmdb.BadValsizeError:
-            bad = next(k for k, _ in items if not 0 < len(k) <= _LMDB_MAX_KEY)
-            raise _bad_key(table, bad[len(prefix) :]) from None
-
-    def delete(self, table: str, key: bytes) -> bool:
-        db, prefix = self._dbs[table]
-        if self._tail:
-            self._tail.pop(table, None)
-        try:
-            deleted: bool = self._txn.delete(prefix + key, db=db)
-        except lmdb.BadValsizeError:  # an empty or too long key: never stored
-            return False
-        return deleted
-
-    def prefetch(self, table: str, keys: Sequence[bytes]) -> None:
-        return None  # a get is already a memory lookup
-
-    def discard(self, table: str, key: bytes) -> None:
-        self.delete(table, key)
-
-    def last_key(self, table: str, below: bytes | None = None) -> bytes | None:
-        if below is None:
-            tail = self._tail.get(table)
-            if tail is not None:
-                return tail
-        cur = self._cursors.get(table)
-        db, prefix = self._dbs[table]
-        if cur is None:
-            cur = self._cursors[table] = self._txn.cursor(db=db)
-        if not _seek_last_below(cur, _TABLE_END[table] if below is None else prefix + below):
-            return None
-        key: bytes = cur.key()
-        if not prefix:
-            return key
-        return key[len(prefix) :] if key.startswith(prefix) else None
-
-    def values(self, table: str, start: bytes, n: int) -> tuple[list[bytes], bytes | None]:
-        db, prefix = self._dbs[table]
-        cur = self._txn.cursor(db=db)
-        if n <= 0 or not cur.set_range(prefix + start):
-            return [], None
-        out = list(islice(cur.iternext(keys=False), n))
-        if len(out) == n:  # the cursor stands on the n-th key
-            key: bytes = cur.key()
-            if key.startswith(prefix):
-                return out, key[len(prefix) :]
-        # the database ended, or the table (its prefix) did, before n values: key by key
-        pairs = list(islice(self.scan(table, start), n))
-        return [v for _, v in pairs], pairs[-1][0] if pairs else None
-
-    def scan(
-        self, table: str, start: bytes, stop: bytes | None = None, *, reverse: bool = False
-    ) -> Iterator[tuple[bytes, bytes]]:
-        db, prefix = self._dbs[table]
-        n = len(prefix)
-        lo = prefix + start
-        hi = prefix + stop if stop is not None else prefix_end(prefix) if prefix else None
-        cur = self._txn.cursor(db=db)
-        if not reverse:
-            if not cur.set_range(lo):
-                return
-            for key, value in cur:
-                if hi is not None and key >= hi:
-                    return
-                yield key[n:], value
-            return
-        if not _seek_last_below(cur, hi):
-            return
-        for key, value in cur.iterprev():
-            if key < lo:
-                return
-            yield key[n:], value
-
-
 class LmdbBackend:
     """A store directory on LMDB."""
 
     def __init__(self, config: StoreConfig) -> None:
         path = Path(config.path).expanduser()
-        _check_access(path, config.readonly)
+        check_access(path, config.readonly)
         if config.readonly or not config.create:
             if not (path / "data.mdb").is_file():
                 raise StoreError(
@@ -457,7 +127,7 @@ class LmdbBackend:
         with _registry_lock:
             shared = _registry.get(realpath)
             if shared is None:
-                shared = _SharedEnv(config, realpath)
+                shared = SharedEnv(config, realpath, READER_CHECK_INTERVAL)
                 _registry[realpath] = shared
                 log.info("store_opened", path=realpath, durability=config.durability)
             elif shared.config.readonly and not config.readonly:
@@ -472,7 +142,7 @@ class LmdbBackend:
                     "(one LMDB environment per directory and process)"
                 )
             shared.refs += 1
-        self._shared: _SharedEnv | None = shared
+        self._shared: SharedEnv | None = shared
         self._env = shared.env
         self._dbs = shared.dbs
         self._gate = shared.gate
@@ -516,7 +186,7 @@ class LmdbBackend:
             kind = "write" if write else "read"
             raise StoreError(f"store {self.path}: cannot begin a {kind}: {exc}") from exc
 
-    def read(self, fn: Callable[[_LmdbTxn], T]) -> T:
+    def read(self, fn: Callable[[LmdbTxn], T]) -> T:
         self._check()
         gate = self._gate
         while True:
@@ -524,7 +194,7 @@ class LmdbBackend:
             if txn is None:
                 continue
             try:
-                return fn(_LmdbTxn(txn, self._dbs))
+                return fn(LmdbTxn(txn, self._dbs))
             except lmdb.ReadonlyError as exc:
                 raise StoreError(
                     f"store {self.path}: a read transaction cannot write: write in "
@@ -565,12 +235,12 @@ class LmdbBackend:
                 f"store {self.path} is open read-only; open it without readonly=True to write"
             )
 
-    def write(self, fn: Callable[[_LmdbTxn], T]) -> T:
+    def write(self, fn: Callable[[LmdbTxn], T]) -> T:
         self._check_writable()
-        return self._transact(lambda txn: fn(_LmdbTxn(txn, self._dbs)))
+        return self._transact(lambda txn: fn(LmdbTxn(txn, self._dbs)))
 
     def write_group(
-        self, fns: Sequence[Callable[[_LmdbTxn], Any]], max_bytes: int
+        self, fns: Sequence[Callable[[LmdbTxn], Any]], max_bytes: int
     ) -> list[tuple[bool, Any]]:
         """Group commit's step: each fn in a nested transaction, one commit (see kv.py)."""
         self._check_writable()  # a closed or read-only store raises: the slots are the fns'
@@ -638,7 +308,7 @@ class LmdbBackend:
                 self._grow()
 
     def _run_group(
-        self, txn: Any, fns: Sequence[Callable[[_LmdbTxn], Any]], max_bytes: int, nested: bool
+        self, txn: Any, fns: Sequence[Callable[[LmdbTxn], Any]], max_bytes: int, nested: bool
     ) -> list[tuple[bool, Any]] | None:
         """Run the group in ``txn``; None when a request failed and ``nested`` is off.
 
@@ -648,10 +318,10 @@ class LmdbBackend:
         """
         results: list[tuple[bool, Any]] = []
         written = 0
-        shared = None if nested else _LmdbTxn(txn, self._dbs)  # one wrapper for the group
+        shared = None if nested else LmdbTxn(txn, self._dbs)  # one wrapper for the group
         for fn in fns:
             child = self._env.begin(write=True, parent=txn) if nested else txn
-            wrapper = shared or _LmdbTxn(child, self._dbs)
+            wrapper = shared or LmdbTxn(child, self._dbs)
             before = wrapper.written
             try:
                 result = fn(wrapper)
