@@ -17,59 +17,16 @@ import pytest
 
 
 def cycle_imports(graph: grimp.ImportGraph) -> set[tuple[str, str]]:
-    """Every direct import that lies on a cycle (both ends in one strongly connected component).
+    """Every direct import that lies on a cycle: ``a -> b`` where ``b`` leads back to ``a``.
 
-    Tarjan's algorithm, iterative (no recursion limit on long chains).
+    grimp answers reachability (``chain_exists``) over its graph, which counts every import
+    statement, ``TYPE_CHECKING`` blocks and function bodies included.
     """
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    on_stack: set[str] = set()
-    stack: list[str] = []
-    component: dict[str, int] = {}
-    sizes: list[int] = []
-
-    def imports(module: str) -> list[str]:
-        return sorted(graph.find_modules_directly_imported_by(module))
-
-    for root in sorted(graph.modules):
-        if root in index:
-            continue
-        work = [(root, iter(imports(root)))]
-        index[root] = low[root] = len(index)
-        stack.append(root)
-        on_stack.add(root)
-        while work:
-            module, todo = work[-1]
-            child = next(todo, None)
-            if child is not None:
-                if child not in index:
-                    index[child] = low[child] = len(index)
-                    stack.append(child)
-                    on_stack.add(child)
-                    work.append((child, iter(imports(child))))
-                elif child in on_stack:
-                    low[module] = min(low[module], index[child])
-                continue
-            work.pop()
-            if work:
-                parent = work[-1][0]
-                low[parent] = min(low[parent], low[module])
-            if low[module] == index[module]:
-                size = 0
-                while True:
-                    member = stack.pop()
-                    on_stack.discard(member)
-                    component[member] = len(sizes)
-                    size += 1
-                    if member == module:
-                        break
-                sizes.append(size)
     return {
         (importer, imported)
         for importer in graph.modules
         for imported in graph.find_modules_directly_imported_by(importer)
-        if component[importer] == component[imported]
-        and (sizes[component[importer]] > 1 or importer == imported)
+        if importer == imported or graph.chain_exists(importer=imported, imported=importer)
     }
 
 
