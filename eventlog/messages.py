@@ -5,34 +5,5 @@
 
 from __future__ import annotations
 
-from eventlog.model.messages import (
-    AssistantMessage,
-    ImageUrlPart,
-    JsonPart,
-    Message,
-    MessageAppended,
-    MessageRetracted,
-    MessagesCleared,
-    Part,
-    SystemMessage,
-    TextPart,
-    ToolCall,
-    ToolMessage,
-    UserMessage,
-)
-
-__all__ = [
-    "AssistantMessage",
-    "ImageUrlPart",
-    "JsonPart",
-    "Message",
-    "MessageAppended",
-    "MessageRetracted",
-    "MessagesCleared",
-    "Part",
-    "SystemMessage",
-    "TextPart",
-    "ToolCall",
-    "ToolMessage",
-    "UserMessage",
-]
+from eventlog.model.messages import *  # noqa: F403  (the public path re-exports every name)
+from eventlog.model.messages import __all__ as __all__
