@@ -21,6 +21,7 @@ __all__ = [
     "ProjectionError",
     "ProjectionTimeoutError",
     "ProjectorFailedError",
+    "QueryError",
     "RunNotFound",
     "SessionNotFound",
     "StoreClosedError",
@@ -210,3 +211,15 @@ class ThreadDeletedError(EventLogError):
             f"LangGraph thread {thread_id!r} (stream {stream_id}) was deleted and stays "
             "deleted; nothing was written - start a new thread (another thread_id) instead"
         )
+
+
+class QueryError(EventLogError, ValueError):
+    """A query's argument is not valid (a time, a regular expression, a ``key=value`` filter).
+
+    ``option`` names the argument (``"--since"``, ``"pattern"``), so a caller can say which.
+    """
+
+    def __init__(self, option: str, value: str, reason: str) -> None:
+        self.option = option
+        self.value = value
+        super().__init__(f"{option} {value!r} is not valid: {reason}")

@@ -16,7 +16,7 @@ from typing import Annotated
 
 import typer
 
-from eventlog.cli import admin, runs, sessions, stores
+from eventlog.cli import admin, inspect, runs, sessions, stores, story
 
 __all__ = ["app", "main"]
 
@@ -69,6 +69,8 @@ def _main(
 
 
 runs.register(app)
+story.register(app)
+inspect.register(app)
 sessions.register(app)
 admin.register(app)
 stores.register(app)

@@ -27,6 +27,7 @@ from eventlog.cli._common import (
     resolve_run,
     to_builtins,
 )
+from eventlog.cli.render import safe
 from eventlog.errors import CorruptRecordError
 
 __all__ = ["register"]
@@ -256,6 +257,11 @@ def stats(db: DbOption = DEFAULT_DB, json_out: JsonFlag = False) -> None:
         + "  ".join(f"{k} {v}" for k, v in result.runs_by_status.items())
     )
     out.print(f"sessions   {result.sessions}")
+    if result.streams_by_kind:
+        out.print(
+            f"streams    {sum(result.streams_by_kind.values())}  "
+            + "  ".join(f"{safe(k)} {v}" for k, v in result.streams_by_kind.items())
+        )
     out.print(f"events     {result.events} (last position {result.last_position})")
     if is_postgres_url(db):
         out.print(f"disk       {result.file_bytes:,} bytes in PostgreSQL tables (with indexes)")

@@ -45,6 +45,8 @@ class StoreStats(msgspec.Struct):
     used_bytes: int = 0
     file_bytes: int = 0
     projectors: list[dict[str, Any]] = msgspec.field(default_factory=list)
+    #: streams of other kinds (LangGraph threads, Agents SDK sessions, ...) by kind
+    streams_by_kind: dict[str, int] = msgspec.field(default_factory=dict)
 
 
 _Records = tuple[list[Session], list[RunRecord], list[StreamRecord]]
@@ -135,12 +137,17 @@ class ToolPlans:
             by_status = {s.value: index.count(status=s) for s in RunStatus}
             sessions = sum(1 for _ in txn.scan("sessions", b""))
             events = sum(1 for _ in engine.reads.iter_log(txn))
+            kinds: dict[str, int] = {}
+            for key, _ in txn.scan("stream_kinds", b""):  # kind NUL number
+                kind = key.split(b"\x00", 1)[0].decode()
+                kinds[kind] = kinds.get(kind, 0) + 1
             return StoreStats(
                 runs_by_status={k: v for k, v in by_status.items() if v},
                 runs=sum(by_status.values()),
                 sessions=sessions,
                 events=events,
                 last_position=engine.index.last_position(txn),
+                streams_by_kind=dict(sorted(kinds.items())),
             )
 
         stats = self.backend.read(work)
