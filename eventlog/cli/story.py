@@ -220,6 +220,9 @@ def _print_state(out: Console, state: dict[str, Any]) -> None:
                     f"    {safe(p['tool_name'])} [{safe(p['call_id'])}] {p['phase']}: "
                     f"{_short(p['arguments'], 70)}"
                 )
+        elif isinstance(value, str):
+            text = safe(value)
+            out.print(f"  {name:<18} {text if len(text) <= 100 else text[:99] + '…'}")
         else:
             out.print(f"  {name:<18} {_short(value, 100)}")
 

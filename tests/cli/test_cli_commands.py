@@ -36,6 +36,8 @@ from eventlog import (
 )
 from eventlog.cli import app
 from eventlog.engine.projectors import reader
+from eventlog.model.debug_state import DebugState, replay
+from eventlog.tools.story import run_summary, tool_tree
 from eventlog.events import (
     AssistantMessageCommitted,
     ContextBuilt,
@@ -91,6 +93,10 @@ COMMANDS = {
     "stats",
     "demo",
     "consumers",
+    "event",
+    "grep",
+    "diff",
+    "streams",
 }
 ANSI = "\x1b"
 
@@ -403,6 +409,8 @@ def test_show_json_is_the_record_and_its_state(db: Path, run: UUID) -> None:
         expected = {
             "run": builtins(store.get_run(run)),
             "state": builtins(store.get_run_state(run)),
+            "summary": builtins(run_summary(store, run)),
+            "tree": builtins(tool_tree(store, run)),
         }
     assert js(ok("show", str(run)[:6], "--db", db, "--json")) == expected
     assert js(ok("show", str(run), "--db", db, "--json")) == expected
@@ -424,12 +432,27 @@ def test_show_json_of_the_failed_run(db: Path) -> None:
 def test_show_table(db: Path) -> None:
     out = ok("show", "aaaa1", "--db", db).stdout
     lines = out.splitlines()
-    assert lines[0] == f"run {R_OK}"
-    assert "state" in lines
-    assert any(line.split() == ["status", "completed"] for line in lines)
-    assert any(line.split() == ["last_finish", "stop"] for line in lines)
-    assert any(line.split() == ["event_count", "21"] for line in lines)
-    assert any(line.split() == ["client_request_id", "req-1"] for line in lines)
+    assert lines[0].startswith(f"run {R_OK}  (openai/gpt-4o, session {S1})")
+    assert any(line.split() == ["status", "completed", "(stop)"] for line in lines)
+    assert any(line.split() == ["events", "21"] for line in lines)
+    assert "  iterations  2, model calls 2" in lines
+    assert "  tokens      350 (input 300, output 50)" in lines
+    assert any(line.startswith("  tool calls  1; tool time 42ms") for line in lines)
+    tree = lines[lines.index("tool-call tree") :]
+    assert tree[1:4] == [
+        "  iteration 1",
+        tree[2],
+        '      text "Let me search."',
+    ]
+    assert tree[2].startswith("    model openai/gpt-4o  seq 4, ")
+    assert tree[2].endswith(", 120 tokens")
+    assert tree[4] == '      tool web_search(q="lmdb")  success in 42ms  [call_1]'
+    assert tree[5] == "        output hits=7"
+    failed = ok("show", "aaaa2", "--db", db).stdout.splitlines()
+    assert "  tool calls  1, 1 failed (run_tests); tool time 900ms" in failed
+    assert "  error       tool run_tests failed: timed out after 30s" in failed
+    assert "      tool run_tests()  failure in 900ms  [call_9]" in failed
+    assert "        error  timed out after 30s" in failed
 
 
 # -- events ----------------------------------------------------------------------------------
@@ -512,7 +535,7 @@ def test_events_no_payload_drops_the_bodies(db: Path) -> None:
     assert as_nl == expected
     assert all("payload" not in e for e in as_json + as_nl)
     table = ok("events", "aaaa1", "--db", db, "--no-payload").stdout
-    assert table_header(table) == ["seq", "pos", "time", "type"]
+    assert table.splitlines()[1].split() == ["seq", "pos", "time", "(UTC)", "+Δ", "type"]
     assert "search." not in table
 
 
@@ -520,22 +543,23 @@ def test_events_table(db: Path) -> None:
     with read(db) as store:
         records = store.list_events(R_FAIL)
     out = ok("events", "aaaa2", "--db", db).stdout
-    assert table_header(out) == ["seq", "pos", "time", "type", "summary"]
-    rows = table_rows(out)
-    assert [(r[0], r[1], r[3]) for r in rows] == [
-        (str(r.seq), str(r.position), r.type) for r in records
-    ]
-    summaries = {r[3]: r[4] for r in rows}
-    assert summaries["RunFailed"] == "error='tool run_tests failed: timed out after 30s'"
-    finished = summaries["ToolExecutionFinished"]
-    assert finished.startswith(
-        "call_id='call_9' tool_name='run_tests' result={\"kind\":\"Failure\""
+    lines = out.splitlines()
+    assert lines[0].startswith(f"run {R_FAIL}  (")
+    assert lines[1].split() == ["seq", "pos", "time", "(UTC)", "+Δ", "type", "summary"]
+    rows = [line.split(maxsplit=4) for line in lines[2:]]
+    assert [(r[0], r[1]) for r in rows] == [(str(r.seq), str(r.position)) for r in records]
+    assert [r[4].split()[0] if r[3].startswith("+") else r[3] for r in rows][1:] == [
+        r.type for r in records
+    ][1:]
+    # the whole summary on a wide terminal: the failure reason, the duration, the error
+    assert lines[-1].endswith(
+        'RunFailed              error="tool run_tests failed: timed out after 30s"'
     )
-    assert len(finished) == 90
-    assert finished.endswith("…")  # one line, cut at 90 characters
-    future = table_rows(ok("events", "aaaa1", "--db", db, "--type", "FutureEvent").stdout)
-    assert [r[3] for r in future] == ["FutureEvent"]
-    assert "answer=42" in future[0][4]
+    finished = next(line for line in lines if "ToolExecutionFinished" in line)
+    assert finished.endswith('run_tests FAILED in 900ms: "timed out after 30s" [call_9]')
+    future = ok("events", "aaaa1", "--db", db, "--type", "FutureEvent").stdout.splitlines()
+    assert "FutureEvent" in future[2]
+    assert 'answer=42 nested={"list":[1,"two",null]} note="from v3"' in future[2]
 
 
 # -- replay ----------------------------------------------------------------------------------
@@ -555,7 +579,10 @@ def _fold(db: Path, run: UUID, to_seq: int | None = None) -> tuple[Any, list[Eve
 @pytest.mark.parametrize("run", [R_OK, R_FAIL, R_CANCEL, R_LIVE, R_PENDING])
 def test_replay_without_flags_is_the_folded_state(db: Path, run: UUID) -> None:
     record, events = _fold(db, run)
-    expected = builtins(RunState.fold(record, events))
+    expected = DebugState.fold(record, events).to_builtins()
+    assert {k: expected[k] for k in RunState.__struct_fields__} == builtins(
+        RunState.fold(record, events)
+    )
     assert js(ok("replay", str(run)[:5], "--db", db, "--json")) == expected
     assert nl(ok("replay", str(run)[:5], "--db", db, "--nl")) == [expected]
 
@@ -564,7 +591,7 @@ def test_replay_without_flags_is_the_folded_state(db: Path, run: UUID) -> None:
 def test_replay_to_seq_is_the_fold_of_the_first_n_events(db: Path, n: int) -> None:
     record, events = _fold(db, R_OK, to_seq=n)
     assert len(events) == min(n, 21)
-    expected = builtins(RunState.fold(record, events))
+    expected = DebugState.fold(record, events).to_builtins()
     assert js(ok("replay", "aaaa1", "--db", db, "--json", "--to-seq", str(n))) == expected
     assert nl(ok("replay", "aaaa1", "--db", db, "--nl", "--to-seq", str(n))) == [expected]
 
@@ -574,17 +601,29 @@ def test_replay_to_seq_is_time_travel(db: Path) -> None:
     assert (state["status"], state["iteration"], state["event_count"]) == ("calling_model", 1, 11)
     assert state["total_usage"]["total_tokens"] == 120
     assert state["last_finish"] is None
+    # what a debugger wants at seq 11: the text so far, the tool call waiting to run
+    assert state["assistant_text"] == "Let me search."
+    assert state["pending_tool_calls"] == [
+        {
+            "call_id": "call_1",
+            "tool_name": "web_search",
+            "phase": "requested",
+            "arguments": {"q": "lmdb"},
+        }
+    ]
     final = js(ok("replay", "aaaa1", "--db", db, "--json"))
     assert (final["status"], final["iteration"], final["last_finish"]) == ("completed", 2, "stop")
-    assert set(final) == set(RunState.__struct_fields__)
+    assert final["pending_tool_calls"] == []
+    assert final["assistant_text"] == "LMDB is a B+tree."
+    assert set(final) == {*RunState.__struct_fields__, "assistant_text", "pending_tool_calls"}
 
 
 def _steps(db: Path, run: UUID, to_seq: int | None = None) -> list[tuple[EventRecord, Any, Any]]:
     record, events = _fold(db, run, to_seq)
     out = []
     for k, ev in enumerate(events, start=1):
-        before = builtins(RunState.fold(record, events[: k - 1]))
-        after = builtins(RunState.fold(record, events[:k]))
+        before = DebugState.fold(record, events[: k - 1]).to_builtins()
+        after = DebugState.fold(record, events[:k]).to_builtins()
         out.append((ev, before, after))
     return out
 
@@ -607,23 +646,43 @@ def test_replay_step(db: Path, to_seq: int | None) -> None:
 @pytest.mark.parametrize("to_seq", [None, 6])
 def test_replay_diff(db: Path, to_seq: int | None) -> None:
     limit = [] if to_seq is None else ["--to-seq", str(to_seq)]
-    expected = [
-        {
-            "seq": ev.seq,
-            "type": ev.type,
-            "changed": {k: v for k, v in after.items() if before[k] != v},
-        }
-        for ev, before, after in _steps(db, R_OK, to_seq)
-    ]
+    record, events = _fold(db, R_OK, to_seq)
+    expected = [builtins(step) for step in replay(record, events)]
     got = js(ok("replay", "aaaa1", "--db", db, "--diff", "--json", *limit))
     assert got == expected
     assert nl(ok("replay", "aaaa1", "--db", db, "--diff", "--nl", *limit)) == expected
-    first = got[0]["changed"]
-    assert (first["status"], first["event_count"], first["last_seq"]) == ("session_loaded", 1, 1)
-    assert "provider" not in first  # unchanged fields are left out
-    table = ok("replay", "aaaa1", "--db", db, "--diff", *limit).stdout
+    assert [(s["seq"], s["type"]) for s in got] == [(e.seq, e.type) for e in events]
+    changes = {s["seq"]: [(c["field"], c["old"], c["new"]) for c in s["changes"]] for s in got}
+    assert changes[1] == [("status", "pending", "session_loaded")]  # unchanged fields left out
+    assert changes[3] == []  # ContextBuilt changes only the bookkeeping fields
+    assert changes[6] == [("assistant_text", "Let me ", "Let me search.")]
+    assert all(
+        c["field"] not in ("event_count", "last_seq", "updated_at")
+        for s in got
+        for c in s["changes"]
+    )
+    table = ok("replay", "aaaa1", "--db", db, "--diff", *limit).stdout.splitlines()
     assert "seq 1 RunStarted" in table
-    assert "session_loaded" in table
+    assert table[table.index("seq 1 RunStarted") + 1].split() == [
+        "status",
+        '"pending"',
+        "->",
+        '"session_loaded"',
+    ]
+    assert "seq 3 ContextBuilt  (no other field changed)" in table
+    if to_seq is None:
+        finished = table[table.index("seq 14 ToolExecutionFinished") + 1]
+        assert finished.split() == [
+            "pending_tool_calls.call_1",
+            "web_search",
+            "running",
+            '{"q":',
+            '"lmdb"}',
+            "->",
+            "-",
+        ]
+        usage = table[table.index("seq 11 UsageRecorded") + 3]
+        assert usage.split() == ["total_usage.total_tokens", "0", "->", "120"]
 
 
 def test_replay_table(db: Path) -> None:
@@ -1263,9 +1322,7 @@ def test_a_missing_store_is_a_clean_error_and_is_not_created(
     "args",
     [
         ["show", "abc123"],
-        ["events", "abc123"],
         ["replay", "abc123"],
-        ["tail", "abc123"],
         ["export", "abc123"],
         ["export", "aaaa1", "abc123"],
     ],
@@ -1309,9 +1366,7 @@ def test_an_ambiguous_session_prefix_lists_the_candidates(db: Path, args: list[s
     ("args", "bad"),
     [
         (["show", "xyz"], "xyz"),
-        (["events", "aaaa-zz"], "aaaa-zz"),
         (["replay", "not-hex!"], "not-hex!"),
-        (["tail", "g"], "g"),
         (["export", "0" * 33], "0" * 33),
         (["messages", "nope"], "nope"),
         (["runs", "--session", "zz"], "zz"),
@@ -1429,8 +1484,8 @@ def test_a_tool_message_row_shows_the_call_id(tmp_path: Path) -> None:
 def test_an_event_text_with_brackets_is_shown_as_is(tmp_path: Path) -> None:
     db = tmp_path / "store"
     _markup_store(db)
-    rows = table_rows(ok("events", "aaaa", "--db", db).stdout)
-    assert rows[0][4] == "delta='see [1] and [/INST] [red]x'"
+    lines = ok("events", "aaaa", "--db", db).stdout.splitlines()
+    assert lines[2].endswith('TextDelta  "see [1] and [/INST] [red]x"')
 
 
 def test_a_session_title_with_brackets_is_shown_as_is(tmp_path: Path) -> None:
