@@ -36,8 +36,6 @@ from eventlog import (
 )
 from eventlog.cli import app
 from eventlog.engine.projectors import reader
-from eventlog.model.debug_state import DebugState, replay
-from eventlog.tools.story import run_summary, tool_tree
 from eventlog.events import (
     AssistantMessageCommitted,
     ContextBuilt,
@@ -60,7 +58,9 @@ from eventlog.events import (
     ToolMessageCommitted,
     UsageRecorded,
 )
+from eventlog.model.debug_state import DebugState, replay
 from eventlog.storage.kv import KVTxn
+from eventlog.tools.story import run_summary, tool_tree
 
 # -- the store: fixed ids, every kind of event ---------------------------------------------
 

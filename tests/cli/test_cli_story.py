@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from uuid import UUID
@@ -89,7 +88,7 @@ def _thread_id() -> UUID:
 
 
 @pytest.fixture(params=["lmdb", "postgresql"])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "lmdb":
         location = str(tmp_path / "store")
     else:
@@ -97,7 +96,7 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         request.getfixturevalue("pg_schemas")
         location = url_for(tmp_path / "pg")
     fill(location)
-    yield location
+    return location
 
 
 def run(*args: str, columns: int | None = None) -> subprocess.CompletedProcess[str]:
