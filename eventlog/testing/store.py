@@ -31,6 +31,7 @@ from eventlog import (
     RunStore,
     SessionNotFound,
     StoreClosedError,
+    StreamNotFound,
 )
 from eventlog.model.events import (
     AssistantMessageCommitted,
@@ -522,7 +523,7 @@ class StoreContract(ViewsContract, SubscriptionsContract, StreamsContract, Types
                     AppendRequest(b.id, [TextDelta("b2")], expected_seq=0),
                 ]
             )
-        with pytest.raises(RunNotFound):
+        with pytest.raises(StreamNotFound):  # no kind named: any existing stream
             store.append_many(
                 [AppendRequest(a.id, [TextDelta("a1")]), AppendRequest(uuid4(), [TextDelta("x")])]
             )
