@@ -4,6 +4,8 @@
 
 Each repetition appends the same seeded events, one call (and one fsynced transaction) per
 event, to a fresh run. Target: ≥ 0.9x raw py-lmdb doing one put per durable transaction.
+The ``eventlog`` peer also measures a new stream's first event against an existing stream's
+append (:mod:`benchmarks.new_streams`).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Mapping
 
 from benchmarks.appending import single_append
 from benchmarks.core import Params, PeerOutput, Row, Sample, Workload, compare_rows
+from benchmarks.new_streams import new_stream_append, new_stream_rows
 
 
 def _params(quick: bool) -> Params:
@@ -19,18 +22,24 @@ def _params(quick: bool) -> Params:
 
 
 def _run(peer: str, params: Params, workdir: str) -> dict[str, Sample]:
-    return single_append(peer, params, workdir, durable=True)
+    out = single_append(peer, params, workdir, durable=True)
+    if peer == "eventlog":
+        out.update(new_stream_append(params, workdir))
+    return out
 
 
 def _rows(outputs: Mapping[str, PeerOutput], params: Params) -> list[Row]:
-    return compare_rows(
-        1,
-        "durable append, 1 event/call",
-        outputs,
-        "single",
-        targets={"lmdb": ("≥ 0.9x raw LMDB, 1 put per durable txn", ">=", 0.9)},
-        gap="append_durable",
-    )
+    return [
+        *compare_rows(
+            1,
+            "durable append, 1 event/call",
+            outputs,
+            "single",
+            targets={"lmdb": ("≥ 0.9x raw LMDB, 1 put per durable txn", ">=", 0.9)},
+            gap="append_durable",
+        ),
+        *new_stream_rows(1, outputs),
+    ]
 
 
 WORKLOAD = Workload(

@@ -22,9 +22,11 @@ import importlib
 from typing import TYPE_CHECKING
 
 from eventlog.errors import (
+    AckError,
     AlreadyExistsError,
     ConcurrencyError,
     ConfigError,
+    ConsumerNotFound,
     CopyMismatchError,
     CorruptRecordError,
     EventLogError,
@@ -38,13 +40,15 @@ from eventlog.errors import (
     StoreClosedError,
     StoreError,
     StoreFullError,
+    StreamKindError,
     StreamNotFound,
 )
 
 if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ loads each name
     from eventlog.engine.appends import AppendRequest
     from eventlog.engine.protocols import ProjectionReader, ProjectionTx, Projector
-    from eventlog.live.subscriptions import ConsumerInfo, Subscription
+    from eventlog.live.consumers import Ack, ConsumerInfo
+    from eventlog.live.subscriptions import Subscription
     from eventlog.model import registry
     from eventlog.model.events import RawEvent
     from eventlog.model.messages import (
@@ -83,6 +87,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "MAX_EVENT_BYTES",
+    "Ack",
+    "AckError",
     "AlreadyExistsError",
     "AppendRequest",
     "AssistantMessage",
@@ -90,6 +96,7 @@ __all__ = [
     "ConcurrencyError",
     "ConfigError",
     "ConsumerInfo",
+    "ConsumerNotFound",
     "CopyMismatchError",
     "CopyReport",
     "CorruptRecordError",
@@ -127,6 +134,7 @@ __all__ = [
     "StoreError",
     "StoreFullError",
     "StoreStats",
+    "StreamKindError",
     "StreamNotFound",
     "StreamRecord",
     "Subscription",
@@ -146,7 +154,8 @@ __all__ = [
 _LAZY_FROM: dict[str, tuple[str, ...]] = {
     "eventlog.engine.appends": ("AppendRequest",),
     "eventlog.engine.protocols": ("ProjectionReader", "ProjectionTx", "Projector"),
-    "eventlog.live.subscriptions": ("ConsumerInfo", "Subscription"),
+    "eventlog.live.consumers": ("Ack", "ConsumerInfo"),
+    "eventlog.live.subscriptions": ("Subscription",),
     "eventlog.model": ("registry",),
     "eventlog.model.events": ("RawEvent",),
     "eventlog.model.messages": (

@@ -10,9 +10,11 @@ from __future__ import annotations
 from uuid import UUID
 
 __all__ = [
+    "AckError",
     "AlreadyExistsError",
     "ConcurrencyError",
     "ConfigError",
+    "ConsumerNotFound",
     "CopyMismatchError",
     "CorruptRecordError",
     "EventLogError",
@@ -27,6 +29,7 @@ __all__ = [
     "StoreClosedError",
     "StoreError",
     "StoreFullError",
+    "StreamKindError",
     "StreamNotFound",
     "ThreadDeletedError",
 ]
@@ -66,8 +69,52 @@ class StreamNotFound(EventLogError, LookupError):
         elif found == "session":
             hint = "it is a session: use append_message / list_messages / delete_session"
         else:
-            hint = "create it with store.create_stream() or store.ensure_stream() first"
+            hint = (
+                "create it with store.create_stream() or store.ensure_stream() first, or "
+                "append its first events with expected_seq=0 and kind= (that creates it)"
+            )
         super().__init__(f"stream {stream_id} not found: {hint}")
+
+
+class StreamKindError(EventLogError, ValueError):
+    """An append named a kind of stream that the existing stream is not; nothing was written.
+
+    ``kind`` is what the request named (``"run"``, ``"session"`` or a stream kind), ``found``
+    what the stream is.
+    """
+
+    def __init__(self, stream_id: UUID, kind: str, found: str) -> None:
+        self.stream_id = stream_id
+        self.kind = kind
+        self.found = found
+        super().__init__(
+            f"stream {stream_id} is a {found!r} stream, not {kind!r}: nothing was written - "
+            f"name its kind (kind={found!r}, or kind=None for any existing stream), or use "
+            "another id (stream_id_for(kind, name) gives different ids per kind)"
+        )
+
+
+class ConsumerNotFound(EventLogError, LookupError):
+    """An acknowledgement named a persistent consumer that does not exist."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(
+            f"consumer {name!r} not found: nothing was written - subscribe with "
+            f"store.subscribe(name={name!r}) first (that registers it), or check the name"
+        )
+
+
+class AckError(EventLogError, ValueError):
+    """An acknowledgement that would move a consumer backwards or past the log's end.
+
+    Nothing of the call was written (neither the acknowledgement nor the append it came with).
+    """
+
+    def __init__(self, name: str, position: int, reason: str) -> None:
+        self.name = name
+        self.position = position
+        super().__init__(f"consumer {name!r}: cannot acknowledge position {position}: {reason}")
 
 
 class ConcurrencyError(EventLogError):

@@ -9,7 +9,7 @@ inline projectors (:class:`~eventlog.engine.projectors.ProjectorSet`) in the sam
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
@@ -17,6 +17,7 @@ from uuid import UUID
 from eventlog.engine.projectors import ProjectorSet
 from eventlog.engine.reads import EventReader
 from eventlog.engine.stream_index import Accepts, StreamIndex, StreamKind
+from eventlog.engine.targets import StreamTargets
 from eventlog.errors import ConcurrencyError, EventTooLargeError
 from eventlog.model.events import AnyEvent, RawEvent, event_type_name, event_version
 from eventlog.model.records import EventRecord
@@ -29,18 +30,47 @@ __all__ = ["AppendRequest", "Appender"]
 
 @dataclass(frozen=True, slots=True)
 class AppendRequest:
-    """One run's part of an append: its events, optional ``expected_seq`` and event ids.
+    """One stream's part of an append: its events, optional ``expected_seq`` and event ids.
+
+    The first field is the id of the stream appended to - a run, a session or a stream of
+    another kind (named ``run_id`` for the callers that predate streams; :attr:`stream_id`
+    is the same id). ``kind`` says what the stream must be:
+
+    - ``None`` (default): any existing stream (``StreamNotFound`` when there is none);
+    - ``"run"`` / ``"session"``: an existing run (``RunNotFound``) or session
+      (``SessionNotFound``); runs and sessions are created by ``create_run`` (which takes
+      first ``events=`` in the same commit) and ``create_session``;
+    - a stream kind (``"doc.counter"``): a stream of that kind. With ``expected_seq=0`` a
+      missing one is **created** in the same transaction, with ``metadata`` (its projectors'
+      ``on_stream_created`` hooks run first, as with ``create_stream``); without
+      ``expected_seq=0`` a missing stream is a ``StreamNotFound``. An existing stream keeps
+      its metadata.
+
+    A stream that exists as another kind is a ``StreamKindError``. Each request of an
+    ``append_many`` has its own ``expected_seq`` and ``event_ids`` (idempotency keys).
 
     >>> from uuid import uuid4
     >>> from eventlog.events import TextDelta
     >>> AppendRequest(uuid4(), [TextDelta("hi")], expected_seq=0).expected_seq
     0
+    >>> req = AppendRequest(uuid4(), [], expected_seq=0, kind="doc.counter", metadata={"a": 1})
+    >>> req.stream_id == req.run_id, req.kind
+    (True, 'doc.counter')
     """
 
     run_id: UUID
     events: Sequence[AnyEvent]
     expected_seq: int | None = None
     event_ids: Sequence[UUID | None] | None = None
+    #: what the stream must be (None: any existing stream); see the class docstring
+    kind: str | None = None
+    #: a new stream's metadata (only with a stream ``kind``); ignored for an existing one
+    metadata: Mapping[str, object] | None = None
+
+    @property
+    def stream_id(self) -> UUID:
+        """The id of the stream appended to (the same as ``run_id``)."""
+        return self.run_id
 
 
 def _record(
@@ -68,18 +98,33 @@ def _too_large(run_id: UUID, seq: int, event: AnyEvent, value: bytes) -> EventTo
 class Appender:
     """Appends events to streams (and imports exported ones) inside the caller's transaction."""
 
-    def __init__(self, index: StreamIndex, reader: EventReader, projectors: ProjectorSet) -> None:
+    def __init__(
+        self,
+        index: StreamIndex,
+        reader: EventReader,
+        projectors: ProjectorSet,
+        targets: StreamTargets,
+    ) -> None:
         self.index = index
         self.reader = reader
         self.projectors = projectors
+        self.targets = targets
 
     def append(
         self, txn: KVTxn, req: AppendRequest, now: datetime, kind: Accepts = "run"
     ) -> list[EventRecord]:
-        """Apply one request in ``txn``: check, assign seq and positions, write, project."""
+        """Apply one request in ``txn``: check, assign seq and positions, write, project.
+
+        ``kind`` is what a request without its own ``kind`` may append to.
+        """
         run_id = req.run_id
         index = self.index
-        number = index.check_stream(txn, run_id, kind)
+        if req.kind is None:
+            number = index.check_stream(txn, run_id, kind)
+        else:  # a named kind: checked, or the stream created (expected_seq=0)
+            number = self.targets.open(
+                txn, req.run_id, req.kind, req.expected_seq, req.metadata, now
+            )
         head = index.last_seq(txn, number)
         events = req.events
         ids = req.event_ids

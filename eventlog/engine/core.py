@@ -14,6 +14,8 @@ parts, which do the work inside it (eventsourcing's ``method`` / ``_method(txn)`
 - ``records`` (:class:`~eventlog.engine.records.Records`): sessions and runs, idempotent
   creates, cascading deletes;
 - ``streams`` (:class:`~eventlog.engine.streams.OtherStreams`): streams of other kinds;
+- ``targets`` (:class:`~eventlog.engine.targets.StreamTargets`): the stream a request names
+  by kind, checked or created on its first append (``expected_seq=0``);
 - ``projectors`` (:class:`~eventlog.engine.projectors.ProjectorSet`): everything derived from
   events - run state, status index, session listing, executions - the built-ins included; the
   engine names none of them.
@@ -40,6 +42,7 @@ from eventlog.engine.reads import EventReader
 from eventlog.engine.records import Records
 from eventlog.engine.stream_index import StreamIndex
 from eventlog.engine.streams import OtherStreams
+from eventlog.engine.targets import StreamTargets
 from eventlog.errors import InvalidTransition, StoreError
 from eventlog.log import get_logger
 from eventlog.model.records import EventRecord
@@ -66,9 +69,10 @@ class Engine:
         self.projectors = ProjectorSet(projectors)
         self.index = StreamIndex()
         self.reads = EventReader(self.index)
-        self.appends = Appender(self.index, self.reads, self.projectors)
         self.records = Records(self.index, self.projectors)
         self.streams = OtherStreams(self.index, self.projectors)
+        self.targets = StreamTargets(self.index, self.streams)
+        self.appends = Appender(self.index, self.reads, self.projectors, self.targets)
 
     # -- store format ----------------------------------------------------------------------
     def init_store(self, txn: KVTxn) -> None:

@@ -44,11 +44,26 @@ class OtherStreams:
                 f"{what} {record.id} already exists; use store.ensure_stream() to reuse a "
                 "stream, or another id"
             )
+        self.create(txn, record)
+        return record
+
+    def create(self, txn: KVTxn, record: StreamRecord) -> bytes:
+        """Store a new stream whose id the caller found free; return its stream number.
+
+        Writes the record, the stream number and the ``stream_kinds`` entry and runs the
+        projectors' ``on_stream_created`` hooks (``create_stream``, or a first append that
+        creates the stream).
+        """
+        key = record.id.bytes
         txn.put("stream_records", key, STREAM_RECORD.encode(record))
         number = self.index.new_stream(txn, record.id, "stream")
         txn.put("stream_kinds", _kind_key(record.kind, number), key)
         self.projectors.hook(txn, "on_stream_created", record)
-        return record
+        return number
+
+    def is_kind(self, txn: KVTxn, kind: str, number: bytes) -> bool:
+        """True when stream ``number`` is a stream of ``kind`` (one point read)."""
+        return txn.get("stream_kinds", _kind_key(kind, number)) is not None
 
     def stream_record(self, txn: KVTxn, stream_id: UUID) -> StreamRecord | None:
         """The stream's record as created (``updated_at`` = ``created_at``)."""

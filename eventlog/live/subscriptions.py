@@ -26,91 +26,38 @@ processed when the consumer died.
 from __future__ import annotations
 
 import contextlib
-import re
 import time
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime
 from types import TracebackType
 from typing import Literal, Protocol
 from uuid import UUID
 
-import msgspec
-
+from eventlog.engine.appends import AppendRequest
 from eventlog.engine.core import Engine
 from eventlog.errors import StoreClosedError, StoreError
+from eventlog.live.consumers import (
+    Ack,
+    ConsumerInfo,
+    check_consumer_name,
+    consumer_record,
+    put_consumer,
+)
 from eventlog.model.records import EventRecord
 from eventlog.model.validation import check_seq, uuid_of
 from eventlog.storage.kv import KVBackend, KVTxn
 from eventlog.storage.wakeup import POLL_MAX, POLL_MIN, Wakeup
 
-__all__ = ["AckMode", "ConsumerInfo", "Subscription", "check_consumer_name", "read_batch"]
+__all__ = [
+    "AckMode",
+    "ConsumerInfo",
+    "Subscription",
+    "SubscriptionSource",
+    "check_consumer_name",
+    "read_batch",
+]
 
 AckMode = Literal["auto", "manual"]
 DEFAULT_BATCH = 256
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}")
-
-
-class ConsumerInfo(msgspec.Struct, frozen=True):
-    """A persistent consumer: its acknowledged position and how far behind the log it is.
-
-    ``lag`` = the log's last position minus ``position`` (deleted runs' positions count).
-    """
-
-    name: str
-    position: int
-    lag: int
-    updated_at: datetime
-
-
-class _ConsumerRecord(msgspec.Struct, array_like=True):
-    """What the ``consumers`` table stores under the consumer's name."""
-
-    position: int
-    updated_at: datetime
-
-
-_CONSUMER_ENCODER = msgspec.msgpack.Encoder()
-_CONSUMER_DECODER = msgspec.msgpack.Decoder(_ConsumerRecord)
-
-
-def check_consumer_name(name: object) -> str:
-    """Validate a consumer name (1-100 of letters, digits, ``_ . : -``; a letter or digit first).
-
-    >>> check_consumer_name("indexer")
-    'indexer'
-    """
-    if not isinstance(name, str) or not _NAME.fullmatch(name):
-        raise ValueError(
-            f"consumer name {name!r} is not valid: use 1-100 letters, digits, '_', '.', ':' or "
-            "'-', starting with a letter or digit (for example 'indexer')"
-        )
-    return name
-
-
-def _consumer(txn: KVTxn, name: str) -> _ConsumerRecord | None:
-    raw = txn.get("consumers", name.encode())
-    return None if raw is None else _CONSUMER_DECODER.decode(raw)
-
-
-def _put_consumer(txn: KVTxn, name: str, position: int) -> None:
-    record = _ConsumerRecord(position, datetime.now(UTC))
-    txn.put("consumers", name.encode(), _CONSUMER_ENCODER.encode(record))
-
-
-def list_consumers(engine: Engine, txn: KVTxn) -> list[ConsumerInfo]:
-    """Every persistent consumer, by name, with its lag behind the log's last position."""
-    last = engine.index.last_position(txn)
-    out = []
-    for key, raw in txn.scan("consumers", b""):
-        record = _CONSUMER_DECODER.decode(raw)
-        lag = max(0, last - record.position)
-        out.append(ConsumerInfo(key.decode(), record.position, lag, record.updated_at))
-    return out
-
-
-def delete_consumer(txn: KVTxn, name: str) -> bool:
-    """Forget consumer ``name``; True if it existed."""
-    return txn.delete("consumers", name.encode())
 
 
 def read_batch(
@@ -163,6 +110,10 @@ class SubscriptionSource(Protocol):
         """The store's wake-up point (signalled after every commit)."""
         ...
 
+    def append_acked(self, requests: Iterable[AppendRequest], ack: Ack) -> list[list[EventRecord]]:
+        """``append_many(requests, ack=ack)`` of the store (one transaction, group commit)."""
+        ...
+
 
 class Subscription:
     """An iterator (sync and async) over the log's events in position order, then live ones.
@@ -196,6 +147,7 @@ class Subscription:
         self._backend = store.backend
         self._engine = store.engine
         self._wakeup = store.wakeup
+        self._append_acked = store.append_acked
         after = check_seq(after_position, "after_position") or 0
         rid = None if run_id is None else uuid_of(run_id, "run_id")
         self._run = rid
@@ -231,10 +183,10 @@ class Subscription:
 
     def _register(self, txn: KVTxn, after: int) -> int:
         assert self.name is not None
-        stored = _consumer(txn, self.name)
+        stored = consumer_record(txn, self.name)
         if stored is not None:
             return stored.position
-        _put_consumer(txn, self.name, after)
+        put_consumer(txn, self.name, after)
         return after
 
     # -- state -----------------------------------------------------------------------------
@@ -248,14 +200,10 @@ class Subscription:
         """The stored (acknowledged) position of a persistent consumer; None when unnamed."""
         return None if self.name is None else self._acked
 
-    def ack(self, position: int | None = None) -> None:
-        """Store ``position`` (default: :attr:`position`) as this consumer's resume point.
-
-        Only for a named consumer. Refuses a position beyond what was delivered, or below the
-        last acknowledged one (``ValueError``).
-        """
+    def _ack_target(self, position: int | None, what: str) -> tuple[str, int]:
+        """``(name, position)`` to acknowledge: delivered, not below the last ack."""
         if self.name is None:
-            raise ValueError("ack() needs a persistent consumer: subscribe(name=...)")
+            raise ValueError(f"{what}() needs a persistent consumer: subscribe(name=...)")
         target = self._handed if position is None else check_seq(position, "position") or 0
         if target > self._handed:
             raise ValueError(
@@ -267,21 +215,68 @@ class Subscription:
                 f"consumer {self.name!r}: cannot ack position {target}, it already acknowledged "
                 f"{self._acked}; acknowledgements only move forward"
             )
+        return self.name, target
+
+    def ack(self, position: int | None = None) -> None:
+        """Store ``position`` (default: :attr:`position`) as this consumer's resume point.
+
+        Only for a named consumer. Refuses a position beyond what was delivered, or below the
+        last acknowledged one (``ValueError``).
+        """
+        name, target = self._ack_target(position, "ack")
         if target == self._acked:
             return
-        name = self.name
 
         def store_ack(txn: KVTxn) -> None:
-            stored = _consumer(txn, name)
+            stored = consumer_record(txn, name)
             if stored is not None and stored.position > target:
                 raise ValueError(
                     f"consumer {name!r}: another subscription of it acknowledged position "
                     f"{stored.position}, beyond {target}; run one subscription per consumer name"
                 )
-            _put_consumer(txn, name, target)
+            put_consumer(txn, name, target)
 
         self._backend.write(store_ack)
         self._acked = target
+
+    def ack_with(
+        self, requests: Iterable[AppendRequest], position: int | None = None
+    ) -> list[list[EventRecord]]:
+        """Append ``requests`` and acknowledge ``position`` in one transaction: both or neither.
+
+        ``position`` defaults to :attr:`position` (everything delivered so far). The store's
+        ``append_many(requests, ack=Ack(name, position))``: a process manager writes what it
+        derived from the events it read together with its checkpoint, so after a crash it
+        resumes exactly after the last input whose output was committed (exactly-once
+        effects). Acknowledging the same position again is allowed (several appends for one
+        input). Returns ``append_many``'s records. From asyncio, ``await sub.aack_with(...)``.
+
+        >>> from eventlog import AppendRequest, RunStore
+        >>> from eventlog.events import TextDelta
+        >>> store = RunStore.in_memory()
+        >>> run = store.create_run(store.ensure_session(), provider="p", model="m")
+        >>> _ = store.append_event(run.id, TextDelta("in"))
+        >>> out = store.create_run(store.ensure_session(), provider="p", model="m")
+        >>> with store.subscribe(name="copier", ack="manual", timeout=0) as sub:
+        ...     for record in sub:
+        ...         if record.run_id == run.id:
+        ...             _ = sub.ack_with([AppendRequest(out.id, [TextDelta("out")])])
+        >>> [(c.name, c.position) for c in store.consumers()]
+        [('copier', 1)]
+        """
+        name, target = self._ack_target(position, "ack_with")
+        records = self._append_acked(requests, Ack(name, target))
+        self._acked = target
+        return records
+
+    async def aack_with(
+        self, requests: Iterable[AppendRequest], position: int | None = None
+    ) -> list[list[EventRecord]]:
+        """:meth:`ack_with` for asyncio: the commit runs in a worker thread, off the loop."""
+        import asyncio
+
+        reqs = list(requests)
+        return await asyncio.to_thread(self.ack_with, reqs, position)
 
     def _ack_due(self) -> bool:
         return self.name is not None and self._auto and self._handed > self._acked

@@ -33,7 +33,8 @@ import msgspec
 
 from eventlog.engine.appends import AppendRequest
 from eventlog.engine.protocols import Projector
-from eventlog.live.subscriptions import AckMode, ConsumerInfo, Subscription
+from eventlog.live.consumers import Ack, ConsumerInfo
+from eventlog.live.subscriptions import AckMode, Subscription
 from eventlog.model.events import AnyEvent
 from eventlog.model.messages import Message
 from eventlog.model.records import (
@@ -274,10 +275,11 @@ class AsyncRunStore:
         metadata: Mapping[str, object] | None = None,
         client_request_id: str | None = None,
         run_id: UUID | str | None = None,
+        events: Iterable[AnyEvent] | None = None,
     ) -> RunRecord:
-        """Create a run; see :meth:`RunStore.create_run`."""
+        """Create a run (with its first ``events``, one commit); see :meth:`RunStore.create_run`."""
         plan = self._plans.runs.create_run(
-            session_id, provider, model, metadata, client_request_id, run_id
+            session_id, provider, model, metadata, client_request_id, run_id, events
         )
         return await self._commit(plan)
 
@@ -352,9 +354,11 @@ class AsyncRunStore:
         plan = self._plans.events.append_events(run_id, events, expected_seq, event_ids)
         return await self._commit(plan)
 
-    async def append_many(self, requests: Iterable[AppendRequest]) -> list[list[EventRecord]]:
-        """Append to several runs atomically; see :meth:`RunStore.append_many`."""
-        return await self._commit(self._plans.events.append_many(requests))
+    async def append_many(
+        self, requests: Iterable[AppendRequest], *, ack: Ack | tuple[str, int] | None = None
+    ) -> list[list[EventRecord]]:
+        """Append to several streams (and ``ack``) atomically; see :meth:`RunStore.append_many`."""
+        return await self._commit(self._plans.events.append_many(requests, ack))
 
     async def list_events(
         self,
@@ -416,9 +420,13 @@ class AsyncRunStore:
         *,
         expected_seq: int | None = None,
         event_ids: Sequence[UUID | str | None] | None = None,
+        kind: str | None = None,
+        metadata: Mapping[str, object] | None = None,
     ) -> list[EventRecord]:
         """Append a batch to a stream atomically; see :meth:`RunStore.append_to_stream`."""
-        plan = self._plans.streams.append_to_stream(stream_id, events, expected_seq, event_ids)
+        plan = self._plans.streams.append_to_stream(
+            stream_id, events, expected_seq, event_ids, kind, metadata
+        )
         return await self._commit(plan)
 
     async def read_stream(

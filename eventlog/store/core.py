@@ -57,7 +57,10 @@ class StoreCore:
         #: signalled after every commit; subscribers and async projectors wait on it
         self.wakeup = backend.make_wakeup()
         #: subscriptions, consumers and the async projectors' threads
-        self.live = LiveSide(backend, engine, self.wakeup)
+        append_many, submit = self.plans.events.append_many, self.committer.submit
+        self.live = LiveSide(
+            backend, engine, self.wakeup, lambda reqs, ack: submit(append_many(reqs, ack))
+        )
         try:
             if backend.readonly:
                 backend.read(engine.check_format)

@@ -8,19 +8,21 @@ consumers), :mod:`eventlog.live.async_projectors` (the catch-up threads) and the
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from uuid import UUID
 
+from eventlog.engine.appends import AppendRequest
 from eventlog.engine.core import Engine
 from eventlog.live.async_projectors import AsyncProjectorRunner, clear_errors, wait_for_projections
-from eventlog.live.subscriptions import (
-    AckMode,
+from eventlog.live.consumers import (
+    Ack,
     ConsumerInfo,
-    Subscription,
     check_consumer_name,
     delete_consumer,
     list_consumers,
 )
+from eventlog.live.subscriptions import AckMode, Subscription
+from eventlog.model.records import EventRecord
 from eventlog.model.validation import check_seq
 from eventlog.storage.kv import KVBackend
 from eventlog.storage.wakeup import Wakeup
@@ -31,11 +33,22 @@ __all__ = ["LiveSide"]
 class LiveSide:
     """Subscriptions, persistent consumers and the async projectors' threads of one store."""
 
-    def __init__(self, backend: KVBackend, engine: Engine, wakeup: Wakeup) -> None:
+    def __init__(
+        self,
+        backend: KVBackend,
+        engine: Engine,
+        wakeup: Wakeup,
+        append_many: Callable[[Iterable[AppendRequest], Ack], list[list[EventRecord]]],
+    ) -> None:
         self.backend = backend
         self.engine = engine
         self.wakeup = wakeup
+        self._append_many = append_many
         self.runners: dict[str, AsyncProjectorRunner] = {}
+
+    def append_acked(self, requests: Iterable[AppendRequest], ack: Ack) -> list[list[EventRecord]]:
+        """The store's ``append_many(requests, ack=ack)`` (a subscription's ``ack_with``)."""
+        return self._append_many(requests, ack)
 
     # -- async projectors' threads --------------------------------------------------------
     def start(self) -> None:

@@ -21,7 +21,8 @@ import msgspec
 
 from eventlog.engine.appends import AppendRequest
 from eventlog.engine.protocols import Projector
-from eventlog.live.subscriptions import AckMode, ConsumerInfo, Subscription
+from eventlog.live.consumers import Ack, ConsumerInfo
+from eventlog.live.subscriptions import AckMode, Subscription
 from eventlog.model.events import AnyEvent
 from eventlog.model.messages import Message
 from eventlog.model.records import (
@@ -266,17 +267,27 @@ class RunStore:
         metadata: Mapping[str, object] | None = None,
         client_request_id: str | None = None,
         run_id: UUID | str | None = None,
+        events: Iterable[AnyEvent] | None = None,
     ) -> RunRecord:
-        """Create a run in ``session_id`` (status ``pending``, no events).
+        """Create a run in ``session_id`` (status ``pending``), with its first ``events``.
 
+        ``events`` are appended in the same transaction (seq 1..n; one durable commit for a
+        new run and its ``RunStarted``); the returned record has the status they lead to.
         With ``client_request_id``, creating again with the same id in the same session
-        returns the run created the first time (an idempotent retry).
+        returns the run created the first time and appends nothing (an idempotent retry).
+
+        >>> from eventlog.events import RunStarted
+        >>> store = RunStore.in_memory()
+        >>> sid = store.ensure_session()
+        >>> run = store.create_run(sid, provider="p", model="m",
+        ...                        events=[RunStarted(sid, "p", "m")])
+        >>> run.status, [r.seq for r in store.list_events(run.id)]
+        (<RunStatus.SESSION_LOADED: 'session_loaded'>, [1])
         """
-        return self._write(
-            self._plans.runs.create_run(
-                session_id, provider, model, metadata, client_request_id, run_id
-            )
+        plan = self._plans.runs.create_run(
+            session_id, provider, model, metadata, client_request_id, run_id, events
         )
+        return self._write(plan)
 
     def get_run(self, run_id: UUID | str) -> RunRecord | None:
         """The run record (with its current status), or None when it does not exist."""
@@ -355,13 +366,30 @@ class RunStore:
         plan = self._plans.events.append_events(run_id, events, expected_seq, event_ids)
         return self._write(plan)
 
-    def append_many(self, requests: Iterable[AppendRequest]) -> list[list[EventRecord]]:
-        """Append to several runs in one transaction: all requests or none.
+    def append_many(
+        self, requests: Iterable[AppendRequest], *, ack: Ack | tuple[str, int] | None = None
+    ) -> list[list[EventRecord]]:
+        """Append to several streams of any kind in one transaction: all requests or none.
 
-        Each :class:`AppendRequest` carries its own ``expected_seq``; any failure (a conflict,
-        an unknown run, a terminal run) aborts the whole call.
+        Each :class:`AppendRequest` has its own ``expected_seq``, ``event_ids`` and ``kind``
+        (a stream kind with ``expected_seq=0`` creates a missing stream). ``ack=(name,
+        position)`` (an :class:`~eventlog.Ack`) stores persistent consumer ``name``'s position
+        in the same transaction. Any failure (a conflict, an unknown stream, a terminal run,
+        a bad ack) writes nothing: no event, no new stream, no ack.
+
+        >>> from eventlog import AppendRequest, stream_id_for
+        >>> from eventlog.events import TextDelta
+        >>> store = RunStore.in_memory()
+        >>> run = store.create_run(store.ensure_session(), provider="p", model="m")
+        >>> out = store.append_many([
+        ...     AppendRequest(run.id, [TextDelta("a")], expected_seq=0),
+        ...     AppendRequest(stream_id_for("doc.note", "n1"), [TextDelta("b")],
+        ...                   expected_seq=0, kind="doc.note", metadata={"by": "docs"}),
+        ... ])
+        >>> [[r.position for r in part] for part in out]
+        [[1], [2]]
         """
-        return self._write(self._plans.events.append_many(requests))
+        return self._write(self._plans.events.append_many(requests, ack))
 
     def list_events(
         self,
@@ -427,17 +455,24 @@ class RunStore:
         *,
         expected_seq: int | None = None,
         event_ids: Sequence[UUID | str | None] | None = None,
+        kind: str | None = None,
+        metadata: Mapping[str, object] | None = None,
     ) -> list[EventRecord]:
         """Append a batch to a stream atomically (all or nothing), seq numbers consecutive.
 
         ``expected_seq=N``: the stream's last seq must be N, else ``ConcurrencyError`` and
-        nothing is written. ``event_ids``: one UUID (or None) per event; an id already stored
-        for the stream returns the stored record and writes nothing for it (safe retries).
+        nothing is written. ``kind``: the stream must be of that kind (``StreamKindError``);
+        with ``expected_seq=0`` a missing stream is created with ``metadata`` in the same
+        transaction (one commit for a new stream's first events). ``event_ids``: one UUID
+        (or None) per event; an id already stored for the stream returns the stored record
+        and writes nothing for it (safe retries).
         A session's id is accepted too (its stream may hold other events than messages, which
         ``list_messages`` skips); a run's id is a ``StreamNotFound`` that says to use
         ``append_event`` (runs have their status rules); an unknown id, ``StreamNotFound``.
         """
-        plan = self._plans.streams.append_to_stream(stream_id, events, expected_seq, event_ids)
+        plan = self._plans.streams.append_to_stream(
+            stream_id, events, expected_seq, event_ids, kind, metadata
+        )
         return self._write(plan)
 
     def read_stream(

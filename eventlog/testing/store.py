@@ -31,6 +31,7 @@ from eventlog import (
     RunStore,
     SessionNotFound,
     StoreClosedError,
+    StreamNotFound,
 )
 from eventlog.model.events import (
     AssistantMessageCommitted,
@@ -58,6 +59,7 @@ from eventlog.model.events import (
     UsageRecorded,
 )
 from eventlog.testing.event_types import TypesContract
+from eventlog.testing.multi_stream import MultiStreamContract
 from eventlog.testing.streams import StreamsContract
 from eventlog.testing.subscriptions import SubscriptionsContract
 from eventlog.testing.views import ViewsContract
@@ -89,7 +91,9 @@ def sample_events(session_id: UUID) -> list[Event]:
     ]
 
 
-class StoreContract(ViewsContract, SubscriptionsContract, StreamsContract, TypesContract):
+class StoreContract(
+    ViewsContract, SubscriptionsContract, StreamsContract, MultiStreamContract, TypesContract
+):
     """The behaviour every backend shares. Subclass and implement :meth:`make_store`."""
 
     #: False for backends whose data does not survive close (memory).
@@ -522,7 +526,7 @@ class StoreContract(ViewsContract, SubscriptionsContract, StreamsContract, Types
                     AppendRequest(b.id, [TextDelta("b2")], expected_seq=0),
                 ]
             )
-        with pytest.raises(RunNotFound):
+        with pytest.raises(StreamNotFound):  # no kind named: any existing stream
             store.append_many(
                 [AppendRequest(a.id, [TextDelta("a1")]), AppendRequest(uuid4(), [TextDelta("x")])]
             )

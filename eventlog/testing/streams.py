@@ -47,7 +47,7 @@ class _TagView(msgspec.Struct):
     tag: str = ""
 
 
-class _StreamLog:
+class StreamLog:
     """Per stream: its kind (from the hooks) and its event count (from the events)."""
 
     name: ClassVar[str] = "contract_stream_log"
@@ -313,7 +313,7 @@ class StreamsContract:
         assert store.verify() == []
 
     def test_hooks_and_views_of_streams(self, store_path: Path) -> None:
-        with self.make_store(store_path, projectors=[_StreamLog()]) as store:
+        with self.make_store(store_path, projectors=[StreamLog()]) as store:
             a = store.create_stream(kind=KIND).id
             b = store.create_stream(kind="eventlog.contract.other").id
             store.append_to_stream(a, [TicketTagged("1"), TicketTagged("2")])

@@ -7,6 +7,7 @@ checked once, in the caller's thread or task, before anything is queued or writt
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -14,17 +15,21 @@ import msgspec
 
 from eventlog.engine.appends import AppendRequest
 from eventlog.model.events import AnyEvent
+from eventlog.model.records import StreamRecord, check_kind
 from eventlog.model.status import RunStatus
-from eventlog.model.validation import check_events, check_seq, metadata, uuid_of
+from eventlog.model.validation import check_events, check_fields, check_seq, metadata, uuid_of
 
 __all__ = [
     "append_request",
     "check_id_prefix",
+    "check_target",
     "check_meta",
     "check_page",
     "check_status",
     "run_status",
 ]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # a placeholder time: only the metadata is checked
 
 
 def run_status(value: RunStatus | str) -> RunStatus:
@@ -59,8 +64,13 @@ def append_request(
     expected_seq: int | None,
     event_ids: Sequence[UUID | str | None] | None,
     where: str,
+    kind: str | None = None,
+    meta: Mapping[str, object] | None = None,
 ) -> AppendRequest:
-    """A checked :class:`AppendRequest` of a batch (``where`` names the call in errors)."""
+    """A checked :class:`AppendRequest` of a batch (``where`` names the call in errors).
+
+    ``kind`` and ``meta`` as :func:`check_target` checks them.
+    """
     if isinstance(events, msgspec.Struct | str | bytes | dict):
         raise TypeError(f"{where}: events must be a list of events, got {events!r:.80}")
     # every event's fields are checked (and the checked copy appended): msgspec does not
@@ -73,7 +83,41 @@ def append_request(
             raise ValueError(
                 f"{where}: {len(ids)} event_ids for {len(evs)} events; give one per event"
             )
-    return AppendRequest(rid, evs, check_seq(expected_seq, "expected_seq"), ids)
+    seq = check_seq(expected_seq, "expected_seq")
+    if kind is None and meta is None:  # the common case
+        return AppendRequest(rid, evs, seq, ids)
+    return AppendRequest(rid, evs, seq, ids, *check_target(rid, kind, meta, where))
+
+
+def check_target(
+    rid: UUID, kind: object, meta: Mapping[str, object] | None, where: str
+) -> tuple[str | None, dict[str, Any] | None]:
+    """``(kind, metadata)`` of a request: a kind is ``"run"``, ``"session"`` or a stream kind.
+
+    ``metadata`` describes a stream that the append may create, so it needs a stream kind
+    (runs and sessions are created by ``create_run``/``create_session``); its values must be
+    storable (checked as ``create_stream`` checks them).
+    """
+    if kind is None:
+        if meta is not None:
+            raise ValueError(
+                f"{where}: metadata describes a new stream; give its kind= too (and "
+                "expected_seq=0 to create it with these events)"
+            )
+        return None, None
+    if kind in ("run", "session"):
+        if meta is not None:
+            raise ValueError(
+                f"{where}: an append does not create a {kind}, so it takes no metadata; "
+                f"create it with store.create_{kind}() (create_run takes events= for one commit)"
+            )
+        return str(kind), None
+    checked = check_kind(kind)
+    if meta is None:
+        return checked, None
+    data = metadata(meta, "metadata")
+    record = StreamRecord(rid, checked, data, _EPOCH, _EPOCH)
+    return checked, check_fields(record, where).metadata
 
 
 def check_id_prefix(prefix: str, limit: int) -> tuple[str, int]:

@@ -9,6 +9,7 @@ from uuid import UUID
 from eventlog.engine.appends import AppendRequest
 from eventlog.engine.core import Engine
 from eventlog.engine.stream_index import Accepts
+from eventlog.live.consumers import Ack, check_ack, write_ack
 from eventlog.model.events import AnyEvent
 from eventlog.model.records import EventRecord
 from eventlog.model.validation import check_event, check_seq, uuid_of
@@ -76,27 +77,40 @@ class EventPlans:
         return lambda txn: append(txn, req, datetime.now(UTC))
 
     def append_many(
-        self, requests: Iterable[AppendRequest]
+        self, requests: Iterable[AppendRequest], ack: Ack | tuple[str, int] | None = None
     ) -> Callable[[KVTxn], list[list[EventRecord]]]:
-        """``append_many``: several runs' batches in one transaction, all or nothing."""
+        """``append_many``: batches to any streams in one transaction, all or nothing.
+
+        Each request is checked here (its kind and metadata too); in the transaction the
+        acknowledgement (if any) is checked and written first, then each request appended
+        (creating the streams that a first append creates).
+        """
+        if isinstance(requests, AppendRequest):
+            raise TypeError("append_many takes a list of AppendRequest, not one request")
         checked = []
         for n, req in enumerate(requests):
             if not isinstance(req, AppendRequest):
                 raise TypeError(f"append_many: item {n} must be an AppendRequest, got {req!r:.80}")
             checked.append(
                 append_request(
-                    uuid_of(req.run_id, "run_id"),
+                    uuid_of(req.run_id, "stream_id"),
                     req.events,
                     req.expected_seq,
                     req.event_ids,
                     f"append_many item {n}",
+                    req.kind,
+                    req.metadata,
                 )
             )
-        append = self.engine.appends.append
+        acked = check_ack(ack)
+        engine = self.engine
+        append = engine.appends.append
 
         def work(txn: KVTxn) -> list[list[EventRecord]]:
             now = datetime.now(UTC)
-            return [append(txn, req, now) for req in checked]
+            if acked is not None:
+                write_ack(engine, txn, acked)
+            return [append(txn, req, now, "any") for req in checked]
 
         return work
 

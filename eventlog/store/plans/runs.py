@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from functools import partial
 from uuid import UUID, uuid4
@@ -11,13 +11,14 @@ from eventlog.engine.appends import AppendRequest
 from eventlog.engine.core import Engine
 from eventlog.engine.projectors import reader
 from eventlog.log import get_logger
-from eventlog.model.events import RunStatusChanged
+from eventlog.model.events import AnyEvent, RunStatusChanged
 from eventlog.model.records import RunRecord
 from eventlog.model.state import RunState
 from eventlog.model.status import RunStatus
 from eventlog.model.validation import check_fields, uuid_of
 from eventlog.storage.kv import KVBackend, KVTxn
 from eventlog.store.plans.arguments import (
+    append_request,
     check_id_prefix,
     check_meta,
     check_page,
@@ -53,8 +54,13 @@ class RunPlans:
         metadata: Mapping[str, object] | None,
         client_request_id: str | None,
         run_id: UUID | str | None,
+        events: Iterable[AnyEvent] | None = None,
     ) -> Callable[[KVTxn], RunRecord]:
-        """``create_run``: a new run (``pending``), or the first one of a repeated request id."""
+        """``create_run``: a new run (``pending``), or the first one of a repeated request id.
+
+        ``events``: the new run's first events, appended in the same transaction (seq 1..n);
+        a repeated request id returns the first run and appends nothing.
+        """
         sid = uuid_of(session_id, "session_id")
         rid = uuid4() if run_id is None else uuid_of(run_id, "run_id")
         if client_request_id is not None and not isinstance(client_request_id, str):
@@ -72,10 +78,13 @@ class RunPlans:
             now,
         )
         record = check_fields(record, "create_run")
+        first = None if events is None else append_request(rid, events, 0, None, "create_run")
         engine = self.engine
 
         def work(txn: KVTxn) -> RunRecord:
             created = engine.records.create_run(txn, record)
+            if first is not None and created is record:  # not a repeated request
+                engine.appends.append(txn, first, datetime.now(UTC))
             found = run_with_status(engine, txn, created.id)
             assert found is not None
             return found

@@ -92,10 +92,21 @@ class StreamPlans:
         events: Sequence[AnyEvent],
         expected_seq: int | None,
         event_ids: Sequence[UUID | str | None] | None,
+        kind: str | None = None,
+        meta: Mapping[str, object] | None = None,
     ) -> Callable[[KVTxn], list[EventRecord]]:
-        """``append_to_stream``: a batch to a stream of another kind or a session's stream."""
+        """``append_to_stream``: a batch to a stream of another kind or a session's stream.
+
+        With a stream ``kind`` and ``expected_seq=0``, a missing stream is created first, in
+        the same transaction (see :class:`~eventlog.engine.appends.AppendRequest`).
+        """
         sid = uuid_of(stream_id, "stream_id")
-        req = append_request(sid, events, expected_seq, event_ids, "append_to_stream")
+        if kind == "run":
+            raise ValueError(
+                "append_to_stream does not append to runs (they have their status rules): use "
+                "append_events, or append_many with AppendRequest(..., kind='run')"
+            )
+        req = append_request(sid, events, expected_seq, event_ids, "append_to_stream", kind, meta)
         append = self.engine.appends.append
         return lambda txn: append(txn, req, datetime.now(UTC), kind="session_or_stream")
 
