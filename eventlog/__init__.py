@@ -30,6 +30,7 @@ from eventlog.errors import (
     EventLogError,
     EventTooLargeError,
     InvalidTransition,
+    NestingTooDeepError,
     ProjectionError,
     ProjectionTimeoutError,
     ProjectorFailedError,
@@ -47,6 +48,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ lo
     from eventlog.live.subscriptions import ConsumerInfo, Subscription
     from eventlog.model import registry
     from eventlog.model.events import RawEvent
+    from eventlog.model.limits import MAX_NESTING_DEPTH
     from eventlog.model.messages import (
         AssistantMessage,
         ImageUrlPart,
@@ -83,6 +85,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "MAX_EVENT_BYTES",
+    "MAX_NESTING_DEPTH",
     "AlreadyExistsError",
     "AppendRequest",
     "AssistantMessage",
@@ -104,6 +107,7 @@ __all__ = [
     "InvalidTransition",
     "JsonPart",
     "Message",
+    "NestingTooDeepError",
     "PostgresConfig",
     "Problem",
     "ProjectionError",
@@ -169,6 +173,7 @@ _LAZY_FROM: dict[str, tuple[str, ...]] = {
         "StreamRecord",
         "stream_id_for",
     ),
+    "eventlog.model.limits": ("MAX_NESTING_DEPTH",),
     "eventlog.model.registry": ("event_type", "register_upcaster"),
     "eventlog.model.state": ("RunState",),
     "eventlog.model.status": ("RunStatus",),

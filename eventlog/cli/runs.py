@@ -15,6 +15,7 @@ from eventlog.cli._common import (
     age,
     console,
     die,
+    echo,
     emit,
     event_dict,
     fail_cleanly,
@@ -25,6 +26,7 @@ from eventlog.cli._common import (
     to_builtins,
     when,
 )
+from eventlog.cli.render import safe
 from eventlog.model.status import RunStatus
 
 if TYPE_CHECKING:
@@ -260,9 +262,9 @@ def _print_tail(records: list[EventRecord], *, json_out: bool, nl: bool) -> None
             typer.echo(json.dumps(event_dict(r)))
         return
     for r in records:
-        typer.echo(
+        echo(
             f"{str(r.run_id)[:8]} {r.seq:>5} {r.position:>7} {when(r.recorded_at)} "
-            f"{r.type:<26} {summary(r, 70)}"
+            f"{safe(r.type):<26} {summary(r, 70)}"
         )
 
 
