@@ -103,8 +103,15 @@ def fail_cleanly() -> Iterator[None]:
     """Turn library errors into ``error: …`` on stderr with exit code 1 (no traceback)."""
     try:
         yield
+    except BrokenPipeError:
+        raise  # the reader went away: main() exits quietly
     except EventLogError as exc:  # ImportFileError included
         die(str(exc))
+    except RecursionError:  # a value stored before MAX_NESTING_DEPTH existed
+        die(
+            "a stored value is nested too deep to be shown (it was stored before eventlog "
+            "checked MAX_NESTING_DEPTH); export the other runs, or delete this one"
+        )
     except KeyError as exc:
         die(str(exc.args[0]) if exc.args else "not found")
     except (ValueError, TypeError, OSError) as exc:

@@ -36,17 +36,28 @@ def demo(
 ) -> None:
     """Write realistic sample agent runs and print them with their folded state.
 
+    The demo runs have fixed ids: running it again on the same store writes nothing new
+    (it says so), and --runs 10 after 6 adds the 4 missing ones.
+
     Example: eventlog demo --db ./data --runs 6
     """
     from rich.table import Table
 
-    from eventlog.cli.demo_data import write_demo_runs
+    from eventlog.cli.demo_data import demo_run_ids, write_demo_runs
     from eventlog.model.status import RunStatus
 
     out = console()
     with fail_cleanly(), open_store(db, write=True, create=True) as store:
+        present = sum(store.get_run(rid) is not None for rid in demo_run_ids(runs))
         records = write_demo_runs(store, runs=runs, seed=seed)
-        table = Table(title=f"{len(records)} demo runs written to {store.path}")
+        written = len(records) - present
+        if present == 0:
+            title = f"{written} demo runs written to {store.path}"
+        elif written == 0:
+            title = f"the {present} demo runs are already in {store.path}: nothing written"
+        else:
+            title = f"{written} demo runs written to {store.path} ({present} already there)"
+        table = Table(title=safe(title))
         for col in ("run", "session", "status", "provider/model", "events", "iter", "tokens"):
             table.add_column(col, no_wrap=True)
         table.add_column("finish / error", overflow="ellipsis", no_wrap=True, max_width=30)
