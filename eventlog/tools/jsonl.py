@@ -297,6 +297,10 @@ def parse_lines(
     counts = dict.fromkeys(_KINDS, 0)
     trailer: tuple[int, TrailerLine] | None = None
     number = 0
+    lines = list(lines)
+    last = len(lines)
+    while last and not lines[last - 1].strip():
+        last -= 1  # the last line that is not blank
     for number, raw in enumerate(lines, start=1):
         data = (raw.encode() if isinstance(raw, str) else raw).rstrip(b"\r\n")
         text = data.strip()
@@ -316,6 +320,12 @@ def parse_lines(
             except msgspec.ValidationError as exc:
                 raise ImportFileError(number, str(exc), _field_of(str(exc))) from None
             except msgspec.DecodeError as exc:
+                if number == last:
+                    raise IncompleteExportError(
+                        number,
+                        f"no trailer: the last line (line {number}) is cut off ({exc}), so the "
+                        "export was cut short (interrupted, or a full disk); export again",
+                    ) from None
                 raise ImportFileError(number, f"not valid JSON ({exc})") from None
             if isinstance(line, TrailerLine):
                 trailer = (number, line)
