@@ -78,7 +78,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ lo
     from eventlog.store.plans import ProjectorStatus, StoreStats
     from eventlog.store.run_store import RunStore
     from eventlog.tools.copy_store import CopyReport, copy_store
-    from eventlog.tools.jsonl import ImportFileError, ImportSummary
+    from eventlog.tools.jsonl import ImportFileError, ImportSummary, IncompleteExportError
     from eventlog.tools.verify import Problem
 
 __version__ = "0.1.0"
@@ -104,6 +104,7 @@ __all__ = [
     "ImageUrlPart",
     "ImportFileError",
     "ImportSummary",
+    "IncompleteExportError",
     "InvalidTransition",
     "JsonPart",
     "Message",
@@ -183,7 +184,7 @@ _LAZY_FROM: dict[str, tuple[str, ...]] = {
     "eventlog.store.plans": ("ProjectorStatus", "StoreStats"),
     "eventlog.store.run_store": ("RunStore",),
     "eventlog.tools.copy_store": ("CopyReport", "copy_store"),
-    "eventlog.tools.jsonl": ("ImportFileError", "ImportSummary"),
+    "eventlog.tools.jsonl": ("ImportFileError", "ImportSummary", "IncompleteExportError"),
     "eventlog.tools.verify": ("Problem",),
 }
 _MODULE_OF = {name: module for module, names in _LAZY_FROM.items() for name in names}

@@ -35,7 +35,7 @@ from eventlog.cli._common import (
     open_store,
     resolve_run,
 )
-from eventlog.errors import CorruptRecordError
+from eventlog.errors import CorruptRecordError, EventLogError
 
 __all__ = ["export", "import_"]
 
@@ -207,38 +207,18 @@ class _Undo:
 def _schema_exists(db: str) -> bool | None:
     """Whether the URL's schema exists (None: cannot tell - then nothing is ever dropped)."""
     try:
-        import psycopg
+        from eventlog.storage.postgres.schema import schema_exists
 
-        from eventlog.storage.config import PostgresConfig
-
-        config = PostgresConfig.build(url=db)
-        with psycopg.connect(
-            config.conninfo, autocommit=True, connect_timeout=config.connect_timeout
-        ) as conn:
-            row = conn.execute(
-                "SELECT 1 FROM pg_namespace WHERE nspname = %s", (config.schema_name,)
-            ).fetchone()
-            return row is not None
-    except Exception:
+        return schema_exists(db)
+    except (ImportError, EventLogError):  # the import itself reports the real error
         return None
 
 
 def _drop_schema(db: str) -> None:
-    with contextlib.suppress(Exception):
-        import psycopg
-        from psycopg import sql
+    with contextlib.suppress(ImportError, EventLogError):
+        from eventlog.storage.postgres.schema import drop_store_schema
 
-        from eventlog.storage.config import PostgresConfig
-
-        config = PostgresConfig.build(url=db)
-        with psycopg.connect(
-            config.conninfo, autocommit=True, connect_timeout=config.connect_timeout
-        ) as conn:
-            conn.execute(
-                sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(
-                    sql.Identifier(config.schema_name)
-                )
-            )
+        drop_store_schema(db)
 
 
 def import_(
