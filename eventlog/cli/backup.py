@@ -18,7 +18,6 @@ import os
 import shutil
 import signal
 import sys
-import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import FrameType
@@ -62,6 +61,8 @@ def _write_file(output: Path, lines: Iterable[str]) -> str:
 
     Returns the last line (the trailer).
     """
+    import tempfile
+
     target = output.resolve()
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
     last = ""
