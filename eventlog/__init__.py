@@ -32,6 +32,7 @@ from eventlog.errors import (
     EventLogError,
     EventTooLargeError,
     InvalidTransition,
+    NestingTooDeepError,
     ProjectionError,
     ProjectionTimeoutError,
     ProjectorFailedError,
@@ -51,6 +52,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ lo
     from eventlog.live.subscriptions import Subscription
     from eventlog.model import registry
     from eventlog.model.events import RawEvent
+    from eventlog.model.limits import MAX_NESTING_DEPTH
     from eventlog.model.messages import (
         AssistantMessage,
         ImageUrlPart,
@@ -80,13 +82,14 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ lo
     from eventlog.store.plans import ProjectorStatus, StoreStats
     from eventlog.store.run_store import RunStore
     from eventlog.tools.copy_store import CopyReport, copy_store
-    from eventlog.tools.jsonl import ImportFileError, ImportSummary
+    from eventlog.tools.jsonl import ImportFileError, ImportSummary, IncompleteExportError
     from eventlog.tools.verify import Problem
 
 __version__ = "0.1.0"
 
 __all__ = [
     "MAX_EVENT_BYTES",
+    "MAX_NESTING_DEPTH",
     "Ack",
     "AckError",
     "AlreadyExistsError",
@@ -108,9 +111,11 @@ __all__ = [
     "ImageUrlPart",
     "ImportFileError",
     "ImportSummary",
+    "IncompleteExportError",
     "InvalidTransition",
     "JsonPart",
     "Message",
+    "NestingTooDeepError",
     "PostgresConfig",
     "Problem",
     "ProjectionError",
@@ -178,6 +183,7 @@ _LAZY_FROM: dict[str, tuple[str, ...]] = {
         "StreamRecord",
         "stream_id_for",
     ),
+    "eventlog.model.limits": ("MAX_NESTING_DEPTH",),
     "eventlog.model.registry": ("event_type", "register_upcaster"),
     "eventlog.model.state": ("RunState",),
     "eventlog.model.status": ("RunStatus",),
@@ -187,7 +193,7 @@ _LAZY_FROM: dict[str, tuple[str, ...]] = {
     "eventlog.store.plans": ("ProjectorStatus", "StoreStats"),
     "eventlog.store.run_store": ("RunStore",),
     "eventlog.tools.copy_store": ("CopyReport", "copy_store"),
-    "eventlog.tools.jsonl": ("ImportFileError", "ImportSummary"),
+    "eventlog.tools.jsonl": ("ImportFileError", "ImportSummary", "IncompleteExportError"),
     "eventlog.tools.verify": ("Problem",),
 }
 _MODULE_OF = {name: module for module, names in _LAZY_FROM.items() for name in names}

@@ -20,6 +20,7 @@ __all__ = [
     "EventLogError",
     "EventTooLargeError",
     "InvalidTransition",
+    "NestingTooDeepError",
     "ProjectionError",
     "ProjectionTimeoutError",
     "ProjectorFailedError",
@@ -188,6 +189,26 @@ class EventTooLargeError(EventLogError, ValueError):
             f"run {run_id} seq {seq}: {event_type} is {size} bytes encoded, over the maximum "
             f"event size of {max_bytes} bytes ({max_bytes >> 20} MiB); nothing was written - "
             "store large outputs elsewhere (a file, a blob store) and put a reference in the event"
+        )
+
+
+class NestingTooDeepError(EventLogError, ValueError):
+    """A value is nested deeper than ``max_depth`` (``MAX_NESTING_DEPTH``); nothing was written.
+
+    ``where`` names the call (``append_event``, ``create_run``, ``import line 7``) and ``what``
+    the value (``TextDelta``, ``RunRecord``). Deeper JSON cannot be read back safely by every
+    reader (JSON encoders, terminals, other languages' parsers), so it is refused where it
+    enters the store.
+    """
+
+    def __init__(self, where: str, what: str, max_depth: int) -> None:
+        self.where = where
+        self.what = what
+        self.max_depth = max_depth
+        super().__init__(
+            f"{where}: {what} is nested more than {max_depth} levels deep (objects and lists; "
+            f"the limit is eventlog.MAX_NESTING_DEPTH = {max_depth}); nothing was written - "
+            "flatten it, or store the deep part as a JSON string"
         )
 
 

@@ -1,5 +1,11 @@
 """What every command shares: the store option, output modes, id prefixes, clean errors.
 
+Every byte a command prints for a person goes through :func:`eventlog.cli.render.safe`: the
+table cells and title of :func:`emit`, every line of :func:`console`'s ``print``, :func:`echo`,
+:func:`summary` and the messages of :func:`die`. Stored text (model and tool output, titles,
+metadata) cannot steer the terminal. ``--json``/``--nl`` output is JSON with every non-ASCII
+and control character escaped by the encoder, so it parses back to the exact stored strings.
+
 The store, msgspec and rich load when a command first uses them (not at import): typer builds
 ``eventlog --help`` from the command functions' signatures alone.
 """
@@ -16,6 +22,7 @@ from uuid import UUID
 
 import typer
 
+from eventlog.cli.render import safe
 from eventlog.errors import EventLogError
 
 if TYPE_CHECKING:
@@ -31,6 +38,7 @@ __all__ = [
     "NlFlag",
     "console",
     "die",
+    "echo",
     "emit",
     "event_dict",
     "fail_cleanly",
@@ -60,18 +68,33 @@ NlFlag = Annotated[bool, typer.Option("--nl", help="Print JSON Lines (one object
 
 
 def console() -> Console:
-    """A console for data on stdout: rich when a terminal, plain (no color) when piped."""
+    """A console for data on stdout: rich when a terminal, plain (no color) when piped.
+
+    Its ``print`` passes every ``str`` through :func:`safe` (newlines kept): a line that
+    interpolates stored text cannot carry an escape sequence to the terminal. Rich renderables
+    (tables) must be built from safe text: :func:`emit` does it.
+    """
     from rich.console import Console
+
+    class SafeConsole(Console):
+        def print(self, *objects: Any, **kwargs: Any) -> None:
+            cleaned = [safe(o, multiline=True) if isinstance(o, str) else o for o in objects]
+            super().print(*cleaned, **kwargs)
 
     # markup=False: stored text ("[1]", "[/INST]", titles, metadata) is printed as it is
     if sys.stdout.isatty():
-        return Console(markup=False, highlight=False)
-    return Console(width=200, no_color=True, color_system=None, highlight=False, markup=False)
+        return SafeConsole(markup=False, highlight=False)
+    return SafeConsole(width=200, no_color=True, color_system=None, highlight=False, markup=False)
+
+
+def echo(text: str, *, err: bool = False) -> None:
+    """Print a line of plain text made terminal-safe (:func:`safe`, newlines kept)."""
+    typer.echo(safe(text, multiline=True), err=err)
 
 
 def die(message: str, code: int = 1) -> NoReturn:
-    """Print ``error: message`` on stderr and exit."""
-    typer.echo(f"error: {message}", err=True)
+    """Print ``error: message`` on stderr (made terminal-safe) and exit."""
+    echo(f"error: {message}", err=True)
     raise typer.Exit(code)
 
 
@@ -80,8 +103,15 @@ def fail_cleanly() -> Iterator[None]:
     """Turn library errors into ``error: …`` on stderr with exit code 1 (no traceback)."""
     try:
         yield
+    except BrokenPipeError:
+        raise  # the reader went away: main() exits quietly
     except EventLogError as exc:  # ImportFileError included
         die(str(exc))
+    except RecursionError:  # a value stored before MAX_NESTING_DEPTH existed
+        die(
+            "a stored value is nested too deep to be shown (it was stored before eventlog "
+            "checked MAX_NESTING_DEPTH); export the other runs, or delete this one"
+        )
     except KeyError as exc:
         die(str(exc.args[0]) if exc.args else "not found")
     except (ValueError, TypeError, OSError) as exc:
@@ -151,7 +181,7 @@ def event_dict(record: EventRecord, *, payload: bool = True) -> dict[str, Any]:
 
 
 def summary(record: EventRecord, width: int = 90) -> str:
-    """A one-line summary of an event's payload."""
+    """A one-line summary of an event's payload, terminal-safe (:func:`safe`)."""
     from eventlog.model.events import RawEvent
 
     event = record.event
@@ -162,7 +192,7 @@ def summary(record: EventRecord, width: int = 90) -> str:
             continue
         text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
         parts.append(f"{key}={text!r}" if isinstance(value, str) else f"{key}={text}")
-    line = " ".join(parts).replace("\n", "\\n")
+    line = safe(" ".join(parts))
     return line if len(line) <= width else line[: width - 1] + "…"
 
 
@@ -190,7 +220,11 @@ def emit(
     columns: Sequence[tuple[str, Callable[[dict[str, Any]], str]]],
     title: str | None = None,
 ) -> None:
-    """Print ``rows`` as one JSON document, JSON Lines, or a table built from ``columns``."""
+    """Print ``rows`` as one JSON document, JSON Lines, or a table built from ``columns``.
+
+    JSON is exact (``ensure_ascii``: control, bidi and every non-ASCII character escaped);
+    every table cell and the title go through :func:`safe`.
+    """
     from rich.table import Table
 
     if json_out and nl:
@@ -202,9 +236,9 @@ def emit(
         for row in rows:
             typer.echo(json.dumps(row, default=str))
         return
-    table = Table(title=title)
+    table = Table(title=None if title is None else safe(title))
     for name, _ in columns:
-        table.add_column(name, overflow="fold")
+        table.add_column(safe(name), overflow="fold")
     for row in rows:
-        table.add_row(*(fn(row) for _, fn in columns))
+        table.add_row(*(safe(fn(row)) for _, fn in columns))
     console().print(table)

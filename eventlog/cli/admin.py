@@ -7,13 +7,11 @@ when it runs, so that ``eventlog --help`` and the other commands do not load it.
 from __future__ import annotations
 
 import json
-import shutil
-import sys
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from eventlog.cli import backup
 from eventlog.cli._common import (
     DEFAULT_DB,
     DbOption,
@@ -24,11 +22,9 @@ from eventlog.cli._common import (
     emit,
     fail_cleanly,
     open_store,
-    resolve_run,
     to_builtins,
 )
 from eventlog.cli.render import safe
-from eventlog.errors import CorruptRecordError
 
 __all__ = ["register"]
 
@@ -40,17 +36,28 @@ def demo(
 ) -> None:
     """Write realistic sample agent runs and print them with their folded state.
 
+    The demo runs have fixed ids: running it again on the same store writes nothing new
+    (it says so), and --runs 10 after 6 adds the 4 missing ones.
+
     Example: eventlog demo --db ./data --runs 6
     """
     from rich.table import Table
 
-    from eventlog.cli.demo_data import write_demo_runs
+    from eventlog.cli.demo_data import demo_run_ids, write_demo_runs
     from eventlog.model.status import RunStatus
 
     out = console()
     with fail_cleanly(), open_store(db, write=True, create=True) as store:
+        present = sum(store.get_run(rid) is not None for rid in demo_run_ids(runs))
         records = write_demo_runs(store, runs=runs, seed=seed)
-        table = Table(title=f"{len(records)} demo runs written to {store.path}")
+        written = len(records) - present
+        if present == 0:
+            title = f"{written} demo runs written to {store.path}"
+        elif written == 0:
+            title = f"the {present} demo runs are already in {store.path}: nothing written"
+        else:
+            title = f"{written} demo runs written to {store.path} ({present} already there)"
+        table = Table(title=safe(title))
         for col in ("run", "session", "status", "provider/model", "events", "iter", "tokens"):
             table.add_column(col, no_wrap=True)
         table.add_column("finish / error", overflow="ellipsis", no_wrap=True, max_width=30)
@@ -63,11 +70,11 @@ def demo(
                 str(rec.id)[:8],
                 str(rec.session_id)[:8],
                 state.status.value,
-                f"{state.provider}/{state.model}",
+                safe(f"{state.provider}/{state.model}"),
                 str(state.event_count),
                 str(state.iteration),
                 str(state.total_usage.total_tokens),
-                state.last_finish or state.last_error or "",
+                safe(state.last_finish or state.last_error or ""),
             )
         out.print(table)
         counts = {s.value: store.count_runs(status=s) for s in RunStatus}
@@ -94,77 +101,6 @@ def demo(
         out.print(
             f"\nNext: eventlog runs --db {db}   ·   eventlog events {failed.id.hex[:8]} --db {db}"
         )
-
-
-def export(
-    runs: Annotated[list[str] | None, typer.Argument(help="Run ids or prefixes.")] = None,
-    db: DbOption = DEFAULT_DB,
-    all_: Annotated[bool, typer.Option("--all", help="Export the whole store.")] = False,
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write to this file (default: stdout).")
-    ] = None,
-) -> None:
-    """Export runs (or --all: everything, messages included) as JSON Lines.
-
-    Example: eventlog export --all -o backup.jsonl
-    """
-    if bool(runs) == all_:
-        die("give run ids or --all (not both)", 2)
-    count = 0
-    with fail_cleanly(), open_store(db) as store:
-        ids = None if all_ else [resolve_run(store, r) for r in runs or []]
-        lines = store.export_jsonl(ids)
-        try:
-            if output is None:
-                for line in lines:
-                    sys.stdout.write(line + "\n")
-                    count += 1
-                sys.stdout.flush()
-                return
-            with output.open("w", encoding="utf-8") as fh:
-                for line in lines:
-                    fh.write(line + "\n")
-                    count += 1
-        except CorruptRecordError as exc:
-            where = "" if output is None else f" to {output}"
-            die(
-                f"{exc}; the export is INCOMPLETE: it stopped at that record after {count} "
-                f"lines{where} - `eventlog verify` lists every damaged record"
-            )
-        typer.echo(f"exported {count} lines to {output}", err=True)
-
-
-def import_(
-    file: Annotated[Path, typer.Argument(help="A JSON Lines file from `eventlog export`.")],
-    db: DbOption = DEFAULT_DB,
-) -> None:
-    """Import a JSON Lines export: every line is validated, then all is written or nothing.
-
-    Example: eventlog import backup.jsonl --db ./restored
-    """
-    from eventlog.storage.config import is_postgres_url
-    from eventlog.tools.jsonl import parse_lines
-
-    if not file.is_file():
-        die(f"file {file} not found")
-    path = None if is_postgres_url(db) else Path(db)
-    new_store = path is not None and not (path / "data.mdb").exists()
-    new_dir = path is not None and not path.exists()
-    with fail_cleanly():
-        lines = file.read_bytes().splitlines()
-        parse_lines(lines)  # validate every line before a store is opened (or created)
-        try:
-            with open_store(db, write=True, create=True) as store:
-                result = store.import_jsonl(lines)
-        except BaseException:
-            if new_store and new_dir and path is not None and path.is_dir():
-                shutil.rmtree(path)  # a failed import into a new path leaves nothing behind
-            raise
-    streams = f", {result.streams} streams" if result.streams else ""
-    typer.echo(
-        f"imported {result.sessions} sessions, {result.runs} runs{streams}, "
-        f"{result.events} events into {db}"
-    )
 
 
 def verify(
@@ -303,8 +239,8 @@ def consumers(db: DbOption = DEFAULT_DB, json_out: JsonFlag = False, nl: NlFlag 
 def register(app: typer.Typer) -> None:
     """Add the store-wide commands to ``app``."""
     app.command()(demo)
-    app.command()(export)
-    app.command(name="import")(import_)
+    app.command()(backup.export)
+    app.command(name="import")(backup.import_)
     app.command()(verify)
     app.command()(rebuild)
     app.command()(stats)

@@ -20,17 +20,16 @@ characters itself, and the document stays exact.
 
 from __future__ import annotations
 
+import functools
 import re
 
 __all__ = ["safe"]
 
 # C0 controls (tab and newline included: a table cell is one line), DEL, C1 controls, the
 # bidi embeddings/overrides/isolates and marks, the line/paragraph separators, and the BOM /
-# zero-width no-break space.
-_UNSAFE = re.compile(
-    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]"
-)
-_UNSAFE_KEEP_NEWLINES = re.compile(
+# zero-width no-break space. Compiled on first use: ``eventlog --help`` never needs them.
+_UNSAFE = "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]"
+_UNSAFE_KEEP_NEWLINES = (
     "[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]"
 )
 _NAMED = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
@@ -52,5 +51,9 @@ def safe(text: object, *, multiline: bool = False) -> str:
     text); everything else that could steer the terminal is escaped either way.
     """
     s = text if isinstance(text, str) else str(text)
-    pattern = _UNSAFE_KEEP_NEWLINES if multiline else _UNSAFE
-    return pattern.sub(_escape, s)
+    return _pattern(multiline).sub(_escape, s)
+
+
+@functools.cache
+def _pattern(multiline: bool) -> re.Pattern[str]:
+    return re.compile(_UNSAFE_KEEP_NEWLINES if multiline else _UNSAFE)

@@ -40,13 +40,20 @@ def migrate(
         try:
             import psycopg
 
+            from eventlog.storage.postgres.connection import connect_error
             from eventlog.storage.postgres.schema import MIGRATIONS, applied_version
             from eventlog.storage.postgres.schema import migrate as apply
         except ImportError:  # pragma: no cover - the postgres extra is missing
             die("PostgreSQL stores need psycopg 3: pip install 'agent-eventlog[postgres]'")
         config = PostgresConfig.build(url=db, schema=schema)
         try:
-            with psycopg.connect(config.conninfo, autocommit=True, connect_timeout=10) as conn:
+            conn = psycopg.connect(
+                config.conninfo, autocommit=True, connect_timeout=config.connect_timeout
+            )
+        except psycopg.Error as exc:
+            die(str(connect_error(exc, config.display, config.connect_timeout)))
+        try:
+            with conn:
                 current = applied_version(conn, config.schema_name) or 0
                 latest = MIGRATIONS[-1].version
                 if status:

@@ -1,4 +1,9 @@
-"""Input checks at the edge of the facade: clear TypeError/ValueError before any write."""
+"""Input checks at the edge of the facade: clear TypeError/ValueError before any write.
+
+Every value checked here is also held to :data:`~eventlog.model.limits.MAX_NESTING_DEPTH`
+(:class:`~eventlog.errors.NestingTooDeepError`); the size limit (``MAX_EVENT_BYTES``) is
+checked on the encoded event, in the engine.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,9 @@ from uuid import UUID
 
 import msgspec
 
+from eventlog.errors import NestingTooDeepError
 from eventlog.model.events import EVENT_NAMES, EVENT_TYPES, AnyEvent, Event, RawEvent
+from eventlog.model.limits import MAX_NESTING_DEPTH, check_depth
 
 __all__ = ["check_event", "check_events", "check_fields", "check_seq", "metadata", "uuid_of"]
 
@@ -37,9 +44,12 @@ def check_fields(obj: S, where: str) -> S:
     run's state. The decoded copy is what gets appended, so the projectors see exactly what
     a later read returns (``UsageRecorded(usage={})`` stores a default ``TokenUsage``; the
     projectors must not be handed the dict). ``TypeError`` names the field; ``ValueError``
-    for values that cannot be stored at all (integers over 64 bits, non-JSON-like objects).
+    for values that cannot be stored at all (integers over 64 bits, non-JSON-like objects);
+    :class:`~eventlog.errors.NestingTooDeepError` for a value nested deeper than
+    ``MAX_NESTING_DEPTH`` (checked first: the encoder itself would recurse on it).
     """
     cls = type(obj)
+    check_depth(obj, where, cls.__name__)
     decoder = _decoders.get(cls)
     if decoder is None:
         decoder = _decoders[cls] = msgspec.msgpack.Decoder(cls)
@@ -49,6 +59,8 @@ def check_fields(obj: S, where: str) -> S:
         raise TypeError(
             f"{where}: {cls.__name__} has a field of the wrong type: {exc}; nothing was written"
         ) from None
+    except RecursionError:  # a cycle, or a value the walk above cannot see into
+        raise NestingTooDeepError(where, cls.__name__, MAX_NESTING_DEPTH) from None
     except (OverflowError, TypeError, msgspec.EncodeError) as exc:
         raise ValueError(
             f"{where}: {cls.__name__} cannot be stored: {exc} (integers must fit in 64 bits, "
@@ -111,10 +123,12 @@ def check_events(events: Iterable[object], where: str) -> tuple[AnyEvent, ...]:
     if len(evs) > 1:
         decoder, classes = _Batch.get()
         if all(type(e) in classes for e in evs):
+            for i, e in enumerate(evs):
+                check_depth(e, f"{where} item {i}", type(e).__name__)
             try:
                 checked: list[AnyEvent] = decoder.decode(_encoder.encode(evs))
                 return tuple(checked)
-            except (msgspec.ValidationError, OverflowError, TypeError):
+            except (msgspec.ValidationError, OverflowError, TypeError, RecursionError):
                 pass  # one item is wrong: the loop below names it
     return tuple(check_event(e, f"{where} item {i}") for i, e in enumerate(evs))
 
@@ -134,4 +148,6 @@ def metadata(value: Mapping[str, object] | None, what: str) -> dict[str, Any]:
         return {}
     if not isinstance(value, Mapping):
         raise TypeError(f"{what} must be a mapping of str to JSON values, got {value!r:.80}")
-    return dict(value)
+    out = dict(value)
+    check_depth(out, what, "metadata")
+    return out

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -13,6 +14,8 @@ from eventlog.errors import ConfigError
 from eventlog.storage.kv import TABLES
 
 __all__ = [
+    "CONNECT_TIMEOUT_ENV",
+    "DEFAULT_CONNECT_TIMEOUT",
     "DEFAULT_MAP_SIZE",
     "DEFAULT_MAX_MAP_SIZE",
     "Durability",
@@ -26,6 +29,12 @@ DEFAULT_MAP_SIZE = 64 * MiB
 DEFAULT_MAX_MAP_SIZE = 1 << 40  # 1 TiB: LMDB's map is sparse, so a large cap costs nothing
 
 Durability = Literal["durable", "fast"]
+
+#: Seconds a PostgreSQL connection attempt may take, unless the URL (``connect_timeout=N``),
+#: the ``connect_timeout`` option or :data:`CONNECT_TIMEOUT_ENV` says otherwise.
+DEFAULT_CONNECT_TIMEOUT = 5
+#: The environment variable that sets the default connect timeout (seconds).
+CONNECT_TIMEOUT_ENV = "EVENTLOG_CONNECT_TIMEOUT"
 
 
 class StoreConfig(BaseModel):
@@ -111,6 +120,12 @@ class PostgresConfig(BaseModel):
       False): apply pending migrations to an existing older schema (or run
       ``eventlog migrate``). ``readonly``: read transactions only.
     - ``pool_size``: the most connections this store object opens.
+    - ``connect_timeout``: seconds one connection attempt may take (default 5). When not
+      given, the URL's own ``connect_timeout=N`` is used, else the ``EVENTLOG_CONNECT_TIMEOUT``
+      environment variable, else 5: a wrong host fails in seconds, not minutes.
+
+    >>> PostgresConfig(url="postgresql://db/app?connect_timeout=2").connect_timeout
+    2
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -122,9 +137,22 @@ class PostgresConfig(BaseModel):
     create: bool = True
     migrate: bool = False
     pool_size: int = Field(default=8, ge=1, le=1000)
-    connect_timeout: int = Field(default=10, ge=1, le=600)
+    connect_timeout: int = Field(default=DEFAULT_CONNECT_TIMEOUT, ge=1, le=600)
     group_max_requests: int = Field(default=256, ge=1, le=100_000)
     group_max_bytes: int = Field(default=8 * MiB, ge=4096)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_timeout(cls, values: Any) -> Any:
+        if not isinstance(values, dict) or values.get("connect_timeout") is not None:
+            return values
+        url = values.get("url")
+        query = parse_qsl(urlsplit(url).query) if isinstance(url, str) else []
+        given = [v for k, v in query if k == "connect_timeout"]
+        found = given[-1] if given else os.environ.get(CONNECT_TIMEOUT_ENV)
+        if found is None:
+            return values
+        return {**values, "connect_timeout": found}
 
     @model_validator(mode="after")
     def _check_url(self) -> PostgresConfig:

@@ -476,9 +476,12 @@ class AsyncRunStore:
         tools = self._plans.tools
         return await self._off_loop(lambda: list(tools.export_jsonl(run_ids)))
 
-    async def import_jsonl(self, lines: Iterable[str | bytes]) -> ImportSummary:
+    async def import_jsonl(
+        self, lines: Iterable[str | bytes], *, require_trailer: bool = False
+    ) -> ImportSummary:
         """Import an export, all or nothing; see :meth:`RunStore.import_jsonl`."""
-        return await asyncio.to_thread(self._plans.tools.import_jsonl, lines)
+        plan = self._plans.tools.import_jsonl
+        return await asyncio.to_thread(plan, lines, require_trailer=require_trailer)
 
     async def stats(self) -> StoreStats:
         """Counts, sizes and projector checkpoints."""

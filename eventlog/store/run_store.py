@@ -545,17 +545,32 @@ class RunStore:
 
         Session lines, run lines, stream lines, then event lines in log order; see
         :mod:`eventlog.tools.jsonl`. Exporting everything also exports every session's messages
-        and every stream of another kind; exporting runs exports only those runs.
+        and every stream of another kind; exporting runs exports only those runs. The last
+        line is the trailer (the count of each kind of line and the SHA-256 of all before it),
+        which proves on import that the export is whole.
         """
         return self._plans.tools.export_jsonl(run_ids)
 
-    def import_jsonl(self, lines: Iterable[str | bytes]) -> ImportSummary:
+    def import_jsonl(
+        self, lines: Iterable[str | bytes], *, require_trailer: bool = False
+    ) -> ImportSummary:
         """Validate every line, then write everything in one transaction - or nothing.
 
         A bad line raises :class:`~eventlog.tools.jsonl.ImportFileError` naming the 1-based line
-        number and the field; the store is unchanged. Ids that already exist are refused.
+        number and the field; the store is unchanged. Ids that already exist are refused. A
+        trailer line (the last line of every export) is checked when there is one: lines lost,
+        added or changed raise :class:`~eventlog.tools.jsonl.IncompleteExportError`;
+        ``require_trailer=True`` (for a file: what ``eventlog import`` does) also refuses
+        lines without a trailer, such as an export cut short.
+
+        >>> from eventlog import RunStore
+        >>> source = RunStore.in_memory()
+        >>> _ = source.create_session(title="demo")
+        >>> lines = list(source.export_jsonl())  # the last one is the trailer
+        >>> RunStore.in_memory().import_jsonl(lines, require_trailer=True).sessions
+        1
         """
-        return self._plans.tools.import_jsonl(lines)
+        return self._plans.tools.import_jsonl(lines, require_trailer=require_trailer)
 
     def stats(self) -> StoreStats:
         """Counts (runs by status, sessions, events), sizes and projector checkpoints.

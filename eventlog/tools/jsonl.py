@@ -1,4 +1,4 @@
-"""Export a store as JSON Lines, and import such a file all-or-nothing.
+r"""Export a store as JSON Lines, and import such a file all-or-nothing.
 
 One JSON object per line, in this order: ``session`` lines, ``run`` lines (the records needed
 to recreate them), ``stream`` lines (streams of other kinds), then ``event`` lines in log
@@ -10,6 +10,23 @@ order::
     {"kind":"event","run_id":…,"seq":1,"type":"TextDelta","version":1,"recorded_at":…,
      "event_id":null,"payload":{"type":"TextDelta","delta":"Hi","timestamp":…}}
 
+The last line is the **trailer**: how many lines of each kind came before it and the SHA-256 of
+every byte before it (each line and its ``\n``)::
+
+    {"kind":"trailer","format":1,"counts":{"session":1,"run":2,"stream":0,"event":31},
+     "sha256":"9f2c…"}
+
+An export that was cut short (Ctrl-C, a full disk, a lost connection) has no trailer, or one
+that does not match, and ``eventlog import`` refuses it. ``import_jsonl`` checks a trailer
+whenever there is one; ``require_trailer=True`` (what the CLI passes) also refuses lines
+without one. Exports from before the trailer existed can be imported with
+``require_trailer=False`` (``eventlog import --allow-untrailed``).
+
+Every line is ASCII-safe for a terminal: besides the control characters JSON escapes anyway,
+DEL, C1 controls and Unicode bidi/line-separator characters are written as ``\uXXXX``
+escapes (the same strings once parsed). Every value is held to ``MAX_NESTING_DEPTH`` on
+import, as on append.
+
 A session's messages are ``event`` lines of type ``MessageAppended`` whose ``run_id`` is the
 session id; a stream's events have the stream's id there. Positions are not exported: the
 target store assigns its own, in the same order. Events of registered types are exported in
@@ -20,6 +37,8 @@ exactly.
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,15 +49,27 @@ import msgspec
 
 from eventlog.engine.core import Engine
 from eventlog.engine.stream_index import StreamKind
-from eventlog.errors import EventLogError
+from eventlog.errors import EventLogError, NestingTooDeepError
 from eventlog.model.events import EVENT_TYPES, AnyEvent, RawEvent, event_type_name, event_version
+from eventlog.model.limits import MAX_NESTING_DEPTH, check_depth
 from eventlog.model.records import EventRecord, RunRecord, Session, StreamRecord, check_kind
 from eventlog.model.registry import registered
 from eventlog.model.status import RunStatus
 from eventlog.storage.codec import decode_payload
 from eventlog.storage.kv import KVTxn
 
-__all__ = ["ImportFileError", "ImportSummary", "export_lines", "import_lines"]
+__all__ = [
+    "TRAILER_FORMAT",
+    "ImportFileError",
+    "ImportSummary",
+    "IncompleteExportError",
+    "export_lines",
+    "import_lines",
+    "parse_lines",
+]
+
+#: The version of the trailer line's shape.
+TRAILER_FORMAT = 1
 
 
 class SessionLine(msgspec.Struct, tag_field="kind", tag="session", forbid_unknown_fields=True):
@@ -88,7 +119,31 @@ class EventLine(msgspec.Struct, tag_field="kind", tag="event", forbid_unknown_fi
     payload: msgspec.Raw
 
 
-Line = SessionLine | RunLine | StreamLine | EventLine
+class TrailerLine(msgspec.Struct, tag_field="kind", tag="trailer", forbid_unknown_fields=True):
+    """The last line of an export: the lines of each kind before it and their SHA-256."""
+
+    format: int
+    counts: dict[str, int]
+    sha256: str
+
+
+Line = SessionLine | RunLine | StreamLine | EventLine | TrailerLine
+_KINDS = ("session", "run", "stream", "event")
+# DEL, C1 controls, bidi controls and marks, line/paragraph separators, BOM: UTF-8 bytes that
+# msgspec writes raw inside strings; written as \uXXXX they parse back to the same string
+_TERMINAL_UNSAFE = re.compile(
+    rb"\x7f|\xc2[\x80-\x9f]|\xd8\x9c|\xe2\x80[\x8e\x8f\xa8-\xae]|\xe2\x81[\xa6-\xa9]|\xef\xbb\xbf"
+)
+
+
+def _escape(match: re.Match[bytes]) -> bytes:
+    return b"\\u%04x" % ord(match.group().decode())
+
+
+def _ascii_safe(line: bytes) -> bytes:
+    return _TERMINAL_UNSAFE.sub(_escape, line)
+
+
 _line_decoder = msgspec.json.Decoder(Line)
 _encoder = msgspec.json.Encoder()
 
@@ -104,6 +159,19 @@ class ImportFileError(EventLogError, ValueError):
         self.field = field
         where = f"line {line}" + (f", field `{field}`" if field else "")
         super().__init__(f"{where}: {message}; nothing was imported")
+
+
+class IncompleteExportError(ImportFileError):
+    """The file is not a whole export: no trailer, or one that does not match its lines.
+
+    ``line`` is the trailer's line (or the line after the last one when there is none).
+    Nothing was written.
+    """
+
+    def __init__(self, line: int, message: str) -> None:
+        self.line = line
+        self.field = None
+        EventLogError.__init__(self, f"not a whole export: {message}; nothing was imported")
 
 
 @dataclass(frozen=True)
@@ -143,30 +211,47 @@ def export_lines(
     runs: Iterable[RunRecord],
     events: Iterable[EventRecord],
     streams: Iterable[StreamRecord] = (),
+    *,
+    trailer: bool = True,
 ) -> Iterator[bytes]:
-    """Encode records and events as export lines (no trailing newline)."""
+    """Encode records and events as export lines (no trailing newline), then the trailer."""
+    digest = hashlib.sha256()
+    counts = dict.fromkeys(_KINDS, 0)
+
+    def out(kind: str, line: bytes) -> bytes:
+        line = _ascii_safe(line)
+        digest.update(line)
+        digest.update(b"\n")
+        counts[kind] += 1
+        return line
+
     for s in sessions:
-        yield _encoder.encode(
-            SessionLine(s.id, s.title, s.model, s.metadata, s.created_at, s.updated_at)
+        yield out(
+            "session",
+            _encoder.encode(
+                SessionLine(s.id, s.title, s.model, s.metadata, s.created_at, s.updated_at)
+            ),
         )
     for r in runs:
-        yield _encoder.encode(
-            RunLine(
-                r.id,
-                r.session_id,
-                r.status,
-                r.provider,
-                r.model,
-                r.metadata,
-                r.client_request_id,
-                r.created_at,
-                r.updated_at,
-            )
+        line = RunLine(
+            r.id,
+            r.session_id,
+            r.status,
+            r.provider,
+            r.model,
+            r.metadata,
+            r.client_request_id,
+            r.created_at,
+            r.updated_at,
         )
+        yield out("run", _encoder.encode(line))
     for st in streams:
-        yield _encoder.encode(StreamLine(st.id, st.kind, st.metadata, st.created_at, st.updated_at))
+        line_st = StreamLine(st.id, st.kind, st.metadata, st.created_at, st.updated_at)
+        yield out("stream", _encoder.encode(line_st))
     for record in events:
-        yield event_line(record)
+        yield out("event", event_line(record))
+    if trailer:
+        yield _encoder.encode(TrailerLine(TRAILER_FORMAT, counts, digest.hexdigest()))
 
 
 def _field_of(message: str) -> str | None:
@@ -178,34 +263,139 @@ def _field_of(message: str) -> str | None:
     return None
 
 
-def parse_lines(lines: Iterable[str | bytes]) -> list[tuple[int, Line, AnyEvent | None]]:
+_KIND_OF: dict[type[Any], str] = {
+    SessionLine: "session",
+    RunLine: "run",
+    StreamLine: "stream",
+    EventLine: "event",
+}
+
+
+def _too_deep(number: int, what: str, field: str | None = None) -> ImportFileError:
+    error = ImportFileError(
+        number,
+        f"{what} is nested more than {MAX_NESTING_DEPTH} levels deep (objects and lists; the "
+        f"limit is eventlog.MAX_NESTING_DEPTH = {MAX_NESTING_DEPTH})",
+        field,
+    )
+    error.__cause__ = NestingTooDeepError(f"line {number}", what, MAX_NESTING_DEPTH)
+    return error
+
+
+def parse_lines(
+    lines: Iterable[str | bytes], *, require_trailer: bool = False
+) -> list[tuple[int, Line, AnyEvent | None]]:
     """Validate every line and decode event payloads; blank lines are skipped.
 
-    Raises :class:`ImportFileError` naming the first bad line (1-based) and field.
+    Raises :class:`ImportFileError` naming the first bad line (1-based) and field, and
+    :class:`IncompleteExportError` when the trailer is missing (with ``require_trailer``),
+    is not the last line, or does not match the lines before it (counts, SHA-256). Lines may
+    end with their newline (as read from a file) or not.
     """
     parsed: list[tuple[int, Line, AnyEvent | None]] = []
+    digest = hashlib.sha256()
+    counts = dict.fromkeys(_KINDS, 0)
+    trailer: tuple[int, TrailerLine] | None = None
+    number = 0
+    lines = list(lines)
+    last = len(lines)
+    while last and not lines[last - 1].strip():
+        last -= 1  # the last line that is not blank
     for number, raw in enumerate(lines, start=1):
-        text = raw.strip()
-        if not text:
+        data = (raw.encode() if isinstance(raw, str) else raw).rstrip(b"\r\n")
+        text = data.strip()
+        if trailer is not None:
+            if text:
+                raise IncompleteExportError(
+                    number,
+                    f"line {number} comes after the trailer (line {trailer[0]}), which must be "
+                    "the last line: two exports were joined, or lines were appended",
+                )
             continue
-        try:
-            line = _line_decoder.decode(text)
-        except msgspec.ValidationError as exc:
-            raise ImportFileError(number, str(exc), _field_of(str(exc))) from None
-        except msgspec.DecodeError as exc:
-            raise ImportFileError(number, f"not valid JSON ({exc})") from None
-        event: AnyEvent | None = None
-        if isinstance(line, EventLine):
-            if line.seq < 1:
-                raise ImportFileError(number, f"seq must be >= 1, got {line.seq}", "seq")
-            event = _decode_event(number, line)
-        parsed.append((number, line, event))
+        if text:
+            try:
+                line = _line_decoder.decode(text)
+            except RecursionError:
+                raise _too_deep(number, "the line") from None
+            except msgspec.ValidationError as exc:
+                raise ImportFileError(number, str(exc), _field_of(str(exc))) from None
+            except msgspec.DecodeError as exc:
+                if number == last:
+                    raise IncompleteExportError(
+                        number,
+                        f"no trailer: the last line (line {number}) is cut off ({exc}), so the "
+                        "export was cut short (interrupted, or a full disk); export again",
+                    ) from None
+                raise ImportFileError(number, f"not valid JSON ({exc})") from None
+            if isinstance(line, TrailerLine):
+                trailer = (number, line)
+                continue
+            kind = _KIND_OF[type(line)]
+            counts[kind] += 1
+            event: AnyEvent | None = None
+            if isinstance(line, EventLine):
+                if line.seq < 1:
+                    raise ImportFileError(number, f"seq must be >= 1, got {line.seq}", "seq")
+                event = _decode_event(number, line)
+                what = f"the payload of {line.type}"
+                try:
+                    check_depth(event, f"line {number}", what)
+                except NestingTooDeepError:
+                    raise _too_deep(number, what, "payload") from None
+            else:
+                try:
+                    check_depth(line, f"line {number}", f"the {kind}")
+                except NestingTooDeepError:
+                    raise _too_deep(number, f"the {kind}'s metadata", "metadata") from None
+            parsed.append((number, line, event))
+        digest.update(data)
+        digest.update(b"\n")
+    if trailer is None:
+        if require_trailer:
+            raise IncompleteExportError(
+                number + 1,
+                f"no trailer: the file ends after line {number} without the "
+                '{"kind":"trailer",...} line `eventlog export` writes last, so it may have '
+                "been cut short (an interrupted export, a full disk); export again, or import "
+                "an export written before trailers existed with --allow-untrailed "
+                "(require_trailer=False)",
+            )
+        return parsed
+    _check_trailer(trailer[0], trailer[1], counts, digest.hexdigest())
     return parsed
+
+
+def _check_trailer(number: int, trailer: TrailerLine, counts: dict[str, int], sha: str) -> None:
+    if trailer.format > TRAILER_FORMAT:
+        raise IncompleteExportError(
+            number,
+            f"the trailer on line {number} is of format {trailer.format}, newer than this "
+            f"version reads ({TRAILER_FORMAT}): upgrade eventlog",
+        )
+    said = {k: trailer.counts.get(k, 0) for k in _KINDS}
+    if said != counts or set(trailer.counts) - set(_KINDS):
+        raise IncompleteExportError(
+            number,
+            f"counts mismatch: the trailer on line {number} counts {_counts(trailer.counts)} "
+            f"but the lines before it hold {_counts(counts)}: lines were lost or added",
+        )
+    if trailer.sha256 != sha:
+        raise IncompleteExportError(
+            number,
+            f"digest mismatch: the trailer on line {number} says sha256 {trailer.sha256[:16]}… "
+            f"but the lines before it hash to {sha[:16]}…: the file was changed after export",
+        )
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{v} {k}s" for k, v in counts.items())
 
 
 def _decode_event(number: int, line: EventLine) -> AnyEvent:
     try:
         data = msgspec.json.decode(line.payload)
+    except RecursionError:
+        raise _too_deep(number, f"the payload of {line.type}", "payload") from None
     except msgspec.DecodeError as exc:
         raise ImportFileError(number, f"payload is not valid JSON ({exc})", "payload") from None
     if not isinstance(data, dict):
@@ -279,7 +469,7 @@ def import_lines(
                 )
                 kinds[line.id] = "stream"
                 counts["stream"] += 1
-            else:
+            elif isinstance(line, EventLine):
                 assert event is not None
                 kind = kinds.get(line.run_id)
                 if kind is None:

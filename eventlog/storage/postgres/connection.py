@@ -16,7 +16,7 @@ import psycopg_pool
 from eventlog.errors import StoreError
 from eventlog.storage.config import PostgresConfig
 
-__all__ = ["driver_cause", "open_pool", "rollback"]
+__all__ = ["connect_error", "driver_cause", "open_pool", "rollback"]
 
 
 def driver_cause(exc: BaseException) -> psycopg.Error | psycopg_pool.PoolTimeout | None:
@@ -31,15 +31,49 @@ def driver_cause(exc: BaseException) -> psycopg.Error | psycopg_pool.PoolTimeout
     return None
 
 
+def _cause(exc: psycopg.Error, timeout: int) -> str:
+    """The server's or the network's reason in ``exc``, one line, without libpq's framing."""
+    text = str(exc).strip()
+    if "timeout expired" in text:
+        return (
+            f"no answer within {timeout} s (the connect timeout: set connect_timeout=N in the "
+            "URL or EVENTLOG_CONNECT_TIMEOUT)"
+        )
+    first = text.splitlines()[0] if text else type(exc).__name__
+    reason = first.rsplit(" failed: ", 1)[-1]
+    for prefix in ("FATAL:", "ERROR:", "connection failed:"):
+        reason = reason.removeprefix(prefix).strip()
+    if reason.lower() == "connection refused":
+        return "connection refused (is the server running on that host and port?)"
+    return reason
+
+
+def connect_error(exc: psycopg.Error, display: str | None, timeout: int) -> StoreError:
+    """One line naming the store and the real cause, e.g. ``database "x" does not exist``."""
+    return StoreError(f"cannot connect to PostgreSQL at {display}: {_cause(exc, timeout)}")
+
+
 def open_pool(
     config: PostgresConfig, application_name: str, display: str | None
 ) -> psycopg_pool.ConnectionPool[Any]:
     """The store's connection pool, opened (``StoreError`` if the server cannot be reached).
 
     Every connection is in autocommit (the backend sends its own BEGIN), names the store in
-    ``pg_stat_activity`` and, in fast mode, commits without waiting for the WAL flush.
+    ``pg_stat_activity`` and, in fast mode, commits without waiting for the WAL flush. One
+    connection is tried first, directly: a wrong database, user, host or port fails at once
+    with the server's reason (the pool would retry until its timeout, logging each attempt).
     """
     fast = config.durability == "fast"
+    kwargs: dict[str, Any] = {
+        "autocommit": True,
+        "connect_timeout": config.connect_timeout,
+        # names the store in pg_stat_activity (unless the URL sets its own)
+        "application_name": application_name,
+    }
+    try:
+        psycopg.connect(config.conninfo, **kwargs).close()
+    except psycopg.Error as exc:
+        raise connect_error(exc, display, config.connect_timeout) from exc
 
     def configure(conn: psycopg.Connection[Any]) -> None:
         # bytea literals of the commit query rely on it (the default since PostgreSQL 9.1)
@@ -51,12 +85,7 @@ def open_pool(
         config.conninfo,
         min_size=1,
         max_size=config.pool_size,
-        kwargs={
-            "autocommit": True,
-            "connect_timeout": config.connect_timeout,
-            # names the store in pg_stat_activity (unless the URL sets its own)
-            "application_name": application_name,
-        },
+        kwargs=kwargs,
         configure=configure,
         open=False,
         name=application_name,

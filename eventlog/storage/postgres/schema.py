@@ -36,8 +36,10 @@ __all__ = [
     "Migration",
     "applied_version",
     "check_schema_name",
+    "drop_store_schema",
     "lock_key",
     "migrate",
+    "schema_exists",
 ]
 
 DEFAULT_SCHEMA = "eventlog"
@@ -174,3 +176,45 @@ def migrate(
                 )
                 applied.append(step.version)
     return applied
+
+
+def schema_exists(url: str) -> bool:
+    """Whether the schema of the store at ``url`` exists (``StoreError`` if unreachable)."""
+    import psycopg
+
+    from eventlog.storage.config import PostgresConfig
+
+    config = PostgresConfig.build(url=url)
+    try:
+        with psycopg.connect(
+            config.conninfo, autocommit=True, connect_timeout=config.connect_timeout
+        ) as conn:
+            row = conn.execute(
+                "SELECT 1 FROM pg_namespace WHERE nspname = %s", (config.schema_name,)
+            ).fetchone()
+    except psycopg.Error as exc:
+        raise StoreError(f"cannot look up schema {config.schema_name!r}: {exc}") from exc
+    return row is not None
+
+
+def drop_store_schema(url: str) -> None:
+    """Drop the schema of the store at ``url`` and everything in it (a failed import's).
+
+    ``StoreError`` if the server cannot be reached.
+    """
+    import psycopg
+    from psycopg import sql
+
+    from eventlog.storage.config import PostgresConfig
+
+    config = PostgresConfig.build(url=url)
+    statement = sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(
+        sql.Identifier(config.schema_name)
+    )
+    try:
+        with psycopg.connect(
+            config.conninfo, autocommit=True, connect_timeout=config.connect_timeout
+        ) as conn:
+            conn.execute(statement)
+    except psycopg.Error as exc:
+        raise StoreError(f"cannot drop schema {config.schema_name!r}: {exc}") from exc

@@ -113,9 +113,11 @@ class ToolPlans:
             yield from chunk
             after = chunk[-1].position
 
-    def import_jsonl(self, lines: Iterable[str | bytes]) -> ImportSummary:
+    def import_jsonl(
+        self, lines: Iterable[str | bytes], *, require_trailer: bool = False
+    ) -> ImportSummary:
         """``import_jsonl``: validate every line, then write all of it in one transaction."""
-        parsed = parse_lines(lines)
+        parsed = parse_lines(lines, require_trailer=require_trailer)
         engine = self.engine
         summary = self.backend.write(lambda txn: import_lines(engine, txn, parsed))
         log.info(
