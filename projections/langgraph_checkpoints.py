@@ -399,14 +399,31 @@ class Loaded(msgspec.Struct, frozen=True):
         ]
 
 
-def _load(reader: ProjectionReader, stream: UUID, cp: StoredCheckpoint) -> Loaded:
+def _load(
+    reader: ProjectionReader,
+    stream: UUID,
+    cp: StoredCheckpoint,
+    seen: dict[bytes, StoredBlob | None] | None = None,
+) -> Loaded:
+    """The checkpoint with its blobs and writes.
+
+    ``seen`` keeps the blobs one listing has read: the checkpoints of a thread share the
+    versions of the channels that did not change.
+    """
     tn = namespace_key(stream, cp.checkpoint_ns)
     blobs: dict[str, StoredBlob] = {}
     get, decode = reader.get, _blob_dec.decode
     for channel, version in cp.channel_versions.items():
-        blob = get(_blob_key(tn, channel, version))
+        key = _blob_key(tn, channel, version)
+        if seen is not None and key in seen:
+            blob = seen[key]
+        else:
+            raw = get(key)
+            blob = None if raw is None else decode(raw)
+            if seen is not None:
+                seen[key] = blob
         if blob is not None:
-            blobs[channel] = decode(blob)
+            blobs[channel] = blob
     writes = [
         _write_dec.decode(v) for _, v in reader.scan(b"w" + tn + checkpoint_key(cp.checkpoint_id))
     ]
@@ -474,6 +491,7 @@ class CheckpointsQuery:
                 prefix = b"c" + namespace_key(stream, checkpoint_ns)
                 after = None if before is None else prefix + checkpoint_key(before)
                 found: list[Loaded] = []
+                seen: dict[bytes, StoredBlob | None] = {}
                 for key, raw in reader.scan(prefix):
                     if after is not None and key <= after:
                         continue  # newer than `before` (or it)
@@ -481,7 +499,7 @@ class CheckpointsQuery:
                         break
                     cp = _checkpoint_dec.decode(raw)
                     if accept(cp):
-                        found.append(_load(reader, stream, cp))
+                        found.append(_load(reader, stream, cp, seen))
                 return found
             prefix = b"c" if stream is None else b"c" + stream.bytes
             chosen: list[tuple[UUID, StoredCheckpoint]] = []
@@ -491,11 +509,12 @@ class CheckpointsQuery:
                     chosen.append((UUID(bytes=key[1:17]), cp))
             chosen.sort(key=lambda item: item[1].checkpoint_id, reverse=True)
             out: list[Loaded] = []
+            shared: dict[bytes, StoredBlob | None] = {}
             for sid, cp in chosen:
                 if limit is not None and len(out) >= limit:
                     break
                 if accept(cp):
-                    out.append(_load(reader, sid, cp))
+                    out.append(_load(reader, sid, cp, shared))
             return out
 
         return self._snapshot(work)

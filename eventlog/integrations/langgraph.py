@@ -51,6 +51,7 @@ from langgraph.checkpoint.base import (
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from eventlog.errors import StreamNotFound, ThreadDeletedError
+from eventlog.integrations.keyspace import KeyspaceSnapshots
 from eventlog.integrations.stream_writes import acommit, append_plan, commit
 from eventlog.model.events import AnyEvent
 from eventlog.model.records import stream_id_for
@@ -112,8 +113,8 @@ def _version(channel: str, version: object) -> str | int | float:
 
 
 def _configurable(config: object, what: str) -> Mapping[str, Any]:
-    conf = config.get("configurable") if isinstance(config, Mapping) else None
-    if not isinstance(conf, Mapping) or "thread_id" not in conf:
+    conf = config.get("configurable") if isinstance(config, dict | Mapping) else None
+    if not isinstance(conf, dict | Mapping) or "thread_id" not in conf:
         raise ValueError(
             f"{what}: config needs config['configurable']['thread_id'], got {config!r}; "
             "pass {'configurable': {'thread_id': '...'}}"
@@ -151,7 +152,7 @@ class EventLogSaver(BaseCheckpointSaver[str]):
                 "RunStore.open(path) or await AsyncRunStore.open(path)"
             )
         super().__init__(serde=serde)
-        self._views: CheckpointsQuery = self._store.projection("langgraph")
+        self._views = CheckpointsQuery(KeyspaceSnapshots(self._store, "langgraph"))
 
     # -- building events and tuples -------------------------------------------------------
     def _dumps(self, value: object) -> tuple[str, bytes]:
