@@ -20,7 +20,9 @@ outputs, assistant messages; ~100-400 bytes of JSON each). Variants (µs per cal
 The limit (peer ``lmdb``, :class:`RawLmdbSession`): the same items msgpack-encoded and
 written with raw py-lmdb, one synced write transaction per ``add_items`` / ``pop_item`` in a
 worker thread (``asyncio.to_thread``, as ``SQLiteSession`` does); its ``get_items`` is a raw
-cursor scan + decode (no target).
+cursor scan + decode (no target). Peer ``lmdb-ops`` (:func:`_replay_ops`) replays, the same
+way, the store's own operations for the same ``add_items`` and ``pop_item`` calls: what the
+store's layout costs in LMDB, without its Python.
 
 Targets (:data:`TARGETS`): ``add`` and ``pop`` ≤ 1.25x the limit (ratio ≥ 0.8); ``get_all``
 and ``get_last`` faster than ``SQLiteSession`` (≥ 1x). ``add``'s and ``pop``'s ratios to
@@ -48,6 +50,7 @@ from benchmarks.core import (
     Row,
     Sample,
     Workload,
+    barrier,
     compare_rows,
     int_param,
     latency_sample,
@@ -57,9 +60,10 @@ from benchmarks.core import (
 from eventlog import AsyncRunStore, stream_id_for
 from eventlog.integrations.openai_agents import EventLogSession
 
-PEERS = ("eventlog", "lmdb", "sqlite-session")
+PEERS = ("eventlog", "lmdb", "lmdb-ops", "sqlite-session")
 LABELS = {
     "eventlog": "EventLogSession (ours, LMDB durable)",
+    "lmdb-ops": "raw py-lmdb replaying the store's ops, 1 synced txn in a thread",
     "lmdb": "raw py-lmdb, same bytes, 1 synced txn in a thread (limit)",
     "sqlite-session": "SDK SQLiteSession (file, WAL, synchronous=FULL)",
 }
@@ -203,7 +207,73 @@ def _open(
     return None, lambda sid: SQLiteSession(sid, path), facts
 
 
+def _replay_ops(params: Params, workdir: str) -> dict[str, Sample]:
+    """The ``lmdb-ops`` peer: the store's own operations for the same calls, raw.
+
+    The same ``add_items`` and ``pop_item`` calls are made on a store over a recording
+    backend (:class:`~benchmarks.peers.raw_lmdb.OpsRecorder`); each call's write transaction
+    - the same keys and bytes, in the store's databases - is then replayed with nothing but
+    py-lmdb, one synced transaction per call in a worker thread, as the limit peer does. Ours
+    minus this is the store's Python; this minus ``lmdb`` is what the log's layout and the
+    views cost inside LMDB (pages written per commit).
+    """
+    from benchmarks.peers.raw_lmdb import OpsRecorder, OpsReplayer
+    from eventlog import RunStore
+    from eventlog.storage.memory import MemoryBackend
+
+    seed, calls, reps = (
+        int_param(params, "seed"),
+        int_param(params, "calls"),
+        int_param(params, "reps"),
+    )
+    history = int_param(params, "history")
+    recorder = OpsRecorder(MemoryBackend())
+    store = RunStore(recorder)
+    replayer = OpsReplayer(os.path.join(workdir, "ops"), durable=True)
+    replayer.replay(replayer.compile(recorder.take()))  # the store's format and metadata
+    loop = asyncio.new_event_loop()
+    run = loop.run_until_complete
+    data: list[Any] = items(seed, 2 * calls * (reps + 1) + history)
+    sessions = [EventLogSession(f"add-{r}", store) for r in range(reps)]
+    for i in range(5):  # the warm-up calls, as ours makes them
+        run(sessions[0].add_items(data[2 * i : 2 * i + 2]))
+    for i in range(calls * reps):
+        run(sessions[i // calls].add_items(data[2 * i : 2 * i + 2]))
+    adds = replayer.compile(recorder.take())
+    popper = EventLogSession("pop", store)
+    run(popper.add_items(data[: calls * (reps + 1)]))
+    for _ in range(calls * (reps + 1)):
+        run(popper.pop_item())
+    txns = recorder.take()
+    replayer.replay(replayer.compile(txns[:1]))  # the pop session's items
+    pops = replayer.compile(txns[1:])
+    out: dict[str, Sample] = {}
+
+    def timed(todo: list[Any], warm: int) -> Sample:
+        one = iter(todo)
+        p50s, every = measure_latency(
+            lambda _: run(asyncio.to_thread(replayer.replay, [next(one)])),
+            calls=calls,
+            reps=reps,
+            warmup_calls=warm,
+        )
+        return latency_sample(p50s, every)
+
+    try:
+        out["add"] = timed(adds, 5)
+        for _ in range(2 * reps):  # in lockstep, ours' get_items repetitions run meanwhile
+            barrier()
+        out["pop"] = timed(pops, calls)
+    finally:
+        store.close()
+        replayer.close()
+        loop.close()
+    return out
+
+
 def _run(peer: str, params: Params, workdir: str) -> dict[str, Sample]:
+    if peer == "lmdb-ops":
+        return _replay_ops(params, workdir)
     seed, calls, reps = (
         int_param(params, "seed"),
         int_param(params, "calls"),
