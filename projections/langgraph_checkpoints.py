@@ -15,14 +15,19 @@ This projector keeps, in the same transaction as those events (keyspace ``langgr
 ``C`` = the checkpoint id with every byte inverted, then ``0xff``, so a forward scan is
 newest first):
 
-- ``c`` + T + N + C → the :class:`CheckpointSaved` (lookup by checkpoint id; the first key
-  under ``c`` + T + N is the latest checkpoint of that (thread, namespace))
+- ``c`` + T + N + C → the :class:`StoredCheckpoint` (the :class:`CheckpointSaved`'s fields
+  as a msgpack array; lookup by checkpoint id; the first key under ``c`` + T + N is the
+  latest checkpoint of that (thread, namespace))
 - ``b`` + T + N + len(channel) (2 bytes) + channel + msgpack(version) → the
-  :class:`ChannelBlobSaved`
+  :class:`StoredBlob` (the value's type tag and bytes: the rest is in the key)
 - ``w`` + T + N + C + blake2b-128(task id) + idx → :class:`StoredWrite`
 - ``r`` + blake2b-128(run id) + T + N + C → ``b""`` (the checkpoints of a run, across threads)
 - ``x`` + T → the deleted thread's id (a tombstone: later events for it, and recreating its
   stream, are refused with ``ThreadDeletedError``)
+
+The values are msgpack arrays decoded by reused decoders (view version 2; version 1 kept
+the events' own maps): a read decodes no field names. Opening a store whose view is of an
+older version rebuilds it from the log.
 
 Deleting a thread's stream (``delete_thread``, ``prune(strategy="delete")``, or
 ``store.delete_stream``) clears its views in the same transaction.
@@ -59,6 +64,8 @@ __all__ = [
     "CheckpointsQuery",
     "CheckpointsRemoved",
     "LangGraphCheckpointsProjector",
+    "StoredBlob",
+    "StoredCheckpoint",
     "StoredWrite",
     "ThreadDeleted",
     "Version",
@@ -163,9 +170,25 @@ class StoredWrite(msgspec.Struct, frozen=True, array_like=True):
     value: bytes
 
 
+class StoredCheckpoint(CheckpointSaved, frozen=True, array_like=True):
+    """A checkpoint as the view keeps it: :class:`CheckpointSaved`'s fields, as an array."""
+
+    def saved(self, **changes: object) -> CheckpointSaved:
+        """The :class:`CheckpointSaved` event of this checkpoint (with ``changes``)."""
+        event = CheckpointSaved(*msgspec.structs.astuple(self))
+        return msgspec.structs.replace(event, **changes) if changes else event
+
+
+class StoredBlob(msgspec.Struct, frozen=True, array_like=True):
+    """A channel's value as the view keeps it (namespace, channel and version: in the key)."""
+
+    type: str
+    value: bytes
+
+
 _enc = msgspec.msgpack.Encoder()
-_checkpoint_dec = msgspec.msgpack.Decoder(CheckpointSaved)
-_blob_dec = msgspec.msgpack.Decoder(ChannelBlobSaved)
+_checkpoint_dec = msgspec.msgpack.Decoder(StoredCheckpoint)
+_blob_dec = msgspec.msgpack.Decoder(StoredBlob)
 _write_dec = msgspec.msgpack.Decoder(StoredWrite)
 _version_enc = msgspec.msgpack.Encoder()
 _INVERT = bytes(255 - i for i in range(256))
@@ -205,7 +228,7 @@ class LangGraphCheckpointsProjector:
     """Maintains the LangGraph checkpoint views (see the module docstring)."""
 
     name: ClassVar[str] = "langgraph"
-    version: ClassVar[int] = 1
+    version: ClassVar[int] = 2
     event_types: ClassVar[frozenset[str]] = frozenset(
         {
             "langgraph.blob",
@@ -236,7 +259,8 @@ class LangGraphCheckpointsProjector:
             event = record.event
             if isinstance(event, ChannelBlobSaved):
                 tn = namespace_key(stream, event.checkpoint_ns)
-                tx.put(_blob_key(tn, event.channel, event.version), _enc.encode(event))
+                blob = StoredBlob(event.type, event.value)
+                tx.put(_blob_key(tn, event.channel, event.version), _enc.encode(blob))
             elif isinstance(event, CheckpointSaved):
                 _put_checkpoint(tx, stream, event)
             elif isinstance(event, WritesSaved):
@@ -276,7 +300,7 @@ def _put_checkpoint(tx: ProjectionTx, stream: UUID, event: CheckpointSaved) -> N
         old_run = _checkpoint_dec.decode(old).run_id
         if old_run is not None and old_run != event.run_id:
             tx.delete(_run_key(old_run, tn, ckey))
-    tx.put(key, _enc.encode(event))
+    tx.put(key, _enc.encode(StoredCheckpoint(*msgspec.structs.astuple(event))))
     if event.run_id is not None:
         tx.put(_run_key(event.run_id, tn, ckey), b"")
 
@@ -357,21 +381,49 @@ class SnapshotReader(ProjectionReader, Protocol):
 
 
 class Loaded(msgspec.Struct, frozen=True):
-    """A checkpoint as read from the views: the event, its blobs and its pending writes."""
+    """A checkpoint as read from the views: the checkpoint, its blobs and its pending writes.
 
-    checkpoint: CheckpointSaved
-    blobs: dict[str, ChannelBlobSaved]
+    ``blobs`` maps each channel whose version has a stored value to that value.
+    """
+
+    checkpoint: StoredCheckpoint
+    blobs: dict[str, StoredBlob]
     writes: list[StoredWrite]
 
+    def blob_events(self) -> list[ChannelBlobSaved]:
+        """The :class:`ChannelBlobSaved` events that wrote this checkpoint's blobs."""
+        cp = self.checkpoint
+        return [
+            ChannelBlobSaved(cp.checkpoint_ns, ch, cp.channel_versions[ch], b.type, b.value)
+            for ch, b in self.blobs.items()
+        ]
 
-def _load(reader: ProjectionReader, stream: UUID, raw: bytes) -> Loaded:
-    cp = _checkpoint_dec.decode(raw)
+
+def _load(
+    reader: ProjectionReader,
+    stream: UUID,
+    cp: StoredCheckpoint,
+    seen: dict[bytes, StoredBlob | None] | None = None,
+) -> Loaded:
+    """The checkpoint with its blobs and writes.
+
+    ``seen`` keeps the blobs one listing has read: the checkpoints of a thread share the
+    versions of the channels that did not change.
+    """
     tn = namespace_key(stream, cp.checkpoint_ns)
-    blobs: dict[str, ChannelBlobSaved] = {}
+    blobs: dict[str, StoredBlob] = {}
+    get, decode = reader.get, _blob_dec.decode
     for channel, version in cp.channel_versions.items():
-        blob = reader.get(_blob_key(tn, channel, version))
+        key = _blob_key(tn, channel, version)
+        if seen is not None and key in seen:
+            blob = seen[key]
+        else:
+            raw = get(key)
+            blob = None if raw is None else decode(raw)
+            if seen is not None:
+                seen[key] = blob
         if blob is not None:
-            blobs[channel] = _blob_dec.decode(blob)
+            blobs[channel] = blob
     writes = [
         _write_dec.decode(v) for _, v in reader.scan(b"w" + tn + checkpoint_key(cp.checkpoint_id))
     ]
@@ -402,7 +454,7 @@ class CheckpointsQuery:
 
         def work(reader: ProjectionReader) -> Loaded | None:
             for _, raw in reader.scan(b"c" + namespace_key(stream, checkpoint_ns)):
-                return _load(reader, stream, raw)
+                return _load(reader, stream, _checkpoint_dec.decode(raw))
             return None
 
         return self._snapshot(work)
@@ -413,7 +465,7 @@ class CheckpointsQuery:
         def work(reader: ProjectionReader) -> Loaded | None:
             key = b"c" + namespace_key(stream, checkpoint_ns) + checkpoint_key(checkpoint_id)
             raw = reader.get(key)
-            return None if raw is None else _load(reader, stream, raw)
+            return None if raw is None else _load(reader, stream, _checkpoint_dec.decode(raw))
 
         return self._snapshot(work)
 
@@ -422,7 +474,7 @@ class CheckpointsQuery:
         stream: UUID | None,
         checkpoint_ns: str | None,
         *,
-        accept: Callable[[CheckpointSaved], bool],
+        accept: Callable[[StoredCheckpoint], bool],
         limit: int | None = None,
         before: str | None = None,
     ) -> list[Loaded]:
@@ -439,6 +491,7 @@ class CheckpointsQuery:
                 prefix = b"c" + namespace_key(stream, checkpoint_ns)
                 after = None if before is None else prefix + checkpoint_key(before)
                 found: list[Loaded] = []
+                seen: dict[bytes, StoredBlob | None] = {}
                 for key, raw in reader.scan(prefix):
                     if after is not None and key <= after:
                         continue  # newer than `before` (or it)
@@ -446,21 +499,22 @@ class CheckpointsQuery:
                         break
                     cp = _checkpoint_dec.decode(raw)
                     if accept(cp):
-                        found.append(_load(reader, stream, raw))
+                        found.append(_load(reader, stream, cp, seen))
                 return found
             prefix = b"c" if stream is None else b"c" + stream.bytes
-            chosen: list[tuple[UUID, CheckpointSaved, bytes]] = []
+            chosen: list[tuple[UUID, StoredCheckpoint]] = []
             for key, raw in reader.scan(prefix):
                 cp = _checkpoint_dec.decode(raw)
                 if checkpoint_ns is None or cp.checkpoint_ns == checkpoint_ns:
-                    chosen.append((UUID(bytes=key[1:17]), cp, raw))
+                    chosen.append((UUID(bytes=key[1:17]), cp))
             chosen.sort(key=lambda item: item[1].checkpoint_id, reverse=True)
             out: list[Loaded] = []
-            for sid, cp, raw in chosen:
+            shared: dict[bytes, StoredBlob | None] = {}
+            for sid, cp in chosen:
                 if limit is not None and len(out) >= limit:
                     break
                 if accept(cp):
-                    out.append(_load(reader, sid, raw))
+                    out.append(_load(reader, sid, cp, shared))
             return out
 
         return self._snapshot(work)
@@ -472,7 +526,7 @@ class CheckpointsQuery:
             for cp in self._decoded(b"c" + stream.bytes)
         ]
 
-    def _decoded(self, prefix: bytes) -> Iterator[CheckpointSaved]:
+    def _decoded(self, prefix: bytes) -> Iterator[StoredCheckpoint]:
         for _, raw in self._reader.scan(prefix):
             yield _checkpoint_dec.decode(raw)
 
@@ -514,7 +568,10 @@ class CheckpointsQuery:
         """Every checkpoint of the thread with its blobs and writes, oldest first."""
 
         def work(reader: ProjectionReader) -> list[Loaded]:
-            loaded = [_load(reader, stream, raw) for _, raw in reader.scan(b"c" + stream.bytes)]
+            loaded = [
+                _load(reader, stream, _checkpoint_dec.decode(raw))
+                for _, raw in reader.scan(b"c" + stream.bytes)
+            ]
             loaded.sort(key=lambda item: item.checkpoint.checkpoint_id)
             return loaded
 

@@ -14,6 +14,7 @@ an incremental view and a rebuild from the log always agree, whatever the replay
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import ClassVar
 from uuid import UUID
@@ -151,6 +152,11 @@ class SessionListingProjector:
     def apply(self, tx: ProjectionTx, record: EventRecord) -> None:
         timestamp = getattr(record.event, "timestamp", record.recorded_at)
         _refresh(tx, record.run_id.bytes, message_us=micros(timestamp))
+
+    def apply_batch(self, tx: ProjectionTx, records: Sequence[EventRecord]) -> None:
+        """One append's messages (one session): one refresh, at the newest message's time."""
+        newest = max(micros(getattr(r.event, "timestamp", r.recorded_at)) for r in records)
+        _refresh(tx, records[0].run_id.bytes, message_us=newest)
 
     def query(self, reader: ProjectionReader) -> SessionListingQuery:
         """The query object ``store.projection("session_listing")`` returns."""

@@ -33,11 +33,10 @@ import asyncio
 import contextlib
 import functools
 import random
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import Any, cast
 from uuid import UUID
 
-import msgspec
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
     WRITES_IDX_MAP,
@@ -52,8 +51,11 @@ from langgraph.checkpoint.base import (
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from eventlog.errors import StreamNotFound, ThreadDeletedError
+from eventlog.integrations.keyspace import KeyspaceSnapshots
+from eventlog.integrations.stream_writes import acommit, append_plan, commit
 from eventlog.model.events import AnyEvent
 from eventlog.model.records import stream_id_for
+from eventlog.storage.kv import KVTxn
 from eventlog.store.async_run_store import AsyncRunStore
 from eventlog.store.run_store import RunStore
 from projections.langgraph_checkpoints import (
@@ -64,6 +66,7 @@ from projections.langgraph_checkpoints import (
     CheckpointsQuery,
     CheckpointsRemoved,
     Loaded,
+    StoredCheckpoint,
     ThreadDeleted,
     WriteItem,
     WritesSaved,
@@ -110,8 +113,8 @@ def _version(channel: str, version: object) -> str | int | float:
 
 
 def _configurable(config: object, what: str) -> Mapping[str, Any]:
-    conf = config.get("configurable") if isinstance(config, Mapping) else None
-    if not isinstance(conf, Mapping) or "thread_id" not in conf:
+    conf = config.get("configurable") if isinstance(config, dict | Mapping) else None
+    if not isinstance(conf, dict | Mapping) or "thread_id" not in conf:
         raise ValueError(
             f"{what}: config needs config['configurable']['thread_id'], got {config!r}; "
             "pass {'configurable': {'thread_id': '...'}}"
@@ -149,9 +152,19 @@ class EventLogSaver(BaseCheckpointSaver[str]):
                 "RunStore.open(path) or await AsyncRunStore.open(path)"
             )
         super().__init__(serde=serde)
-        self._views: CheckpointsQuery = self._store.projection("langgraph")
+        self._views = CheckpointsQuery(KeyspaceSnapshots(self._store, "langgraph"))
 
     # -- building events and tuples -------------------------------------------------------
+    def _dumps(self, value: object) -> tuple[str, bytes]:
+        """``serde.dumps_typed(value)``, checked: a ``(str, bytes)`` pair."""
+        type_, data = self.serde.dumps_typed(value)
+        if not isinstance(type_, str) or not isinstance(data, bytes):
+            raise TypeError(
+                f"the serializer {type(self.serde).__name__}.dumps_typed returned "
+                f"({type(type_).__name__}, {type(data).__name__}); it must return (str, bytes)"
+            )
+        return type_, data
+
     def _put_events(
         self,
         config: RunnableConfig,
@@ -182,14 +195,12 @@ class EventLogSaver(BaseCheckpointSaver[str]):
         for channel, version in new_versions.items():
             channel = _text(channel, "channel name", limit=_MAX_CHANNEL)
             version = _version(channel, version)
-            type_, data = (
-                self.serde.dumps_typed(values[channel]) if channel in values else ("empty", b"")
-            )
+            type_, data = self._dumps(values[channel]) if channel in values else ("empty", b"")
             events.append(ChannelBlobSaved(ns, channel, version, type_, data))
         md = get_serializable_checkpoint_metadata(config, metadata)
         run_id = md.get("run_id")
-        cp_type, cp_data = self.serde.dumps_typed(rest)
-        md_type, md_data = self.serde.dumps_typed(md)
+        cp_type, cp_data = self._dumps(rest)
+        md_type, md_data = self._dumps(md)
         events.append(
             CheckpointSaved(
                 thread_id=thread_id,
@@ -238,11 +249,8 @@ class EventLogSaver(BaseCheckpointSaver[str]):
                     f"put_writes: write {idx} must be a (channel, value) pair, got {write!r}"
                 )
             channel = _text(write[0], f"write {idx}'s channel")
-            items.append(
-                WriteItem(
-                    WRITES_IDX_MAP.get(channel, idx), channel, *self.serde.dumps_typed(write[1])
-                )
-            )
+            idx_ = WRITES_IDX_MAP.get(channel, idx)
+            items.append(WriteItem(idx_, channel, *self._dumps(write[1])))
         if not items:
             return thread_id, None
         stream = _stream(thread_id)
@@ -324,7 +332,7 @@ class EventLogSaver(BaseCheckpointSaver[str]):
             wanted = get_checkpoint_id(config)
         before_id = get_checkpoint_id(before) if before is not None else None
 
-        def accept(cp: CheckpointSaved) -> bool:
+        def accept(cp: StoredCheckpoint) -> bool:
             if wanted and cp.checkpoint_id != wanted:
                 return False
             if before_id and cp.checkpoint_id >= before_id:
@@ -338,23 +346,26 @@ class EventLogSaver(BaseCheckpointSaver[str]):
         return [self._tuple(item) for item in found]
 
     # -- writes through the store -----------------------------------------------------------
-    def _append(self, thread_id: str, events: Sequence[AnyEvent]) -> None:
+    def _plan(self, thread_id: str, events: Sequence[AnyEvent]) -> Callable[[KVTxn], object]:
+        """One transaction: the thread's stream created if missing, then ``events`` appended.
+
+        Every event was built from values checked here (ids, channel names, versions, the
+        serializer's ``(str, bytes)`` pairs), so the store's round trip check is skipped.
+        """
         stream = _stream(thread_id)
-        try:
-            self._store.append_to_stream(stream, events)
-        except StreamNotFound:  # the first write (the projector refuses a deleted thread)
-            self._store.ensure_stream(stream, kind=THREAD_KIND, metadata={"thread_id": thread_id})
-            self._store.append_to_stream(stream, events)
+        streams = self._store.core.plans.streams
+
+        def create(txn: KVTxn) -> object:  # built only for a thread's first write
+            meta = {"thread_id": thread_id}
+            return streams.create_stream(stream, THREAD_KIND, meta, ensure=True)(txn)
+
+        return append_plan(self._store, stream, events, create=create, checked=True)
+
+    def _append(self, thread_id: str, events: Sequence[AnyEvent]) -> None:
+        commit(self._store, self._plan(thread_id, events))
 
     async def _aappend(self, thread_id: str, events: Sequence[AnyEvent]) -> None:
-        stream = _stream(thread_id)
-        try:
-            await self._astore.append_to_stream(stream, events)
-        except StreamNotFound:
-            await self._astore.ensure_stream(
-                stream, kind=THREAD_KIND, metadata={"thread_id": thread_id}
-            )
-            await self._astore.append_to_stream(stream, events)
+        await acommit(self._astore, self._plan(thread_id, events))
 
     def _deletion(self, thread_id: str) -> tuple[UUID, ThreadDeleted] | None:
         thread_id = _text(thread_id, "thread_id")
@@ -405,12 +416,12 @@ class EventLogSaver(BaseCheckpointSaver[str]):
         blobs: set[tuple[str, str, str]] = set()
         for loaded in self._views.thread(_stream(source)):
             cp = loaded.checkpoint
-            for blob in loaded.blobs.values():
+            for blob in loaded.blob_events():
                 key = (blob.checkpoint_ns, blob.channel, repr(blob.version))
                 if key not in blobs:
                     blobs.add(key)
                     events.append(blob)
-            events.append(msgspec.structs.replace(cp, thread_id=target))
+            events.append(cp.saved(thread_id=target))
             tasks: dict[tuple[str, str], list[WriteItem]] = {}
             for w in loaded.writes:
                 tasks.setdefault((w.task_id, w.task_path), []).append(
@@ -471,13 +482,21 @@ class EventLogSaver(BaseCheckpointSaver[str]):
         """Delete the thread's checkpoints and writes, for good (later writes are refused)."""
         found = self._deletion(thread_id)
         if found is not None:
-            stream, event = found
-            self._append_tombstone(event)
-            self._store.delete_stream(stream)
+            commit(self._store, self._delete_plan(*found))
 
-    def _append_tombstone(self, event: ThreadDeleted) -> None:
-        self._store.ensure_stream(TOMBSTONES, kind=TOMBSTONE_KIND)
-        self._store.append_to_stream(TOMBSTONES, [event], event_ids=[event.stream_id])
+    def _delete_plan(self, stream: UUID, event: ThreadDeleted) -> Callable[[KVTxn], object]:
+        """One transaction: the tombstone appended, then the thread's stream deleted."""
+        streams = self._store.core.plans.streams
+        ensure = streams.create_stream(TOMBSTONES, TOMBSTONE_KIND, None, ensure=True)
+        append = streams.append_to_stream(TOMBSTONES, [event], None, [event.stream_id])
+        delete = streams.delete_stream(stream)
+
+        def work(txn: KVTxn) -> object:
+            ensure(txn)
+            append(txn)
+            return delete(txn)
+
+        return work
 
     def delete_for_runs(self, run_ids: Sequence[str]) -> None:
         """Remove every checkpoint (and its writes) whose metadata ``run_id`` is listed.
@@ -565,10 +584,7 @@ class EventLogSaver(BaseCheckpointSaver[str]):
         """Async :meth:`delete_thread`."""
         found = self._deletion(thread_id)
         if found is not None:
-            stream, event = found
-            await self._astore.ensure_stream(TOMBSTONES, kind=TOMBSTONE_KIND)
-            await self._astore.append_to_stream(TOMBSTONES, [event], event_ids=[stream])
-            await self._astore.delete_stream(stream)
+            await acommit(self._astore, self._delete_plan(*found))
 
     async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
         """Async :meth:`delete_for_runs`."""

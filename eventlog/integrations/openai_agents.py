@@ -54,7 +54,8 @@ from agents.memory import SessionSettings
 from agents.memory.session_settings import resolve_session_limit
 
 from eventlog import AsyncRunStore, RunStore, event_type, stream_id_for
-from eventlog.errors import AlreadyExistsError, ConcurrencyError, StreamNotFound
+from eventlog.errors import ConcurrencyError, StreamNotFound
+from eventlog.integrations.stream_writes import acommit, append_plan, commit
 from eventlog.model.events import AnyEvent, ToolCall
 from eventlog.model.messages import (
     AssistantMessage,
@@ -71,6 +72,7 @@ from eventlog.model.messages import (
     UserMessage,
 )
 from eventlog.model.records import EventRecord
+from eventlog.storage.kv import KVTxn
 
 __all__ = ["SESSION_KIND", "AgentsItem", "EventLogSession", "to_message"]
 
@@ -224,7 +226,6 @@ class EventLogSession:
         self._store = store
         self._sync = store.sync if isinstance(store, AsyncRunStore) else store
         self._title = session_id if title is None else title
-        self._exists = False
         self._tool_names: dict[str, str] = {}
 
     def __repr__(self) -> str:
@@ -234,53 +235,22 @@ class EventLogSession:
     async def _append(
         self, events: Sequence[AnyEvent], expected_seq: int | None = None
     ) -> list[EventRecord]:
-        store, sid = self._store, self.store_session_id
-        for attempt in (1, 2):
-            await self._ensure()
-            try:
-                if isinstance(store, AsyncRunStore):
-                    return await _survive_cancel(
-                        store.append_to_stream(sid, events, expected_seq=expected_seq)
-                    )
-                return await _survive_cancel(
-                    asyncio.to_thread(
-                        store.append_to_stream,
-                        sid,
-                        events,
-                        expected_seq=expected_seq,
-                    )
-                )
-            except StreamNotFound:  # the session was deleted meanwhile: create it again
-                self._exists = False
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
+        """Append ``events`` in one transaction, so every call is one commit.
 
-    async def _ensure(self) -> None:
-        if self._exists:
-            return
-        sync = self._sync
-        sid = self.store_session_id
-        if sync.get_session(sid) is None:
-            try:
-                if isinstance(self._store, AsyncRunStore):
-                    await self._store.create_session(
-                        title=self._title,
-                        model="openai-agents",
-                        metadata={"agents_session_id": self.session_id},
-                        session_id=sid,
-                    )
-                else:
-                    await asyncio.to_thread(
-                        sync.create_session,
-                        title=self._title,
-                        model="openai-agents",
-                        metadata={"agents_session_id": self.session_id},
-                        session_id=sid,
-                    )
-            except AlreadyExistsError:
-                pass  # another task or process created it first
-        self._exists = True
+        A missing session (a new one, or one deleted meanwhile) is created first, in the same
+        transaction.
+        """
+        store, sid = self._store, self.store_session_id
+        sessions = self._sync.core.plans.sessions
+        meta = {"agents_session_id": self.session_id}
+
+        def create(txn: KVTxn) -> object:  # built only when the session is missing
+            return sessions.create_session(self._title, "openai-agents", meta, sid)(txn)
+
+        plan = append_plan(self._sync, sid, events, create=create, expected_seq=expected_seq)
+        if isinstance(store, AsyncRunStore):
+            return await _survive_cancel(acommit(store, plan))
+        return await _survive_cancel(asyncio.to_thread(commit, store, plan))
 
     def _tail(self, to_seq: int | None, limit: int) -> list[tuple[int, str, _View]]:
         """The stream's last ``limit`` events up to ``to_seq``, newest first ([]: none).
@@ -303,7 +273,7 @@ class EventLogSession:
         a retraction hides its seq, a clear ends the history, and a pop's retraction (with
         ``newest_left``) jumps over what was undone.
         """
-        chunk = _CHUNK if want is None else max(2 * want, 16)
+        chunk = _CHUNK if want is None else max(2 * want, 4)
         removed: set[int] = set()
         found: list[tuple[int, Any]] = []
         head = 0

@@ -2,7 +2,7 @@
 
 Every capability (the base five and delete_for_runs, copy_thread, prune), through the async
 methods and - with :class:`SyncMethods`, a test-only wrapper that serves the suite's async
-calls from the saver's sync methods - through the sync ones, on LMDB and in memory.
+calls from the saver's sync methods - through the sync ones, on LMDB, in memory and on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from langgraph.checkpoint.base import (
 from langgraph.checkpoint.conformance import checkpointer_test, validate
 from langgraph.checkpoint.conformance.capabilities import ALL_CAPABILITIES
 from langgraph.checkpoint.conformance.initializer import RegisteredCheckpointer
+from pg_support import url_for
 
 from eventlog import AsyncRunStore, RunStore
 from eventlog.integrations.langgraph import EventLogSaver
@@ -126,6 +127,28 @@ def _memory_sync() -> RegisteredCheckpointer:
     return factory
 
 
+def _postgres_async() -> RegisteredCheckpointer:
+    @checkpointer_test(name="EventLogSaver/postgresql/async")
+    async def factory() -> AsyncIterator[BaseCheckpointSaver[str]]:
+        with tempfile.TemporaryDirectory() as tmp:  # a schema of its own per saver
+            store = await AsyncRunStore.open(url_for(tmp))
+            yield EventLogSaver(store)
+            await store.close()
+
+    return factory
+
+
+def _postgres_sync() -> RegisteredCheckpointer:
+    @checkpointer_test(name="EventLogSaver/postgresql/sync")
+    async def factory() -> AsyncIterator[BaseCheckpointSaver[str]]:
+        with tempfile.TemporaryDirectory() as tmp:
+            store = RunStore.open(url_for(tmp))
+            yield SyncMethods(EventLogSaver(store))
+            store.close()
+
+    return factory
+
+
 FACTORIES: dict[str, Callable[[], RegisteredCheckpointer]] = {
     "lmdb-async": _lmdb_async,
     "lmdb-sync": _lmdb_sync,
@@ -134,9 +157,25 @@ FACTORIES: dict[str, Callable[[], RegisteredCheckpointer]] = {
 }
 
 
+PG_FACTORIES: dict[str, Callable[[], RegisteredCheckpointer]] = {
+    "postgresql-async": _postgres_async,
+    "postgresql-sync": _postgres_sync,
+}
+
+
 @pytest.mark.parametrize("variant", sorted(FACTORIES))
 def test_conformance_every_capability(variant: str) -> None:
-    report = asyncio.run(validate(FACTORIES[variant]()))
+    _validate(FACTORIES[variant])
+
+
+@pytest.mark.usefixtures("pg_schemas")
+@pytest.mark.parametrize("variant", sorted(PG_FACTORIES))
+def test_conformance_every_capability_on_postgresql(variant: str) -> None:
+    _validate(PG_FACTORIES[variant])
+
+
+def _validate(factory: Callable[[], RegisteredCheckpointer]) -> None:
+    report = asyncio.run(validate(factory()))
     assert report.passed_all_base(), report.results
     detected = {name for name, result in report.results.items() if result.detected}
     assert detected == {c.value for c in ALL_CAPABILITIES}, report.results

@@ -24,6 +24,7 @@ from agents.memory import Session, SessionSettings
 from agents.testing import ScriptedModel, assistant_message, function_call
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pg_support import url_for
 
 from eventlog import AsyncRunStore, RunStore, stream_id_for
 from eventlog.integrations.openai_agents import EventLogSession
@@ -68,17 +69,23 @@ def _items(*items: Any) -> Items:
 StoreFactory = Callable[[Path], Any]
 
 
-@pytest.fixture(params=["memory", "lmdb", "async-lmdb"])
+@pytest.fixture(params=["memory", "lmdb", "async-lmdb", "postgresql", "async-postgresql"])
 def make_store(request: pytest.FixtureRequest) -> Iterator[Callable[[Path], Any]]:
     opened: list[Any] = []
+    if "postgresql" in request.param:
+        request.getfixturevalue("pg_schemas")  # a server, and the schemas dropped afterwards
 
     def make(path: Path) -> RunStore | AsyncRunStore:
         if request.param == "memory":
             store: RunStore | AsyncRunStore = RunStore.in_memory()
         elif request.param == "lmdb":
             store = RunStore.open(path)
-        else:
+        elif request.param == "async-lmdb":
             store = AsyncRunStore(RunStore.open(path))
+        elif request.param == "postgresql":
+            store = RunStore.open(url_for(path))
+        else:
+            store = AsyncRunStore(RunStore.open(url_for(path)))
         opened.append(store)
         return store
 
