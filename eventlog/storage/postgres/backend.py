@@ -47,14 +47,12 @@ from eventlog.storage.postgres import schema as pg_schema
 from eventlog.storage.postgres.cache import Cache
 from eventlog.storage.postgres.connection import driver_cause, open_pool, rollback
 from eventlog.storage.postgres.schema import applied_version, lock_key, migrate
-from eventlog.storage.postgres.txn import PgTxn, Queries, literal
+from eventlog.storage.postgres.txn import NeedsSnapshot, PgTxn, Queries, literal
 from eventlog.storage.postgres.wakeup import PgWakeup
 
 __all__ = ["PostgresBackend"]
 
 T = TypeVar("T")
-
-_BEGIN_READ = b"BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
 
 
 class PostgresBackend:
@@ -187,14 +185,35 @@ class PostgresBackend:
             raise
 
     def read(self, fn: Callable[[PgTxn], T]) -> T:
+        """Run ``fn`` in one snapshot; a read of one page is one autocommit statement.
+
+        The transaction begins lazily (see :class:`~eventlog.storage.postgres.txn.PgTxn`):
+        ``BEGIN`` on its own, then prepared statements (measured faster here than sending
+        ``BEGIN`` with an inlined first query, which is parsed and planned anew), unless
+        ``fn`` starts with a page read, which then goes alone. A connection that died idle in
+        the pool fails on the first statement: the read runs again on another.
+        """
         self._check()
-        # BEGIN on its own, then prepared statements: measured faster here than sending
-        # BEGIN with an inlined first query (a simple query is parsed and planned anew)
-        with self._converting("read"), self._begun(_BEGIN_READ, binary=True) as cur:
-            try:
-                return fn(PgTxn(cur, self._queries, None))
-            finally:
-                rollback(cur.connection)
+        attempts = self._config.pool_size + 1
+        with self._converting("read"):
+            for attempt in range(attempts):
+                with self._connection() as conn:
+                    txn = PgTxn(conn.cursor(binary=True), self._queries, None, single=True)
+                    try:
+                        return fn(txn)
+                    except NeedsSnapshot:
+                        pass  # it needs more than its one statement: again, in a snapshot
+                    except psycopg.OperationalError:
+                        if conn.closed and txn.sent <= 1 and attempt + 1 < attempts:
+                            continue
+                        raise
+                    finally:
+                        rollback(conn)
+                    try:
+                        return fn(PgTxn(conn.cursor(binary=True), self._queries, None))
+                    finally:
+                        rollback(conn)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def get(self, table: str, key: bytes) -> bytes | None:
         self._check()

@@ -17,9 +17,10 @@ import psycopg
 from psycopg import sql
 
 from eventlog.errors import StoreError
+from eventlog.storage.kv import Followed, follow_by_gets, get_range_by_scan
 from eventlog.storage.postgres.cache import Cache, Tails
 
-__all__ = ["Mark", "PgTxn", "Queries", "literal"]
+__all__ = ["Mark", "NeedsSnapshot", "PgTxn", "Queries", "literal"]
 
 _PAGE = 512  # rows per page of a scan
 _CACHE_MAX = 50_000  # cached keys before the cache is emptied (tens of MB at most)
@@ -70,6 +71,35 @@ class Queries:
         self.fwd_after = q("SELECT k, v FROM {} WHERE k > %b ORDER BY k LIMIT %b")
         self.rev = q("SELECT k, v FROM {} WHERE k < %b ORDER BY k DESC LIMIT %b")
         self.rev_all = q("SELECT k, v FROM {} ORDER BY k DESC LIMIT %b")
+        self.name = name.encode()
+        self._joins: dict[tuple[str, bytes, bytes, bool], bytes] = {}
+
+    def follow(self, target: Queries, owner: Queries) -> bytes:
+        """``KVTxn.follow`` of this table as one query: two index lookups per row."""
+        key = ("follow", target.name, owner.name, False)
+        found = self._joins.get(key)
+        if found is None:
+            found = self._joins[key] = (
+                b"SELECT i.k, i.v, t.v, o.v FROM " + self.name + b" i "
+                b"LEFT JOIN " + target.name + b" t ON t.k = i.v "
+                b"LEFT JOIN " + owner.name + b" o ON o.k = substr(i.v, 1, 8) "
+                b"WHERE i.k >= %b ORDER BY i.k LIMIT %b"
+            )
+        return found
+
+    def get_range(self, target: Queries, reverse: bool) -> bytes:
+        """``KVTxn.get_range`` from this table as one query: a get, then a range under it."""
+        key = ("range", target.name, b"", reverse)
+        found = self._joins.get(key)
+        if found is None:
+            found = self._joins[key] = (
+                b"SELECT s.v, r.k, r.v FROM " + self.name + b" s LEFT JOIN LATERAL "
+                b"(SELECT k, v FROM " + target.name + b" WHERE k >= substr(s.v, 1, 8) || %b "
+                b"AND k < substr(s.v, 1, 8) || %b ORDER BY k"
+                + (b" DESC" if reverse else b"")
+                + b" LIMIT %b) r ON true WHERE s.k = %b"
+            )
+        return found
 
 
 class Mark:
@@ -82,16 +112,39 @@ class Mark:
         self.written = written
 
 
+class NeedsSnapshot(BaseException):
+    """A read that sent one statement on its own needs another: rerun it in a snapshot.
+
+    A ``BaseException``, so that no ``except Exception`` between the transaction and the
+    backend's ``read`` can take it for the read's own failure.
+    """
+
+
+#: How a transaction sends its statements (see :class:`PgTxn`).
+_BEGUN, _LAZY, _SNAPSHOT, _SINGLE = range(4)
+_BEGIN_READ = b"BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+
+
 class PgTxn:
-    """One transaction: buffered writes, reads through the cache (write transactions only)."""
+    """One transaction: buffered writes, reads through the cache (write transactions only).
+
+    A read transaction begins lazily. When its first statement is a page read
+    (:meth:`follow`, :meth:`get_range`), it goes alone, in autocommit: one statement is one
+    snapshot, so a read call made of one page costs one round trip, with no ``BEGIN`` and no
+    ``ROLLBACK``. If that read then needs a second statement, :class:`NeedsSnapshot` makes the
+    backend run it again in a transaction (``single=False``). Any other first statement
+    begins a ``REPEATABLE READ READ ONLY`` transaction first.
+    """
 
     __slots__ = (
         "_cache",
         "_cur",
+        "_mode",
         "_pending",
         "_q",
         "_seen",
         "_write",
+        "sent",
         "written",
     )
 
@@ -100,10 +153,14 @@ class PgTxn:
         cur: psycopg.Cursor[Any],
         queries: dict[str, Queries],
         cache: Cache | None,
+        *,
+        single: bool = False,
     ) -> None:
         self._cur = cur
         self._q = queries
         self._write = cache is not None
+        self._mode = _BEGUN if cache is not None else _LAZY if single else _SNAPSHOT
+        self.sent = 0  # statements sent (a failure on the first one may be retried)
         self._cache = cache if cache is not None else Cache()
         self._pending: dict[str, dict[bytes, bytes | None]] = {}
         self._seen: dict[tuple[str, bytes], bytes | None] = {}  # read from the server
@@ -111,7 +168,53 @@ class PgTxn:
 
     # -- reads ---------------------------------------------------------------------------
     def _rows(self, query: bytes, params: tuple[object, ...] = ()) -> list[Any]:
+        mode = self._mode
+        if mode != _BEGUN:
+            if mode == _SINGLE:
+                raise NeedsSnapshot
+            self.sent += 1
+            self._cur.execute(_BEGIN_READ, prepare=False)
+            self._mode = _BEGUN
+        self.sent += 1
         return self._cur.execute(query, params).fetchall()
+
+    def _page(self, query: bytes, params: tuple[object, ...]) -> list[Any]:
+        """A page read: alone in autocommit when it is the read's first statement."""
+        if self._mode != _LAZY:
+            return self._rows(query, params)
+        self._mode = _SINGLE
+        self.sent += 1
+        return self._cur.execute(query, params).fetchall()
+
+    def follow(self, table: str, start: bytes, n: int, target: str, owner: str) -> list[Followed]:
+        if self._write:  # the buffered writes and the cache count: the generic way
+            return follow_by_gets(self, table, start, n, target, owner)
+        if n <= 0:
+            return []
+        q = self._q
+        rows = self._page(q[table].follow(q[target], q[owner]), (start, n))
+        return [(k, v, t, o) for k, v, t, o in rows]
+
+    def get_range(
+        self,
+        table: str,
+        key: bytes,
+        target: str,
+        start: bytes,
+        stop: bytes,
+        n: int | None,
+        *,
+        reverse: bool = False,
+    ) -> tuple[bytes | None, list[tuple[bytes, bytes]]]:
+        if self._write or n == 0:
+            return get_range_by_scan(self, table, key, target, start, stop, n, reverse=reverse)
+        q = self._q
+        rows = self._page(q[table].get_range(q[target], reverse), (start, stop, n, key))
+        if not rows:
+            return None, []
+        if rows[0][1] is None:
+            return rows[0][0], []
+        return rows[0][0], [(k, v) for _, k, v in rows]
 
     def get(self, table: str, key: bytes) -> bytes | None:
         pending = self._pending.get(table)
