@@ -51,12 +51,13 @@ ALL = (
     "pg_concurrent",
     "pg_replay",
     "pg_listing",
+    "pg_log_read",
     "agents_session",
     "startup",
 )
 
 #: the first PostgreSQL workload's number (their rows have a README section of their own)
-PG_ROWS = range(10, 15)  # the PostgreSQL rows: their own README section
+PG_ROWS = (*range(10, 15), 18)  # the PostgreSQL rows: their own README section
 
 #: workers are forked from the runner (which has imported every library once)
 _FORK = multiprocessing.get_context("fork")
