@@ -67,6 +67,10 @@ class Queries:
             "SELECT (SELECT k FROM {} WHERE k < %b ORDER BY k DESC LIMIT 1), "
             "(SELECT k FROM {} ORDER BY k DESC LIMIT 1)"
         )
+        self.around = q(
+            "SELECT (SELECT k FROM {} WHERE k < %b ORDER BY k DESC LIMIT 1), "
+            "(SELECT k FROM {} WHERE k > %b ORDER BY k LIMIT 1), (SELECT v FROM {} WHERE k = %b)"
+        )
         self.fwd = q("SELECT k, v FROM {} WHERE k >= %b ORDER BY k LIMIT %b")
         self.fwd_after = q("SELECT k, v FROM {} WHERE k > %b ORDER BY k LIMIT %b")
         self.rev = q("SELECT k, v FROM {} WHERE k < %b ORDER BY k DESC LIMIT %b")
@@ -229,10 +233,38 @@ class PgTxn:
         values = self._cache.values
         if ck in values:
             return values[ck]
-        rows = self._rows(self._q[table].get, (key,))
-        value = bytes(rows[0][0]) if rows else None
         if self._write and table not in _UNCACHED:
-            seen[ck] = value
+            value = seen[ck] = self._get_learning(table, key)
+            return value
+        rows = self._rows(self._q[table].get, (key,))
+        return bytes(rows[0][0]) if rows else None
+
+    def _get_learning(self, table: str, key: bytes) -> bytes | None:
+        """A write's get that learns the empty gap around ``key`` (see :class:`Tails`).
+
+        A key inside a gap known to be empty is absent with no query: a projector that looks
+        for a key it has not written yet (a new tool call's id) asks the server once per gap,
+        not once per key - the gap it learned is split by its own puts and stays known.
+        """
+        tails = self._tails_of(table)
+        known, lo = tails.answer(key + b"\x00")  # the greatest key <= key, if known
+        if known and lo != key:
+            return None
+        if known:  # it exists (its value is not known): a plain get
+            rows = self._rows(self._q[table].get, (key,))
+            return bytes(rows[0][0]) if rows else None
+        row = self._rows(self._q[table].around, (key, key, key))[0]
+        lo, above = row[0], row[1]
+        value: bytes | None = row[2]
+        # no key lies between lo and the key (or, when it is absent, the next one above)
+        tails.learn(key if value is not None else above, lo)
+        pending = self._pending.get(table)
+        if pending:  # what the server said, as this transaction's buffered writes change it
+            for k, v in pending.items():
+                if v is None:
+                    tails.delete(k)
+                else:
+                    tails.put(k)
         return value
 
     def _writes(self, table: str) -> bytes:
@@ -405,7 +437,9 @@ class PgTxn:
         if pending is None:
             pending = self._pending[table] = {}
         pending[key] = None
-        self._cache.tails[table] = Tails()  # forget the answers (a delete may move them)
+        tails = self._cache.tails.get(table)
+        if tails is not None:  # keep the remembered answers true
+            tails.delete(key)
 
     # -- commit --------------------------------------------------------------------------
     def mark(self) -> Mark:
