@@ -12,7 +12,7 @@ import random
 from pathlib import Path
 
 import pytest
-from pg_support import url_for
+from pg_support import statements, url_for
 
 from eventlog.storage.kv import KVTxn
 from eventlog.storage.opening import open_backend
@@ -89,3 +89,41 @@ def test_a_learned_gap_counts_the_transactions_own_deletes_and_puts(tmp_path: Pa
         assert backend.write(again) == [None, None, b"f", None, b"a", b"g"]
     finally:
         backend.close()
+
+
+@pytest.mark.usefixtures("pg_schemas")
+def test_a_streams_record_read_in_a_write_brings_its_head(tmp_path: Path) -> None:
+    from eventlog.storage.keys import SEQ_END, pack_u64
+
+    writer = open_backend(url_for(tmp_path / "store")).backend
+    n1, n2, n3 = pack_u64(1), pack_u64(2), pack_u64(3)
+    try:
+
+        def fill(txn: KVTxn) -> None:
+            for sid, number in ((b"s1", n1), (b"s2", n2), (b"s3", n3)):
+                txn.put("streams", sid, number + b"r")
+            for key in (n1 + pack_u64(1), n1 + pack_u64(2), n3 + pack_u64(1)):
+                txn.put("events", key, b"e")
+
+        # another backend writes, so the reader's cache knows nothing
+        other = open_backend(url_for(tmp_path / "store")).backend
+        other.write(fill)
+        other.close()
+
+        def heads(txn: KVTxn) -> list[object]:
+            txn.put("events", n3 + pack_u64(2), b"e")  # buffered, not on the server yet
+            out: list[object] = []
+            for sid, number in ((b"s1", n1), (b"s2", n2), (b"s3", n3)):
+                with statements() as sent:
+                    out.append(txn.get("streams", sid))
+                    out.append(txn.last_key("events", number + SEQ_END))
+                out.append(len(sent))
+            return out
+
+        assert writer.write(heads) == [
+            *(n1 + b"r", n1 + pack_u64(2), 1),
+            *(n2 + b"r", n1 + pack_u64(2), 1),  # no event: the key below is stream 1's
+            *(n3 + b"r", n3 + pack_u64(2), 1),  # the buffered put counts
+        ]
+    finally:
+        writer.close()

@@ -9,42 +9,18 @@ too) for the calling thread only; the server answers every statement for real.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 from uuid import UUID
 
 import msgspec
-import psycopg
 import pytest
-from pg_support import url_for
+from pg_support import statements, url_for
 
 from eventlog import RunNotFound, RunStore
 from eventlog.events import TextDelta
 
 pytestmark = pytest.mark.usefixtures("pg_schemas")
-
-
-@contextmanager
-def statements() -> Iterator[list[bytes]]:
-    """The statements this thread sends while the block runs (their first 60 bytes)."""
-    sent: list[bytes] = []
-    me = threading.get_ident()
-    original = psycopg.Cursor.execute
-
-    def execute(self: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
-        if threading.get_ident() == me:
-            text = query if isinstance(query, bytes) else str(query).encode()
-            sent.append(text[:60])
-        return original(self, query, *args, **kwargs)
-
-    psycopg.Cursor.execute = execute  # type: ignore[method-assign]
-    try:
-        yield sent
-    finally:
-        psycopg.Cursor.execute = original  # type: ignore[method-assign]
 
 
 def count(call: Callable[[], object]) -> tuple[int, object]:
@@ -102,7 +78,7 @@ def test_subscription_catch_up_reads_a_batch_in_one_statement(store: RunStore) -
         assert n == 1
         assert first.position == 1  # type: ignore[attr-defined]
         got = [first, *sub]
-    assert [r.position for r in got] == list(range(1, 601))  # type: ignore[attr-defined]
+    assert [r.position for r in got] == list(range(1, 601))
     with store.subscribe(run_id=ids[1], batch_size=600, timeout=0) as sub:
         n, first = count(lambda: next(iter(sub)))
         assert n == 1

@@ -44,7 +44,7 @@ from eventlog.errors import StoreClosedError, StoreError
 from eventlog.storage.config import PostgresConfig
 from eventlog.storage.kv import TABLES
 from eventlog.storage.postgres import schema as pg_schema
-from eventlog.storage.postgres.cache import Cache
+from eventlog.storage.postgres.cache import Cache, Tails
 from eventlog.storage.postgres.connection import driver_cause, open_pool, rollback
 from eventlog.storage.postgres.schema import applied_version, lock_key, migrate
 from eventlog.storage.postgres.txn import NeedsSnapshot, PgTxn, Queries, literal
@@ -74,7 +74,8 @@ class PostgresBackend:
         self._token = b"\x00"  # the writer token this backend committed last
         self._begin = (
             f"BEGIN; SELECT pg_advisory_xact_lock({lock_key(self.schema, 'write')}); "
-            f'SELECT token FROM "{self.schema}".eventlog_writer WHERE id = 1'
+            f'SELECT token FROM "{self.schema}".eventlog_writer WHERE id = 1; '
+            f'SELECT k FROM "{self.schema}".positions ORDER BY k DESC LIMIT 1'
         ).encode()
         writer = sql.Identifier(self.schema, "eventlog_writer").as_string(None).encode()
         self._set_token = b"UPDATE " + writer + b" SET token = %TOKEN% WHERE id = 1;"
@@ -289,16 +290,23 @@ class PostgresBackend:
             # one write transaction at a time per backend object (the group committer's, an
             # async projector's, a consumer's ack): the server would serialize them anyway,
             # and the cache and token must never be seen half-updated by another thread.
-            # Then a simple query (three statements, text results): BEGIN, the lock, the token
+            # Then a simple query (four statements, text results): BEGIN, the lock, the token
+            # and the last position
             with self._write_lock, self._begun(self._begin, binary=False) as begin:
                 begin.nextset()
                 begin.nextset()
                 row = begin.fetchone()
                 token = None if row is None else bytes(row[0])
+                begin.nextset()
+                row = begin.fetchone()
                 conn = begin.connection
                 cur = conn.cursor(binary=True)
                 if token != self._token:  # another writer committed: forget what we knew
                     self._cache.clear()
+                    # the log's last position, read after the lock in the same round trip:
+                    # every append asks for it
+                    self._cache.tails["positions"] = tails = Tails()
+                    tails.learn(None, None if row is None else bytes(row[0]))
                 txn = PgTxn(cur, self._queries, self._cache)
                 try:
                     result = body(txn, cur)

@@ -10,13 +10,14 @@ simple query; a write transaction reads through the backend's
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
 from eventlog.errors import StoreError
+from eventlog.storage.keys import SEQ_END
 from eventlog.storage.kv import Followed, follow_by_gets, get_range_by_scan
 from eventlog.storage.postgres.cache import Cache, Tails
 
@@ -76,36 +77,65 @@ class Queries:
         self.rev = q("SELECT k, v FROM {} WHERE k < %b ORDER BY k DESC LIMIT %b")
         self.rev_all = q("SELECT k, v FROM {} ORDER BY k DESC LIMIT %b")
         self.name = name.encode()
-        self._joins: dict[tuple[str, bytes, bytes, bool], bytes] = {}
+        self._joins: dict[tuple[object, ...], bytes] = {}
 
-    def follow(self, target: Queries, owner: Queries) -> bytes:
-        """``KVTxn.follow`` of this table as one query: two primary-key lookups per row."""
-        key = ("follow", target.name, owner.name, False)
+    def _composed(self, key: tuple[object, ...], build: Callable[[], bytes]) -> bytes:
+        """The query ``build`` makes, composed once per ``key``."""
         found = self._joins.get(key)
         if found is None:
-            # the page of the index first, then one primary-key lookup per row (as joins,
-            # the planner may hash both whole tables: measured 10x slower on a fresh store)
-            found = self._joins[key] = (
+            found = self._joins[key] = build()
+        return found
+
+    def follow(self, target: Queries, owner: Queries) -> bytes:
+        """``KVTxn.follow`` of this table as one query: two primary-key lookups per row.
+
+        The page of the index first, then the lookups (as joins, the planner may hash both
+        whole tables: measured 10x slower on a fresh store).
+        """
+        return self._composed(
+            ("follow", target.name, owner.name),
+            lambda: (
                 b"SELECT i.k, i.v, (SELECT v FROM " + target.name + b" WHERE k = i.v), "
                 b"(SELECT v FROM " + owner.name + b" WHERE k = substr(i.v, 1, 8)) "
                 b"FROM (SELECT k, v FROM " + self.name + b" WHERE k >= %b ORDER BY k LIMIT %b) i "
                 b"ORDER BY i.k"
-            )
-        return found
+            ),
+        )
+
+    def around_head(self, events: Queries) -> bytes:
+        """:attr:`around` of ``streams``, and the last ``events`` key under the stream's number.
+
+        Every append reads its stream's record and then its head (``last_key`` of ``events``
+        below number + ``SEQ_END``): a write that does not know the stream asks both at once.
+        """
+        return self._composed(
+            ("head", events.name),
+            lambda: (
+                b"SELECT (SELECT k FROM " + self.name + b" WHERE k < %b ORDER BY k DESC "
+                b"LIMIT 1), (SELECT k FROM "
+                + self.name
+                + b" WHERE k > %b ORDER BY k LIMIT 1), s.v, "
+                b"(SELECT k FROM "
+                + events.name
+                + b" WHERE k < substr(s.v, 1, 8) || "
+                + literal(SEQ_END)
+                + b" ORDER BY k DESC LIMIT 1) "
+                b"FROM (SELECT (SELECT v FROM " + self.name + b" WHERE k = %b) AS v) s"
+            ),
+        )
 
     def get_range(self, target: Queries, reverse: bool) -> bytes:
         """``KVTxn.get_range`` from this table as one query: a get, then a range under it."""
-        key = ("range", target.name, b"", reverse)
-        found = self._joins.get(key)
-        if found is None:
-            found = self._joins[key] = (
+        return self._composed(
+            ("range", target.name, reverse),
+            lambda: (
                 b"SELECT s.v, r.k, r.v FROM " + self.name + b" s LEFT JOIN LATERAL "
                 b"(SELECT k, v FROM " + target.name + b" WHERE k >= substr(s.v, 1, 8) || %b "
                 b"AND k < substr(s.v, 1, 8) || %b ORDER BY k"
                 + (b" DESC" if reverse else b"")
                 + b" LIMIT %b) r ON true WHERE s.k = %b"
-            )
-        return found
+            ),
+        )
 
 
 class Mark:
@@ -253,19 +283,31 @@ class PgTxn:
         if known:  # it exists (its value is not known): a plain get
             rows = self._rows(self._q[table].get, (key,))
             return bytes(rows[0][0]) if rows else None
-        row = self._rows(self._q[table].around, (key, key, key))[0]
+        q = self._q[table]
+        if table != "streams":
+            row = self._rows(q.around, (key, key, key))[0]
+        else:  # and the stream's head: the append's next question (see Queries.around_head)
+            row = self._rows(q.around_head(self._q["events"]), (key, key, key))[0]
         lo, above = row[0], row[1]
         value: bytes | None = row[2]
         # no key lies between lo and the key (or, when it is absent, the next one above)
         tails.learn(key if value is not None else above, lo)
+        self._reconcile(tails, table)
+        if table == "streams" and value is not None:
+            events = self._tails_of("events")
+            events.learn(value[:8] + SEQ_END, row[3])
+            self._reconcile(events, "events")
+        return value
+
+    def _reconcile(self, tails: Tails, table: str) -> None:
+        """Make what the server said of ``table``'s keys true of this transaction's writes."""
         pending = self._pending.get(table)
-        if pending:  # what the server said, as this transaction's buffered writes change it
+        if pending:
             for k, v in pending.items():
                 if v is None:
                     tails.delete(k)
                 else:
                     tails.put(k)
-        return value
 
     def _writes(self, table: str) -> bytes:
         """The SQL of ``table``'s buffered writes (bytea literals), and forget them.
