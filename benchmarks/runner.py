@@ -3,7 +3,7 @@
 ``python -m benchmarks [--quick] [--only KEY,...] [--json] [--out DIR] [--readme]``
 
 ``--readme`` refreshes the results sections of ``benchmarks/README.md``: a full run both (the
-PostgreSQL rows, workloads 10-14, have their own), a run of PostgreSQL workloads only
+PostgreSQL rows, workloads 10-14 and 18, have their own), a run of PostgreSQL workloads only
 (``--only pg_...``, results in ``results/postgres/``) the PostgreSQL section alone.
 
 Each peer runs in its own worker process, forked from the runner once it has imported every

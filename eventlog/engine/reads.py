@@ -171,8 +171,13 @@ class EventReader:
             want = _LOG_PAGE if limit is None else limit - len(out)
             rows = txn.follow("positions", pack_u64(start), want, "events", "stream_ids")
             for _, ref, value, owner in rows:
-                if ref:  # tombstones are not events
+                if not ref:  # tombstones are not events
+                    continue
+                stream_id = ids.get(ref[:8])
+                if stream_id is None or value is None:  # a new stream, or a damaged log
                     out.append(self.read_followed(ref, value, owner, ids))
+                else:
+                    out.append(decode_event(stream_id, int.from_bytes(ref[8:], "big"), value))
             if len(rows) < want or (limit is not None and len(out) >= limit):
                 return out
             start = unpack_u64(rows[-1][0]) + 1

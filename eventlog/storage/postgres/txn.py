@@ -228,8 +228,8 @@ class PgTxn:
         if n <= 0:
             return []
         q = self._q
-        rows = self._page(q[table].follow(q[target], q[owner]), (start, n))
-        return [(k, v, t, o) for k, v, t, o in rows]
+        rows: list[Followed] = self._page(q[table].follow(q[target], q[owner]), (start, n))
+        return rows  # psycopg's rows are already the tuples (bytea loads as bytes)
 
     def get_range(
         self,
