@@ -87,18 +87,22 @@ class Queries:
         return found
 
     def follow(self, target: Queries, owner: Queries) -> bytes:
-        """``KVTxn.follow`` of this table as one query: two primary-key lookups per row.
+        """``KVTxn.follow`` of this table as one query.
 
-        The page of the index first, then the lookups (as joins, the planner may hash both
-        whole tables: measured 10x slower on a fresh store).
+        The page of the index first (materialized: as a join, the planner may hash both whole
+        tables - measured 10x slower on a fresh store), then one primary-key lookup of the
+        target per row, and the owners of the page's distinct numbers, read once each (as a
+        lookup per row, a small owner table is scanned whole per row: 8-46 ms a page of 1,000
+        on 101 streams, against 1.8 ms).
         """
         return self._composed(
             ("follow", target.name, owner.name),
             lambda: (
-                b"SELECT i.k, i.v, (SELECT v FROM " + target.name + b" WHERE k = i.v), "
-                b"(SELECT v FROM " + owner.name + b" WHERE k = substr(i.v, 1, 8)) "
-                b"FROM (SELECT k, v FROM " + self.name + b" WHERE k >= %b ORDER BY k LIMIT %b) i "
-                b"ORDER BY i.k"
+                b"WITH i AS MATERIALIZED (SELECT k, v FROM " + self.name + b" WHERE k >= %b "
+                b"ORDER BY k LIMIT %b), o AS (SELECT k, v FROM " + owner.name + b" WHERE k IN "
+                b"(SELECT substr(v, 1, 8) FROM i)) "
+                b"SELECT i.k, i.v, (SELECT v FROM " + target.name + b" WHERE k = i.v), o.v "
+                b"FROM i LEFT JOIN o ON o.k = substr(i.v, 1, 8) ORDER BY i.k"
             ),
         )
 
