@@ -5,8 +5,8 @@
 One durable transaction per batch: 100 events of one run (``append_events``; eventsourcing:
 one ``app.save`` of the aggregate's 100 new events; raw psycopg: one multi-row ``INSERT``),
 and 100 events spread over 100 runs, one each (``append_many``; ``app.save`` of 100
-aggregates). Target (both): at least eventsourcing's throughput; the ratio to raw psycopg is
-the distance from the server's limit.
+aggregates). Target: at least eventsourcing's throughput for one run, 1.2x for 100 runs; the
+ratio to raw psycopg is the distance from the server's limit.
 """
 
 from __future__ import annotations
@@ -29,7 +29,9 @@ def _run(peer: str, params: Params, workdir: str) -> dict[str, Sample]:
 def _rows(outputs: Mapping[str, PeerOutput], params: Params) -> list[Row]:
     return [
         *pg_rows(11, "PostgreSQL: durable batch, 100 events of 1 run", outputs, "one_run"),
-        *pg_rows(11, "PostgreSQL: durable batch, 100 runs x 1 event", outputs, "spread"),
+        *pg_rows(
+            11, "PostgreSQL: durable batch, 100 runs x 1 event", outputs, "spread", es_ratio=1.2
+        ),
     ]
 
 

@@ -1,6 +1,6 @@
 r"""Where the time of one durable append on PostgreSQL goes (the gap to raw psycopg).
 
-``python -m benchmarks.pg_gap [--calls N] [--rounds R] [--json]``
+``python -m benchmarks.pg_gap [--calls N] [--rounds R] [--json] [--spread | --listing]``
 
 In one process, on one server, in alternating rounds of ``--calls`` appends each:
 
@@ -16,6 +16,11 @@ In one process, on one server, in alternating rounds of ``--calls`` appends each
 For each: the median and mean time of one call, and the client CPU per call
 (``time.process_time``): wall minus CPU is the time spent waiting for the server.
 
+``--spread`` times one durable batch of 100 runs x 1 event (workload 11's second row):
+``append_many``, its recorded statements replayed with psycopg (the store minus this is the
+engine's Python), eventsourcing's ``app.save`` of 100 aggregates with one new event each, and
+the limit's one multi-row ``INSERT``; ``--calls`` / 10 batches per round.
+
 ``--listing`` does the same for one page of ``list_runs_filtered(status="failed", limit=100)``
 on a store of ``--runs`` runs (workload 14's data): the store; its recorded statements replayed
 one by one (what it sends: a round trip each); the same reads with the point ``SELECT``\ s of
@@ -27,10 +32,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
 import struct
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 __all__ = ["main"]
@@ -43,6 +50,11 @@ Recorded = list[tuple[bytes, Any, bool]]
 
 def _record(store: Any, rid: Any, events: list[Any]) -> list[Recorded]:
     """Append ``events``; every statement the store sent, one list per transaction."""
+    return _recording([partial(store.append_event, rid, ev) for ev in events])
+
+
+def _recording(calls: list[Callable[[], object]]) -> list[Recorded]:
+    """Make ``calls``; every statement the store sent, one list per write transaction."""
     import psycopg
 
     txns: list[Recorded] = []
@@ -59,8 +71,8 @@ def _record(store: Any, rid: Any, events: list[Any]) -> list[Recorded]:
 
     psycopg.Cursor.execute = spy  # type: ignore[method-assign]
     try:
-        for ev in events:
-            store.append_event(rid, ev)
+        for call in calls:
+            call()
     finally:
         psycopg.Cursor.execute = execute  # type: ignore[method-assign]
     return txns
@@ -72,8 +84,8 @@ def _retarget(txns: list[Recorded], old: str, new: str, notify: bool) -> list[Re
     for txn in txns:
         stmts = []
         for text, params, piped in txn:
-            if not notify and b"pg_notify" in text:
-                continue
+            if not notify:  # the commit's simple query without its pg_notify
+                text = re.sub(rb"SELECT pg_notify\([^)]*\); ", b"", text)
             stmts.append((text.replace(a, b), params, piped))
         out.append(stmts)
     return out
@@ -83,13 +95,14 @@ def _replayer(conn: Any, txns: list[Recorded]) -> Callable[[int], None]:
     cur = conn.cursor(binary=True)
     text_cur = conn.cursor()  # the three statements of BEGIN go as one simple query
 
-    def call(i: int) -> None:
-        txn = txns[i]
-        begin, rest = txn[0], txn[1:]
-        text_cur.execute(begin[0], prepare=False)
-        with conn.pipeline():
-            for text, params, _ in rest:
+    def call(i: int) -> None:  # as the store sends them: a round trip each
+        for text, params, _ in txns[i]:
+            if params:
                 cur.execute(text, params)
+                if cur.description is not None:
+                    cur.fetchall()
+            else:  # BEGIN + lock + token + position, or the commit: one simple query
+                text_cur.execute(text, prepare=False)
 
     return call
 
@@ -125,7 +138,6 @@ def _timed(
 
 def _listing(runs: int, calls: int, rounds: int) -> dict[str, dict[str, float]]:
     """The listing page's variants (see the module's docstring)."""
-    import re
     import tempfile
 
     import psycopg
@@ -211,6 +223,83 @@ def _listing(runs: int, calls: int, rounds: int) -> dict[str, dict[str, float]]:
             )
 
 
+def _spread(calls: int, rounds: int) -> dict[str, dict[str, float]]:
+    """One durable batch of 100 runs x 1 event (workload 11's miss), by each peer."""
+    from psycopg import sql
+
+    from benchmarks.data import MODEL, PROVIDER, run_events, to_plain
+    from benchmarks.peers.es_app import EsRun, open_pg_app
+    from benchmarks.peers.pg_raw import RawPg
+    from benchmarks.pg import URL, connect, create_schema, store_url
+    from eventlog import AppendRequest, RunStore
+
+    stamp = f"{int(time.time() * 1000) % 10**9}"
+    schemas = [f"eb_gap_{stamp}_{s}" for s in ("store", "ops", "es", "raw")]
+    store = RunStore.open(store_url(schemas[0]), durability="durable")
+    RunStore.open(store_url(schemas[1])).close()  # an empty store: the replay's target
+    create_schema(schemas[2])
+    app = open_pg_app(URL, schemas[2])
+    raw = RawPg(URL, schemas[3])
+    ops = connect()
+    try:
+        sid = store.create_session().id
+        events = run_events(2121, 100 * calls)
+
+        def runs() -> list[Any]:
+            return [store.create_run(sid, provider=PROVIDER, model=MODEL).id for _ in range(100)]
+
+        def batch(rids: list[Any], i: int) -> list[AppendRequest]:
+            return [AppendRequest(r, [events[i * 100 + k]]) for k, r in enumerate(rids)]
+
+        recorded: list[Recorded] = []
+        for _ in range(rounds):
+            rids = runs()
+            recorded += _recording(
+                [partial(store.append_many, batch(rids, i)) for i in range(calls)]
+            )
+        txns = _retarget(recorded, schemas[0], schemas[1], True)
+
+        def store_round(r: int, k: int) -> Callable[[int], object]:
+            rids = runs()
+            return lambda i: store.append_many(batch(rids, i))
+
+        def es_round(r: int, k: int) -> Callable[[int], object]:
+            aggregates = [EsRun(PROVIDER, MODEL) for _ in range(100)]
+            app.save(*aggregates)
+
+            def call(i: int) -> None:
+                for a, ev in zip(aggregates, events[i * 100 : (i + 1) * 100], strict=True):
+                    a.append_event(type(ev).__name__, to_plain(ev))
+                app.save(*aggregates)
+
+            return call
+
+        def limit(r: int, k: int) -> Callable[[int], object]:
+            keys = [b"\x01" * 16 + _pack(k * 1_000_000 + j) for j in range(100 * calls)]
+            return lambda i: raw.insert_many(keys[i * 100 : (i + 1) * 100], [b"x" * 120] * 100)
+
+        return _timed(
+            {
+                "store: append_many": store_round,
+                "store SQL (2 round trips)": lambda r, k: _replayer(
+                    ops, txns[r * calls : (r + 1) * calls]
+                ),
+                "eventsourcing: save 100 aggregates": es_round,
+                "limit: 1 multi-row INSERT": limit,
+            },
+            calls,
+            rounds,
+        )
+    finally:
+        store.close()
+        app.close()
+        raw.close()
+        ops.close()
+        with connect() as conn:
+            for s in schemas:
+                conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(s)))
+
+
 def main(argv: list[str] | None = None) -> None:
     """Measure, print the table (or ``--json``)."""
     from psycopg import sql
@@ -225,11 +314,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--listing", action="store_true", help="one listing page instead")
+    parser.add_argument("--spread", action="store_true", help="a batch of 100 runs x 1 event")
     parser.add_argument("--runs", type=int, default=20_000, help="runs in the listing's store")
     args = parser.parse_args(argv)
     reason = skip_reason()
     if reason is not None:
         print(f"skipped: {reason}")
+        return
+    if args.spread:
+        what = "one batch, 100 runs x 1 event"
+        _print(_spread(max(1, args.calls // 10), args.rounds), args.json, what)
         return
     if args.listing:
         _print(_listing(args.runs, max(1, args.calls // 4), args.rounds), args.json, "one page")

@@ -3,7 +3,7 @@
 ``python -m benchmarks [--quick] [--only KEY,...] [--json] [--out DIR] [--readme]``
 
 ``--readme`` refreshes the results sections of ``benchmarks/README.md``: a full run both (the
-PostgreSQL rows, workloads 10-14, have their own), a run of PostgreSQL workloads only
+PostgreSQL rows, workloads 10-14 and 18, have their own), a run of PostgreSQL workloads only
 (``--only pg_...``, results in ``results/postgres/``) the PostgreSQL section alone.
 
 Each peer runs in its own worker process, forked from the runner once it has imported every
@@ -51,12 +51,13 @@ ALL = (
     "pg_concurrent",
     "pg_replay",
     "pg_listing",
+    "pg_log_read",
     "agents_session",
     "startup",
 )
 
 #: the first PostgreSQL workload's number (their rows have a README section of their own)
-PG_ROWS = range(10, 15)  # the PostgreSQL rows: their own README section
+PG_ROWS = (*range(10, 15), 18)  # the PostgreSQL rows: their own README section
 
 #: workers are forked from the runner (which has imported every library once)
 _FORK = multiprocessing.get_context("fork")

@@ -10,8 +10,11 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -76,3 +79,25 @@ def pg_schemas() -> Iterator[set[str]]:
     for schema in sorted(_used):
         drop_schema(schema)
     _used.clear()
+
+
+@contextmanager
+def statements() -> Iterator[list[bytes]]:
+    """The statements this thread sends while the block runs (their first 60 bytes)."""
+    import psycopg
+
+    sent: list[bytes] = []
+    me = threading.get_ident()
+    original = psycopg.Cursor.execute
+
+    def execute(self: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
+        if threading.get_ident() == me:
+            text = query if isinstance(query, bytes) else str(query).encode()
+            sent.append(text[:60])
+        return original(self, query, *args, **kwargs)
+
+    psycopg.Cursor.execute = execute  # type: ignore[method-assign]
+    try:
+        yield sent
+    finally:
+        psycopg.Cursor.execute = original  # type: ignore[method-assign]

@@ -47,11 +47,21 @@ class RawPg:
             .format(t)
             .as_bytes(self.conn)
         )
+        self._page = (
+            sql.SQL("SELECT k, v FROM {} WHERE k > %b ORDER BY k LIMIT %b")
+            .format(t)
+            .as_bytes(self.conn)
+        )
         self._range = (
             sql.SQL("SELECT v FROM {} WHERE k >= %b AND k < %b ORDER BY k")
             .format(t)
             .as_bytes(self.conn)
         )
+
+    def page(self, after: bytes, n: int) -> list[tuple[bytes, bytes]]:
+        """The first ``n`` rows with keys after ``after``, in key order (one ``SELECT``)."""
+        rows = self.cur.execute(self._page, (after, n), prepare=True).fetchall()
+        return [(r[0], r[1]) for r in rows]
 
     def insert(self, key: bytes, value: bytes) -> None:
         """One row, one transaction."""

@@ -7,7 +7,6 @@ given (a stream's number and head) and decodes with :mod:`eventlog.storage.codec
 from __future__ import annotations
 
 from collections.abc import Iterator
-from itertools import islice
 from typing import TypeVar
 from uuid import UUID
 
@@ -21,6 +20,8 @@ from eventlog.storage.kv import KVTxn
 __all__ = ["EventReader"]
 
 V = TypeVar("V")
+_LOG_PAGE = 1000  # positions per query of an unlimited read_log
+_MAX_SEQ = 2**64 - 1
 
 
 class EventReader:
@@ -68,33 +69,43 @@ class EventReader:
     ) -> list[EventRecord]:
         """Events ``after_seq < seq <= to_seq``, at most ``limit``.
 
-        The first ones in seq order, or with ``reverse`` the last ones, newest first.
+        The first ones in seq order, or with ``reverse`` the last ones, newest first. One
+        :meth:`~eventlog.storage.kv.KVTxn.get_range` (one query on PostgreSQL).
         """
-        index = self.index
-        number = index.check_stream(txn, run_id, kind)
-        if limit == 0:
+        raw, pairs = self._range(txn, run_id, after_seq, to_seq, limit, reverse)
+        self.index.number_of(run_id, raw, kind)
+        if not pairs:
             return []
-        head = index.last_seq(txn, number)
-        last = head if to_seq is None else min(to_seq, head)
-        if reverse:
-            if limit is not None:
-                after_seq = max(after_seq, last - limit)
-            found = self.list_events(txn, run_id, after_seq=after_seq, to_seq=last, kind=kind)
-            found.reverse()
-            return found
-        n = last - after_seq
-        if limit is not None:
-            n = min(n, limit)
-        if n <= 0:
-            return []
-        # seq numbers are dense (1..head), so the n keys after after_seq are exactly
-        # after_seq+1 .. after_seq+n: read values only and check the last key
-        first = number + pack_u64(after_seq + 1)
-        values, last_key = txn.values("events", first, n)
-        if len(values) == n and last_key == number + pack_u64(after_seq + n):
-            return decode_values(run_id, after_seq + 1, values)
-        stop = number + pack_u64(after_seq + n + 1)  # a damaged stream (a gap): read the keys
-        return decode_stream(run_id, txn.scan("events", first, stop))
+        first, last = unpack_u64(pairs[0][0][8:]), unpack_u64(pairs[-1][0][8:])
+        if abs(last - first) + 1 != len(pairs):  # a damaged stream (a gap): seq by seq
+            return decode_stream(run_id, pairs)
+        # seq numbers are dense: the typed decode of consecutive values
+        if not reverse:
+            return decode_values(run_id, first, [v for _, v in pairs])
+        found = decode_values(run_id, last, [v for _, v in reversed(pairs)])
+        found.reverse()
+        return found
+
+    def _range(
+        self,
+        txn: KVTxn,
+        stream_id: UUID,
+        after_seq: int,
+        to_seq: int | None,
+        limit: int | None,
+        reverse: bool,
+    ) -> tuple[bytes | None, list[tuple[bytes, bytes]]]:
+        """The ``streams`` value of ``stream_id`` and its events ``after_seq < seq <= to_seq``."""
+        empty = limit == 0 or (to_seq is not None and to_seq <= after_seq)
+        return txn.get_range(
+            "streams",
+            stream_id.bytes,
+            "events",
+            _seq_key(after_seq + 1),
+            SEQ_END if to_seq is None else _seq_key(to_seq + 1),
+            0 if empty else limit,
+            reverse=reverse,
+        )
 
     def view_events(
         self,
@@ -108,21 +119,9 @@ class EventReader:
         reverse: bool = False,
     ) -> list[tuple[int, str, V]]:
         """``(seq, stored type, payload as view)`` of any stream's events (see ``list_events``)."""
-        number = self.index.check_stream(txn, stream_id, "any")
-        head = self.index.last_seq(txn, number)
-        last = head if to_seq is None else min(to_seq, head)
-        first_seq = after_seq + 1
-        if limit is not None:
-            first_seq = max(first_seq, last - limit + 1) if reverse else first_seq
-            last = last if reverse else min(last, after_seq + limit)
-        if last < first_seq:
-            return []
-        start = number + pack_u64(first_seq)
-        pairs = txn.scan("events", start, number + pack_u64(last + 1))
-        out = [decode_view(stream_id, unpack_u64(key[8:]), value, view) for key, value in pairs]
-        if reverse:
-            out.reverse()
-        return out
+        raw, pairs = self._range(txn, stream_id, after_seq, to_seq, limit, reverse)
+        self.index.number_of(stream_id, raw, "any")
+        return [decode_view(stream_id, unpack_u64(key[8:]), value, view) for key, value in pairs]
 
     def iter_log(self, txn: KVTxn, *, after_position: int = 0) -> Iterator[tuple[int, bytes]]:
         """``(position, ref)`` in position order; tombstones are skipped.
@@ -133,28 +132,64 @@ class EventReader:
             if ref:
                 yield unpack_u64(key), ref
 
+    def read_followed(
+        self, ref: bytes, value: bytes | None, owner: bytes | None, ids: dict[bytes, UUID]
+    ) -> EventRecord:
+        """The event of position entry ``ref``, given its value and its stream's id bytes.
+
+        What :meth:`~eventlog.storage.kv.KVTxn.follow` of ``positions`` returns per item;
+        ``ids`` caches stream numbers -> ids.
+        """
+        number = ref[:8]
+        stream_id = ids.get(number)
+        if stream_id is None:
+            if not owner:
+                raise StoreError(
+                    f"the log points at stream {unpack_u64(number)}, which has no run, "
+                    "session or stream record; run store.verify()"
+                )
+            stream_id = ids[number] = UUID(bytes=owner)
+        seq = unpack_u64(ref[8:])
+        if value is None:
+            raise StoreError(f"run {stream_id}: event seq {seq} is indexed but missing")
+        return decode_event(stream_id, seq, value)
+
     def read_log(
         self, txn: KVTxn, *, after_position: int = 0, limit: int | None = None
     ) -> list[EventRecord]:
-        """Events in position order after ``after_position`` (deleted positions are skipped)."""
+        """Events in position order after ``after_position`` (deleted positions are skipped).
+
+        A page of positions with their events is one
+        :meth:`~eventlog.storage.kv.KVTxn.follow` (one query on PostgreSQL).
+        """
         out: list[EventRecord] = []
         if limit == 0:
             return out
         ids: dict[bytes, UUID] = {}
-        for _, ref in self.iter_log(txn, after_position=after_position):
-            out.append(self.read_ref(txn, ref, ids))
-            if limit is not None and len(out) >= limit:
-                break
-        return out
+        start = after_position + 1
+        while True:
+            want = _LOG_PAGE if limit is None else limit - len(out)
+            rows = txn.follow("positions", pack_u64(start), want, "events", "stream_ids")
+            for _, ref, value, owner in rows:
+                if not ref:  # tombstones are not events
+                    continue
+                stream_id = ids.get(ref[:8])
+                if stream_id is None or value is None:  # a new stream, or a damaged log
+                    out.append(self.read_followed(ref, value, owner, ids))
+                else:
+                    out.append(decode_event(stream_id, int.from_bytes(ref[8:], "big"), value))
+            if len(rows) < want or (limit is not None and len(out) >= limit):
+                return out
+            start = unpack_u64(rows[-1][0]) + 1
 
     def last_events(self, txn: KVTxn, n: int, run_id: UUID | None = None) -> list[EventRecord]:
         """The last ``n`` events of the log (or of one run), oldest first."""
         if n <= 0:
             return []
         if run_id is not None:
-            number = self.index.check_stream(txn, run_id, "run")
-            pairs = list(islice(txn.scan("events", number, number + SEQ_END, reverse=True), n))
-            return decode_stream(run_id, reversed(pairs))
+            found = self.list_events(txn, run_id, limit=n, reverse=True)
+            found.reverse()
+            return found
         refs: list[bytes] = []
         for _, ref in txn.scan("positions", b"", reverse=True):
             if ref:  # tombstones are not events
@@ -163,3 +198,8 @@ class EventReader:
                     break
         ids: dict[bytes, UUID] = {}
         return [self.read_ref(txn, r, ids) for r in reversed(refs)]
+
+
+def _seq_key(seq: int) -> bytes:
+    """``seq`` as a key suffix (capped at the greatest 8-byte number)."""
+    return pack_u64(min(seq, _MAX_SEQ))

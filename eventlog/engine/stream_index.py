@@ -32,6 +32,12 @@ _CODES: dict[str, frozenset[bytes]] = {
 }
 
 
+def _kind_of(raw: bytes) -> StreamKind:
+    """The kind of a stream from its ``streams`` value (number + kind code)."""
+    code = raw[8:]
+    return "run" if code == b"r" else "session" if code == b"s" else "stream"
+
+
 class StreamIndex:
     """Stream numbers, kinds and heads; new and deleted streams; the last log position."""
 
@@ -45,24 +51,22 @@ class StreamIndex:
 
     def check_stream(self, txn: KVTxn, stream_id: UUID, kind: Accepts) -> bytes:
         """The stream's number (8 bytes); ``RunNotFound``/``SessionNotFound``/``StreamNotFound``."""
-        raw = txn.get("streams", stream_id.bytes)
+        return self.number_of(stream_id, txn.get("streams", stream_id.bytes), kind)
+
+    def number_of(self, stream_id: UUID, raw: bytes | None, kind: Accepts) -> bytes:
+        """:meth:`check_stream` of the ``streams`` value ``raw`` already read."""
         if raw is None or raw[8:] not in _CODES[kind]:
             if kind == "run":
                 raise RunNotFound(stream_id)
             if kind == "session":
                 raise SessionNotFound(stream_id)
-            raise StreamNotFound(
-                stream_id, None if raw is None else self.stream_kind(txn, stream_id)
-            )
+            raise StreamNotFound(stream_id, None if raw is None else _kind_of(raw))
         return raw[:8]
 
     def stream_kind(self, txn: KVTxn, stream_id: UUID) -> StreamKind | None:
         """What ``stream_id`` is: ``"run"``, ``"session"``, ``"stream"`` or None."""
         raw = txn.get("streams", stream_id.bytes)
-        if raw is None:
-            return None
-        code = raw[8:]
-        return "run" if code == b"r" else "session" if code == b"s" else "stream"
+        return None if raw is None else _kind_of(raw)
 
     def stream_number(self, txn: KVTxn, stream_id: UUID) -> bytes | None:
         """The 8-byte number of stream ``stream_id`` (None: no such stream)."""

@@ -44,6 +44,7 @@ from eventlog.live.consumers import (
 )
 from eventlog.model.records import EventRecord
 from eventlog.model.validation import check_seq, uuid_of
+from eventlog.storage.keys import pack_u64, unpack_u64
 from eventlog.storage.kv import KVBackend, KVTxn
 from eventlog.storage.wakeup import POLL_MAX, POLL_MIN, Wakeup
 
@@ -71,21 +72,22 @@ def read_batch(
     """Read at most ``limit`` log positions after ``after``; return the matches and the cursor.
 
     The cursor is the last position read (``after`` when none): filtered-out events advance it
-    too. A run filter compares the position entry's stream number before decoding anything
-    (a run that does not exist in this snapshot has no event in it).
+    too. The positions and their events are one page (one query on PostgreSQL); a run filter
+    compares each entry's stream id before decoding anything.
     """
     out: list[EventRecord] = []
     cursor = after
-    number = None if run_id is None else engine.index.stream_number(txn, run_id) or b"-"
+    want = None if run_id is None else run_id.bytes
     ids: dict[bytes, UUID] = {}
-    for n, (position, ref) in enumerate(engine.reads.iter_log(txn, after_position=after), 1):
-        cursor = position
-        if number is None or ref[:8] == number:
-            record = engine.reads.read_ref(txn, ref, ids)
+    read = engine.reads.read_followed
+    for key, ref, value, owner in txn.follow(
+        "positions", pack_u64(after + 1), limit, "events", "stream_ids"
+    ):
+        cursor = unpack_u64(key)
+        if ref and (want is None or owner == want):
+            record = read(ref, value, owner, ids)
             if types is None or record.type in types:
                 out.append(record)
-        if n >= limit:
-            break
     return out, cursor
 
 

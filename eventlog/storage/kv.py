@@ -9,12 +9,13 @@ inside one transaction opened by a :class:`KVBackend`. The LMDB backend maps it 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from itertools import islice
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from eventlog.storage.wakeup import Wakeup
 
-__all__ = ["TABLES", "KVBackend", "KVTxn"]
+__all__ = ["TABLES", "KVBackend", "KVTxn", "Followed", "follow_by_gets", "get_range_by_scan"]
 
 T = TypeVar("T")
 
@@ -87,6 +88,84 @@ class KVTxn(Protocol):
         reads values only and checks the last key, instead of building a tuple per item.
         """
         ...
+
+    def follow(self, table: str, start: bytes, n: int, target: str, owner: str) -> list[Followed]:
+        """The first ``n`` items of ``table`` with keys ``>= start``, with what they point at.
+
+        Each is ``(key, value, target[value], owner[value[:8]])``: ``table`` is an index
+        whose values are keys of ``target`` that start with an 8-byte number, the key of
+        ``owner`` (the log: ``positions`` -> ``events`` and ``stream_ids``). An empty value (a
+        tombstone) or a missing key gives None. A remote backend reads a page in one query.
+        """
+        ...
+
+    def get_range(
+        self,
+        table: str,
+        key: bytes,
+        target: str,
+        start: bytes,
+        stop: bytes,
+        n: int | None,
+        *,
+        reverse: bool = False,
+    ) -> tuple[bytes | None, list[tuple[bytes, bytes]]]:
+        """``table[key]`` and the items of ``target`` under the number that value starts with.
+
+        With ``p`` the value's first 8 bytes: the first ``n`` items (None: all) of ``target``
+        with ``p + start <= key < p + stop``, or with ``reverse`` the last ``n``, greatest key
+        first. ``(None, [])`` when ``key`` is missing. A stream's page (``streams`` ->
+        ``events``) in one query on a remote backend.
+        """
+        ...
+
+
+#: What :meth:`KVTxn.follow` returns per item: key, value, the target's and the owner's value.
+Followed = tuple[bytes, bytes, bytes | None, bytes | None]
+
+
+def follow_by_gets(
+    txn: KVTxn, table: str, start: bytes, n: int, target: str, owner: str
+) -> list[Followed]:
+    """:meth:`KVTxn.follow` as a scan and gets (a backend whose gets cost no round trip)."""
+    out: list[Followed] = []
+    if n <= 0:
+        return out
+    owners: dict[bytes, bytes | None] = {}
+    get = txn.get
+    for key, value in txn.scan(table, start):
+        if value:
+            number = value[:8]
+            if number in owners:
+                found = owners[number]
+            else:
+                found = owners[number] = get(owner, number)
+            out.append((key, value, get(target, value), found))
+        else:
+            out.append((key, value, None, None))
+        if len(out) >= n:
+            break
+    return out
+
+
+def get_range_by_scan(
+    txn: KVTxn,
+    table: str,
+    key: bytes,
+    target: str,
+    start: bytes,
+    stop: bytes,
+    n: int | None,
+    *,
+    reverse: bool = False,
+) -> tuple[bytes | None, list[tuple[bytes, bytes]]]:
+    """:meth:`KVTxn.get_range` as a get and a scan (a backend whose reads cost no round trip)."""
+    value = txn.get(table, key)
+    if value is None or n == 0:
+        return value, []
+    p = value[:8]
+    items = txn.scan(target, p + start, p + stop, reverse=reverse)
+    return value, list(items if n is None else islice(items, n))
 
 
 class KVBackend(Protocol):

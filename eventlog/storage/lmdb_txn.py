@@ -16,6 +16,7 @@ import lmdb
 
 from eventlog.errors import StoreError
 from eventlog.storage.keys import prefix_end
+from eventlog.storage.kv import Followed, follow_by_gets, get_range_by_scan
 from eventlog.storage.lmdb_env import LAYOUT, TABLE_END
 
 __all__ = ["LMDB_MAX_KEY", "LmdbTxn", "bad_key", "seek_last_below"]
@@ -147,6 +148,22 @@ class LmdbTxn:
         # the database ended, or the table (its prefix) did, before n values: key by key
         pairs = list(islice(self.scan(table, start), n))
         return [v for _, v in pairs], pairs[-1][0] if pairs else None
+
+    def follow(self, table: str, start: bytes, n: int, target: str, owner: str) -> list[Followed]:
+        return follow_by_gets(self, table, start, n, target, owner)
+
+    def get_range(
+        self,
+        table: str,
+        key: bytes,
+        target: str,
+        start: bytes,
+        stop: bytes,
+        n: int | None,
+        *,
+        reverse: bool = False,
+    ) -> tuple[bytes | None, list[tuple[bytes, bytes]]]:
+        return get_range_by_scan(self, table, key, target, start, stop, n, reverse=reverse)
 
     def scan(
         self, table: str, start: bytes, stop: bytes | None = None, *, reverse: bool = False

@@ -48,6 +48,12 @@ The rules (each checked by a test of this module, ``kv_operations``, ``kv_transa
   **values(t, start, n)**: the values of the first ``n`` keys ``>= start`` of that table only,
   and the key of the last one (None when none). **last_key(t, below)**: the greatest key
   ``< below`` (of the table when ``below`` is None), or None.
+  **follow(t, start, n, target, owner)**: the first ``n`` items of ``t`` from ``start``, each
+  with ``target``'s value at its value and ``owner``'s at its value's first 8 bytes (None for
+  an empty value or a missing key). **get_range(t, key, target, start, stop, n, reverse)**:
+  ``t``'s value at ``key`` and at most ``n`` items of ``target`` in ``[p + start, p + stop)``,
+  ``p`` that value's first 8 bytes (``reverse``: the last ones, greatest first); ``(None, [])``
+  for a missing key. Both see a write's own changes.
 - **write_group(fns, max_bytes)** runs the functions in order in one transaction, each in
   its own nested transaction: a function that raises an ``Exception`` is rolled back alone
   (later functions see nothing of it) and its slot is ``(False, exc)``; the others are

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from functools import partial
 
 import pytest
@@ -279,6 +280,75 @@ class KVOperationsContract:
                 None,
                 None,
             ]
+
+    def test_follow(self, backend: KVBackend) -> None:
+        # an index (positions) whose values are keys of a target (events) under an 8-byte
+        # number that is a key of an owner (stream_ids); an empty value is a tombstone
+        n1, n2, n3 = pack_u64(1), pack_u64(2), pack_u64(3)
+        backend.write(kvs.put("stream_ids", {n1: b"one", n2: b"two"}))
+        backend.write(kvs.put("events", {n1 + b"a": b"1a", n2 + b"a": b"2a", n1 + b"b": b"1b"}))
+        index = {b"p1": n1 + b"a", b"p2": n2 + b"a", b"p3": b"", b"p4": n1 + b"b"}
+        backend.write(kvs.put("positions", {**index, b"p5": n3 + b"x", b"p6": n1 + b"zz"}))
+        backend.write(kvs.put("meta", {b"p0": n1 + b"a"}))  # another table: never read
+
+        def follow(start: bytes, n: int) -> Callable[[KVTxn], list[object]]:
+            return lambda txn: list(txn.follow("positions", start, n, "events", "stream_ids"))
+
+        every = [
+            (b"p1", n1 + b"a", b"1a", b"one"),
+            (b"p2", n2 + b"a", b"2a", b"two"),
+            (b"p3", b"", None, None),
+            (b"p4", n1 + b"b", b"1b", b"one"),
+            (b"p5", n3 + b"x", None, None),  # no such target key, no such owner
+            (b"p6", n1 + b"zz", None, b"one"),
+        ]
+        assert backend.read(follow(b"", 10)) == every
+        assert backend.read(follow(b"p2", 2)) == every[1:3]
+        assert backend.read(follow(b"p3\x00", 1)) == every[3:4]
+        assert backend.read(follow(b"q", 5)) == []
+        assert backend.read(follow(b"", 0)) == []
+        assert backend.write(follow(b"p4", 10)) == every[3:]
+
+        def written(txn: KVTxn) -> list[object]:  # a write follows its own changes
+            txn.put("events", n2 + b"a", b"new")
+            txn.put("positions", b"p7", n2 + b"a")
+            txn.delete("positions", b"p1")
+            return list(txn.follow("positions", b"", 2, "events", "stream_ids"))
+
+        assert backend.write(written) == [(b"p2", n2 + b"a", b"new", b"two"), every[2]]
+        assert backend.read(follow(b"p7", 1)) == [(b"p7", n2 + b"a", b"new", b"two")]
+
+    def test_get_range(self, backend: KVBackend) -> None:
+        n1, n2 = pack_u64(1), pack_u64(2)
+        backend.write(kvs.put("streams", {b"s1": n1 + b"r", b"s2": n2 + b"x", b"s3": b"\x00" * 9}))
+        mine = {n1 + pack_u64(i): b"%d" % i for i in range(1, 6)}
+        backend.write(kvs.put("events", {**mine, n2 + pack_u64(1): b"other"}))
+
+        def rng(
+            key: bytes, lo: int, hi: bytes | int, n: int | None, reverse: bool = False
+        ) -> Callable[[KVTxn], object]:
+            stop = hi if isinstance(hi, bytes) else pack_u64(hi)
+            return lambda txn: txn.get_range(
+                "streams", key, "events", pack_u64(lo), stop, n, reverse=reverse
+            )
+
+        def items(*seqs: int) -> list[tuple[bytes, bytes]]:
+            return [(n1 + pack_u64(i), b"%d" % i) for i in seqs]
+
+        end = b"\xff" * 8
+        assert backend.read(rng(b"s1", 1, end, None)) == (n1 + b"r", items(1, 2, 3, 4, 5))
+        assert backend.read(rng(b"s1", 2, 5, None)) == (n1 + b"r", items(2, 3, 4))
+        assert backend.read(rng(b"s1", 2, end, 2)) == (n1 + b"r", items(2, 3))
+        assert backend.read(rng(b"s1", 1, end, 2, True)) == (n1 + b"r", items(5, 4))
+        assert backend.read(rng(b"s1", 1, 4, None, True)) == (n1 + b"r", items(3, 2, 1))
+        assert backend.read(rng(b"s1", 4, 4, None)) == (n1 + b"r", [])
+        assert backend.read(rng(b"s1", 1, end, 0)) == (n1 + b"r", [])
+        assert backend.read(rng(b"s3", 1, end, None)) == (b"\x00" * 9, [])
+        assert backend.read(rng(b"s4", 1, end, None)) == (None, [])
+        assert backend.write(rng(b"s2", 1, end, 5, True)) == (
+            n2 + b"x",
+            [(n2 + pack_u64(1), b"other")],
+        )
 
     def test_a_write_sees_its_own_changes(self, backend: KVBackend) -> None:
         backend.write(kvs.put(B, {b"b": b"1", b"d": b"2"}))

@@ -44,17 +44,15 @@ from eventlog.errors import StoreClosedError, StoreError
 from eventlog.storage.config import PostgresConfig
 from eventlog.storage.kv import TABLES
 from eventlog.storage.postgres import schema as pg_schema
-from eventlog.storage.postgres.cache import Cache
+from eventlog.storage.postgres.cache import Cache, Tails
 from eventlog.storage.postgres.connection import driver_cause, open_pool, rollback
 from eventlog.storage.postgres.schema import applied_version, lock_key, migrate
-from eventlog.storage.postgres.txn import PgTxn, Queries, literal
+from eventlog.storage.postgres.txn import NeedsSnapshot, PgTxn, Queries, literal
 from eventlog.storage.postgres.wakeup import PgWakeup
 
 __all__ = ["PostgresBackend"]
 
 T = TypeVar("T")
-
-_BEGIN_READ = b"BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
 
 
 class PostgresBackend:
@@ -76,7 +74,8 @@ class PostgresBackend:
         self._token = b"\x00"  # the writer token this backend committed last
         self._begin = (
             f"BEGIN; SELECT pg_advisory_xact_lock({lock_key(self.schema, 'write')}); "
-            f'SELECT token FROM "{self.schema}".eventlog_writer WHERE id = 1'
+            f'SELECT token FROM "{self.schema}".eventlog_writer WHERE id = 1; '
+            f'SELECT k FROM "{self.schema}".positions ORDER BY k DESC LIMIT 1'
         ).encode()
         writer = sql.Identifier(self.schema, "eventlog_writer").as_string(None).encode()
         self._set_token = b"UPDATE " + writer + b" SET token = %TOKEN% WHERE id = 1;"
@@ -187,14 +186,35 @@ class PostgresBackend:
             raise
 
     def read(self, fn: Callable[[PgTxn], T]) -> T:
+        """Run ``fn`` in one snapshot; a read of one page is one autocommit statement.
+
+        The transaction begins lazily (see :class:`~eventlog.storage.postgres.txn.PgTxn`):
+        ``BEGIN`` on its own, then prepared statements (measured faster here than sending
+        ``BEGIN`` with an inlined first query, which is parsed and planned anew), unless
+        ``fn`` starts with a page read, which then goes alone. A connection that died idle in
+        the pool fails on the first statement: the read runs again on another.
+        """
         self._check()
-        # BEGIN on its own, then prepared statements: measured faster here than sending
-        # BEGIN with an inlined first query (a simple query is parsed and planned anew)
-        with self._converting("read"), self._begun(_BEGIN_READ, binary=True) as cur:
-            try:
-                return fn(PgTxn(cur, self._queries, None))
-            finally:
-                rollback(cur.connection)
+        attempts = self._config.pool_size + 1
+        with self._converting("read"):
+            for attempt in range(attempts):
+                with self._connection() as conn:
+                    txn = PgTxn(conn.cursor(binary=True), self._queries, None, single=True)
+                    try:
+                        return fn(txn)
+                    except NeedsSnapshot:
+                        pass  # it needs more than its one statement: again, in a snapshot
+                    except psycopg.OperationalError:
+                        if conn.closed and txn.sent <= 1 and attempt + 1 < attempts:
+                            continue
+                        raise
+                    finally:
+                        rollback(conn)
+                    try:
+                        return fn(PgTxn(conn.cursor(binary=True), self._queries, None))
+                    finally:
+                        rollback(conn)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def get(self, table: str, key: bytes) -> bytes | None:
         self._check()
@@ -270,16 +290,23 @@ class PostgresBackend:
             # one write transaction at a time per backend object (the group committer's, an
             # async projector's, a consumer's ack): the server would serialize them anyway,
             # and the cache and token must never be seen half-updated by another thread.
-            # Then a simple query (three statements, text results): BEGIN, the lock, the token
+            # Then a simple query (four statements, text results): BEGIN, the lock, the token
+            # and the last position
             with self._write_lock, self._begun(self._begin, binary=False) as begin:
                 begin.nextset()
                 begin.nextset()
                 row = begin.fetchone()
                 token = None if row is None else bytes(row[0])
+                begin.nextset()
+                row = begin.fetchone()
                 conn = begin.connection
                 cur = conn.cursor(binary=True)
                 if token != self._token:  # another writer committed: forget what we knew
                     self._cache.clear()
+                    # the log's last position, read after the lock in the same round trip:
+                    # every append asks for it
+                    self._cache.tails["positions"] = tails = Tails()
+                    tails.learn(None, None if row is None else bytes(row[0]))
                 txn = PgTxn(cur, self._queries, self._cache)
                 try:
                     result = body(txn, cur)

@@ -85,6 +85,29 @@ class Tails:
             self.none_hi = key
             self.learn(none_hi, key)
 
+    def delete(self, key: bytes) -> None:
+        """``key`` no longer exists: join the gaps on either side of it (or forget the one above).
+
+        A gap that merely ends at ``key`` stays true: no key appeared inside it.
+        """
+        his = self.his
+        if key not in his:
+            return
+        hi = his.pop(key)
+        los = self.los
+        i = bisect.bisect_left(los, key)
+        del los[i]
+        if i > 0 and his[los[i - 1]] == key:  # the gap below ends at key: join the two
+            his[los[i - 1]] = hi
+            if hi is None:
+                self.known, self.tail = True, los[i - 1]
+        elif i == 0 and self.none_hi == key:  # no key below key: now none below hi
+            self.none_hi = hi
+            if hi is None:
+                self.known, self.tail = True, None
+        elif self.tail == key:
+            self.known, self.tail = False, None
+
 
 class _Unknown:
     """Marks a gap bound that is not known."""
