@@ -53,6 +53,7 @@ ALL = (
     "pg_listing",
     "agents_session",
     "startup",
+    "memory_scale",
 )
 
 #: the first PostgreSQL workload's number (their rows have a README section of their own)
