@@ -93,6 +93,14 @@ class ProjectionTxn:
         _check_key(key, self._room)
         return self._txn.get("projections", self._prefix + key)
 
+    def get_many(self, keys: Sequence[bytes]) -> list[bytes | None]:
+        """``get`` of each of ``keys``, in order (one call for a page of reads)."""
+        room, prefix, get = self._room, self._prefix, self._txn.get
+        if set(map(type, keys)) - {bytes} or max(map(len, keys), default=0) > room:
+            for key in keys:
+                _check_key(key, room)  # raises, naming the first bad key
+        return [get("projections", prefix + key) for key in keys]
+
     def put(self, key: bytes, value: bytes) -> None:
         _check_key(key, self._room)
         self._txn.put("projections", self._prefix + key, bytes(value))

@@ -58,6 +58,7 @@ from eventlog.model.events import (
     UsageRecorded,
 )
 from eventlog.testing.event_types import TypesContract
+from eventlog.testing.listing import ListingContract
 from eventlog.testing.streams import StreamsContract
 from eventlog.testing.subscriptions import SubscriptionsContract
 from eventlog.testing.views import ViewsContract
@@ -89,7 +90,9 @@ def sample_events(session_id: UUID) -> list[Event]:
     ]
 
 
-class StoreContract(ViewsContract, SubscriptionsContract, StreamsContract, TypesContract):
+class StoreContract(
+    ViewsContract, ListingContract, SubscriptionsContract, StreamsContract, TypesContract
+):
     """The behaviour every backend shares. Subclass and implement :meth:`make_store`."""
 
     #: False for backends whose data does not survive close (memory).
