@@ -85,6 +85,18 @@ class ProjectionTxn:
         """Hint that ``get`` will be asked for ``keys`` (one query on a remote backend)."""
         self._txn.prefetch("projections", [self._prefix + k for k in keys])
 
+    @property
+    def room(self) -> int:
+        """The longest key this keyspace takes (the store's limit minus the prefix)."""
+        return self._room
+
+    def put_many(self, items: Sequence[tuple[bytes, bytes]]) -> None:
+        """``put`` of each ``(key, value)``, keys in ascending order (one call: a rebuild)."""
+        room, prefix = self._room, self._prefix
+        for key, _ in items:
+            _check_key(key, room)
+        self._txn.put_many("projections", [(prefix + k, bytes(v)) for k, v in items])
+
     def check_key(self, key: bytes) -> None:
         """Raise ``TypeError``/``ValueError`` unless ``key`` is bytes that fit this keyspace."""
         _check_key(key, self._room)
