@@ -93,8 +93,10 @@ class ProjectionTxn:
     def put_many(self, items: Sequence[tuple[bytes, bytes]]) -> None:
         """``put`` of each ``(key, value)``, keys in ascending order (one call: a rebuild)."""
         room, prefix = self._room, self._prefix
-        for key, _ in items:
-            _check_key(key, room)
+        keys = [k for k, _ in items]
+        if set(map(type, keys)) - {bytes} or max(map(len, keys), default=0) > room:
+            for key in keys:
+                _check_key(key, room)  # raises, naming the first bad key
         self._txn.put_many("projections", [(prefix + k, bytes(v)) for k, v in items])
 
     def check_key(self, key: bytes) -> None:

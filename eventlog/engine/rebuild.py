@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Iterator, Sequence
-from itertools import groupby
+from itertools import chain, groupby
 from operator import attrgetter, itemgetter
 from typing import Any
 from uuid import UUID
@@ -208,12 +208,21 @@ class Replayer:
         chosen = [_Target(p, tx) for p, tx in targets]
         self._hooks(txn, chosen)
         for position, records in self._chunks(txn, to_position, on_bad):
-            names = _names(records)
+            by_type: dict[str, list[int]] = {}
+            for i, name in enumerate(_names(records)):
+                found = by_type.get(name)
+                if found is None:
+                    by_type[name] = [i]
+                else:
+                    found.append(i)
             for target in chosen:
-                wants = target.types
                 picked = records
-                if wants:
-                    picked = [r for r, n in zip(records, names, strict=True) if n in wants]
+                if target.types:
+                    wanted = [by_type[t] for t in target.types if t in by_type]
+                    if len(wanted) == 1:
+                        picked = [records[i] for i in wanted[0]]
+                    else:  # back in position order
+                        picked = [records[i] for i in sorted(chain.from_iterable(wanted))]
                 if picked:
                     self._apply(target, picked, on_refused)
                 if progress is not None:
