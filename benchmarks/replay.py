@@ -54,6 +54,19 @@ class Minimal(msgspec.Struct, array_like=True):
     position: int
 
 
+def _raw_run(workdir: str, key: bytes, events: Sequence[Event]) -> tuple[Any, bytes]:
+    """A raw LMDB env holding the run's stored envelopes at ``key + seq``; (env, key)."""
+    from benchmarks.peers.raw_lmdb import open_env
+    from eventlog.storage.codec import encode_event
+
+    env = open_env(workdir, durable=False)
+    now = datetime.now(UTC)
+    with env.begin(write=True) as txn:
+        for seq, ev in enumerate(events, 1):
+            txn.put(key + _pack(seq), encode_event(ev, seq, now, None), append=True)
+    return env, key
+
+
 def full_decoder() -> msgspec.msgpack.Decoder[list[Any]]:
     """A decoder of a msgpack array of stored envelopes, payloads typed (every built-in)."""
     from eventlog.events import EVENT_TYPES
@@ -129,15 +142,7 @@ def _run(peer: str, params: Params, workdir: str) -> dict[str, Sample]:
             return n
 
     elif peer == "lmdb":
-        from benchmarks.peers.raw_lmdb import open_env
-        from eventlog.storage.codec import encode_event
-
-        env = open_env(workdir, durable=False)
-        key = rid.bytes
-        now = datetime.now(UTC)
-        with env.begin(write=True) as txn:
-            for seq, ev in enumerate(events, 1):
-                txn.put(key + _pack(seq), encode_event(ev, seq, now, None), append=True)
+        env, key = _raw_run(workdir, rid.bytes, events)
         decode = msgspec.msgpack.Decoder(Minimal).decode
         first = key + _pack(1)
 
@@ -158,15 +163,7 @@ def _run(peer: str, params: Params, workdir: str) -> dict[str, Sample]:
     elif peer == "lmdb-full":
         from itertools import islice
 
-        from benchmarks.peers.raw_lmdb import open_env
-        from eventlog.storage.codec import encode_event
-
-        env = open_env(workdir, durable=False)
-        key = rid.bytes
-        now = datetime.now(UTC)
-        with env.begin(write=True) as txn:
-            for seq, ev in enumerate(events, 1):
-                txn.put(key + _pack(seq), encode_event(ev, seq, now, None), append=True)
+        env, key = _raw_run(workdir, rid.bytes, events)
         decode_all = full_decoder().decode
         first = key + _pack(1)
 
