@@ -113,6 +113,10 @@ class ProjectionTxn:
         if set(map(type, keys)) - {bytes} or max(map(len, keys), default=0) > room:
             for key in keys:
                 _check_key(key, room)  # raises, naming the first bad key
+        many = getattr(self._txn, "get_many", None)  # a backend's one-call read (LMDB)
+        if callable(many):
+            found: list[bytes | None] = many("projections", [prefix + key for key in keys])
+            return found
         return [get("projections", prefix + key) for key in keys]
 
     def put(self, key: bytes, value: bytes) -> None:
