@@ -270,8 +270,12 @@ class Replayer:
     def _decode(
         self, txn: KVTxn, refs: list[bytes], ids: dict[bytes, UUID], on_bad: OnBad | None
     ) -> list[EventRecord]:
-        get = txn.get
-        values = [get("events", ref) for ref in refs]
+        many = getattr(txn, "get_many", None)  # a backend's one-call read (LMDB)
+        if callable(many):
+            values: list[bytes | None] = many("events", refs)
+        else:
+            get = txn.get
+            values = [get("events", ref) for ref in refs]
         streams = [ids.get(ref[:8]) for ref in refs]
         if not all(streams):  # (not `None in`: that would call UUID.__eq__ per item)
             for ref, found in zip(refs, streams, strict=True):
