@@ -60,7 +60,7 @@ def _names(records: list[EventRecord]) -> list[str]:
 
 
 #: events read and decoded at a time
-CHUNK = 2048
+CHUNK = 512
 
 OnBad = Callable[[UUID, int, Exception], None]
 OnRefused = Callable[[str, EventRecord, InvalidTransition], None]
