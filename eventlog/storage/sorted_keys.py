@@ -24,6 +24,7 @@ per-key ordering at all.
 from __future__ import annotations
 
 from bisect import bisect_left, insort
+from collections.abc import Sequence
 
 __all__ = ["SortedKeys"]
 
@@ -36,10 +37,14 @@ class SortedKeys:
     #: a chunk is split when it holds more than twice this many keys
     LOAD = 256
 
-    def __init__(self) -> None:
-        self._lists: list[list[bytes]] = []
-        self._maxes: list[bytes] = []
-        self._sorted = 0  # keys in the chunks
+    def __init__(self, keys: Sequence[bytes] = ()) -> None:
+        """Start with ``keys`` (sorted and distinct)."""
+        load = self.LOAD
+        self._lists: list[list[bytes]] = [
+            list(keys[i : i + load]) for i in range(0, len(keys), load)
+        ]
+        self._maxes: list[bytes] = [chunk[-1] for chunk in self._lists]
+        self._sorted = len(keys)  # keys in the chunks
         self._waiting: set[bytes] = set()  # keys added, not yet in the chunks
 
     def __len__(self) -> int:
@@ -47,12 +52,7 @@ class SortedKeys:
 
     def copy(self) -> SortedKeys:
         """An independent copy."""
-        other = SortedKeys()
-        other._lists = [list(chunk) for chunk in self._lists]
-        other._maxes = list(self._maxes)
-        other._sorted = self._sorted
-        other._waiting = set(self._waiting)
-        return other
+        return type(self)(self.range(b""))  # every key is 1+ bytes, so all of them
 
     def add(self, key: bytes) -> None:
         """Insert ``key`` (the caller knows it is absent)."""
