@@ -38,6 +38,7 @@ OPS = {
     "replay": "RunState.fold(get_run(id), list_events(id)), a run of 10,000 events",
     "get_run_state": "get_run_state(random run of 10,000)",
     "listing": "list_runs_filtered(status='failed', limit=100) on 100,000 runs",
+    "rebuild": "rebuild_projections() over 100 runs x 1,000 events",
 }
 _ENTRY = "_profiled_loop"
 
@@ -117,6 +118,21 @@ def _setup(key: str, workdir: str) -> tuple[Callable[[], None], int]:
                 store.list_runs_filtered(status="failed", limit=100)
 
         return list_loop, 3000
+    if key == "rebuild":
+        store = RunStore.open(workdir, durability="fast")
+        ids = uuids(16, 111)
+        create_runs(store, ids[:100], ids[100:], 10)
+        templates = [run_events(16 + i, 1000) for i in range(4)]
+        for k in range(0, 1000, 50):
+            store.append_many(
+                [AppendRequest(r, templates[i % 4][k : k + 50]) for i, r in enumerate(ids[:100])]
+            )
+
+        def rebuild_loop() -> None:
+            for _ in range(3):
+                store.rebuild_projections()
+
+        return rebuild_loop, 3
     raise ValueError(f"no profile for {key!r}; choose from {', '.join(OPS)}")
 
 

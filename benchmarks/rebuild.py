@@ -9,12 +9,14 @@ from it.
   listing and executions, in one write transaction;
 - ``lmdb`` (the read side's limit): a cursor over the log in position order, one ``get`` +
   msgspec decode of a minimal struct per event, and a count per run (it writes nothing);
-- ``sqlite``: read every event in position order, decode, fold each run's state, write the
-  states back (the status index is SQLite's own index);
+- ``sqlite``: the sqlite3 store rebuilding its derived tables as its user would: read every
+  event in position order, decode, fold each run's state, recompute each session's last
+  activity and run count, write both tables back (``executemany``; the status index is
+  SQLite's own index on the status column);
 - ``eventsourcing``: read every stored event through the notification log, map it back to a
   domain event and fold a per-aggregate view (what a projection does with the library).
 
-No target: the figure tracks the cost of a rebuild.
+Target: ≥ 1x the sqlite3 store's rebuild (events/s, the same log).
 """
 
 from __future__ import annotations
@@ -126,7 +128,7 @@ def _run(peer: str, params: Params, workdir: str) -> dict[str, Sample]:
             db.append_many([(r, templates[i % 4][k : k + 50], None) for i, r in enumerate(run_ids)])
 
         def work() -> int:
-            n = db.rebuild_states()
+            n = db.rebuild_views()
             assert n == total
             return total
 
@@ -172,7 +174,9 @@ def _rows(outputs: Mapping[str, PeerOutput], params: Params) -> list[Row]:
         f"rebuild all projections over {total:,} events",
         outputs,
         "rebuild",
+        targets={"sqlite": ("≥ 1x the sqlite3 store's rebuild", ">=", 1.0)},
         labels={"lmdb": "raw py-lmdb log scan + decode (read limit)"},
+        gap="rebuild",
     )
 
 

@@ -6,6 +6,10 @@
 - ``lmdb`` (the limit): one read transaction, a cursor over the run's keys, msgspec-decode of
   each stored envelope (the store's exact bytes) into a minimal struct ``(type, version,
   position)``, and a count;
+- ``lmdb-full`` (the floor of our work): the same cursor scan, then the run's values joined
+  and decoded **whole** - envelope and typed payload, what ``list_events`` must return - in
+  one msgspec call, with no Python per event; what decoding every field costs with zero
+  Python, beside the minimal struct the limit decodes;
 - ``sqlite``: ``SELECT … ORDER BY seq``, decode each payload, the same ``RunState.fold``;
 - ``eventsourcing``: ``app.repository.get(id)`` (the aggregate rebuilt from its events).
 
@@ -18,7 +22,8 @@ import os
 import struct
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Union
+from uuid import UUID
 
 import msgspec
 
@@ -47,6 +52,41 @@ class Minimal(msgspec.Struct, array_like=True):
     type: str
     version: int
     position: int
+
+
+def _raw_run(workdir: str, key: bytes, events: Sequence[Event]) -> tuple[Any, bytes]:
+    """A raw LMDB env holding the run's stored envelopes at ``key + seq``; (env, key)."""
+    from benchmarks.peers.raw_lmdb import open_env
+    from eventlog.storage.codec import encode_event
+
+    env = open_env(workdir, durable=False)
+    now = datetime.now(UTC)
+    with env.begin(write=True) as txn:
+        for seq, ev in enumerate(events, 1):
+            txn.put(key + _pack(seq), encode_event(ev, seq, now, None), append=True)
+    return env, key
+
+
+def full_decoder() -> msgspec.msgpack.Decoder[list[Any]]:
+    """A decoder of a msgpack array of stored envelopes, payloads typed (every built-in)."""
+    from eventlog.events import EVENT_TYPES
+
+    payload: Any = Union[tuple(EVENT_TYPES.values())]  # noqa: UP007
+    envelope = msgspec.defstruct(
+        "FullEnvelope",
+        [
+            ("type", str),
+            ("version", int),
+            ("position", int),
+            ("recorded_at", datetime),
+            ("event_id", UUID | None),
+            ("payload", payload),
+            ("check", int),
+        ],
+        array_like=True,
+        gc=False,
+    )
+    return msgspec.msgpack.Decoder(list[envelope])  # type: ignore[valid-type]
 
 
 def eventsourcing_replay(app: RunsApp, events: Sequence[Event]) -> Callable[[], int]:
@@ -102,15 +142,7 @@ def _run(peer: str, params: Params, workdir: str) -> dict[str, Sample]:
             return n
 
     elif peer == "lmdb":
-        from benchmarks.peers.raw_lmdb import open_env
-        from eventlog.storage.codec import encode_event
-
-        env = open_env(workdir, durable=False)
-        key = rid.bytes
-        now = datetime.now(UTC)
-        with env.begin(write=True) as txn:
-            for seq, ev in enumerate(events, 1):
-                txn.put(key + _pack(seq), encode_event(ev, seq, now, None), append=True)
+        env, key = _raw_run(workdir, rid.bytes, events)
         decode = msgspec.msgpack.Decoder(Minimal).decode
         first = key + _pack(1)
 
@@ -126,6 +158,23 @@ def _run(peer: str, params: Params, workdir: str) -> dict[str, Sample]:
                         count += 1
             assert count == n
             assert last == n
+            return n
+
+    elif peer == "lmdb-full":
+        from itertools import islice
+
+        env, key = _raw_run(workdir, rid.bytes, events)
+        decode_all = full_decoder().decode
+        first = key + _pack(1)
+
+        def work() -> int:
+            with env.begin() as txn:
+                cur = txn.cursor()
+                cur.set_range(first)
+                values = list(islice(cur.iternext(keys=False), n))
+            decoded = decode_all(b"\xdd" + len(values).to_bytes(4, "big") + b"".join(values))
+            assert len(decoded) == n
+            assert decoded[-1].position == n
             return n
 
     elif peer == "sqlite":
@@ -167,7 +216,10 @@ def _rows(outputs: Mapping[str, PeerOutput], params: Params) -> list[Row]:
             "sqlite": ("≥ 2x the sqlite3 store", ">=", 2.0),
             "eventsourcing": ("≥ 15x eventsourcing", ">=", 15.0),
         },
-        labels={"lmdb": "raw py-lmdb scan + decode (limit)"},
+        labels={
+            "lmdb": "raw py-lmdb scan + decode (limit)",
+            "lmdb-full": "raw py-lmdb scan + full decode, no Python per event (floor)",
+        },
         gap="replay",
     )
 
@@ -176,7 +228,7 @@ WORKLOAD = Workload(
     number=4,
     key="replay",
     title="replay: read + decode + fold a run of 10k events",
-    peers=("eventlog", "lmdb", "sqlite", "eventsourcing", "memory"),
+    peers=("eventlog", "lmdb", "lmdb-full", "sqlite", "eventsourcing", "memory"),
     params=_params,
     run=_run,
     rows=_rows,

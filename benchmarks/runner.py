@@ -54,6 +54,7 @@ ALL = (
     "pg_log_read",
     "agents_session",
     "startup",
+    "memory_scale",
 )
 
 #: the first PostgreSQL workload's number (their rows have a README section of their own)

@@ -10,15 +10,47 @@ aborts the whole append.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from operator import attrgetter
 from typing import ClassVar
 from uuid import UUID
+
+import msgspec
 
 from eventlog.engine.protocols import ProjectionReader, ProjectionTx
 from eventlog.model.records import EventRecord, RunRecord
 from eventlog.model.state import RunState
 from eventlog.storage.codec import RUN_STATE
 
-__all__ = ["RunStateProjector", "RunStateQuery"]
+__all__ = ["ListedState", "RunStateProjector", "RunStateQuery", "listed_states"]
+
+
+class ListedState(msgspec.Struct, gc=False):
+    """What a listing reads of a state: two fields, left encoded (the others are skipped)."""
+
+    status: msgspec.Raw
+    updated_at: msgspec.Raw = msgspec.Raw(b"\xc0")
+
+
+_listed_states = msgspec.msgpack.Decoder(list[ListedState])
+_UPDATED_AT = attrgetter("updated_at")
+
+
+def listed_states(values: list[bytes | None]) -> list[ListedState] | None:
+    """``status`` and ``updated_at`` of each stored state, encoded, in one decode.
+
+    None when a run has no state or no ``updated_at``, or a value does not decode: the caller
+    then reads those runs one by one (and a damaged one is reported by name).
+    """
+    if None in values:
+        return None
+    joined = b"".join(values)  # type: ignore[arg-type]  # (no None: checked above)
+    try:
+        found = _listed_states.decode(b"\xdd" + len(values).to_bytes(4, "big") + joined)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+    if 1 in list(map(len, map(_UPDATED_AT, found))):  # nil: the record's time applies
+        return None
+    return found
 
 
 class RunStateQuery:

@@ -4,16 +4,25 @@ Keys (all in this projector's keyspace; ``inv`` = newest-first created_at, ``cod
 
 - ``r`` + run_id → ``[code, created_us, session_id]`` (where the run's index keys are)
 - ``a`` + inv + run_id, ``s`` + code + inv + run_id, ``S`` + session + inv + run_id,
-  ``T`` + session + code + inv + run_id → ``b""`` (one ordered list per filter combination)
+  ``T`` + session + code + inv + run_id → the run's *listed record* (one ordered list per
+  filter combination)
 - ``c`` + code → count, ``C`` + session + code → count
 
-A page of ``limit`` runs after ``offset`` is one cursor walk over one of the lists, so its cost
-grows with ``limit + offset``, never with the number of runs; counts read at most 9 keys.
+The listed record (version 2 of this view; version 1 stored ``b""``) is the run record as
+created, msgpack-encoded as a map *without* its two changing fields, ``status`` and
+``updated_at``: a covering index. A page of ``limit`` runs after ``offset`` is one cursor walk
+over one of the lists, so its cost grows with ``limit + offset``, never with the number of
+runs, and it reads no run record: only each run's state, for those two fields
+(:func:`listed_page`). The value is stored *open*: the header of a 9-entry map, then the 7
+entries it has. Counts read at most 9 keys.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from datetime import datetime
+from itertools import chain, islice, repeat
+from operator import attrgetter
+from typing import Any, ClassVar
 from uuid import UUID
 
 import msgspec
@@ -23,8 +32,9 @@ from eventlog.model.records import EventRecord, RunRecord
 from eventlog.model.state import status_after
 from eventlog.model.status import RunStatus
 from projections._keys import STATUS_CODE, STATUS_OF_CODE, inv_micros, read_u64, u64
+from projections.run_state import ListedState
 
-__all__ = ["StatusIndexProjector", "StatusIndexQuery"]
+__all__ = ["StatusIndexProjector", "StatusIndexQuery", "listed_page"]
 
 
 class _Entry(msgspec.Struct, array_like=True):
@@ -33,8 +43,57 @@ class _Entry(msgspec.Struct, array_like=True):
     session: bytes
 
 
+class _Listed(msgspec.Struct):
+    """The run record's fields that never change, named as :class:`RunRecord` names them."""
+
+    id: UUID
+    session_id: UUID
+    provider: str
+    model: str
+    metadata: dict[str, Any]
+    client_request_id: str | None
+    created_at: datetime
+
+
 _enc = msgspec.msgpack.Encoder()
 _dec = msgspec.msgpack.Decoder(_Entry)
+_record_enc = msgspec.msgpack.Encoder(uuid_format="bytes")
+#: a listed record: the header of a 9-entry msgpack map, then its first 7 entries
+_OPEN = b"\x89"
+_STATUS, _UPDATED_AT = attrgetter("status"), attrgetter("updated_at")
+_STATUS_KEY, _UPDATED_KEY = _record_enc.encode("status"), _record_enc.encode("updated_at")
+
+
+def _listed(run: RunRecord) -> bytes:
+    fields = _Listed(
+        run.id,
+        run.session_id,
+        run.provider,
+        run.model,
+        run.metadata,
+        run.client_request_id,
+        run.created_at,
+    )
+    return _OPEN + _record_enc.encode(fields)[1:]  # a fixmap of 7: its header is one byte
+
+
+def listed_page(listed: list[bytes], states: list[ListedState]) -> bytes | None:
+    """The msgpack of the ``list[RunRecord]`` a listing page returns (None: not listed records).
+
+    ``listed`` are the list entries' values, ``states`` the runs' two changing fields: each
+    open map gets its two missing entries, so the whole page decodes in one call.
+    """
+    n = len(listed)
+    if len(states) != n or not all(map(bytes.startswith, listed, repeat(_OPEN))):
+        return None  # an index of version 1 (being rebuilt) has b"" there
+    parts = zip(
+        listed,
+        repeat(_STATUS_KEY),
+        map(_STATUS, states),
+        repeat(_UPDATED_KEY),
+        map(_UPDATED_AT, states),
+    )
+    return b"\xdd" + n.to_bytes(4, "big") + b"".join(chain.from_iterable(parts))
 
 
 def _list_prefix(status: RunStatus | None, session_id: UUID | None) -> bytes:
@@ -60,17 +119,18 @@ class StatusIndexQuery:
         offset: int = 0,
     ) -> list[UUID]:
         """Run ids, newest first (by created_at), matching the filters."""
-        out: list[UUID] = []
+        return [UUID(bytes=rid) for rid, _ in self.entries(status, session_id, limit, offset)]
+
+    def entries(
+        self, status: RunStatus | None, session_id: UUID | None, limit: int, offset: int
+    ) -> list[tuple[bytes, bytes]]:
+        """``(run id bytes, listed record)`` of a page, newest first (see :func:`listed_page`)."""
+        out: list[tuple[bytes, bytes]] = []
         if limit <= 0:
             return out
-        skipped = 0
-        for key, _ in self._reader.scan(_list_prefix(status, session_id)):
-            if skipped < offset:
-                skipped += 1
-                continue
-            out.append(UUID(bytes=key[-16:]))
-            if len(out) >= limit:
-                break
+        pairs = self._reader.scan(_list_prefix(status, session_id))
+        for key, value in islice(pairs, offset, offset + limit):
+            out.append((key[-16:], value))
         return out
 
     def count(self, *, status: RunStatus | None = None, session_id: UUID | None = None) -> int:
@@ -96,9 +156,9 @@ def _bump(tx: ProjectionTx, key: bytes, delta: int) -> None:
         tx.delete(key)
 
 
-def _add(tx: ProjectionTx, run_id: bytes, entry: _Entry) -> None:
-    tx.put(b"s" + entry.code + entry.inv + run_id, b"")
-    tx.put(b"T" + entry.session + entry.code + entry.inv + run_id, b"")
+def _add(tx: ProjectionTx, run_id: bytes, entry: _Entry, listed: bytes) -> None:
+    tx.put(b"s" + entry.code + entry.inv + run_id, listed)
+    tx.put(b"T" + entry.session + entry.code + entry.inv + run_id, listed)
     _bump(tx, b"c" + entry.code, 1)
     _bump(tx, b"C" + entry.session + entry.code, 1)
 
@@ -114,7 +174,8 @@ class StatusIndexProjector:
     """Maintains the status index (see the module docstring for the key layout)."""
 
     name: ClassVar[str] = "status_index"
-    version: ClassVar[int] = 1
+    #: 2: the lists' values hold the listed record (1: ``b""``); a store rebuilds it on open
+    version: ClassVar[int] = 2
     event_types: ClassVar[frozenset[str]] = frozenset(
         {
             "RunStarted",
@@ -131,10 +192,11 @@ class StatusIndexProjector:
         entry = _Entry(
             STATUS_CODE[RunStatus.PENDING], inv_micros(run.created_at), run.session_id.bytes
         )
+        listed = _listed(run)
         tx.put(b"r" + rid, _enc.encode(entry))
-        tx.put(b"a" + entry.inv + rid, b"")
-        tx.put(b"S" + entry.session + entry.inv + rid, b"")
-        _add(tx, rid, entry)
+        tx.put(b"a" + entry.inv + rid, listed)
+        tx.put(b"S" + entry.session + entry.inv + rid, listed)
+        _add(tx, rid, entry, listed)
 
     def on_run_deleted(self, tx: ProjectionTx, run: RunRecord) -> None:
         rid = run.id.bytes
@@ -157,9 +219,10 @@ class StatusIndexProjector:
         new = status_after(current, record.event)
         if new == current:
             return
+        listed = tx.get(b"a" + entry.inv + rid) or b""
         _remove(tx, rid, entry)
         entry.code = STATUS_CODE[new]
-        _add(tx, rid, entry)
+        _add(tx, rid, entry, listed)
         tx.put(b"r" + rid, _enc.encode(entry))
 
     def query(self, reader: ProjectionReader) -> StatusIndexQuery:

@@ -30,8 +30,12 @@ from eventlog.model.status import TERMINAL_STATUSES, RunStatus
 __all__ = ["SqliteStore"]
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS sessions (id BLOB PRIMARY KEY, created_us INTEGER NOT NULL)
-    WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sessions (
+    id BLOB PRIMARY KEY,
+    created_us INTEGER NOT NULL,
+    updated_us INTEGER NOT NULL DEFAULT 0,
+    run_count INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS runs (
     id BLOB PRIMARY KEY,
     session_id BLOB NOT NULL,
@@ -257,17 +261,22 @@ class SqliteStore:
             )
         return out
 
-    def rebuild_states(self) -> int:
-        """Refold every run's state from the log (position order) and write it back.
+    def rebuild_views(self) -> int:
+        """Rebuild the derived tables from the log, as a sqlite3 user would; returns events read.
 
-        What a sqlite3 user does to rebuild a view; returns how many events were read.
+        In one transaction: every run's state is folded again from its events, read in
+        position order (the status column, the status index's key, with it), and every
+        session's ``updated_us`` (its newest run's creation or last event) and ``run_count``
+        are recomputed; then both tables are written back with ``executemany``.
         """
         db = self.db
         db.execute("BEGIN IMMEDIATE")
         try:
             states: dict[bytes, RunState] = {}
-            for rid, record in db.execute("SELECT id, record FROM runs"):
+            session_of: dict[bytes, bytes] = {}
+            for rid, sid, record in db.execute("SELECT id, session_id, record FROM runs"):
                 states[rid] = RunState.initial(_record_decoder.decode(record))
+                session_of[rid] = sid
             n = 0
             decode = _event_decoder.decode
             for rid, seq, pos, us, payload in db.execute(
@@ -279,9 +288,21 @@ class SqliteStore:
                 )
                 states[rid] = state.apply(rec)
                 n += 1
+            sessions: dict[bytes, list[int]] = {
+                sid: [created, created, 0]
+                for sid, created in db.execute("SELECT id, created_us FROM sessions")
+            }
+            for rid, state in states.items():
+                entry = sessions[session_of[rid]]
+                entry[1] = max(entry[1], _us(state.updated_at or state.created_at or _EPOCH))
+                entry[2] += 1
             db.executemany(
                 "UPDATE runs SET status = ?, state = ? WHERE id = ?",
                 ((s.status.value, _encoder.encode(s), rid) for rid, s in states.items()),
+            )
+            db.executemany(
+                "UPDATE sessions SET updated_us = ?, run_count = ? WHERE id = ?",
+                ((updated, count, sid) for sid, (_, updated, count) in sessions.items()),
             )
             db.execute("COMMIT")
         except BaseException:

@@ -18,7 +18,9 @@ parts, which do the work inside it (eventsourcing's ``method`` / ``_method(txn)`
   by kind, checked or created on its first append (``expected_seq=0``);
 - ``projectors`` (:class:`~eventlog.engine.projectors.ProjectorSet`): everything derived from
   events - run state, status index, session listing, executions - the built-ins included; the
-  engine names none of them.
+  engine names none of them;
+- ``replayer`` (:class:`~eventlog.engine.rebuild.Replayer`): the records and the log fed to
+  projectors in one pass (rebuilds, ``verify``).
 
 The engine itself stamps and checks the store format and rebuilds projectors from the log.
 """
@@ -29,16 +31,10 @@ from collections.abc import Callable, Sequence
 from uuid import UUID
 
 from eventlog.engine.appends import Appender
-from eventlog.engine.projectors import (
-    ProjectionTxn,
-    ProjectorMeta,
-    ProjectorSet,
-    apply_one,
-    call_hook,
-    is_async,
-)
+from eventlog.engine.projectors import ProjectionTxn, ProjectorMeta, ProjectorSet, is_async
 from eventlog.engine.protocols import ProjectionTx, Projector
 from eventlog.engine.reads import EventReader
+from eventlog.engine.rebuild import Replayer
 from eventlog.engine.records import Records
 from eventlog.engine.stream_index import StreamIndex
 from eventlog.engine.streams import OtherStreams
@@ -73,6 +69,7 @@ class Engine:
         self.streams = OtherStreams(self.index, self.projectors)
         self.targets = StreamTargets(self.index, self.streams)
         self.appends = Appender(self.index, self.reads, self.projectors, self.targets)
+        self.replayer = Replayer(self.reads, self.records, self.streams)
 
     # -- store format ----------------------------------------------------------------------
     def init_store(self, txn: KVTxn) -> None:
@@ -113,14 +110,17 @@ class Engine:
     ) -> None:
         """Rebuild projectors ``names`` from the stored sessions, runs and the whole log.
 
-        An async projector is reset instead (its view cleared, checkpoint 0): its thread
-        catches up from the log in batches, without holding this transaction. A stored event
-        that breaks the lifecycle rule (``InvalidTransition``: a terminal run moved on, which
-        an append refuses) is logged and left out of the views that refuse it, so the
-        rebuild completes; ``store.verify()`` reports it as ``invalid_transition``.
+        Every inline projector named is cleared, then fed in one pass over the records and
+        the log (:class:`~eventlog.engine.rebuild.Replayer`). An async projector is reset
+        instead (its view cleared, checkpoint 0): its thread catches up from the log in
+        batches, without holding this transaction. A stored event that breaks the lifecycle
+        rule (``InvalidTransition``: a terminal run moved on, which an append refuses) is
+        logged and left out of the views that refuse it, so the rebuild completes;
+        ``store.verify()`` reports it as ``invalid_transition``.
         """
         chosen = self.projectors.subset(names)
         last = self.index.last_position(txn)
+        targets: list[tuple[Projector, ProjectionTx]] = []
         for projector in chosen.all:
             tx = ProjectionTxn(txn, projector.name)
             tx.clear()
@@ -129,7 +129,9 @@ class Engine:
                 if progress is not None:
                     progress(projector.name, 0, last)
                 continue
-            self.replay_into(txn, projector, tx, progress, last, on_refused=_log_refused)
+            targets.append((projector, tx))
+        self.replayer.replay(txn, targets, progress, last, on_refused=_log_refused)
+        for projector, _ in targets:
             chosen.set_meta(txn, projector.name, ProjectorMeta(projector.version, last, True))
 
     def replay_into(
@@ -145,49 +147,18 @@ class Engine:
     ) -> None:
         """Feed ``projector`` (writing through ``tx``) every session, run and logged event.
 
-        ``to_position`` stops after that position (an async projector's checkpoint).
-        ``on_bad(stream_id, seq, error)`` is told of an event that cannot be read (else the
-        error propagates); ``on_refused(projector name, record, error)`` of an event the
-        projector refuses with ``InvalidTransition`` (else the error propagates), which is
-        then left out of its view.
+        See :meth:`eventlog.engine.rebuild.Replayer.replay` for ``on_bad``, ``to_position``
+        and ``on_refused``.
         """
-        target = tx
-        records = self.records
-        if callable(getattr(projector, "on_session_created", None)):
-            for session in records.iter_sessions(txn):
-                call_hook(projector, target, "on_session_created", session)
-        if callable(getattr(projector, "on_run_created", None)):
-            for run in records.iter_runs(txn):
-                call_hook(projector, target, "on_run_created", run)
-        if callable(getattr(projector, "on_stream_created", None)):
-            for stream in self.streams.iter_streams(txn):
-                call_hook(projector, target, "on_stream_created", stream)
-        types = frozenset(getattr(projector, "event_types", frozenset()))
-        done = 0
-        ids: dict[bytes, UUID] = {}
-        reads = self.reads
-        for position, ref in reads.iter_log(txn):
-            if to_position is not None and position > to_position:
-                break
-            try:
-                record = reads.read_ref(txn, ref, ids)
-            except StoreError as exc:
-                if on_bad is None:
-                    raise
-                on_bad(ids.get(ref[:8], _NO_STREAM), unpack_u64(ref[8:]), exc)
-                continue
-            if not types or record.type in types:
-                try:
-                    apply_one(projector, target, record)
-                except InvalidTransition as exc:
-                    if on_refused is None:
-                        raise
-                    on_refused(projector.name, record, exc)
-            done += 1
-            if progress is not None and done % 1000 == 0:
-                progress(projector.name, position, last)
-        if progress is not None:
-            progress(projector.name, last, last)
+        self.replayer.replay(
+            txn,
+            [(projector, tx)],
+            progress,
+            last,
+            on_bad=on_bad,
+            to_position=to_position,
+            on_refused=on_refused,
+        )
 
 
 def _log_refused(name: str, record: EventRecord, exc: InvalidTransition) -> None:

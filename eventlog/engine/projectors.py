@@ -85,6 +85,20 @@ class ProjectionTxn:
         """Hint that ``get`` will be asked for ``keys`` (one query on a remote backend)."""
         self._txn.prefetch("projections", [self._prefix + k for k in keys])
 
+    @property
+    def room(self) -> int:
+        """The longest key this keyspace takes (the store's limit minus the prefix)."""
+        return self._room
+
+    def put_many(self, items: Sequence[tuple[bytes, bytes]]) -> None:
+        """``put`` of each ``(key, value)``, keys in ascending order (one call: a rebuild)."""
+        room, prefix = self._room, self._prefix
+        keys = [k for k, _ in items]
+        if set(map(type, keys)) - {bytes} or max(map(len, keys), default=0) > room:
+            for key in keys:
+                _check_key(key, room)  # raises, naming the first bad key
+        self._txn.put_many("projections", [(prefix + k, bytes(v)) for k, v in items])
+
     def check_key(self, key: bytes) -> None:
         """Raise ``TypeError``/``ValueError`` unless ``key`` is bytes that fit this keyspace."""
         _check_key(key, self._room)
@@ -92,6 +106,18 @@ class ProjectionTxn:
     def get(self, key: bytes) -> bytes | None:
         _check_key(key, self._room)
         return self._txn.get("projections", self._prefix + key)
+
+    def get_many(self, keys: Sequence[bytes]) -> list[bytes | None]:
+        """``get`` of each of ``keys``, in order (one call for a page of reads)."""
+        room, prefix, get = self._room, self._prefix, self._txn.get
+        if set(map(type, keys)) - {bytes} or max(map(len, keys), default=0) > room:
+            for key in keys:
+                _check_key(key, room)  # raises, naming the first bad key
+        many = getattr(self._txn, "get_many", None)  # a backend's one-call read (LMDB)
+        if callable(many):
+            found: list[bytes | None] = many("projections", [prefix + key for key in keys])
+            return found
+        return [get("projections", prefix + key) for key in keys]
 
     def put(self, key: bytes, value: bytes) -> None:
         _check_key(key, self._room)

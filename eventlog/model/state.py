@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from itertools import compress
+from operator import attrgetter
 from typing import Any
 from uuid import UUID
 
@@ -61,6 +63,8 @@ def status_after(status: RunStatus, event: AnyEvent) -> RunStatus:
         return RunStatus(event.status)
     return _STATUS_OF.get(type(event), status)
 
+
+_EVENT = attrgetter("event")
 
 #: Event types the fold must look at one by one (the others cannot change the status:
 #: they set only the time, the count and the seq).
@@ -171,17 +175,17 @@ class RunState(msgspec.Struct):
         go through the per-event rule, the rest are counted. No lifecycle check: use
         :meth:`advance` for new events.
         """
-        special = FOLD_SPECIAL
-        last: EventRecord | None = None
-        plain = 0
-        for ev in events:
-            last = ev
-            if type(ev.event) in special:
-                _step(self, ev)
-            else:
-                plain += 1
-        if plain and last is not None and type(last.event) not in special:
+        records = events if isinstance(events, list) else list(events)
+        if not records:
+            return
+        # which records are special, found in C (map), so Python steps through those alone
+        flags = list(map(FOLD_SPECIAL.__contains__, map(type, map(_EVENT, records))))
+        for i in compress(range(len(records)), flags):
+            _step(self, records[i])
+        plain = len(flags) - sum(flags)
+        if plain and not flags[-1]:
             # the last event was a plain one: it sets the time and the seq
+            last = records[-1]
             event = last.event
             self.updated_at = event.timestamp if isinstance(event, Event) else last.recorded_at
             self.last_seq = last.seq

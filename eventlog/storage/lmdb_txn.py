@@ -69,6 +69,19 @@ class LmdbTxn:
             return None
         return value
 
+    def get_many(self, table: str, keys: Sequence[bytes]) -> list[bytes | None]:
+        """``get`` of each of ``keys``, in order, in one py-lmdb call (``Cursor.getmulti``)."""
+        db, prefix = self._dbs[table]
+        full = [prefix + k for k in keys] if prefix else list(keys)
+        try:
+            pairs = self._txn.cursor(db=db).getmulti(full)
+        except lmdb.BadValsizeError:  # an empty or too long key: never stored
+            return [self.get(table, k) for k in keys]
+        if len(pairs) == len(full):
+            return [v for _, v in pairs]
+        found = dict(pairs)  # some are missing (getmulti leaves them out)
+        return [found.get(k) for k in full]
+
     def put(self, table: str, key: bytes, value: bytes, *, append: bool = False) -> None:
         db, prefix = self._dbs[table]
         if not key:  # LMDB refuses it in a database of its own: refuse it everywhere

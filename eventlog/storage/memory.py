@@ -1,22 +1,24 @@
 """The in-memory backend: the same contract as LMDB with no disk, for users' own unit tests.
 
-Each table is a dict plus a sorted key list; a write transaction records an undo log and rolls
-it back when the engine raises, so a failed append leaves nothing behind - exactly as on LMDB.
-One lock serializes transactions (readers included): simple, and plenty for tests. Only the
-thread holding it can open another transaction inside one; the reads stay snapshots even then
-(a write begun under an open read copies the tables first, a read begun under an open write
-sees the tables as the write's undo log would leave them).
+Each table is a dict plus its keys in order (a chunked
+:class:`~eventlog.storage.sorted_keys.SortedKeys`, so an insert does not move every key after
+it); a write transaction records an undo log and rolls it back when the engine raises, so a
+failed append leaves nothing behind - exactly as on LMDB. One lock serializes transactions
+(readers included): simple, and plenty for tests. Only the thread holding it can open another
+transaction inside one; the reads stay snapshots even then (a write begun under an open read
+copies the tables first, a read begun under an open write sees the tables as the write's undo
+log would leave them).
 """
 
 from __future__ import annotations
 
-import bisect
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from eventlog.errors import StoreClosedError, StoreError
 from eventlog.storage.kv import TABLES, Followed, follow_by_gets, get_range_by_scan
+from eventlog.storage.sorted_keys import SortedKeys
 from eventlog.storage.wakeup import Wakeup
 
 __all__ = ["MemoryBackend"]
@@ -30,21 +32,21 @@ class _Table:
 
     def __init__(self) -> None:
         self.data: dict[bytes, bytes] = {}
-        self.keys: list[bytes] = []
+        self.keys = SortedKeys()
 
     def copy(self) -> _Table:
         other = _Table()
-        other.data, other.keys = dict(self.data), list(self.keys)
+        other.data, other.keys = dict(self.data), self.keys.copy()
         return other
 
     def restore(self, key: bytes, old: object) -> None:
         """Undo one change of ``key`` (``old``: its previous value, or _MISSING)."""
         if old is _MISSING:
             del self.data[key]
-            del self.keys[bisect.bisect_left(self.keys, key)]
+            self.keys.remove(key)
         else:
             if key not in self.data:
-                bisect.insort(self.keys, key)
+                self.keys.add(key)
             self.data[key] = old  # type: ignore[assignment]
 
 
@@ -72,7 +74,7 @@ class _MemoryTxn:
         t = self._tables[table]
         old = t.data.get(key, _MISSING)
         if old is _MISSING:
-            bisect.insort(t.keys, key)
+            t.keys.add(key)
         t.data[key] = bytes(value)
         self.written += len(value)
         self._undo.append((t, key, old))
@@ -84,14 +86,11 @@ class _MemoryTxn:
             self.put(table, key, value, append=append)
 
     def last_key(self, table: str, below: bytes | None = None) -> bytes | None:
-        keys = self._tables[table].keys
-        i = len(keys) if below is None else bisect.bisect_left(keys, below)
-        return keys[i - 1] if i else None
+        return self._tables[table].keys.last_below(below)
 
     def values(self, table: str, start: bytes, n: int) -> tuple[list[bytes], bytes | None]:
         t = self._tables[table]
-        lo = bisect.bisect_left(t.keys, start)
-        keys = t.keys[lo : lo + max(n, 0)]
+        keys = t.keys.take(start, n) if n > 0 else []
         data = t.data
         return [data[k] for k in keys], (keys[-1] if keys else None)
 
@@ -102,7 +101,7 @@ class _MemoryTxn:
         old = t.data.pop(key, _MISSING)
         if old is _MISSING:
             return False
-        del t.keys[bisect.bisect_left(t.keys, key)]
+        t.keys.remove(key)
         self._undo.append((t, key, old))
         return True
 
@@ -132,9 +131,7 @@ class _MemoryTxn:
         self, table: str, start: bytes, stop: bytes | None = None, *, reverse: bool = False
     ) -> Iterator[tuple[bytes, bytes]]:
         t = self._tables[table]
-        lo = bisect.bisect_left(t.keys, start)
-        hi = len(t.keys) if stop is None else bisect.bisect_left(t.keys, stop)
-        keys = t.keys[lo:hi]  # a snapshot: the caller may write while iterating
+        keys = t.keys.range(start, stop)  # a snapshot: the caller may write while iterating
         if reverse:
             keys.reverse()
         data = t.data

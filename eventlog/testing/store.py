@@ -59,6 +59,7 @@ from eventlog.model.events import (
     UsageRecorded,
 )
 from eventlog.testing.event_types import TypesContract
+from eventlog.testing.listing import ListingContract
 from eventlog.testing.multi_stream import MultiStreamContract
 from eventlog.testing.streams import StreamsContract
 from eventlog.testing.subscriptions import SubscriptionsContract
@@ -92,7 +93,12 @@ def sample_events(session_id: UUID) -> list[Event]:
 
 
 class StoreContract(
-    ViewsContract, SubscriptionsContract, StreamsContract, MultiStreamContract, TypesContract
+    ViewsContract,
+    ListingContract,
+    SubscriptionsContract,
+    StreamsContract,
+    MultiStreamContract,
+    TypesContract,
 ):
     """The behaviour every backend shares. Subclass and implement :meth:`make_store`."""
 

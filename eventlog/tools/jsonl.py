@@ -487,6 +487,10 @@ def import_lines(
                 counts["event"] += 1
         except ImportFileError:
             raise
-        except (EventLogError, ValueError, TypeError) as exc:  # a rule, or a value too big
+        except EventLogError as exc:  # a rule, or a projector's failure
+            # the chain is kept: a storage failure under a projector (LMDB's full map) is the
+            # backend's to handle - it grows the map and runs the import again
+            raise ImportFileError(number, str(exc)) from exc
+        except (ValueError, TypeError) as exc:  # a value too big, or of the wrong type
             raise ImportFileError(number, str(exc)) from None
     return ImportSummary(counts["session"], counts["run"], counts["event"], counts["stream"])

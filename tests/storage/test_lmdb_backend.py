@@ -208,3 +208,32 @@ def test_stream_numbers_grow_and_are_never_reused(tmp_path: Path) -> None:
         appended = store.append_event(again, TextDelta("y"))
         assert [(e.seq, e.event) for e in store.list_events(again)] == [(1, appended.event)]
         assert store.verify() == []
+
+
+def test_get_many_reads_in_order_with_missing_and_refused_keys(tmp_path: Path) -> None:
+    from eventlog.storage.lmdb_txn import LmdbTxn
+
+    with RunStore.open(str(tmp_path / "s")) as store:
+        backend = store.core.backend
+
+        def fill(txn: KVTxn) -> None:
+            for k in (b"k1", b"k2", b"k3"):
+                txn.put("projections", k, b"v" + k)
+
+        backend.write(fill)
+
+        def read(txn: KVTxn) -> tuple[list[bytes | None], ...]:
+            assert isinstance(txn, LmdbTxn)
+            return (
+                txn.get_many("projections", [b"k3", b"k1", b"k2"]),
+                txn.get_many("projections", [b"k2", b"nope", b"k1"]),
+                txn.get_many("projections", [b"k1", b"", b"x" * 600]),
+                txn.get_many("projections", []),
+            )
+
+        assert backend.read(read) == (
+            [b"vk3", b"vk1", b"vk2"],
+            [b"vk2", None, b"vk1"],
+            [b"vk1", None, None],
+            [],
+        )

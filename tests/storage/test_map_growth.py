@@ -173,3 +173,47 @@ def test_full_store_every_write_kind_fails_cleanly_then_deletes_after_raising_th
         assert [number(r.event) for r in store.list_events(runs[1])] == list(range(written))
         assert store.verify() == []
     assert (path / "data.mdb").stat().st_size < 1.5 * size_full
+
+
+def test_import_grows_the_map_when_a_projector_fills_it(tmp_path: Path) -> None:
+    """A full map hit in a projector's hook during an import grows the map (not a line error)."""
+    import msgspec
+
+    encode = msgspec.json.Encoder().encode
+    now = "2026-01-01T00:00:00Z"
+    sid = "00000000-0000-4000-8000-000000000000"
+    lines = [
+        encode(
+            {
+                "kind": "session",
+                "id": sid,
+                "title": "t",
+                "model": "m",
+                "metadata": {},
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+    ]
+    for i in range(1, 6001):
+        lines.append(
+            encode(
+                {
+                    "kind": "run",
+                    "id": f"00000000-0000-4000-8000-{i:012d}",
+                    "session_id": sid,
+                    "status": "pending",
+                    "provider": "p",
+                    "model": "m",
+                    "metadata": {"note": "x" * 40},
+                    "client_request_id": None,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+        )
+    with RunStore.open(str(tmp_path / "s"), durability="fast", map_size=MiB) as store:
+        summary = store.import_jsonl(lines)
+        assert summary.runs == 6000
+        assert map_size(store) > MiB
+        assert store.count_runs() == 6000

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 from uuid import UUID
 
+import msgspec
+
 from eventlog.engine.core import Engine
 from eventlog.engine.projectors import ProjectionTxn, reader
 from eventlog.model.records import RunRecord, Session
 from eventlog.storage.kv import KVTxn
-from projections.run_state import RunStateQuery
+from projections.run_state import RunStateQuery, listed_states
 from projections.session_listing import SessionListingQuery
+from projections.status_index import listed_page
 
-__all__ = ["prefetch_runs", "run_with_status", "session_with_activity"]
+__all__ = ["listed_runs", "prefetch_runs", "run_with_status", "session_with_activity"]
 
 
 def run_with_status(engine: Engine, txn: KVTxn, rid: UUID) -> RunRecord | None:
@@ -51,6 +54,34 @@ def session_with_activity(engine: Engine, txn: KVTxn, sid: UUID) -> Session | No
     return Session(
         session.id, session.title, session.model, session.metadata, session.created_at, updated
     )
+
+
+_PAGE = msgspec.msgpack.Decoder(list[RunRecord])
+
+
+def listed_runs(engine: Engine, txn: KVTxn, entries: list[tuple[bytes, bytes]]) -> list[RunRecord]:
+    """A listing page's runs from the status index's entries ``(run id, listed record)``.
+
+    The covering index holds each run's record but its status and update time, which come
+    from the run-state view: one ``get`` per run, and the page decodes as ``list[RunRecord]``
+    in one msgspec call. Entries of another layout (an index not yet rebuilt), or states that
+    cannot say, take the run-by-run path.
+    """
+    keys = [rid for rid, _ in entries]
+    if not keys:
+        return []
+    states = ProjectionTxn(txn, "run_state")
+    states.prefetch(keys)
+    fields = listed_states(states.get_many(keys))
+    blob = None if fields is None else listed_page([v for _, v in entries], fields)
+    if blob is not None:
+        try:
+            return _PAGE.decode(blob)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            pass  # read run by run: a damaged record is then reported by name
+    ids = [UUID(bytes=k) for k in keys]
+    prefetch_runs(txn, ids)
+    return [r for r in (run_with_status(engine, txn, i) for i in ids) if r is not None]
 
 
 def prefetch_runs(txn: KVTxn, ids: list[UUID]) -> None:

@@ -25,7 +25,7 @@ from eventlog.store.plans.arguments import (
     check_status,
     run_status,
 )
-from eventlog.store.plans.records import prefetch_runs, run_with_status
+from eventlog.store.plans.records import listed_runs, run_with_status
 from eventlog.store.projection_view import ProjectionView
 from projections.run_state import RunStateQuery
 from projections.status_index import StatusIndexQuery
@@ -146,11 +146,8 @@ class RunPlans:
         engine = self.engine
 
         def work(txn: KVTxn) -> list[RunRecord]:
-            ids = StatusIndexQuery(reader(txn, "status_index")).page(
-                status=st, session_id=sid, limit=lim, offset=off
-            )
-            prefetch_runs(txn, ids)
-            return [r for r in (run_with_status(engine, txn, i) for i in ids) if r is not None]
+            index = StatusIndexQuery(reader(txn, "status_index"))
+            return listed_runs(engine, txn, index.entries(st, sid, lim, off))
 
         return work
 

@@ -1,0 +1,342 @@
+"""Replaying the stored records and the log into projectors: rebuilds and ``verify``.
+
+:class:`Replayer` feeds any number of projectors in **one** pass: the lifecycle hooks of every
+stored session, run and stream, then every logged event in position order. The log is read in
+chunks: a chunk's values are decoded in one msgspec call
+(:func:`~eventlog.storage.codec.decode_batch`; event by event only for what it cannot take),
+each projector gets the events it wants, and a projector with ``apply_batch`` gets each run of
+consecutive events of one stream in one call. Each projector writes through a
+:class:`BufferedTx`: its keyspace as a dict over the transaction, written back in sorted
+batches (one ``put_many``), so a rebuild does no B-tree write per event.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable, Iterator, Sequence
+from itertools import chain, groupby
+from operator import attrgetter, itemgetter
+from typing import Any
+from uuid import UUID
+
+from eventlog.engine.projectors import ProjectionTxn, call_hook
+from eventlog.engine.protocols import ProjectionTx, Projector
+from eventlog.engine.reads import EventReader
+from eventlog.engine.records import Records
+from eventlog.engine.streams import OtherStreams
+from eventlog.errors import EventLogError, InvalidTransition, ProjectionError, StoreError
+from eventlog.model.events import RawEvent, event_type_name
+from eventlog.model.records import EventRecord
+from eventlog.storage.codec import decode_batch
+from eventlog.storage.keys import MAX_KEY, pack_u64, unpack_u64
+from eventlog.storage.kv import KVTxn
+
+__all__ = ["BufferedTx", "Replayer"]
+
+_MISSING: Any = object()
+_NO_STREAM = UUID(int=0)
+_EVENT = attrgetter("event")
+_RUN_ID = attrgetter("run_id")
+_FIRST, _SECOND = itemgetter(0), itemgetter(1)
+#: a ref (``events`` key) is stream number + seq: the seq of each of a run of joined refs
+_SEQ_OF_REF = struct.Struct(">8xQ")
+#: the stored type name of each event class (raw events name their own)
+_NAME_OF: dict[type, str] = {}
+
+
+def _names(records: list[EventRecord]) -> list[str]:
+    """The stored type name of each record's event."""
+    name_of = _NAME_OF
+    out: list[str] = []
+    append = out.append
+    for event in map(_EVENT, records):
+        name = name_of.get(type(event))
+        if name is None:
+            name = event_type_name(event)
+            if not isinstance(event, RawEvent):
+                name_of[type(event)] = name
+        append(name)
+    return out
+
+
+#: events read and decoded at a time
+CHUNK = 512
+
+OnBad = Callable[[UUID, int, Exception], None]
+OnRefused = Callable[[str, EventRecord, InvalidTransition], None]
+Progress = Callable[[str, int, int], None]
+
+
+class BufferedTx:
+    """A projector's keyspace during a replay: writes kept in a dict, flushed in sorted order.
+
+    Reads see the pending writes first, then the keyspace below. ``flush`` writes them with
+    one ``put_many`` (and a delete per deleted key); it runs when ``limit`` keys are pending,
+    before a ``scan`` (which then reads the keyspace itself) and at the end of the replay.
+    Between ``begin`` and ``commit``/``rollback`` nothing is flushed, and ``rollback``
+    undoes the writes since ``begin`` (an ``apply_batch`` refused part-way).
+    """
+
+    __slots__ = ("_base", "_pending", "_room", "_undo", "limit")
+
+    def __init__(self, base: ProjectionTx, *, limit: int = 200_000) -> None:
+        self._base = base
+        self._pending: dict[bytes, bytes | None] = {}
+        self._undo: list[tuple[bytes, Any]] | None = None
+        self._room = base.room if isinstance(base, ProjectionTxn) else MAX_KEY
+        self.limit = limit
+
+    def get(self, key: bytes) -> bytes | None:
+        value = self._pending.get(key, _MISSING)
+        return self._base.get(key) if value is _MISSING else value
+
+    def _check(self, key: bytes) -> None:
+        if type(key) is not bytes or len(key) > self._room:
+            check = getattr(self._base, "check_key", None)
+            if callable(check):
+                check(key)  # raises the keyspace's own error, naming the key
+            self._base.put(key, b"")  # (a scratch keyspace checks the key first, and raises)
+
+    def put(self, key: bytes, value: bytes) -> None:
+        self._check(key)
+        if self._undo is not None:
+            self._undo.append((key, self._pending.get(key, _MISSING)))
+        self._pending[key] = bytes(value)
+        if len(self._pending) >= self.limit and self._undo is None:
+            self.flush()
+
+    def delete(self, key: bytes) -> None:
+        self._check(key)
+        if self._undo is not None:
+            self._undo.append((key, self._pending.get(key, _MISSING)))
+        self._pending[key] = None
+
+    def scan(self, prefix: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
+        if self._undo is None:
+            self.flush()
+            return self._base.scan(prefix)
+        return self._merged(prefix)
+
+    def _merged(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        pending = {k: v for k, v in self._pending.items() if k.startswith(prefix)}
+        below = {k: v for k, v in self._base.scan(prefix) if k not in pending}
+        merged = {**below, **{k: v for k, v in pending.items() if v is not None}}
+        for key in sorted(merged):
+            yield key, merged[key]
+
+    def begin(self) -> None:
+        """Start recording undo information (for :meth:`rollback`)."""
+        self._undo = []
+
+    def commit(self) -> None:
+        """Keep the writes since :meth:`begin`."""
+        self._undo = None
+
+    def rollback(self) -> None:
+        """Undo the writes since :meth:`begin`."""
+        undo, self._undo = self._undo or [], None
+        for key, old in reversed(undo):
+            if old is _MISSING:
+                del self._pending[key]
+            else:
+                self._pending[key] = old
+
+    def flush(self) -> None:
+        """Write the pending keys to the keyspace below, in key order."""
+        if not self._pending:
+            return
+        items, self._pending = sorted(self._pending.items()), {}
+        puts: list[tuple[bytes, bytes]] = [(k, v) for k, v in items if v is not None]
+        put_many = getattr(self._base, "put_many", None)
+        if callable(put_many):
+            put_many(puts)
+        else:
+            for key, value in puts:
+                self._base.put(key, value)
+        for key, old in items:
+            if old is None:
+                self._base.delete(key)
+
+
+class _Target:
+    """One projector being replayed: where it writes and what it wants."""
+
+    __slots__ = ("batch", "hooks", "name", "projector", "tx", "types")
+
+    def __init__(self, projector: Projector, tx: ProjectionTx) -> None:
+        self.projector = projector
+        self.name = projector.name
+        self.tx = BufferedTx(tx)
+        self.types: frozenset[str] = frozenset(getattr(projector, "event_types", frozenset()))
+        batch = getattr(projector, "apply_batch", None)
+        self.batch: Callable[[ProjectionTx, Sequence[EventRecord]], None] | None = (
+            batch if callable(batch) else None
+        )
+        self.hooks = {h for h in _CREATED if callable(getattr(projector, h, None))}
+
+
+_CREATED = ("on_session_created", "on_run_created", "on_stream_created")
+
+
+class Replayer:
+    """Feeds projectors the stored records and the log (see the module docstring)."""
+
+    def __init__(self, reads: EventReader, records: Records, streams: OtherStreams) -> None:
+        self.reads = reads
+        self.records = records
+        self.streams = streams
+
+    def replay(
+        self,
+        txn: KVTxn,
+        targets: Sequence[tuple[Projector, ProjectionTx]],
+        progress: Progress | None,
+        last: int,
+        *,
+        on_bad: OnBad | None = None,
+        to_position: int | None = None,
+        on_refused: OnRefused | None = None,
+    ) -> None:
+        """Feed each ``(projector, tx)`` every stored session, run and stream, then the log.
+
+        ``to_position`` stops after that position (an async projector's checkpoint).
+        ``on_bad(stream_id, seq, error)`` is told of an event that cannot be read (else the
+        error propagates); ``on_refused(projector name, record, error)`` of an event a
+        projector refuses with ``InvalidTransition`` (else the error propagates), which is
+        then left out of that projector's view.
+        """
+        chosen = [_Target(p, tx) for p, tx in targets]
+        self._hooks(txn, chosen)
+        for position, records in self._chunks(txn, to_position, on_bad):
+            by_type: dict[str, list[int]] = {}
+            for i, name in enumerate(_names(records)):
+                found = by_type.get(name)
+                if found is None:
+                    by_type[name] = [i]
+                else:
+                    found.append(i)
+            for target in chosen:
+                picked = records
+                if target.types:
+                    wanted = [by_type[t] for t in target.types if t in by_type]
+                    if len(wanted) == 1:
+                        picked = [records[i] for i in wanted[0]]
+                    else:  # back in position order
+                        picked = [records[i] for i in sorted(chain.from_iterable(wanted))]
+                if picked:
+                    self._apply(target, picked, on_refused)
+                if progress is not None:
+                    progress(target.name, position, last)
+        for target in chosen:
+            target.tx.flush()
+            if progress is not None:
+                progress(target.name, last, last)
+
+    def _hooks(self, txn: KVTxn, targets: list[_Target]) -> None:
+        sources = (
+            ("on_session_created", self.records.iter_sessions),
+            ("on_run_created", self.records.iter_runs),
+            ("on_stream_created", self.streams.iter_streams),
+        )
+        for hook, items in sources:
+            wanting = [t for t in targets if hook in t.hooks]
+            if not wanting:
+                continue
+            for item in items(txn):
+                for target in wanting:
+                    call_hook(target.projector, target.tx, hook, item)
+
+    def _chunks(
+        self, txn: KVTxn, to_position: int | None, on_bad: OnBad | None
+    ) -> Iterator[tuple[int, list[EventRecord]]]:
+        """``(last position, records)`` of the log in position order, ``CHUNK`` at a time."""
+        ids: dict[bytes, UUID] = {}
+        refs: list[bytes] = []
+        key = b""
+        # positions are big-endian: comparing the keys' bytes compares the numbers
+        stop = None if to_position is None else pack_u64(to_position)
+        for key, ref in txn.scan("positions", pack_u64(1)):
+            if stop is not None and key > stop:
+                break
+            if not ref:
+                continue  # a deleted stream's tombstone
+            refs.append(ref)
+            if len(refs) >= CHUNK:
+                yield unpack_u64(key), self._decode(txn, refs, ids, on_bad)
+                refs = []
+        if refs:
+            yield unpack_u64(key), self._decode(txn, refs, ids, on_bad)
+
+    def _decode(
+        self, txn: KVTxn, refs: list[bytes], ids: dict[bytes, UUID], on_bad: OnBad | None
+    ) -> list[EventRecord]:
+        many = getattr(txn, "get_many", None)  # a backend's one-call read (LMDB)
+        if callable(many):
+            values: list[bytes | None] = many("events", refs)
+        else:
+            get = txn.get
+            values = [get("events", ref) for ref in refs]
+        streams = [ids.get(ref[:8]) for ref in refs]
+        if not all(streams):  # (not `None in`: that would call UUID.__eq__ per item)
+            for ref, found in zip(refs, streams, strict=True):
+                if found is None and ref[:8] not in ids:
+                    stream = self.reads.index.stream_of(txn, ref[:8])
+                    if stream is not None:
+                        ids[ref[:8]] = stream
+            streams = [ids.get(ref[:8]) for ref in refs]
+        if None not in values and all(streams):
+            seqs = list(map(_FIRST, _SEQ_OF_REF.iter_unpack(b"".join(refs))))
+            decoded = decode_batch(streams, seqs, values)  # type: ignore[arg-type]
+            if decoded is not None:
+                return decoded
+        out: list[EventRecord] = []  # event by event: upcasts, raw data, damage by name
+        for ref in refs:
+            try:
+                out.append(self.reads.read_ref(txn, ref, ids))
+            except StoreError as exc:
+                if on_bad is None:
+                    raise
+                on_bad(ids.get(ref[:8], _NO_STREAM), unpack_u64(ref[8:]), exc)
+        return out
+
+    @staticmethod
+    def _apply(target: _Target, records: list[EventRecord], on_refused: OnRefused | None) -> None:
+        tx, batch = target.tx, target.batch
+        if batch is None:
+            for record in records:
+                _apply_one(target, record, on_refused)
+            return
+        # one stream's records share one id object (the chunk's cache): group by identity
+        for _, group in groupby(zip(map(id, map(_RUN_ID, records)), records, strict=True), _FIRST):
+            run = list(map(_SECOND, group))
+            if len(run) == 1:
+                _apply_one(target, run[0], on_refused)
+                continue
+            tx.begin()
+            try:
+                batch(tx, run)
+            except InvalidTransition:
+                tx.rollback()  # one of them is refused: apply them one by one
+                for record in run:
+                    _apply_one(target, record, on_refused)
+                continue
+            except EventLogError:
+                tx.rollback()
+                raise
+            except Exception as exc:
+                tx.rollback()
+                raise ProjectionError(target.name, run[0].run_id, run[0].seq, exc) from exc
+            tx.commit()
+
+
+def _apply_one(target: _Target, record: EventRecord, on_refused: OnRefused | None) -> None:
+    try:
+        target.projector.apply(target.tx, record)
+    except InvalidTransition as exc:
+        if on_refused is None:
+            raise
+        on_refused(target.name, record, exc)
+    except EventLogError:
+        raise
+    except Exception as exc:
+        raise ProjectionError(target.name, record.run_id, record.seq, exc) from exc
