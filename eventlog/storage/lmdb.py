@@ -154,6 +154,7 @@ class LmdbBackend:
         self._env = shared.env
         self._dbs = shared.dbs
         self._gate = shared.gate
+        self._cache = shared.cache  # what the last write transaction of this process left known
         self._max_map_size = max(config.max_map_size, shared.config.max_map_size)
         self._forked = False
         self.readonly = config.readonly
@@ -245,7 +246,8 @@ class LmdbBackend:
 
     def write(self, fn: Callable[[LmdbTxn], T]) -> T:
         self._check_writable()
-        return self._transact(lambda txn: fn(LmdbTxn(txn, self._dbs)))
+        dbs, cache = self._dbs, self._cache
+        return self._transact(lambda txn: fn(LmdbTxn(txn, dbs, cache)))
 
     def write_group(
         self, fns: Sequence[Callable[[LmdbTxn], Any]], max_bytes: int
@@ -289,7 +291,7 @@ class LmdbBackend:
         written = [0]
 
         def body(txn: Any) -> list[tuple[bool, Any]] | _Again:
-            wrapper = LmdbTxn(txn, self._dbs)  # one wrapper for the group
+            wrapper = LmdbTxn(txn, self._dbs, self._cache)  # one wrapper for the group
             results, failure = self._run_group(wrapper, fns[: limit[0]], max_bytes)
             if failure is None:
                 written[0] = wrapper.written
@@ -319,11 +321,14 @@ class LmdbBackend:
                 continue
             full = False
             try:
+                txn_id = txn.id()
+                self._cache.begin(txn_id)
                 result = body(txn)
                 if isinstance(result, _Again):
                     txn.abort()
                     continue
                 txn.commit()
+                self._cache.committed(txn_id)
                 if self.on_commit is not None:
                     self.on_commit()
                 return result

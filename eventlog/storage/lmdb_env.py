@@ -32,6 +32,7 @@ __all__ = [
     "LAYOUT",
     "TABLE_END",
     "WRITEMAP",
+    "WriteCache",
     "Gate",
     "SharedEnv",
     "check_access",
@@ -95,6 +96,41 @@ class Gate:
         self._serial.release()
 
 
+class WriteCache:
+    """What this process's last write transaction left known, for the next one to reuse.
+
+    ``tail``: a table's greatest key; ``streams``: values of the ``streams`` table (a stream's
+    number and kind, read by every append). Both are kept exact by the transaction's own
+    writes. They are valid for a write transaction only if it directly follows the one that
+    left them: LMDB numbers the write transactions that change something, so a transaction
+    whose id is not the one after ours (another process, or a path that bypasses this cache,
+    committed in between; ours aborted, or changed nothing and so took no id) starts afresh.
+    """
+
+    __slots__ = ("dirty", "next_id", "streams", "tail")
+
+    #: at most this many ``streams`` values are kept (then the cache starts afresh)
+    MAX_STREAMS = 4096
+
+    def __init__(self) -> None:
+        self.tail: dict[str, bytes] = {}
+        self.streams: dict[bytes, bytes | None] = {}
+        self.next_id: int | None = None
+        self.dirty = False  # the current transaction changed something (so it takes its id)
+
+    def begin(self, txn_id: int) -> None:
+        """A write transaction ``txn_id`` begins: keep what is known only if it follows ours."""
+        if self.next_id != txn_id or len(self.streams) > self.MAX_STREAMS:
+            self.tail.clear()
+            self.streams.clear()
+        self.next_id = None  # until this transaction commits
+        self.dirty = False
+
+    def committed(self, txn_id: int) -> None:
+        """Write transaction ``txn_id`` committed: what it left is valid for ``txn_id + 1``."""
+        self.next_id = txn_id + 1 if self.dirty else None
+
+
 class SharedEnv:
     """One open LMDB environment, shared by every LmdbBackend of this process on that path.
 
@@ -107,6 +143,8 @@ class SharedEnv:
         self.config = config
         self.refs = 0
         self.gate = Gate()
+        #: what this process's last write transaction left known (its writers share it)
+        self.cache = WriteCache()
         self.pid = os.getpid()
         self.next_reader_check = time.monotonic() + reader_check_interval
         durable = config.durability == "durable"
