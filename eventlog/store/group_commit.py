@@ -25,7 +25,6 @@ async callers wait, to a drain thread), so no caller leads for more than its own
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import threading
@@ -34,9 +33,12 @@ from _thread import allocate_lock as _allocate_lock
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from eventlog.storage.kv import KVTxn
+
+if TYPE_CHECKING:  # the sync API must not import asyncio
+    import asyncio
 
 __all__ = ["GroupCommitter", "GroupRunner", "LoopWaker", "PendingWrite", "loop_waker"]
 
