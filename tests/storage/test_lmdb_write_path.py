@@ -81,9 +81,25 @@ def append_from_another_process(path: str, run_id: str, texts: list[str]) -> Non
             store.append_event(run_id, TextDelta(text))
 
 
-def _in_another_process(path: Path, run_id: UUID, texts: list[str]) -> None:
+def append_without_writemap(path: str, run_id: str, texts: list[str]) -> None:
+    """The same, as a version of the store that wrote with ``pwrite`` (no MDB_WRITEMAP)."""
+    from eventlog.storage import lmdb_env
+
+    lmdb_env.WRITEMAP = False
+    with RunStore.open(path, durability="fast") as store:
+        assert _backend(store)._env.flags()["writemap"] is False
+        for text in texts:
+            store.append_event(run_id, TextDelta(text))
+
+
+def _in_another_process(
+    path: Path,
+    run_id: UUID,
+    texts: list[str],
+    target: Callable[[str, str, list[str]], None] = append_from_another_process,
+) -> None:
     proc = multiprocessing.get_context("spawn").Process(
-        target=append_from_another_process, args=(str(path), str(run_id), texts)
+        target=target, args=(str(path), str(run_id), texts)
     )
     proc.start()
     proc.join(TIMEOUT)
@@ -125,3 +141,14 @@ def test_a_deleted_run_is_not_found_from_the_cache(tmp_path: Path) -> None:
         assert store.delete_run(run.id)
         with pytest.raises(RunNotFound):
             store.append_event(run.id, TextDelta("b"))
+
+
+def test_a_writer_without_writemap_shares_the_store(tmp_path: Path) -> None:
+    path = tmp_path / "s"
+    with RunStore.open(path, durability="fast") as store:
+        run = store.create_run(store.create_session().id, provider="p", model="m")
+        store.append_event(run.id, TextDelta("a"))
+        _in_another_process(path, run.id, ["b", "c"], append_without_writemap)
+        store.append_event(run.id, TextDelta("d"))
+        assert _texts(store, run.id) == ["a", "b", "c", "d"]
+        assert store.verify() == []
