@@ -311,8 +311,8 @@ def _decompose(row: Row, outcomes: Sequence[Any]) -> str:
             f"in Python (facade, engine, codec, projectors, py-lmdb calls){sqlite}.\n"
             f"bytes handed to write() per event: ours {wrote.get('eventlog', 0):,.0f}, "
             f"the store's operations replayed {wrote.get('lmdb-ops', 0):,.0f}, the limit "
-            f"{wrote.get('lmdb', 0):,.0f} (MDB_WRITEMAP: LMDB's pages go through the map, "
-            "not write(); what is left is the wake-up signal's byte)"
+            f"{wrote.get('lmdb', 0):,.0f} (4 KiB pages: each commit writes the pages it dirtied "
+            "and a meta page)"
         )
     return ""
 

@@ -259,7 +259,7 @@ class LmdbBackend:
         transaction is aborted, the requests before it run again in a fresh one and commit,
         the failed one runs again alone (failing again, nothing of it is written; its
         exception is its result) and the rest follow in another transaction. No nested
-        transactions: the environment uses ``MDB_WRITEMAP``, which LMDB allows none with.
+        transactions: the write cache (``WriteCache``) then holds exactly what committed.
         """
         self._check_writable()  # a closed or read-only store raises: the slots are the fns'
         out: list[tuple[bool, Any]] = []

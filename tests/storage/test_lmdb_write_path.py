@@ -1,5 +1,5 @@
-"""The LMDB write path: a map written in place (MDB_WRITEMAP), groups without nested
-transactions, and what one write transaction leaves known for the next (the write cache)."""
+"""The LMDB write path: groups without nested transactions, and what one write transaction
+leaves known for the next (the write cache)."""
 
 from __future__ import annotations
 
@@ -31,22 +31,13 @@ def _texts(store: RunStore, run_id: UUID) -> list[str]:
     return out
 
 
-def test_a_writer_maps_the_file_writable_a_reader_does_not(tmp_path: Path) -> None:
+def test_the_map_is_not_written_in_place(tmp_path: Path) -> None:
+    # MDB_WRITEMAP stays off: with it, a process opening with a smaller map than another's
+    # truncates the file under that process (SIGBUS); see eventlog.storage.lmdb_env.WRITEMAP
     with RunStore.open(tmp_path / "s", durability="fast") as store:
-        assert _backend(store)._env.flags()["writemap"] is True
-        run = store.create_run(store.create_session().id, provider="p", model="m")
-        store.append_event(run.id, TextDelta("hi"))
-    with RunStore.open(tmp_path / "s", readonly=True) as reader:
-        assert _backend(reader)._env.flags()["writemap"] is False
-        assert _texts(reader, run.id) == ["hi"]
-
-
-def test_the_file_is_sparse_and_stats_count_the_bytes_on_disk(tmp_path: Path) -> None:
-    with RunStore.open(tmp_path / "s", durability="fast") as store:
+        assert _backend(store)._env.flags()["writemap"] is False
         info = _backend(store).info()
-        size = (tmp_path / "s" / "data.mdb").stat().st_size
-        assert size == info["map_size"]  # extended to the map...
-        assert info["file_bytes"] < size  # ...but only written pages take disk space
+        assert 0 < info["file_bytes"] <= (tmp_path / "s" / "data.mdb").stat().st_size
 
 
 def test_a_group_with_a_failure_in_the_middle_commits_the_others(tmp_path: Path) -> None:
@@ -81,25 +72,9 @@ def append_from_another_process(path: str, run_id: str, texts: list[str]) -> Non
             store.append_event(run_id, TextDelta(text))
 
 
-def append_without_writemap(path: str, run_id: str, texts: list[str]) -> None:
-    """The same, as a version of the store that wrote with ``pwrite`` (no MDB_WRITEMAP)."""
-    from eventlog.storage import lmdb_env
-
-    lmdb_env.WRITEMAP = False
-    with RunStore.open(path, durability="fast") as store:
-        assert _backend(store)._env.flags()["writemap"] is False
-        for text in texts:
-            store.append_event(run_id, TextDelta(text))
-
-
-def _in_another_process(
-    path: Path,
-    run_id: UUID,
-    texts: list[str],
-    target: Callable[[str, str, list[str]], None] = append_from_another_process,
-) -> None:
+def _in_another_process(path: Path, run_id: UUID, texts: list[str]) -> None:
     proc = multiprocessing.get_context("spawn").Process(
-        target=target, args=(str(path), str(run_id), texts)
+        target=append_from_another_process, args=(str(path), str(run_id), texts)
     )
     proc.start()
     proc.join(TIMEOUT)
@@ -141,14 +116,3 @@ def test_a_deleted_run_is_not_found_from_the_cache(tmp_path: Path) -> None:
         assert store.delete_run(run.id)
         with pytest.raises(RunNotFound):
             store.append_event(run.id, TextDelta("b"))
-
-
-def test_a_writer_without_writemap_shares_the_store(tmp_path: Path) -> None:
-    path = tmp_path / "s"
-    with RunStore.open(path, durability="fast") as store:
-        run = store.create_run(store.create_session().id, provider="p", model="m")
-        store.append_event(run.id, TextDelta("a"))
-        _in_another_process(path, run.id, ["b", "c"], append_without_writemap)
-        store.append_event(run.id, TextDelta("d"))
-        assert _texts(store, run.id) == ["a", "b", "c", "d"]
-        assert store.verify() == []
