@@ -41,8 +41,8 @@ MAP_SIZE = 64 << 30  # sparse: never grown during a benchmark
 
 
 def open_env(path: str, *, durable: bool, max_dbs: int = 0) -> Any:
-    """An LMDB environment with the store's flags (``sync``/``metasync`` = durable, and the
-    store's ``writemap``: pages written in place in the map, no ``pwrite`` per dirty page)."""
+    """An LMDB environment with the store's flags (``sync``/``metasync`` = durable, and
+    ``writemap`` as the store sets it: :data:`eventlog.storage.lmdb_env.WRITEMAP`)."""
     return lmdb.open(
         path,
         map_size=MAP_SIZE,
