@@ -3,9 +3,10 @@
 ``python -m benchmarks.append_fast [--quick] [--json]``
 
 ``durability="fast"``: LMDB's ``MDB_NOSYNC`` for the store and the raw peers, sqlite3 with
-``synchronous=NORMAL`` (and ``OFF``). Targets: ≥ 0.4x raw py-lmdb doing one put per
-non-durable transaction, and ≥ 5x the sqlite3 store. Beside it, raw py-lmdb replaying every
-operation the store makes for the same appends separates LMDB's cost from ours.
+``synchronous=NORMAL`` (and ``OFF``). Targets: ≥ 2x the sqlite3 store at ``synchronous=OFF``
+(it replaces the earlier ≥ 5x at ``NORMAL`` and ``OFF``), ≥ 0.5x raw py-lmdb replaying every
+operation the store makes for the same appends (what the store's Python costs on top of its
+LMDB work), and ≥ 0.4x raw py-lmdb doing one put per non-durable transaction (kept).
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ def _rows(outputs: Mapping[str, PeerOutput], params: Params) -> list[Row]:
         "single",
         targets={
             "lmdb": ("≥ 0.4x raw LMDB, 1 put per non-durable txn", ">=", 0.4),
-            "sqlite": ("≥ 5x the sqlite3 store (synchronous=NORMAL)", ">=", 5.0),
-            "sqlite-off": ("≥ 5x the sqlite3 store (synchronous=OFF)", ">=", 5.0),
+            "lmdb-ops": ("≥ 0.5x raw LMDB doing the store's ops", ">=", 0.5),
+            "sqlite-off": ("≥ 2x the sqlite3 store (synchronous=OFF)", ">=", 2.0),
         },
         labels={"sqlite": "sqlite3 store, sync=NORMAL"},
         gap="append_fast",

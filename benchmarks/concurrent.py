@@ -8,8 +8,10 @@ p50/p99 are the latency of one call. LMDB (and SQLite) admit one writer at a tim
 group commit puts every request waiting at that moment into one transaction with one fsync,
 the peers without it take turns.
 
-Targets: at 64 writers ≥ 20x the store's own single-writer rate in the same run, and ≥ 10x
-the ``eventsourcing`` library at the same concurrency.
+Targets: at 64 writers ≥ 10x the store's own single-writer rate in the same run, for threads
+(``eventlog`` at 64 vs. at 1) and for asyncio tasks (``eventlog-async`` at 64 vs. at 1): it
+replaces the earlier ≥ 20x for threads; and ≥ 10x the ``eventsourcing`` library at the same
+concurrency (kept).
 
 - ``eventlog`` / ``memory``: one store shared by the threads, ``append_event``;
 - ``eventlog-async``: one ``AsyncRunStore``, one asyncio task per writer, ``await
@@ -276,25 +278,27 @@ def _rows(outputs: Mapping[str, PeerOutput], params: Params) -> list[Row]:
             f"t{n}",
             targets=targets,  # type: ignore[arg-type]
         )
-    rows.append(_scaling_row(outputs, min(threads), top))
+    rows.append(_scaling_row(outputs, "eventlog", min(threads), top))
+    rows.append(_scaling_row(outputs, "eventlog-async", min(threads), top))
     return rows
 
 
-def _scaling_row(outputs: Mapping[str, PeerOutput], one: int, top: int) -> Row:
-    """Group commit's own target: the store at ``top`` writers vs. at ``one``, same run."""
-    title = f"group commit: {top} writers vs. {one}"
-    ours = outputs.get("eventlog")
+def _scaling_row(outputs: Mapping[str, PeerOutput], peer: str, one: int, top: int) -> Row:
+    """Group commit's own target: ``peer`` at ``top`` writers vs. at ``one``, same run."""
+    kind = "tasks" if peer == "eventlog-async" else "threads"
+    title = f"group commit: {top} writers vs. {one} ({kind})"
+    ours = outputs.get(peer)
     lo = None if ours is None else ours.variants.get(f"t{one}")
     hi = None if ours is None else ours.variants.get(f"t{top}")
     if lo is None or hi is None:
-        return Row(8, title, PEER_LABELS["eventlog"], "error")
+        return Row(8, title, PEER_LABELS[peer], "error")
     value = ratio(hi, lo)
     return Row(
         8,
         title,
-        PEER_LABELS["eventlog"],
+        PEER_LABELS[peer],
         f"{fmt_num(central(hi))} events/s at {top} writers, {fmt_num(central(lo))} at {one}",
-        check=Check(f"≥ 20x the single-writer rate at {top} writers", value, ">=", 20.0),
+        check=Check(f"≥ 10x the single-writer rate at {top} writers", value, ">=", 10.0),
     )
 
 

@@ -35,6 +35,7 @@ OPS = {
     "append_durable": "append_event, durability='durable'",
     "append_fast": "append_event, durability='fast'",
     "append_batch": "append_events(100 events of one run), durability='durable'",
+    "append_batch_spread": "append_many(100 runs x 1 event), durability='durable'",
     "replay": "RunState.fold(get_run(id), list_events(id)), a run of 10,000 events",
     "get_run_state": "get_run_state(random run of 10,000)",
     "listing": "list_runs_filtered(status='failed', limit=100) on 100,000 runs",
@@ -52,6 +53,20 @@ def _setup(key: str, workdir: str) -> tuple[Callable[[], None], int]:
     from eventlog import AppendRequest, RunState, RunStore
     from eventlog.events import RunFailed
 
+    if key == "append_batch_spread":
+        store = RunStore.open(workdir, durability="durable")
+        sid = store.create_session().id
+        events = run_events(12, 100)
+        rids = [store.create_run(sid, provider=PROVIDER, model=MODEL).id for _ in range(100)]
+        calls = 100
+
+        def spread_loop() -> None:
+            for _ in range(calls):
+                store.append_many(
+                    [AppendRequest(r, [e]) for r, e in zip(rids, events, strict=True)]
+                )
+
+        return spread_loop, calls
     if key in ("append_durable", "append_fast", "append_batch"):
         store = RunStore.open(workdir, durability="fast" if key == "append_fast" else "durable")
         sid = store.create_session().id
@@ -275,33 +290,42 @@ def _decompose(row: Row, outcomes: Sequence[Any]) -> str:
     """The gap in µs per event from the run's own figures: LMDB's share and ours."""
     import statistics
 
-    keys = {1: ("append_durable", "single"), 3: ("append_fast", "single")}
-    keys[2] = ("append_batch", "one_run")
+    keys = {
+        "append_durable": ("append_durable", "single"),
+        "append_fast": ("append_fast", "single"),
+        "append_batch": ("append_batch", "one_run"),
+        "append_batch_spread": ("append_batch", "spread"),
+    }
     if row.number in (4, 5):
         return _per_call_gap(row.number, outcomes)
-    if row.number not in keys:
+    if row.gap not in keys:
         return ""
-    wkey, variant = keys[row.number]
+    wkey, variant = keys[row.gap]
     for o in outcomes:
         if o.key != wkey:
             continue
         med = {}
         wrote = {}
-        for peer in ("eventlog", "lmdb", "lmdb-ops"):
+        for peer in ("eventlog", "lmdb", "lmdb-ops", "sqlite", "sqlite-off"):
             out = o.peers.get(peer)
             if out is not None and variant in out.variants:
                 med[peer] = statistics.median(out.variants[variant].reps)
                 wrote[peer] = float(out.variants[variant].extra.get("written_per_event", 0.0))
-        if len(med) < 3:
+        if not {"eventlog", "lmdb", "lmdb-ops"} <= med.keys():
             return ""
         us = {p: 1e6 / v for p, v in med.items()}
+        sqlite = "".join(
+            f"; {label} {us[p]:.1f} µs"
+            for p, label in (("sqlite", "the sqlite3 store"), ("sqlite-off", "sqlite3, sync=OFF"))
+            if p in us
+        )
         return (
             f"per event: ours {us['eventlog']:.1f} µs, raw LMDB doing the store's operations "
             f"{us['lmdb-ops']:.1f} µs, the limit {us['lmdb']:.1f} µs -> gap "
             f"{us['eventlog'] - us['lmdb']:.1f} µs = {us['lmdb-ops'] - us['lmdb']:.1f} µs in "
             f"LMDB (the store's extra gets/puts/pages) + {us['eventlog'] - us['lmdb-ops']:.1f} µs "
-            "in Python (facade, engine, codec, projectors, py-lmdb calls).\n"
-            f"bytes LMDB wrote (pwrite) per event: ours {wrote.get('eventlog', 0):,.0f}, "
+            f"in Python (facade, engine, codec, projectors, py-lmdb calls){sqlite}.\n"
+            f"bytes handed to write() per event: ours {wrote.get('eventlog', 0):,.0f}, "
             f"the store's operations replayed {wrote.get('lmdb-ops', 0):,.0f}, the limit "
             f"{wrote.get('lmdb', 0):,.0f} (4 KiB pages: each commit writes the pages it dirtied "
             "and a meta page)"

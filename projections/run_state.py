@@ -52,6 +52,20 @@ def listed_states(values: list[bytes | None]) -> list[ListedState] | None:
         return None
     return found
 
+_decode = RUN_STATE.decode
+_encode = RUN_STATE.encode
+
+
+def _advance(tx: ProjectionTx, run_id: UUID, records: Sequence[EventRecord]) -> None:
+    """Load ``run_id``'s state, advance it by ``records``, store it (nothing for a non-run)."""
+    key = run_id.bytes
+    raw = tx.get(key)
+    if raw is None:
+        return  # not a run (a session's message stream)
+    state = _decode(raw, "run", run_id, "state")
+    state.advance(records)  # InvalidTransition out of a terminal status: nothing written
+    tx.put(key, _encode(state))
+
 
 class RunStateQuery:
     """Reads of the run-state view."""
@@ -79,18 +93,12 @@ class RunStateProjector:
         tx.delete(run.id.bytes)
 
     def apply(self, tx: ProjectionTx, record: EventRecord) -> None:
-        self.apply_batch(tx, (record,))
+        """Advance the run's state by one record (the single append's path)."""
+        _advance(tx, record.run_id, (record,))
 
     def apply_batch(self, tx: ProjectionTx, records: Sequence[EventRecord]) -> None:
         """Advance the run's state by one append's records (one stream): one read, one write."""
-        first = records[0]
-        key = first.run_id.bytes
-        raw = tx.get(key)
-        if raw is None:
-            return  # not a run (a session's message stream)
-        state = RUN_STATE.decode(raw, "run", first.run_id, "state")
-        state.advance(records)  # InvalidTransition out of a terminal status: nothing written
-        tx.put(key, RUN_STATE.encode(state))
+        _advance(tx, records[0].run_id, records)
 
     def query(self, reader: ProjectionReader) -> RunStateQuery:
         """The query object ``store.projection("run_state")`` returns."""

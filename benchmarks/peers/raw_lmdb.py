@@ -1,15 +1,17 @@
 """Raw py-lmdb: the limit, and "raw LMDB doing exactly the operations the store does".
 
-:func:`open_env` opens an environment the way the store does (same sync flags), with a map
+:func:`open_env` opens an environment the way the store does (same flags), with a map
 large enough never to grow, so the raw peer pays for nothing but LMDB.
 
 :class:`OpsRecorder` runs the real store on a recording backend and keeps, per write
 transaction, every key-value operation the engine made (gets, cursor seeks to a table's last
 key, puts, deletes, scans). :class:`OpsReplayer` then replays those operations - the same
 keys, the same bytes, in the store's database layout - with raw py-lmdb calls and nothing
-else. The difference between the store and this replay is the store's Python cost; the
-difference between this replay and one put per transaction is what the store's layout and
-projections cost in LMDB.
+else, less what the store's LMDB transactions answer from their write cache (a stream's
+record, a table's last key known from the previous transaction), as the store does. The
+difference between the store and this replay is the store's Python cost; the difference
+between this replay and one put per transaction is what the store's layout and projections
+cost in LMDB.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import lmdb
 from eventlog.storage.keys import prefix_end
 from eventlog.storage.kv import Followed, KVBackend, KVTxn, follow_by_gets, get_range_by_scan
 from eventlog.storage.lmdb import LAYOUT
+from eventlog.storage.lmdb_env import WRITEMAP
 from eventlog.storage.wakeup import Wakeup
 
 __all__ = ["OpsRecorder", "OpsReplayer", "Txn", "open_env"]
@@ -38,13 +41,15 @@ MAP_SIZE = 64 << 30  # sparse: never grown during a benchmark
 
 
 def open_env(path: str, *, durable: bool, max_dbs: int = 0) -> Any:
-    """An LMDB environment with the store's sync flags (``sync``/``metasync`` = durable)."""
+    """An LMDB environment with the store's flags (``sync``/``metasync`` = durable, and
+    ``writemap`` as the store sets it: :data:`eventlog.storage.lmdb_env.WRITEMAP`)."""
     return lmdb.open(
         path,
         map_size=MAP_SIZE,
         max_dbs=max_dbs,
         sync=durable,
         metasync=durable,
+        writemap=WRITEMAP,
         readahead=False,
         meminit=False,
     )
@@ -179,6 +184,33 @@ class OpsReplayer:
         names = sorted({db for db, _ in LAYOUT.values()})
         handles = {name: self.env.open_db(name.encode()) for name in names}
         self._dbs = {table: (handles[db], prefix) for table, (db, prefix) in LAYOUT.items()}
+        # the store's write cache (eventlog.storage.lmdb_env.WriteCache), mirrored: what the
+        # store's LMDB transactions do not ask LMDB again, the replay does not either
+        self._known_streams: set[bytes] = set()
+        self._tails: set[str] = set()
+
+    def _cached(self, code: str, table: str, key: bytes, flag: bool) -> bool:
+        """Whether the store answers this operation from its write cache (and track it)."""
+        if code == "get" and table == "streams":
+            if key in self._known_streams:
+                return True
+            self._known_streams.add(key)
+        elif code == "last_key" and flag:  # the table's greatest key
+            if table in self._tails:
+                return True
+            self._tails.add(table)
+        elif code == "put":
+            if flag:
+                self._tails.add(table)
+            else:
+                self._tails.discard(table)
+            if table == "streams":
+                self._known_streams.add(key)
+        elif code == "delete":
+            self._tails.discard(table)
+            if table == "streams":
+                self._known_streams.add(key)
+        return False
 
     def compile(self, txns: Sequence[Txn]) -> list[list[_Compiled]]:
         """Translate tables to (database, prefixed key) once, outside any timing."""
@@ -186,6 +218,8 @@ class OpsReplayer:
         for txn in txns:
             ops: list[_Compiled] = []
             for code, table, key, value, flag in txn:
+                if self._cached(code, table, key, flag):
+                    continue
                 db, prefix = self._dbs[table]
                 full = prefix + key
                 if code == "get":
@@ -205,6 +239,9 @@ class OpsReplayer:
                 else:  # scan: walk the same range
                     stop = (prefix + value) if value else (prefix_end(prefix) if prefix else None)
                     ops.append((_SCAN, db, full, stop, flag))
+            if not any(code in ("put", "delete") for code, *_ in txn):
+                self._known_streams.clear()  # a transaction that wrote nothing takes no id:
+                self._tails.clear()  # the store trusts nothing of it in the next one
             out.append(ops)
         return out
 

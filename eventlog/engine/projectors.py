@@ -20,7 +20,7 @@ import msgspec
 
 from eventlog.engine.protocols import ProjectionReader, ProjectionTx, Projector
 from eventlog.errors import EventLogError, ProjectionError
-from eventlog.model.events import event_type_name
+from eventlog.model.events import RawEvent, event_type_name
 from eventlog.model.records import EventRecord, RunRecord, Session, StreamRecord
 from eventlog.storage.keys import MAX_KEY, prefix_end
 from eventlog.storage.kv import KVTxn
@@ -56,6 +56,10 @@ class ProjectorMeta(msgspec.Struct, array_like=True):
 
 _META_ENCODER = msgspec.msgpack.Encoder()
 _META_DECODER = msgspec.msgpack.Decoder(ProjectorMeta)
+
+
+#: a projector's bound ``apply(tx, record)``
+_Apply = Callable[[ProjectionTx, EventRecord], None]
 
 
 def _check_key(key: bytes, room: int) -> None:
@@ -104,7 +108,8 @@ class ProjectionTxn:
         _check_key(key, self._room)
 
     def get(self, key: bytes) -> bytes | None:
-        _check_key(key, self._room)
+        if type(key) is not bytes or len(key) > self._room:  # the hot path: one test
+            _check_key(key, self._room)
         return self._txn.get("projections", self._prefix + key)
 
     def get_many(self, keys: Sequence[bytes]) -> list[bytes | None]:
@@ -120,8 +125,11 @@ class ProjectionTxn:
         return [get("projections", prefix + key) for key in keys]
 
     def put(self, key: bytes, value: bytes) -> None:
-        _check_key(key, self._room)
-        self._txn.put("projections", self._prefix + key, bytes(value))
+        if type(key) is not bytes or len(key) > self._room:
+            _check_key(key, self._room)
+        if type(value) is not bytes:  # a bytearray or memoryview: store a copy
+            value = bytes(value)
+        self._txn.put("projections", self._prefix + key, value)
 
     def delete(self, key: bytes) -> None:
         _check_key(key, self._room)
@@ -209,7 +217,9 @@ class ProjectorSet:
         self.inline: tuple[Projector, ...] = tuple(p for p in self.all if not is_async(p))
         self.deferred: tuple[Projector, ...] = tuple(p for p in self.all if is_async(p))
         self._wants = tuple(frozenset(getattr(p, "event_types", frozenset())) for p in self.inline)
-        self._for_type: dict[str, tuple[Projector, ...]] = {}
+        # per event type (and per class, skipping the type's name): who wants it, and how
+        self._for_type: dict[str, tuple[tuple[Projector, _Apply], ...]] = {}
+        self._for_class: dict[type, tuple[tuple[Projector, _Apply], ...]] = {}
         self._hooks: dict[str, tuple[Projector, ...]] = {
             hook: tuple(p for p in self.inline if callable(getattr(p, hook, None)))
             for hook in HOOKS
@@ -259,16 +269,30 @@ class ProjectorSet:
 
     def apply(self, txn: KVTxn, record: EventRecord) -> None:
         """Apply ``record`` to every projector that wants its type."""
-        type_name = event_type_name(record.event)
+        event_type = type(record.event)
+        chosen = self._for_class.get(event_type) if event_type is not RawEvent else None
+        if chosen is None:
+            chosen = self._chosen(event_type_name(record.event))
+            if event_type is not RawEvent:
+                self._for_class[event_type] = chosen
+        for projector, apply in chosen:
+            try:
+                apply(ProjectionTxn(txn, projector.name), record)
+            except EventLogError:
+                raise  # a rule of the store (e.g. the model's InvalidTransition)
+            except Exception as exc:
+                raise ProjectionError(projector.name, record.run_id, record.seq, exc) from exc
+
+    def _chosen(self, type_name: str) -> tuple[tuple[Projector, _Apply], ...]:
+        """The inline projectors that want events of ``type_name``, with their ``apply``."""
         chosen = self._for_type.get(type_name)
         if chosen is None:
             chosen = self._for_type[type_name] = tuple(
-                p
+                (p, p.apply)
                 for p, wants in zip(self.inline, self._wants, strict=True)
                 if not wants or type_name in wants
             )
-        for projector in chosen:
-            apply_one(projector, ProjectionTxn(txn, projector.name), record)
+        return chosen
 
     def hook(self, txn: KVTxn, hook: str, item: RunRecord | Session | StreamRecord) -> None:
         """Call lifecycle ``hook`` on every projector that defines it."""

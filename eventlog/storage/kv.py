@@ -196,12 +196,14 @@ class KVBackend(Protocol):
     def write_group(
         self, fns: Sequence[Callable[[KVTxn], Any]], max_bytes: int
     ) -> list[tuple[bool, Any]]:
-        """Run ``fns`` in one write transaction, each in its own nested transaction.
+        """Run ``fns`` in one write transaction, each isolated from the others' failures.
 
         A function that raises an ``Exception`` is rolled back alone; its slot holds
-        ``(False, exc)``, the others ``(True, result)``. One commit at the end. Stops adding
-        functions once about ``max_bytes`` have been written (the result is then shorter
-        than ``fns``). Like ``write``, it may run the functions again (map growth).
+        ``(False, exc)``, the others ``(True, result)``. One commit at the end when none
+        fails (LMDB: the functions before a failed one commit, it runs again alone, the rest
+        follow). Stops adding functions once about ``max_bytes`` have been written (the
+        result is then shorter than ``fns``). Like ``write``, it may run the functions again
+        (map growth, a failure).
         """
         ...
 

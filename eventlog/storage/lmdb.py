@@ -101,6 +101,14 @@ class _Again:
 _AGAIN = _Again()
 
 
+class _Failed(Exception):
+    """The first request of a group failed: nothing to commit, its exception to report."""
+
+    def __init__(self, exc: Exception) -> None:
+        super().__init__()
+        self.exc = exc
+
+
 class LmdbBackend:
     """A store directory on LMDB."""
 
@@ -146,6 +154,7 @@ class LmdbBackend:
         self._env = shared.env
         self._dbs = shared.dbs
         self._gate = shared.gate
+        self._cache = shared.cache  # what the last write transaction of this process left known
         self._max_map_size = max(config.max_map_size, shared.config.max_map_size)
         self._forked = False
         self.readonly = config.readonly
@@ -237,28 +246,65 @@ class LmdbBackend:
 
     def write(self, fn: Callable[[LmdbTxn], T]) -> T:
         self._check_writable()
-        return self._transact(lambda txn: fn(LmdbTxn(txn, self._dbs)))
+        dbs, cache = self._dbs, self._cache
+        return self._transact(lambda txn: fn(LmdbTxn(txn, dbs, cache)))
 
     def write_group(
         self, fns: Sequence[Callable[[LmdbTxn], Any]], max_bytes: int
     ) -> list[tuple[bool, Any]]:
-        """Group commit's step: each fn in a nested transaction, one commit (see kv.py)."""
+        """Group commit's step: ``fns`` in one transaction, one commit (see kv.py).
+
+        Optimistic: every request writes straight into the group's transaction. When one
+        raises (its own fault: a conflict, an unknown run, a projector's error), the
+        transaction is aborted, the requests before it run again in a fresh one and commit,
+        the failed one runs again alone (failing again, nothing of it is written; its
+        exception is its result) and the rest follow in another transaction. No nested
+        transactions: the write cache (``WriteCache``) then holds exactly what committed.
+        """
         self._check_writable()  # a closed or read-only store raises: the slots are the fns'
-        if len(fns) == 1:  # a lonely request: no nested transaction needed
-            try:
-                return [(True, self.write(fns[0]))]
-            except Exception as exc:
-                return [(False, exc)]
-        nested = [False]  # optimistic: no nested transactions until a request fails
+        out: list[tuple[bool, Any]] = []
+        budget = max_bytes
+        while len(out) < len(fns):
+            rest = fns[len(out) :]
+            if len(rest) == 1:  # one request: its own exception is its result
+                try:
+                    out.append((True, self.write(rest[0])))
+                except Exception as exc:
+                    out.append((False, exc))
+                break
+            results, written = self._group_once(rest, budget)
+            out += results
+            budget -= written
+            if budget <= 0:
+                break
+        return out
+
+    def _group_once(
+        self, fns: Sequence[Callable[[LmdbTxn], Any]], max_bytes: int
+    ) -> tuple[list[tuple[bool, Any]], int]:
+        """Commit the longest prefix of ``fns`` that succeeds (or report the first's failure).
+
+        Returns the results and the bytes written; shorter than ``fns`` when a request failed
+        (the caller runs it again first) or the byte cap was reached.
+        """
+        limit = [len(fns)]
+        written = [0]
 
         def body(txn: Any) -> list[tuple[bool, Any]] | _Again:
-            results = self._run_group(txn, fns, max_bytes, nested[0])
-            if results is None:  # a request failed: rerun the group, each one isolated
-                nested[0] = True
-                return _AGAIN
-            return results
+            wrapper = LmdbTxn(txn, self._dbs, self._cache)  # one wrapper for the group
+            results, failure = self._run_group(wrapper, fns[: limit[0]], max_bytes)
+            if failure is None:
+                written[0] = wrapper.written
+                return results
+            if not results:  # the first request failed: report it, write nothing
+                raise _Failed(failure)
+            limit[0] = len(results)  # rerun the requests before the failed one, commit them
+            return _AGAIN
 
-        return self._transact(body)
+        try:
+            return self._transact(body), written[0]
+        except _Failed as failed:
+            return [(False, failed.exc)], 0
 
     def _transact(self, body: Callable[[Any], T | _Again]) -> T:
         """Run ``body`` in a write transaction and commit it.
@@ -275,11 +321,14 @@ class LmdbBackend:
                 continue
             full = False
             try:
+                txn_id = txn.id()
+                self._cache.begin(txn_id)
                 result = body(txn)
                 if isinstance(result, _Again):
                     txn.abort()
                     continue
                 txn.commit()
+                self._cache.committed(txn_id)
                 if self.on_commit is not None:
                     self.on_commit()
                 return result
@@ -307,46 +356,30 @@ class LmdbBackend:
             if full:
                 self._grow()
 
+    @staticmethod
     def _run_group(
-        self, txn: Any, fns: Sequence[Callable[[LmdbTxn], Any]], max_bytes: int, nested: bool
-    ) -> list[tuple[bool, Any]] | None:
-        """Run the group in ``txn``; None when a request failed and ``nested`` is off.
+        wrapper: LmdbTxn, fns: Sequence[Callable[[LmdbTxn], Any]], max_bytes: int
+    ) -> tuple[list[tuple[bool, Any]], Exception | None]:
+        """Run ``fns`` until the byte cap; (results, the exception that stopped them or None).
 
-        Without ``nested`` the requests write straight into ``txn`` (the common case, no
-        per-request cost); the first failure asks for a rerun in which every request gets its
-        own nested transaction, so the failed one is rolled back alone.
+        A storage error (LMDB's own, even raised under a projector) propagates: the
+        transaction fails as a whole (a full map grows and the group reruns).
         """
         results: list[tuple[bool, Any]] = []
-        written = 0
-        shared = None if nested else LmdbTxn(txn, self._dbs)  # one wrapper for the group
         for fn in fns:
-            child = self._env.begin(write=True, parent=txn) if nested else txn
-            wrapper = shared or LmdbTxn(child, self._dbs)
-            before = wrapper.written
             try:
                 result = fn(wrapper)
-                if nested:
-                    child.commit()
             except lmdb.Error:
-                if nested:
-                    child.abort()
                 raise  # the storage's own failure (MapFullError: grow and rerun the group)
             except Exception as exc:
                 cause = _lmdb_cause(exc)
                 if cause is not None:
-                    if nested:
-                        child.abort()
                     raise cause from exc  # never blame the request for the storage
-                if not nested:
-                    return None
-                child.abort()
-                results.append((False, exc))
-            else:
-                results.append((True, result))
-            written += wrapper.written - before
-            if written >= max_bytes:
+                return results, exc
+            results.append((True, result))
+            if wrapper.written >= max_bytes:
                 break
-        return results
+        return results, None
 
     def _check_readers_now_and_then(self) -> None:
         shared = self._shared
@@ -423,7 +456,8 @@ class LmdbBackend:
         info = self._env.info()
         stat = self._env.stat()
         try:
-            file_bytes = os.path.getsize(os.path.join(str(self.path), "data.mdb"))
+            # the bytes on disk: the file is sparse, extended to the map size (MDB_WRITEMAP)
+            file_bytes = os.stat(os.path.join(str(self.path), "data.mdb")).st_blocks * 512
         except OSError:
             file_bytes = 0
         return {

@@ -17,7 +17,7 @@ import lmdb
 from eventlog.errors import StoreError
 from eventlog.storage.keys import prefix_end
 from eventlog.storage.kv import Followed, follow_by_gets, get_range_by_scan
-from eventlog.storage.lmdb_env import LAYOUT, TABLE_END
+from eventlog.storage.lmdb_env import LAYOUT, TABLE_END, WriteCache
 
 __all__ = ["LMDB_MAX_KEY", "LmdbTxn", "bad_key", "seek_last_below"]
 
@@ -43,6 +43,10 @@ def bad_key(table: str, key: bytes) -> StoreError:
     )
 
 
+#: not in the streams cache (None there means: known to be absent)
+_UNKNOWN = object()
+
+
 def _refuse_empty(table: str) -> bytes:
     raise bad_key(table, b"")
 
@@ -50,18 +54,34 @@ def _refuse_empty(table: str) -> bytes:
 class LmdbTxn:
     """The KV transaction (:class:`eventlog.storage.kv.KVTxn`) over one LMDB transaction."""
 
-    __slots__ = ("_cursors", "_dbs", "_tail", "_txn", "written")
+    __slots__ = ("_cache", "_cursors", "_dbs", "_streams", "_tail", "_txn", "written")
 
-    def __init__(self, txn: Any, dbs: dict[str, tuple[Any, bytes]]) -> None:
+    def __init__(
+        self, txn: Any, dbs: dict[str, tuple[Any, bytes]], cache: WriteCache | None = None
+    ) -> None:
         self._txn = txn
         self._dbs = dbs
         self._cursors: dict[str, Any] = {}  # one reusable cursor per table, for last_key()
-        # a table's greatest key, known from an append=True put in this transaction (a
-        # group's requests then find the last position without a cursor step)
-        self._tail: dict[str, bytes] = {}
+        # a table's greatest key, known from an append=True put or a last_key() (a group's
+        # requests, and the next write transaction, find the last position without a cursor
+        # step); a write transaction shares them with the next one through `cache`
+        self._cache = cache
+        self._tail: dict[str, bytes] = {} if cache is None else cache.tail
+        self._streams: dict[bytes, bytes | None] | None = None if cache is None else cache.streams
         self.written = 0  # bytes of values put (group commit's byte cap)
 
     def get(self, table: str, key: bytes) -> bytes | None:
+        streams = self._streams
+        if streams is not None and table == "streams":
+            known = streams.get(key, _UNKNOWN)
+            if known is not _UNKNOWN:
+                return known  # type: ignore[return-value]
+            value = self._get(table, key)
+            streams[key] = value
+            return value
+        return self._get(table, key)
+
+    def _get(self, table: str, key: bytes) -> bytes | None:
         db, prefix = self._dbs[table]
         try:
             value: bytes | None = self._txn.get(prefix + key, db=db)
@@ -97,6 +117,11 @@ class LmdbTxn:
             self._txn.put(prefix + key, value, db=db, append=append and prefix in (b"", b"\x03"))
         except lmdb.BadValsizeError:
             raise bad_key(table, key) from None  # the request's fault, not the storage's
+        cache = self._cache
+        if cache is not None:
+            cache.dirty = True
+            if table == "streams":
+                cache.streams[key] = bytes(value)
 
     def put_many(
         self, table: str, items: list[tuple[bytes, bytes]], *, append: bool = False
@@ -107,6 +132,7 @@ class LmdbTxn:
             self._tail[table] = items[-1][0]
         elif self._tail:
             self._tail.pop(table, None)
+        given = items
         if prefix:  # (`k or`: an empty key would store the bare prefix - refuse it)
             items = [(prefix + (k or _refuse_empty(table)), v) for k, v in items]
         cur = self._txn.cursor(db=db)
@@ -115,6 +141,11 @@ class LmdbTxn:
         except lmdb.BadValsizeError:
             bad = next(k for k, _ in items if not 0 < len(k) <= LMDB_MAX_KEY)
             raise bad_key(table, bad[len(prefix) :]) from None
+        cache = self._cache
+        if cache is not None and given:
+            cache.dirty = True
+            if table == "streams":
+                cache.streams.update((k, bytes(v)) for k, v in given)
 
     def delete(self, table: str, key: bytes) -> bool:
         db, prefix = self._dbs[table]
@@ -124,6 +155,12 @@ class LmdbTxn:
             deleted: bool = self._txn.delete(prefix + key, db=db)
         except lmdb.BadValsizeError:  # an empty or too long key: never stored
             return False
+        cache = self._cache
+        if cache is not None:
+            if deleted:
+                cache.dirty = True
+            if table == "streams":
+                cache.streams[key] = None
         return deleted
 
     def prefetch(self, table: str, keys: Sequence[bytes]) -> None:
@@ -144,9 +181,13 @@ class LmdbTxn:
         if not seek_last_below(cur, TABLE_END[table] if below is None else prefix + below):
             return None
         key: bytes = cur.key()
-        if not prefix:
-            return key
-        return key[len(prefix) :] if key.startswith(prefix) else None
+        if prefix:
+            if not key.startswith(prefix):
+                return None
+            key = key[len(prefix) :]
+        if below is None:
+            self._tail[table] = key
+        return key
 
     def values(self, table: str, start: bytes, n: int) -> tuple[list[bytes], bytes | None]:
         db, prefix = self._dbs[table]

@@ -51,6 +51,7 @@ from eventlog.storage.config import DEFAULT_MAP_SIZE, DEFAULT_MAX_MAP_SIZE, Dura
 from eventlog.storage.kv import KVTxn
 from eventlog.store.async_query import AsyncQuery
 from eventlog.store.core import StoreCore
+from eventlog.store.group_commit import loop_waker
 from eventlog.store.plans import ProjectorStatus, StoreStats
 from eventlog.store.run_store import RunStore
 from eventlog.tools.jsonl import ImportSummary
@@ -61,11 +62,6 @@ __all__ = ["AsyncRunStore"]
 T = TypeVar("T")
 P = ParamSpec("P")
 V = TypeVar("V", bound=msgspec.Struct)
-
-
-def _wake(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
 
 
 class AsyncRunStore:
@@ -174,11 +170,8 @@ class AsyncRunStore:
         """Queue a write plan for the group committer and await its commit."""
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
-
-        def notify() -> None:  # runs on the committing thread
-            loop.call_soon_threadsafe(_wake, done)
-
-        pending = self._core.committer.submit_nowait(plan, notify)
+        # woken from the committing thread, one loop wake-up per group
+        pending = self._core.committer.submit_nowait(plan, partial(loop_waker(loop).wake, done))
         await done
         return pending.outcome()
 
