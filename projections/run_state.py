@@ -52,6 +52,7 @@ def listed_states(values: list[bytes | None]) -> list[ListedState] | None:
         return None
     return found
 
+
 _decode = RUN_STATE.decode
 _encode = RUN_STATE.encode
 
