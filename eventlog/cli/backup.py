@@ -32,8 +32,8 @@ from eventlog.cli._common import (
     echo,
     fail_cleanly,
     open_store,
-    resolve_run,
 )
+from eventlog.cli.timeline import resolve_stream
 from eventlog.errors import CorruptRecordError, EventLogError
 
 __all__ = ["export", "import_"]
@@ -98,7 +98,13 @@ def _trailer_note(last: str) -> str:
 
 
 def export(
-    runs: Annotated[list[str] | None, typer.Argument(help="Run ids or prefixes.")] = None,
+    runs: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Runs, sessions or streams of any kind: ids, unique prefixes, or a stream's "
+            "name (a LangGraph thread id, an Agents SDK session id)."
+        ),
+    ] = None,
     db: DbOption = DEFAULT_DB,
     all_: Annotated[bool, typer.Option("--all", help="Export the whole store.")] = False,
     output: Annotated[
@@ -110,7 +116,10 @@ def export(
         ),
     ] = None,
 ) -> None:
-    """Export runs (or --all: everything, messages included) as JSON Lines.
+    """Export runs, sessions or streams (or --all: everything) as JSON Lines.
+
+    A run brings its session's record; a session brings its messages (not its runs); a
+    stream of another kind (a LangGraph thread, an Agents SDK session) brings its record.
 
     The last line is a trailer (counts per kind and the SHA-256 of every line before it), so
     `eventlog import` can tell a whole export from one cut short. With -o the file appears only
@@ -132,7 +141,7 @@ def export(
 
     where = "stdout" if output is None else str(output)
     with fail_cleanly(), _sigterm_interrupts(), open_store(db) as store:
-        ids = None if all_ else [resolve_run(store, r) for r in runs or []]
+        ids = None if all_ else [resolve_stream(store, r)[0] for r in runs or []]
         lines = counted(store.export_jsonl(ids))
         try:
             if output is None:

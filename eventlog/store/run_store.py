@@ -541,11 +541,13 @@ class RunStore:
 
     # -- export / import, statistics, checks ----------------------------------------------
     def export_jsonl(self, run_ids: Iterable[UUID | str] | None = None) -> Iterator[str]:
-        """The store (or the given runs, with their sessions' records) as JSON Lines.
+        """The store (or the given runs, sessions and streams) as JSON Lines.
 
         Session lines, run lines, stream lines, then event lines in log order; see
         :mod:`eventlog.tools.jsonl`. Exporting everything also exports every session's messages
-        and every stream of another kind; exporting runs exports only those runs. The last
+        and every stream of another kind. Given ids export only those: a run with its session's
+        record, a session with its messages (not its runs), a stream of another kind with its
+        record. The last
         line is the trailer (the count of each kind of line and the SHA-256 of all before it),
         which proves on import that the export is whole.
         """

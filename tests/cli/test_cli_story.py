@@ -327,3 +327,26 @@ def test_empty_results_say_why(db: str) -> None:
         "events", "aaaa0", "--db", db, "--after-seq", "10", "--to-seq", "5"
     )
     assert "the last seq of run" in noted("events", "aaaa0", "--db", db, "--after-seq", "10")
+
+
+def test_export_a_stream_of_any_kind_and_import_it(db: str, tmp_path: Path) -> None:
+    """`export` takes a thread by name and a session by prefix; the file imports whole."""
+    lines = ok("export", THREAD, "5e55c", "--db", db).splitlines()
+    docs = [json.loads(line) for line in lines]
+    kinds = [d["kind"] for d in docs]
+    assert kinds == ["session", "stream", "event", "trailer"]
+    assert docs[1]["stream_kind"] == "langgraph.thread"
+    assert docs[2]["run_id"] == str(_thread_id())
+    assert docs[-1]["counts"] == {"session": 1, "run": 0, "stream": 1, "event": 1}
+    target = tmp_path / "copy.jsonl"
+    target.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    new = str(tmp_path / "imported")
+    ok("import", str(target), "--db", new)
+    with RunStore.open(new, readonly=True) as store:
+        events = [e.event for e in store.read_stream(_thread_id())]
+        assert [e.delta for e in events if isinstance(e, TextDelta)] == ["checkpoint one"]
+        session = store.get_session(S)
+        assert session is not None
+        assert session.title == "debug me"
+        assert store.count_runs() == 0
+    assert "no run, session or stream" in refused(1, "export", "no-such-thread", "--db", db)

@@ -80,12 +80,24 @@ class ToolPlans:
             streams = [st for st in found_streams if st is not None]
         else:
             runs = []
+            named_sessions: list[UUID] = []
             for rid in wanted:
+                kind = engine.index.stream_kind(txn, rid)
+                if kind == "session":  # the session's record and its messages
+                    named_sessions.append(rid)
+                    continue
+                if kind == "stream":
+                    stream = engine.streams.get_stream(txn, rid)
+                    if stream is not None:
+                        streams.append(stream)
+                        continue
                 run = run_with_status(engine, txn, rid)
                 if run is None:
                     raise RunNotFound(rid)
                 runs.append(run)
-            sids = list(dict.fromkeys(r.session_id for r in runs if r is not None))
+            sids = list(
+                dict.fromkeys([*(r.session_id for r in runs if r is not None), *named_sessions])
+            )
         found_sessions = (session_with_activity(engine, txn, i) for i in sids)
         sessions = [s for s in found_sessions if s is not None]
         found = [r for r in runs if r is not None]
@@ -101,7 +113,7 @@ class ToolPlans:
             events = [
                 e
                 for rid in wanted
-                for e in self.backend.read(partial(reads.list_events, run_id=rid))
+                for e in self.backend.read(partial(reads.list_events, run_id=rid, kind="any"))
             ]
             yield from sorted(events, key=lambda e: e.position)
             return
