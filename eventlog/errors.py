@@ -119,19 +119,38 @@ class AckError(EventLogError, ValueError):
 
 
 class ConcurrencyError(EventLogError):
-    """An optimistic-concurrency check failed: the run moved on since the caller read it.
+    """An optimistic-concurrency check failed: the stream moved on since the caller read it.
 
-    Nothing of the append was written. Re-read the run (``list_events`` or ``get_run_state``)
-    and retry with the new ``expected_seq``.
+    Nothing of the append was written. Re-read the stream (``list_events``, ``read_stream``
+    or ``get_run_state``) and retry with the new ``expected_seq``. ``kind`` says what the
+    stream is - ``"run"`` (the default, for callers that predate other streams),
+    ``"session"`` or a stream kind such as ``"langgraph.thread"`` - and the message names it.
+    ``stream_id`` and ``run_id`` are the same id.
+
+    >>> from uuid import UUID
+    >>> sid = UUID(int=7)
+    >>> str(ConcurrencyError(sid, 2, 3, kind="doc.counter")).split(":")[0]
+    "stream 00000000-0000-0000-0000-000000000007 of kind 'doc.counter'"
+    >>> err = ConcurrencyError(sid, 0, 1)
+    >>> (err.kind, err.stream_id == err.run_id, str(err).split(":")[0])
+    ('run', True, 'run 00000000-0000-0000-0000-000000000007')
     """
 
-    def __init__(self, run_id: UUID, expected_seq: int, actual_seq: int) -> None:
+    def __init__(
+        self, run_id: UUID, expected_seq: int, actual_seq: int, *, kind: str = "run"
+    ) -> None:
         self.run_id = run_id
+        self.stream_id = run_id
+        self.kind = kind
         self.expected_seq = expected_seq
         self.actual_seq = actual_seq
+        if kind in ("run", "session"):
+            what, noun = f"{kind} {run_id}", kind
+        else:
+            what, noun = f"stream {run_id} of kind {kind!r}", "stream"
         super().__init__(
-            f"run {run_id}: expected last seq {expected_seq} but it is {actual_seq}; "
-            "nothing was written - re-read the run and retry with expected_seq="
+            f"{what}: expected last seq {expected_seq} but it is {actual_seq}; "
+            f"nothing was written - re-read the {noun} and retry with expected_seq="
             f"{actual_seq}"
         )
 

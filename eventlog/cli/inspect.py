@@ -455,7 +455,7 @@ def streams(
     Example: eventlog streams --kind langgraph.thread
     """
     with fail_cleanly(), open_store(db) as store:
-        kinds = [kind] if kind is not None else list(store.stats().streams_by_kind)
+        kinds = [kind] if kind is not None else store.list_stream_kinds()
         rows = []
         for k in kinds:
             for record in store.list_streams(k, limit=limit):

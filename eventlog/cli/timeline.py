@@ -173,10 +173,6 @@ def line_summary(record: EventRecord, width: int | None = None, *, compact: bool
     return line
 
 
-def _kinds(store: RunStore) -> list[str]:
-    return list(store.stats().streams_by_kind)
-
-
 def resolve_stream(store: RunStore, text: str) -> tuple[UUID, str]:
     """The stream ``text`` names, and its kind (``run``, ``session`` or another kind).
 
@@ -206,7 +202,7 @@ def resolve_stream(store: RunStore, text: str) -> tuple[UUID, str]:
             return record.id, record.kind
     matches: list[tuple[UUID, str]] = []
     prefix = text.replace("-", "").lower()
-    for kind in _kinds(store):
+    for kind in store.list_stream_kinds():
         named = store.get_stream(stream_id_for(kind, text))
         if named is not None:
             matches.append((named.id, kind))

@@ -130,7 +130,7 @@ class Appender:
         ids = req.event_ids
         if ids is None:  # the common path: no idempotency keys
             if req.expected_seq is not None and req.expected_seq != head:
-                raise ConcurrencyError(run_id, req.expected_seq, head)
+                raise self._conflict(txn, req, kind, req.expected_seq, head)
             return self._write(txn, run_id, number, head, events, None, now)
         rid = run_id.bytes
         results: list[EventRecord | None] = [None] * len(events)
@@ -151,7 +151,7 @@ class Appender:
                     results[i] = self.reader.read_at(txn, run_id, number + stored)
         if todo or not events:  # an empty batch still checks expected_seq, like the fast path
             if req.expected_seq is not None and req.expected_seq != head:
-                raise ConcurrencyError(run_id, req.expected_seq, head)
+                raise self._conflict(txn, req, kind, req.expected_seq, head)
             written = self._write(
                 txn, run_id, number, head, [events[i] for i in todo], [ids[i] for i in todo], now
             )
@@ -175,9 +175,22 @@ class Appender:
         number = self.index.check_stream(txn, stream_id, kind)
         head = self.index.last_seq(txn, number)
         if seq != head + 1:
-            raise ConcurrencyError(stream_id, seq - 1, head)
+            what = self.targets.what(txn, stream_id) if kind == "stream" else kind
+            raise ConcurrencyError(stream_id, seq - 1, head, kind=what)
         ids = None if event_id is None else (event_id,)
         return self._write(txn, stream_id, number, head, (event,), ids, recorded_at)[0]
+
+    def _conflict(
+        self, txn: KVTxn, req: AppendRequest, kind: Accepts, expected: int, head: int
+    ) -> ConcurrencyError:
+        """The error of a failed ``expected_seq`` check, naming what the stream is."""
+        if req.kind is not None:  # checked by targets.open: the stream is of this kind
+            what = req.kind
+        elif kind in ("run", "session"):
+            what = kind
+        else:  # any stream: look it up (the error path only)
+            what = self.targets.what(txn, req.run_id)
+        return ConcurrencyError(req.run_id, expected, head, kind=what)
 
     def _write(
         self,

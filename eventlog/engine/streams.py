@@ -101,6 +101,24 @@ class OtherStreams:
                     break
         return out
 
+    def list_kinds(self, txn: KVTxn) -> list[str]:
+        """The kinds that have streams, sorted: a skip-scan of ``stream_kinds``.
+
+        The table is keyed kind + ``00`` + stream number, so one seek finds the next kind and
+        the next seek starts past all of its entries (kind + ``01``): one read per kind, however
+        many streams each kind has. (Kind names are printable ASCII, so no other kind sorts
+        between kind + ``00`` and kind + ``01``.)
+        """
+        kinds: list[str] = []
+        start = b""
+        while True:
+            _, key = txn.values("stream_kinds", start, 1)
+            if key is None:
+                return kinds
+            kind = key[: key.index(b"\x00")]
+            kinds.append(kind.decode())
+            start = kind + b"\x01"
+
     def iter_streams(self, txn: KVTxn) -> Iterator[StreamRecord]:
         """Every stream of another kind's record, in id order (rebuilds, exports)."""
         for key, raw in txn.scan("stream_records", b""):

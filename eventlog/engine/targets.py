@@ -65,6 +65,14 @@ class StreamTargets:
             return number
         raise StreamKindError(stream_id, kind, self._found(txn, stream_id, code))
 
+    def what(self, txn: KVTxn, stream_id: UUID) -> str:
+        """What the existing stream ``stream_id`` is: ``"run"``, ``"session"`` or its kind.
+
+        For error messages (a ``ConcurrencyError`` names the stream's kind): two point reads.
+        """
+        raw = txn.get("streams", stream_id.bytes)
+        return "stream" if raw is None else self._found(txn, stream_id, raw[8:])
+
     def _found(self, txn: KVTxn, stream_id: UUID, code: bytes) -> str:
         """What the existing stream is: ``"run"``, ``"session"`` or its stream kind."""
         if code == b"r":

@@ -459,6 +459,10 @@ class AsyncRunStore:
             self._read, self._plans.streams.list_streams(kind, limit, offset)
         )
 
+    async def list_stream_kinds(self) -> list[str]:
+        """The kinds that have streams, sorted; see :meth:`RunStore.list_stream_kinds`."""
+        return await self._off_loop(self._read, self._plans.streams.list_stream_kinds())
+
     async def delete_stream(self, stream_id: UUID | str) -> bool:
         """Delete the stream with its events and views; see :meth:`RunStore.delete_stream`."""
         return await self._commit(self._plans.streams.delete_stream(stream_id))

@@ -531,6 +531,21 @@ class RunStore:
         """Streams of ``kind`` in created order (oldest first), ``limit`` from ``offset``."""
         return self._read(self._plans.streams.list_streams(kind, limit, offset))
 
+    def list_stream_kinds(self) -> list[str]:
+        """The kinds that have at least one stream, sorted (runs and sessions are not kinds).
+
+        Cheap on any store size: one seek per kind, not a walk of every stream (use
+        :meth:`stats` for how many streams each kind has). Then :meth:`list_streams` per kind.
+
+        >>> from eventlog import RunStore
+        >>> store = RunStore.in_memory()
+        >>> for kind in ("doc.thread", "doc.counter", "doc.thread"):
+        ...     _ = store.create_stream(kind=kind)
+        >>> store.list_stream_kinds()
+        ['doc.counter', 'doc.thread']
+        """
+        return self._read(self._plans.streams.list_stream_kinds())
+
     def delete_stream(self, stream_id: UUID | str) -> bool:
         """Delete the stream, its events, idempotency keys and views in one transaction.
 

@@ -10,6 +10,7 @@ nothing: no event, no new stream, no moved ack.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 from uuid import UUID, uuid4
@@ -172,6 +173,43 @@ class MultiStreamContract:
             store.append_to_stream(sid, tagged, kind="run")
         assert _snapshot(store) == before
         assert store.get_stream(unknown) is None
+
+    def test_a_conflict_names_what_the_stream_is(self, store: RunStore) -> None:
+        session = store.create_session()
+        run = store.create_run(session.id, provider="p", model="m")
+        sid = store.create_stream(kind=KIND).id
+        for target in (run.id, session.id, sid):
+            store.append_many([AppendRequest(target, [TicketTagged("1")])])
+        before = _snapshot(store)
+        run_text = f"run {run.id}: expected last seq 0 but it is 1"
+        session_text = f"session {session.id}: expected last seq 0 but it is 1"
+        stream_text = f"stream {sid} of kind {KIND!r}: expected last seq 0 but it is 1"
+        tagged = [TicketTagged("late")]
+        cases: list[tuple[Callable[[], object], UUID, str, str]] = [
+            (lambda: store.append_event(run.id, TextDelta("x"), expected_seq=0),
+             run.id, "run", run_text),
+            (lambda: store.append_many([AppendRequest(run.id, tagged, expected_seq=0)]),
+             run.id, "run", run_text),
+            (lambda: store.append_to_stream(session.id, tagged, expected_seq=0),
+             session.id, "session", session_text),
+            (lambda: store.append_many(
+                [AppendRequest(session.id, tagged, expected_seq=0, kind="session")]),
+             session.id, "session", session_text),
+            (lambda: store.append_to_stream(sid, tagged, expected_seq=0),
+             sid, KIND, stream_text),
+            (lambda: store.append_many(
+                [AppendRequest(sid, tagged, expected_seq=0, kind=KIND, event_ids=[uuid4()])]),
+             sid, KIND, stream_text),
+        ]  # fmt: skip
+        for call, stream_id, kind, text in cases:
+            with pytest.raises(ConcurrencyError) as info:
+                call()
+            err = info.value
+            assert (err.stream_id, err.run_id, err.kind) == (stream_id, stream_id, kind)
+            assert (err.expected_seq, err.actual_seq) == (0, 1)
+            assert str(err).startswith(text)
+            assert str(err).endswith("retry with expected_seq=1")
+        assert _snapshot(store) == before
 
     def test_bad_kinds_and_metadata_raise_before_anything_is_written(self, store: RunStore) -> None:
         sid = uuid4()

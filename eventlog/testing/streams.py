@@ -290,6 +290,25 @@ class StreamsContract:
         with pytest.raises(ValueError, match="limit"):
             store.list_streams(KIND, limit=-1)
 
+    def test_list_stream_kinds(self, store: RunStore) -> None:
+        assert store.list_stream_kinds() == []
+        session = store.create_session()
+        store.create_run(session.id, provider="p", model="m")
+        assert store.list_stream_kinds() == []  # runs and sessions are not kinds
+        # kinds that are prefixes of one another, and several streams of one kind
+        kinds = ["ec.a", "ec.a.b", "ec.a-b", "ec.a_b", "ec.ab", "ec.a0", "ec.b"]
+        made = {k: [store.create_stream(kind=k).id for _ in range(3)] for k in reversed(kinds)}
+        store.append_to_stream(uuid4(), [TicketTagged("x")], expected_seq=0, kind="ec.new")
+        assert store.list_stream_kinds() == sorted([*kinds, "ec.new"])
+        for sid in made["ec.a"][:2]:
+            store.delete_stream(sid)
+        assert "ec.a" in store.list_stream_kinds()  # one stream of it is left
+        store.delete_stream(made["ec.a"][2])
+        for sid in made["ec.b"]:
+            store.delete_stream(sid)
+        assert store.list_stream_kinds() == sorted([*kinds[1:-1], "ec.new"])
+        assert list(store.stats().streams_by_kind) == store.list_stream_kinds()
+
     def test_delete_stream(self, store: RunStore, store_path: Path) -> None:
         keep = store.create_stream(kind=KIND).id
         gone = store.create_stream(kind=KIND).id

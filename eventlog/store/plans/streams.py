@@ -167,3 +167,7 @@ class StreamPlans:
         count = 100 if lim is None else lim
         streams = self.engine.streams
         return lambda txn: streams.list_streams(txn, kind, count, off)
+
+    def list_stream_kinds(self) -> Callable[[KVTxn], list[str]]:
+        """``list_stream_kinds``: the kinds that have streams, sorted (one seek per kind)."""
+        return self.engine.streams.list_kinds
