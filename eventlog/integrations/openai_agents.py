@@ -249,7 +249,7 @@ class EventLogSession:
 
         plan = append_plan(self._sync, sid, events, create=create, expected_seq=expected_seq)
         if isinstance(store, AsyncRunStore):
-            return await _survive_cancel(acommit(store, plan))
+            return await acommit(store, plan, finish=True)  # a cancel waits for the commit
         return await _survive_cancel(asyncio.to_thread(commit, store, plan))
 
     def _tail(self, to_seq: int | None, limit: int) -> list[tuple[int, str, _View]]:

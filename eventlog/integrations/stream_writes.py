@@ -33,7 +33,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 from uuid import UUID
 
 from eventlog.engine.appends import AppendRequest
@@ -93,10 +93,28 @@ def _wake(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
-async def acommit(store: AsyncRunStore, plan: Callable[[KVTxn], T]) -> T:
-    """:func:`commit` for an ``AsyncRunStore``: awaited, never blocking the event loop."""
+class _Finishing(asyncio.Future[None]):
+    """A future that a cancel leaves pending: the awaiting task is cancelled once it is done.
+
+    ``Task.cancel()`` cancels the future its task awaits; when that refuses, the task is marked
+    and the ``CancelledError`` is raised in it at its next step - here, once the commit is
+    done. No extra task and no extra turn of the event loop.
+    """
+
+    def cancel(self, msg: Any | None = None) -> bool:
+        return False
+
+
+async def acommit(store: AsyncRunStore, plan: Callable[[KVTxn], T], *, finish: bool = False) -> T:
+    """:func:`commit` for an ``AsyncRunStore``: awaited, never blocking the event loop.
+
+    ``finish``: a caller cancelled while its write is queued waits until the write is done
+    (committed or failed), then its ``CancelledError`` is raised - so "the call raised" and
+    "the write happened" are never both unknown to it. Otherwise the cancel is raised at once
+    and the queued write may still commit.
+    """
     loop = asyncio.get_running_loop()
-    done: asyncio.Future[None] = loop.create_future()
+    done: asyncio.Future[None] = _Finishing(loop=loop) if finish else loop.create_future()
 
     def notify() -> None:  # runs on the committing thread
         loop.call_soon_threadsafe(_wake, done)

@@ -335,6 +335,49 @@ def test_survives_reopen(tmp_path: Path) -> None:
     assert asyncio.run(EventLogSession("r", copy).get_items()) == [USER, CALL, OUTPUT]
 
 
+def test_a_cancelled_write_commits_first_then_raises(tmp_path: Path) -> None:
+    """A task cancelled while its add_items / pop_item waits in the committer's queue: the
+    write commits (or fails) first, then the task gets its CancelledError."""
+    store = AsyncRunStore(RunStore.open(tmp_path / "s"))
+    session = EventLogSession("c", store)
+    committer = store.core.committer
+    inside, release = threading.Event(), threading.Event()
+
+    def hold(_txn: object) -> None:  # keeps the committer busy until released
+        inside.set()
+        release.wait()
+
+    async def cancelled_while_queued(call: Any) -> None:
+        inside.clear()
+        release.clear()
+        holder = threading.Thread(target=committer.submit, args=(hold,))
+        holder.start()
+        try:
+            await asyncio.to_thread(inside.wait)
+            task = asyncio.ensure_future(call)
+            await asyncio.sleep(0)  # one turn: the task runs up to its queued write
+            assert committer.queued == 1
+            task.cancel()
+            await asyncio.sleep(0)
+            assert not task.done()  # the cancel waits for the write
+        finally:
+            release.set()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await asyncio.to_thread(holder.join)
+
+    async def main() -> None:
+        await cancelled_while_queued(session.add_items(_items(USER, CALL)))
+        assert await session.get_items() == [USER, CALL]
+        await cancelled_while_queued(session.pop_item())
+        assert await session.get_items() == [USER]
+
+    try:
+        asyncio.run(main())
+    finally:
+        store.sync.close()
+
+
 def test_deleted_session_is_recreated_on_write() -> None:
     store = RunStore.in_memory()
     session = EventLogSession("d", store)
