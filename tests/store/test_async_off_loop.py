@@ -106,6 +106,7 @@ async def _every_call(store: AsyncRunStore, called: set[str]) -> None:
     assert len(await call("read_stream", stream.id)) == 1
     assert (await call("read_stream_view", stream.id, _Delta))[0][2] == _Delta("s")
     assert len(await call("list_streams", "test.kind")) == 1
+    assert await call("list_stream_kinds") == ["test.kind"]
     assert await call("delete_stream", stream.id)
     lines = await call("export_jsonl")
     assert len(lines) > 5
