@@ -87,18 +87,23 @@ class BufferedTx:
     undoes the writes since ``begin`` (an ``apply_batch`` refused part-way).
     """
 
-    __slots__ = ("_base", "_pending", "_room", "_undo", "limit")
+    __slots__ = ("_base", "_fresh", "_pending", "_room", "_undo", "limit")
 
-    def __init__(self, base: ProjectionTx, *, limit: int = 200_000) -> None:
+    def __init__(self, base: ProjectionTx, *, limit: int = 200_000, fresh: bool = False) -> None:
         self._base = base
         self._pending: dict[bytes, bytes | None] = {}
         self._undo: list[tuple[bytes, Any]] | None = None
         self._room = base.room if isinstance(base, ProjectionTxn) else MAX_KEY
         self.limit = limit
+        # the keyspace below counts as empty (a rebuild that does not clear it first): reads
+        # miss it, and the first flush writes only what differs from it and deletes the rest
+        self._fresh = fresh
 
     def get(self, key: bytes) -> bytes | None:
-        value = self._pending.get(key, _MISSING)
-        return self._base.get(key) if value is _MISSING else value
+        value: bytes | None = self._pending.get(key, _MISSING)
+        if value is _MISSING:
+            return None if self._fresh else self._base.get(key)
+        return value
 
     def _check(self, key: bytes) -> None:
         if type(key) is not bytes or len(key) > self._room:
@@ -129,7 +134,8 @@ class BufferedTx:
 
     def _merged(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
         pending = {k: v for k, v in self._pending.items() if k.startswith(prefix)}
-        below = {k: v for k, v in self._base.scan(prefix) if k not in pending}
+        below = {} if self._fresh else dict(self._base.scan(prefix))
+        below = {k: v for k, v in below.items() if k not in pending}
         merged = {**below, **{k: v for k, v in pending.items() if v is not None}}
         for key in sorted(merged):
             yield key, merged[key]
@@ -153,6 +159,9 @@ class BufferedTx:
 
     def flush(self) -> None:
         """Write the pending keys to the keyspace below, in key order."""
+        if self._fresh:
+            self._flush_fresh()
+            return
         if not self._pending:
             return
         items, self._pending = sorted(self._pending.items()), {}
@@ -167,16 +176,33 @@ class BufferedTx:
             if old is None:
                 self._base.delete(key)
 
+    def _flush_fresh(self) -> None:
+        """The first flush over a keyspace that counts as empty: write only the difference.
+
+        A key below that the replay did not write (or deleted) is deleted; one it wrote with
+        the same value is left alone. A rebuild that finds its view unchanged writes nothing.
+        """
+        self._fresh = False
+        pending, self._pending = self._pending, {}
+        below = dict(self._base.scan())
+        for key, value in below.items():
+            if pending.get(key, _MISSING) == value:
+                del pending[key]  # unchanged
+            elif key not in pending:
+                pending[key] = None  # not rebuilt: deleted
+        self._pending = {k: v for k, v in pending.items() if v is not None or k in below}
+        self.flush()
+
 
 class _Target:
     """One projector being replayed: where it writes and what it wants."""
 
     __slots__ = ("batch", "by_stream", "hooks", "name", "projector", "tx", "types")
 
-    def __init__(self, projector: Projector, tx: ProjectionTx) -> None:
+    def __init__(self, projector: Projector, tx: ProjectionTx, fresh: bool = False) -> None:
         self.projector = projector
         self.name = projector.name
-        self.tx = BufferedTx(tx)
+        self.tx = BufferedTx(tx, fresh=fresh)
         self.types: frozenset[str] = frozenset(getattr(projector, "event_types", frozenset()))
         batch = getattr(projector, "apply_batch", None)
         self.batch: Callable[[ProjectionTx, Sequence[EventRecord]], None] | None = (
@@ -237,8 +263,12 @@ class Replayer:
         on_bad: OnBad | None = None,
         to_position: int | None = None,
         on_refused: OnRefused | None = None,
+        fresh: bool = False,
     ) -> None:
         """Feed each ``(projector, tx)`` every stored session, run and stream, then the log.
+
+        ``fresh``: each ``tx`` holds the view being rebuilt, not cleared: the replay treats it
+        as empty and writes back only what differs (see :class:`BufferedTx`).
 
         ``to_position`` stops after that position (an async projector's checkpoint).
         ``on_bad(stream_id, seq, error)`` is told of an event that cannot be read (else the
@@ -246,7 +276,7 @@ class Replayer:
         projector refuses with ``InvalidTransition`` (else the error propagates), which is
         then left out of that projector's view.
         """
-        chosen = [_Target(p, tx) for p, tx in targets]
+        chosen = [_Target(p, tx, fresh) for p, tx in targets]
         self._hooks(txn, chosen)
         # the whole log, nothing to report: the projectors that allow it read stream by stream
         whole = to_position is None and on_bad is None

@@ -123,3 +123,31 @@ def test_stream_ordered_and_log_ordered_projectors_rebuilt_in_one_pass(
         for sid in set(streams):
             seqs = [seq for s, seq, _ in by_stream if s == sid]
             assert seqs == list(range(1, len(seqs) + 1))
+
+
+@pytest.mark.parametrize("backend", ["memory", "lmdb", "postgres"])
+def test_rebuild_over_a_damaged_view_writes_back_only_the_difference(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """A rebuild does not clear the view first: it deletes strays and rewrites changed keys."""
+    with _open(backend, [], request, tmp_path) as store:
+        session = store.create_session()
+        runs = [store.create_run(session.id, provider="p", model="m").id for _ in range(3)]
+        for r in runs:
+            store.append_events(r, [ModelStarted("p", "m", 1), TextDelta("hi")])
+        store.append_events(runs[1], [RunCompleted("stop", 1)])
+        good = _views(store, BUILTIN)
+
+        def damage(txn: eventlog.storage.kv.KVTxn) -> None:
+            view = eventlog.engine.projectors.ProjectionTxn(txn, "run_state")
+            view.put(b"stray key", b"x")  # a key no replay writes
+            view.put(runs[0].bytes, good["run_state"][runs[2].bytes])  # another run's state
+            view.delete(runs[1].bytes)  # a missing key
+            index = eventlog.engine.projectors.ProjectionTxn(txn, "status_index")
+            index.put(b"zzz", b"")
+
+        store.core.backend.write(damage)
+        assert _views(store, BUILTIN) != good
+        store.rebuild_projections(["run_state", "status_index"])
+        assert _views(store, BUILTIN) == good
+        assert store.verify() == []
