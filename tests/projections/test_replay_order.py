@@ -19,6 +19,7 @@ import pytest
 from pg_support import url_for
 
 import eventlog.engine.projectors
+import eventlog.engine.rebuild
 import eventlog.storage.kv
 from eventlog import AppendRequest, RunStore
 from eventlog.engine.protocols import ProjectionTx, Projector
@@ -151,3 +152,33 @@ def test_rebuild_over_a_damaged_view_writes_back_only_the_difference(
         store.rebuild_projections(["run_state", "status_index"])
         assert _views(store, BUILTIN) == good
         assert store.verify() == []
+
+
+class SomeInLog(_Recorder):
+    """Log ordered, wanting a few types: kept during the stream walk, fed in position order."""
+
+    name: ClassVar[str] = "some_in_log"
+    event_types: ClassVar[frozenset[str]] = frozenset({"TextDelta", "RunCompleted"})
+
+
+@pytest.mark.parametrize("keep", [100_000, 1])  # 1: too many to keep, it reads the log itself
+def test_log_ordered_projector_with_types_gets_position_order(
+    keep: int, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    monkeypatch.setattr(eventlog.engine.rebuild, "KEEP", keep)
+    with _open("lmdb", [SomeInLog(), ByStream()], request, tmp_path) as store:
+        session = store.create_session()
+        runs = [store.create_run(session.id, provider="p", model="m").id for _ in range(3)]
+        for k in range(3):
+            for r in runs:
+                store.append_events(r, [ModelStarted("p", "m", k + 1), TextDelta(f"{k}")])
+        store.append_events(runs[2], [RunCompleted("stop", 3)])
+        store.rebuild_projections()
+        fed = _fed(_views(store, ("some_in_log",))["some_in_log"])
+        wanted = [
+            (r.run_id.bytes, r.seq, r.position)
+            for r in store.read_log()
+            if r.type in SomeInLog.event_types
+        ]
+        assert len(wanted) == 10
+        assert fed == wanted
