@@ -79,6 +79,9 @@ class ExecutionsProjector:
     # 2: a run's totals exist from its creation (an append never looks for an absent key:
     # on PostgreSQL that look-up is a round trip)
     version: ClassVar[int] = 2
+    #: a rebuild may feed it stream by stream:
+    #: each run's executions and totals follow its own events (keyed by position)
+    replay_order: ClassVar[str] = "stream"
     event_types: ClassVar[frozenset[str]] = frozenset(
         {"ToolExecutionStarted", "ToolExecutionFinished", "UsageRecorded"}
     )

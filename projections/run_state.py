@@ -85,6 +85,9 @@ class RunStateProjector:
 
     name: ClassVar[str] = "run_state"
     version: ClassVar[int] = 1
+    #: a rebuild may feed it stream by stream:
+    #: each run's state folds its own events, in seq order
+    replay_order: ClassVar[str] = "stream"
     event_types: ClassVar[frozenset[str]] = frozenset()
 
     def on_run_created(self, tx: ProjectionTx, run: RunRecord) -> None:

@@ -121,6 +121,9 @@ class SessionListingProjector:
 
     name: ClassVar[str] = "session_listing"
     version: ClassVar[int] = 2
+    #: a rebuild may feed it stream by stream:
+    #: each session's entry is a max over its own messages and runs
+    replay_order: ClassVar[str] = "stream"
     event_types: ClassVar[frozenset[str]] = frozenset({"MessageAppended"})
 
     def on_session_created(self, tx: ProjectionTx, session: Session) -> None:

@@ -176,6 +176,9 @@ class StatusIndexProjector:
     name: ClassVar[str] = "status_index"
     #: 2: the lists' values hold the listed record (1: ``b""``); a store rebuilds it on open
     version: ClassVar[int] = 2
+    #: a rebuild may feed it stream by stream:
+    #: each run's keys follow its own events; the counters are sums
+    replay_order: ClassVar[str] = "stream"
     event_types: ClassVar[frozenset[str]] = frozenset(
         {
             "RunStarted",

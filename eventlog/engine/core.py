@@ -110,27 +110,29 @@ class Engine:
     ) -> None:
         """Rebuild projectors ``names`` from the stored sessions, runs and the whole log.
 
-        Every inline projector named is cleared, then fed in one pass over the records and
-        the log (:class:`~eventlog.engine.rebuild.Replayer`). An async projector is reset
-        instead (its view cleared, checkpoint 0): its thread catches up from the log in
-        batches, without holding this transaction. A stored event that breaks the lifecycle
-        rule (``InvalidTransition``: a terminal run moved on, which an append refuses) is
-        logged and left out of the views that refuse it, so the rebuild completes;
-        ``store.verify()`` reports it as ``invalid_transition``.
+        Every inline projector named is fed in one pass over the records and the log
+        (:class:`~eventlog.engine.rebuild.Replayer`) as if its view were empty; the result is
+        written back as the difference from the old view (a key not rebuilt is deleted). An
+        async projector is reset instead (its view cleared, checkpoint 0): its thread catches
+        up from the log in batches, without holding this transaction. A stored event that
+        breaks the lifecycle rule (``InvalidTransition``: a terminal run moved on, which an
+        append refuses) is logged and left out of the views that refuse it, so the rebuild
+        completes; ``store.verify()`` reports it as ``invalid_transition``.
         """
         chosen = self.projectors.subset(names)
         last = self.index.last_position(txn)
         targets: list[tuple[Projector, ProjectionTx]] = []
         for projector in chosen.all:
             tx = ProjectionTxn(txn, projector.name)
-            tx.clear()
             if is_async(projector):
+                tx.clear()
                 chosen.set_meta(txn, projector.name, ProjectorMeta(projector.version, 0, True))
                 if progress is not None:
                     progress(projector.name, 0, last)
                 continue
             targets.append((projector, tx))
-        self.replayer.replay(txn, targets, progress, last, on_refused=_log_refused)
+        # not cleared first: the replay treats each view as empty and writes back the difference
+        self.replayer.replay(txn, targets, progress, last, on_refused=_log_refused, fresh=True)
         for projector, _ in targets:
             chosen.set_meta(txn, projector.name, ProjectorMeta(projector.version, last, True))
 

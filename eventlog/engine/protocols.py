@@ -54,6 +54,15 @@ class Projector(Protocol):
     never wait for it (``store.wait_for_projections()`` waits for it instead). Async projectors
     see events only: they may not define the lifecycle hooks.
 
+    Optional ``replay_order``: ``"log"`` (the default) replays the log into the projector in
+    position order when it is rebuilt; ``"stream"`` declares that its view depends only on
+    each stream's events in seq order, never on how streams interleave (what it keeps per
+    stream is that stream's own; what it keeps across streams is order-free, like counts or
+    maxima), so a rebuild may feed it stream by stream: one sequential walk of the events
+    instead of a look-up per position. Every built-in view but LangGraph's declares it.
+    ``verify()`` still replays in position order, so a view that breaks the declaration shows
+    up there as ``view_mismatch``.
+
     >>> import msgspec
     >>> class ToolCount:
     ...     name = "tool_count"

@@ -203,6 +203,16 @@ class LmdbTxn:
         pairs = list(islice(self.scan(table, start), n))
         return [v for _, v in pairs], pairs[-1][0] if pairs else None
 
+    def items(self, table: str, start: bytes, n: int) -> list[tuple[bytes, bytes]]:
+        """The first ``n`` items with keys ``>= start``, read in one C loop (a rebuild's walk)."""
+        db, prefix = self._dbs[table]
+        if prefix:
+            return list(islice(self.scan(table, start), n))
+        cur = self._txn.cursor(db=db)
+        if n <= 0 or not cur.set_range(start):
+            return []
+        return list(islice(cur.iternext(), n))
+
     def follow(self, table: str, start: bytes, n: int, target: str, owner: str) -> list[Followed]:
         return follow_by_gets(self, table, start, n, target, owner)
 

@@ -48,3 +48,46 @@ def test_bad_keys_raise_the_keyspace_error_and_write_nothing() -> None:
         tx.put(b"x" * 1000, b"v")
     tx.flush()
     assert base.data == {}
+
+
+class _CountingTx(ScratchTx):
+    """A scratch keyspace that records the keys written to it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.written: list[bytes] = []
+
+    def put(self, key: bytes, value: bytes) -> None:
+        self.written.append(key)
+        super().put(key, value)
+
+    def delete(self, key: bytes) -> None:
+        self.written.append(key)
+        super().delete(key)
+
+
+def test_fresh_reads_miss_the_view_below_and_flush_writes_only_the_difference() -> None:
+    base = _CountingTx()
+    for key, value in ((b"same", b"1"), (b"changed", b"old"), (b"stray", b"x"), (b"del", b"y")):
+        base.put(key, value)
+    base.written.clear()
+    tx = BufferedTx(base, fresh=True)
+    assert tx.get(b"same") is None  # the view below counts as empty
+    assert list(tx.scan(b"s")) == []  # (scan flushes first: the view is now what was written)
+    assert base.data == {}
+    tx = BufferedTx(base, fresh=True)
+    base.data.update({b"same": b"1", b"changed": b"old", b"stray": b"x", b"del": b"y"})
+    base.written.clear()
+    tx.begin()
+    tx.put(b"same", b"1")
+    tx.put(b"changed", b"new")
+    tx.put(b"del", b"z")
+    tx.delete(b"del")
+    tx.put(b"added", b"2")
+    assert list(tx.scan()) == [(b"added", b"2"), (b"changed", b"new"), (b"same", b"1")]
+    tx.commit()
+    tx.flush()
+    assert base.data == {b"added": b"2", b"changed": b"new", b"same": b"1"}
+    assert sorted(base.written) == [b"added", b"changed", b"del", b"stray"]  # not b"same"
+    assert tx.get(b"stray") is None  # reads the view below again
+    assert tx.get(b"same") == b"1"
