@@ -1324,12 +1324,19 @@ def test_a_missing_store_is_a_clean_error_and_is_not_created(
     [
         ["show", "abc123"],
         ["replay", "abc123"],
-        ["export", "abc123"],
-        ["export", "aaaa1", "abc123"],
     ],
 )
 def test_an_unknown_run_prefix(db: Path, args: list[str]) -> None:
     assert fails(1, *args, "--db", db).stderr == "error: run abc123 not found\n"
+
+
+@pytest.mark.parametrize(
+    "args", [["export", "abc123"], ["export", "aaaa1", "abc123"], ["export", "0" * 33]]
+)
+def test_export_of_an_unknown_stream(db: Path, args: list[str]) -> None:
+    """export takes runs, sessions and streams of any kind: it names all three."""
+    message = fails(1, *args, "--db", db).stderr
+    assert message.startswith(f"error: no run, session or stream {args[-1]}: ")
 
 
 @pytest.mark.parametrize("args", [["messages", "abc123"], ["runs", "--session", "abc123"]])
@@ -1368,7 +1375,6 @@ def test_an_ambiguous_session_prefix_lists_the_candidates(db: Path, args: list[s
     [
         (["show", "xyz"], "xyz"),
         (["replay", "not-hex!"], "not-hex!"),
-        (["export", "0" * 33], "0" * 33),
         (["messages", "nope"], "nope"),
         (["runs", "--session", "zz"], "zz"),
     ],
