@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 import lmdb
 
 from eventlog.storage.keys import prefix_end
-from eventlog.storage.kv import Followed, KVBackend, KVTxn, follow_by_gets, get_range_by_scan
+from eventlog.storage.kv import KVBackend, KVTxn, follow_by_gets, get_range_by_scan
 from eventlog.storage.lmdb import LAYOUT
 from eventlog.storage.lmdb_env import WRITEMAP
 from eventlog.storage.wakeup import Wakeup
@@ -97,21 +97,9 @@ class _RecordingTxn:
     def discard(self, table: str, key: bytes) -> None:
         self.delete(table, key)
 
-    def follow(self, table: str, start: bytes, n: int, target: str, owner: str) -> list[Followed]:
-        return follow_by_gets(self, table, start, n, target, owner)
-
-    def get_range(
-        self,
-        table: str,
-        key: bytes,
-        target: str,
-        start: bytes,
-        stop: bytes,
-        n: int | None,
-        *,
-        reverse: bool = False,
-    ) -> tuple[bytes | None, list[tuple[bytes, bytes]]]:
-        return get_range_by_scan(self, table, key, target, start, stop, n, reverse=reverse)
+    # a scan and gets: every one costs no round trip here
+    follow = follow_by_gets
+    get_range = get_range_by_scan
 
     def scan(
         self, table: str, start: bytes, stop: bytes | None = None, *, reverse: bool = False

@@ -16,7 +16,7 @@ import lmdb
 
 from eventlog.errors import StoreError
 from eventlog.storage.keys import prefix_end
-from eventlog.storage.kv import Followed, follow_by_gets, get_range_by_scan
+from eventlog.storage.kv import follow_by_gets, get_range_by_scan
 from eventlog.storage.lmdb_env import LAYOUT, TABLE_END, WriteCache
 
 __all__ = ["LMDB_MAX_KEY", "LmdbTxn", "bad_key", "seek_last_below"]
@@ -213,21 +213,9 @@ class LmdbTxn:
             return []
         return list(islice(cur.iternext(), n))
 
-    def follow(self, table: str, start: bytes, n: int, target: str, owner: str) -> list[Followed]:
-        return follow_by_gets(self, table, start, n, target, owner)
-
-    def get_range(
-        self,
-        table: str,
-        key: bytes,
-        target: str,
-        start: bytes,
-        stop: bytes,
-        n: int | None,
-        *,
-        reverse: bool = False,
-    ) -> tuple[bytes | None, list[tuple[bytes, bytes]]]:
-        return get_range_by_scan(self, table, key, target, start, stop, n, reverse=reverse)
+    # a scan and gets: every one costs no round trip here
+    follow = follow_by_gets
+    get_range = get_range_by_scan
 
     def scan(
         self, table: str, start: bytes, stop: bytes | None = None, *, reverse: bool = False

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from eventlog.errors import StoreClosedError, StoreError
-from eventlog.storage.kv import TABLES, Followed, follow_by_gets, get_range_by_scan
+from eventlog.storage.kv import TABLES, follow_by_gets, get_range_by_scan
 from eventlog.storage.sorted_keys import SortedKeys
 from eventlog.storage.wakeup import Wakeup
 
@@ -111,21 +111,9 @@ class _MemoryTxn:
     def discard(self, table: str, key: bytes) -> None:
         self.delete(table, key)
 
-    def follow(self, table: str, start: bytes, n: int, target: str, owner: str) -> list[Followed]:
-        return follow_by_gets(self, table, start, n, target, owner)
-
-    def get_range(
-        self,
-        table: str,
-        key: bytes,
-        target: str,
-        start: bytes,
-        stop: bytes,
-        n: int | None,
-        *,
-        reverse: bool = False,
-    ) -> tuple[bytes | None, list[tuple[bytes, bytes]]]:
-        return get_range_by_scan(self, table, key, target, start, stop, n, reverse=reverse)
+    # a scan and gets: every one costs no round trip here
+    follow = follow_by_gets
+    get_range = get_range_by_scan
 
     def scan(
         self, table: str, start: bytes, stop: bytes | None = None, *, reverse: bool = False
