@@ -26,6 +26,30 @@ def _help(command: Any, name: str, parent: Any) -> str:
     return text.rstrip()
 
 
+def _commands(group: Any, ctx: Any, prefix: str) -> list[str]:
+    """A section per command of ``group``, and one per subcommand of a command group."""
+    parts: list[str] = []
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
+        if command is None or command.hidden:
+            continue
+        parts += [
+            "",
+            f"## {prefix} {name}",
+            "",
+            command.get_short_help_str(limit=200),
+            "",
+            "```text",
+            _help(command, name, ctx),
+            "```",
+        ]
+        if hasattr(command, "list_commands"):  # a group (eventlog otel): its commands too
+            sub = command.make_context(name, [], parent=ctx, resilient_parsing=True)
+            sub.terminal_width = sub.max_content_width = WIDTH
+            parts += _commands(command, sub, f"{prefix} {name}")
+    return parts
+
+
 def cli_reference() -> str:
     """Markdown for the whole ``eventlog`` command: its help, then each command's."""
     from eventlog.cli import app
@@ -40,20 +64,7 @@ def cli_reference() -> str:
         group.get_help(root).rstrip(),
         "```",
     ]
-    for name in group.list_commands(root):
-        command = group.get_command(root, name)
-        if command is None or command.hidden:
-            continue
-        parts += [
-            "",
-            f"## eventlog {name}",
-            "",
-            command.get_short_help_str(limit=200),
-            "",
-            "```text",
-            _help(command, name, root),
-            "```",
-        ]
+    parts += _commands(group, root, "eventlog")
     return "\n".join(parts) + "\n"
 
 

@@ -32,6 +32,7 @@ __all__ = [
     "StoreFullError",
     "StreamKindError",
     "StreamNotFound",
+    "TelemetryExportError",
     "ThreadDeletedError",
 ]
 
@@ -310,3 +311,18 @@ class QueryError(EventLogError, ValueError):
         self.option = option
         self.value = value
         super().__init__(f"{option} {value!r} is not valid: {reason}")
+
+
+class TelemetryExportError(EventLogError, ConnectionError):
+    """Spans could not be delivered to an OpenTelemetry receiver (``eventlog otel``).
+
+    ``endpoint`` is the URL that was tried. A persistent exporter (``eventlog otel follow``)
+    does not acknowledge what it could not deliver: it sends it again when it runs next.
+    """
+
+    def __init__(self, endpoint: str, reason: str) -> None:
+        self.endpoint = endpoint
+        super().__init__(
+            f"the OpenTelemetry receiver at {endpoint} did not accept the spans ({reason}); "
+            "check that it runs and listens for OTLP/HTTP there (e.g. http://localhost:4318)"
+        )

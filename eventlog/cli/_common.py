@@ -12,11 +12,14 @@ The store, msgspec and rich load when a command first uses them (not at import):
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 from uuid import UUID
 
@@ -46,6 +49,7 @@ __all__ = [
     "resolve_run",
     "resolve_session",
     "summary",
+    "write_lines_atomically",
 ]
 
 #: Where commands look for the store when neither --db nor EVENTLOG_DB says.
@@ -242,3 +246,33 @@ def emit(
     for row in rows:
         table.add_row(*(safe(fn(row)) for _, fn in columns))
     console().print(table)
+
+
+def write_lines_atomically(output: Path, lines: Iterable[str]) -> str:
+    """Write ``lines`` to a temporary file beside ``output``, then rename it into place.
+
+    The file appears whole or not at all (flushed and fsynced before the rename; an
+    interruption removes the temporary file). Returns the last line written.
+    """
+    import tempfile
+
+    target = output.resolve()
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
+    last = ""
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            for line in lines:
+                fh.write(line)
+                fh.write("\n")
+                last = line
+            fh.flush()
+            os.fsync(fh.fileno())
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)  # what open() would have made, not mkstemp's 0600
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return last

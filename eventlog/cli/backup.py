@@ -32,6 +32,7 @@ from eventlog.cli._common import (
     echo,
     fail_cleanly,
     open_store,
+    write_lines_atomically,
 )
 from eventlog.cli.timeline import resolve_stream
 from eventlog.errors import CorruptRecordError, EventLogError
@@ -54,35 +55,6 @@ def _sigterm_interrupts() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
-
-
-def _write_file(output: Path, lines: Iterable[str]) -> str:
-    """Write ``lines`` to a temporary file beside ``output``, then rename it into place.
-
-    Returns the last line (the trailer).
-    """
-    import tempfile
-
-    target = output.resolve()
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
-    last = ""
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            for line in lines:
-                fh.write(line)
-                fh.write("\n")
-                last = line
-            fh.flush()
-            os.fsync(fh.fileno())
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)  # what open() would have made, not mkstemp's 0600
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return last
 
 
 def _trailer_note(last: str) -> str:
@@ -150,7 +122,7 @@ def export(
                     write(line + "\n")
                 sys.stdout.flush()
                 return
-            _write_file(output, lines)
+            write_lines_atomically(output, lines)
         except (CorruptRecordError, KeyboardInterrupt) as exc:
             why = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"stopped: {exc}"
             if output is None:

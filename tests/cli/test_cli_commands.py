@@ -97,7 +97,10 @@ COMMANDS = {
     "grep",
     "diff",
     "streams",
+    "otel",
 }
+#: command groups and their commands (each documented and tested like a command)
+GROUPS = {"otel": {"export", "follow"}}
 ANSI = "\x1b"
 
 
@@ -1444,17 +1447,27 @@ def _commands() -> dict[str, Any]:
 
 def test_every_command_is_registered() -> None:
     assert set(_commands()) == COMMANDS
+    for name, subcommands in GROUPS.items():
+        assert set(_commands()[name].commands) == subcommands
 
 
-@pytest.mark.parametrize("name", sorted(COMMANDS))
+def _leaf_commands() -> list[str]:
+    """Every command, a group's as ``"otel export"``."""
+    names = [n for n in COMMANDS if n not in GROUPS]
+    names += [f"{g} {sub}" for g, subs in GROUPS.items() for sub in subs]
+    return sorted(names)
+
+
+@pytest.mark.parametrize("name", _leaf_commands())
 def test_every_command_has_help_with_an_example(name: str) -> None:
-    command = _commands()[name]
+    group, _, sub = name.partition(" ")
+    command = _commands()[group].commands[sub] if sub else _commands()[name]
     text = command.help or ""
     assert text.strip(), f"eventlog {name} has no help text"
     assert "Example" in text, f"eventlog {name}: its help has no example"
     assert f"eventlog {name}" in text.split("Example", 1)[1]
     for flag in ("-h", "--help"):
-        result = ok(name, flag)
+        result = ok(*name.split(), flag)
         assert "Usage:" in result.stdout
         assert "Example" in result.stdout
         # every command names its store with --db; copy has two: --from and --to

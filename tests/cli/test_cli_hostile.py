@@ -70,10 +70,16 @@ SWEEP: dict[str, list[tuple[list[str], str]]] = {
     "migrate": [([], "text")],
     "copy": [(["--from", "{db}", "--to", "{copy}"], "text")],
     "demo": [(["--db", "{demo}", "--runs", "4"], "text")],
+    # OTLP JSON: span names compose stored text ("chat {model}"); a receiver that is down
+    "otel export": [(["{run}", "--include-content", "--file", "-"], "nl")],
+    "otel follow": [
+        (["--endpoint", "http://127.0.0.1:9", "--retries", "0", "--idle", "0"], "text")
+    ],
 }
 NO_DB = {"copy"}  # commands without --db
 WRITES_STORE = {"import", "demo"}  # their --db is in their invocation
-COMPOSES = {"diff"}  # JSON labels built from stored text (e.g. "ToolCallStarted(tool:...)")
+# JSON labels built from stored text (e.g. "ToolCallStarted(tool:...)", "chat {model}")
+COMPOSES = {"diff", "otel export"}
 
 
 def command_names() -> set[str]:
@@ -81,6 +87,11 @@ def command_names() -> set[str]:
     for info in app.registered_commands:
         assert info.callback is not None
         names.add(info.name or info.callback.__name__.replace("_", "-"))
+    for group in app.registered_groups:  # eventlog otel export, ...
+        assert group.typer_instance is not None
+        for sub in group.typer_instance.registered_commands:
+            assert sub.callback is not None
+            names.add(f"{group.name} {sub.name or sub.callback.__name__.replace('_', '-')}")
     return names
 
 
@@ -133,7 +144,7 @@ def test_hostile_text_never_reaches_the_terminal_raw(
     seen_escaped = set()
     for command, invocations in SWEEP.items():
         for args, mode in invocations:
-            argv = [command, *(a.format(**places) for a in args)]
+            argv = [*command.split(), *(a.format(**places) for a in args)]
             if command not in NO_DB | WRITES_STORE:
                 argv += ["--db", places["db"]]
             result = subprocess.run(
