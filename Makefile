@@ -28,6 +28,18 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench,postgres]'
 	touch $(STAMP) $(DEMO_STAMP)
 
+# A real OpenTelemetry receiver for the exporter's tests (tests/integrations/test_otel.py):
+# Arize Phoenix in a venv of its own, so that its dependencies never constrain ours.
+PHOENIX_VENV := .venv-phoenix
+PHOENIX_STAMP := $(PHOENIX_VENV)/.installed-stamp
+PHOENIX_VERSION := 20.26.1
+
+$(PHOENIX_STAMP):
+	test -x $(PHOENIX_VENV)/bin/python || $(PYTHON) -m venv $(PHOENIX_VENV)
+	$(PHOENIX_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(PHOENIX_VENV)/bin/python -m pip install --quiet 'arize-phoenix==$(PHOENIX_VERSION)'
+	touch $(PHOENIX_STAMP)
+
 demo: $(DEMO_STAMP)
 	$(BIN)/eventlog demo --db ./data
 
@@ -39,7 +51,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
+pytest: $(STAMP) $(PHOENIX_STAMP)
 	$(BIN)/python -m pytest -q
 
 # The documentation site into site/ (strict: a broken link, reference or docstring fails).

@@ -215,6 +215,12 @@ def _commands() -> dict[str, set[str]]:
         command = group.get_command(ctx, name)
         opts = {o for p in command.params for o in (*p.opts, *p.secondary_opts)}
         out[name] = opts | common
+        if hasattr(command, "list_commands"):  # a group: "otel export" with its options
+            sub_ctx = command.make_context(name, [], parent=ctx, resilient_parsing=True)
+            for sub in command.list_commands(sub_ctx):
+                leaf = command.get_command(sub_ctx, sub)
+                leaf_opts = {o for p in leaf.params for o in (*p.opts, *p.secondary_opts)}
+                out[f"{name} {sub}"] = leaf_opts | common
     return out
 
 
@@ -259,6 +265,8 @@ def test_named_command_exists(where: str, line: str) -> None:
     commands = _commands()
     args = [w for w in words[1:] if not w.startswith("-")]
     name = args[0] if args and args[0] in commands else ""
+    if len(args) > 1 and f"{args[0]} {args[1]}" in commands:  # a group's command
+        name = f"{args[0]} {args[1]}"
     if args and not name:
         # the first word that is not an option's value must be a command
         first = next((w for w in words[1:] if not w.startswith("-")), "")
