@@ -19,6 +19,7 @@ __all__ = [
     "CorruptRecordError",
     "EventLogError",
     "EventTooLargeError",
+    "InvalidRecordError",
     "InvalidTransition",
     "NestingTooDeepError",
     "ProjectionError",
@@ -310,3 +311,14 @@ class QueryError(EventLogError, ValueError):
         self.option = option
         self.value = value
         super().__init__(f"{option} {value!r} is not valid: {reason}")
+
+
+class InvalidRecordError(EventLogError, ValueError):
+    """A framework record handed to an integration cannot be stored as it is.
+
+    ``what`` names the record and field (``"StepEvent.run_id"``); nothing of it was written.
+    """
+
+    def __init__(self, what: str, reason: str) -> None:
+        self.what = what
+        super().__init__(f"{what}: {reason}; nothing was written - fix the value and retry")
