@@ -237,6 +237,21 @@ def test_survives_reopen_and_rebuild(tmp_path: Path) -> None:
         assert run(steps.get_tool_effect(run_id="r", tool_call_id="t")) is None
 
 
+def test_export_import_carries_the_runs() -> None:
+    with RunStore.in_memory() as source, RunStore.in_memory() as target:
+        steps = EventLogStepStore(source, max_snapshots_per_run=1)
+        run(steps.register_run(RunRecord(run_id="r", parent_run_id="p", started_at=T0)))
+        run(steps.save_snapshot(snap("r", 1)))
+        run(steps.save_snapshot(snap("r", 2, "interrupted")))
+        effect = ToolEffectRecord(tool_call_id="t", tool_name="x", run_id="r", status="started")
+        run(steps.record_tool_effect(effect))
+        target.import_jsonl(list(source.export_jsonl()))
+        copy = EventLogStepStore(target)
+        for read in (answers("r"), lambda s: s.list_runs(parent_run_id="p")):
+            assert run(read(copy)) == run(read(steps))
+        assert target.verify() == []
+
+
 @pytest.mark.parametrize(
     ("call", "what"),
     [
