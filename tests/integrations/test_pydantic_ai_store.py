@@ -237,6 +237,27 @@ def test_survives_reopen_and_rebuild(tmp_path: Path) -> None:
         assert run(steps.get_tool_effect(run_id="r", tool_call_id="t")) is None
 
 
+def test_concurrent_retries_store_once(tmp_path: Path) -> None:
+    with RunStore.open(tmp_path / "s") as store:
+        steps = EventLogStepStore(AsyncRunStore(store))
+
+        async def scenario() -> list[BaseException | None]:
+            event = StepEvent(run_id="r", kind="run_started", step_index=0, idempotency_key="0:0")
+            await asyncio.gather(*(steps.append_event(event) for _ in range(20)))
+            saves = (steps.save_snapshot(snap("r", 1, key="0:1:complete")) for _ in range(20))
+            await asyncio.gather(*saves)
+            record = RunRecord(run_id="r")
+            registered = await asyncio.gather(
+                *(steps.register_run(record) for _ in range(10)), return_exceptions=True
+            )
+            return list(registered)
+
+        outcomes = run(scenario())
+        assert [type(o) for o in outcomes].count(AlreadyExistsError) == 9
+        assert len(run(steps.list_events(run_id="r"))) == 1
+        assert len(run(steps.list_snapshots(run_id="r"))) == 1
+
+
 def test_export_import_carries_the_runs() -> None:
     with RunStore.in_memory() as source, RunStore.in_memory() as target:
         steps = EventLogStepStore(source, max_snapshots_per_run=1)
