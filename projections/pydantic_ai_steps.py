@@ -20,11 +20,15 @@ of its registration, 8 + 8 bytes big-endian):
 - ``y`` + T + H(idempotency key) + seq → ``b""`` (the retained snapshots' keys)
 - ``k`` + T → :class:`SnapshotKeys` (the high-water mark of the ``N:...`` snapshot keys)
 - ``l`` + T, ``L`` + T → the seq of the newest snapshot, and of the newest ``complete`` one
+- ``m`` + T → :class:`SnapshotTip` (the newest snapshot event and its messages' hashes)
 - ``t`` + T + H(tool_call_id) → :class:`StoredEffect` (the latest record of each tool call)
 
 A :class:`SnapshotRecorded` carries the store's ``max_snapshots_per_run`` (``keep``): past that
 many, the view drops the older snapshots but always keeps the newest and the newest
 ``complete`` one, as the harness's stores do (the events stay in the log: its history).
+A snapshot event holds only the messages its history does not share with the run's previous
+snapshot (the ``base`` it names, at most :data:`MAX_DEPTH` deltas deep, then a whole one): a
+run's snapshots cost the log about its messages once, not its history once per step.
 Deleting a run's stream clears its views in the same transaction.
 """
 
@@ -43,6 +47,7 @@ from eventlog.model.registry import event_type
 
 __all__ = [
     "KEYSPACE",
+    "MAX_DEPTH",
     "RUN_KIND",
     "PydanticAIStepsProjector",
     "RunRegistered",
@@ -53,7 +58,9 @@ __all__ = [
     "StoredRun",
     "StoredSnapshotRef",
     "ToolEffectRecorded",
+    "SnapshotTip",
     "h",
+    "message_hash",
     "retained",
     "snapshot_key_sequence",
 ]
@@ -62,6 +69,8 @@ __all__ = [
 RUN_KIND = "pydantic_ai.run"
 #: The projector's name (its keyspace).
 KEYSPACE = "pydantic_ai"
+#: How many deltas deep a snapshot may be before the store writes a whole one.
+MAX_DEPTH = 16
 
 SnapshotState = Literal["complete", "interrupted"]
 EffectStatus = Literal["started", "completed", "failed"]
@@ -99,15 +108,19 @@ class StepRecorded(msgspec.Struct, frozen=True):
 
 @event_type("pydantic_ai.snapshot", version=1)
 class SnapshotRecorded(msgspec.Struct, frozen=True):
-    """A history the run can resume from; ``messages``: pydantic-ai's JSON of the messages.
+    """A history the run can resume from, stored as a delta of the run's previous snapshot.
 
-    ``keep``: the writing store's ``max_snapshots_per_run`` (None: keep every snapshot).
+    The history is the first ``shared`` messages of the snapshot at seq ``base`` of the same
+    stream (none when ``base`` is None), then ``messages``: each one pydantic-ai's JSON of one
+    message. ``keep``: the writing store's ``max_snapshots_per_run`` (None: keep them all).
     """
 
     step_index: int
     timestamp: str
     state: SnapshotState
-    messages: bytes
+    messages: list[bytes]
+    base: int | None = None
+    shared: int = 0
     conversation_id: str | None = None
     parent_run_id: str | None = None
     agent_name: str | None = None
@@ -149,6 +162,18 @@ class SnapshotKeys(msgspec.Struct, frozen=True, array_like=True):
     keys: list[str]
 
 
+class SnapshotTip(msgspec.Struct, frozen=True, array_like=True):
+    """The run's newest snapshot event: its seq, how many deltas deep it is, its messages' hashes.
+
+    ``hashes``: :func:`message_hash` of each message of its history, concatenated (16 bytes
+    each); the next snapshot shares the prefix whose hashes match.
+    """
+
+    seq: int
+    depth: int
+    hashes: bytes
+
+
 class StoredEffect(msgspec.Struct, frozen=True, array_like=True):
     """A tool call's latest record; ``first``: the seq of its first record (listing order)."""
 
@@ -161,7 +186,19 @@ _run_dec = msgspec.msgpack.Decoder(StoredRun)
 _ref_dec = msgspec.msgpack.Decoder(StoredSnapshotRef)
 _keys_dec = msgspec.msgpack.Decoder(SnapshotKeys)
 _effect_dec = msgspec.msgpack.Decoder(StoredEffect)
+_tip_dec = msgspec.msgpack.Decoder(SnapshotTip)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def message_hash(message: bytes) -> bytes:
+    """blake2b-128 of one message's JSON (a snapshot shares the prefix whose hashes match)."""
+    return hashlib.blake2b(message, digest_size=16).digest()
+
+
+def _read_tip(reader: ProjectionReader, t: bytes) -> SnapshotTip | None:
+    """The run's :class:`SnapshotTip` (key ``m`` + T), or None."""
+    raw = reader.get(b"m" + t)
+    return None if raw is None else _tip_dec.decode(raw)
 
 
 def h(text: str) -> bytes:
@@ -247,7 +284,7 @@ class PydanticAIStepsProjector:
         for prefix in (b"e", b"s", b"y", b"t"):
             for key, _ in list(tx.scan(prefix + t)):
                 tx.delete(key)
-        for prefix in (b"k", b"l", b"L"):
+        for prefix in (b"k", b"l", b"L", b"m"):
             tx.delete(prefix + t)
 
     def query(self, reader: ProjectionReader) -> ProjectionReader:
@@ -278,6 +315,15 @@ def _put_run(tx: ProjectionTx, t: bytes, position: int, event: RunRegistered) ->
 
 def _put_snapshot(tx: ProjectionTx, t: bytes, seq: int, event: SnapshotRecorded) -> None:
     key = event.idempotency_key
+    tip = _read_tip(tx, t)
+    own = b"".join(message_hash(m) for m in event.messages)
+    if event.base is None:
+        tx.put(b"m" + t, _enc.encode(SnapshotTip(seq, 0, own)))
+    elif tip is not None and tip.seq == event.base and len(tip.hashes) >= 16 * event.shared:
+        hashes = tip.hashes[: 16 * event.shared] + own
+        tx.put(b"m" + t, _enc.encode(SnapshotTip(seq, tip.depth + 1, hashes)))
+    else:  # a base that is not the tip (not written by the store): the next one is whole
+        tx.put(b"m" + t, _enc.encode(SnapshotTip(seq, 1 << 30, b"")))
     tx.put(b"s" + t + _seq(seq), _enc.encode(StoredSnapshotRef(event.state, key)))
     tx.put(b"l" + t, _seq(seq))
     if event.state == "complete":

@@ -57,23 +57,26 @@ from eventlog.errors import (
 )
 from eventlog.integrations.stream_writes import acommit, append_plan, both_stores
 from eventlog.model.events import AnyEvent
-from eventlog.model.records import stream_id_for
+from eventlog.model.records import EventRecord, stream_id_for
 from eventlog.storage.keys import prefix_end
 from eventlog.storage.kv import KVTxn
 from eventlog.store.async_run_store import AsyncRunStore
 from eventlog.store.run_store import RunStore
 from projections.pydantic_ai_steps import (
     KEYSPACE,
+    MAX_DEPTH,
     RUN_KIND,
     RunRegistered,
     SnapshotKeys,
     SnapshotRecorded,
+    SnapshotTip,
     StepRecorded,
     StoredEffect,
     StoredRun,
     StoredSnapshotRef,
     ToolEffectRecorded,
     h,
+    message_hash,
     snapshot_key_sequence,
 )
 
@@ -86,6 +89,8 @@ _run_dec = msgspec.msgpack.Decoder(StoredRun)
 _ref_dec = msgspec.msgpack.Decoder(StoredSnapshotRef)
 _keys_dec = msgspec.msgpack.Decoder(SnapshotKeys)
 _effect_dec = msgspec.msgpack.Decoder(StoredEffect)
+_tip_dec = msgspec.msgpack.Decoder(SnapshotTip)
+_json = msgspec.json.Encoder().encode
 _KINDS = frozenset(
     {
         "run_started",
@@ -206,6 +211,27 @@ def _scan(txn: KVTxn, prefix: bytes) -> list[tuple[bytes, bytes]]:
     return [(k[cut:], v) for k, v in txn.scan("projections", start, prefix_end(start))]
 
 
+def _history(
+    read: Callable[[KVTxn, UUID, int], EventRecord], txn: KVTxn, sid: UUID, seq: int
+) -> tuple[SnapshotRecorded, bytes]:
+    """The snapshot event at ``seq`` and its whole history's JSON (its deltas' bases read)."""
+    chain: list[SnapshotRecorded] = []
+    at: int | None = seq
+    while at is not None:
+        event = read(txn, sid, at).event
+        if not isinstance(event, SnapshotRecorded) or len(chain) > MAX_DEPTH:
+            raise CorruptRecordError(
+                f"step-persistence stream {sid}: seq {at} is not the snapshot a newer one "
+                "names as its base; run store.verify()"
+            )
+        chain.append(event)
+        at = event.base
+    parts: list[bytes] = []
+    for event in reversed(chain):
+        parts = [*parts[: event.shared], *event.messages]
+    return chain[0], b"[" + b",".join(parts) + b"]"
+
+
 class EventLogStepStore:
     """A ``StepStore`` (pydantic-ai-harness) over an open ``RunStore`` or ``AsyncRunStore``.
 
@@ -234,6 +260,7 @@ class EventLogStepStore:
         self._read_txn = self._store.core.backend.read
         self._remote = self._store.core.remote
         self._creates = self._store.core.plans.streams.create_stream
+        self._event_at = self._store.core.engine.reads.read_event
 
     @property
     def max_snapshots_per_run(self) -> int | None:
@@ -250,21 +277,30 @@ class EventLogStepStore:
     async def _append(
         self,
         run_id: str,
-        events: list[AnyEvent],
+        events: list[AnyEvent] | Callable[[KVTxn], list[AnyEvent]],
         skip: Callable[[KVTxn], bool] | None = None,
         check: Callable[[KVTxn], None] | None = None,
     ) -> None:
-        """Append ``events`` to the run's stream (created if missing), unless ``skip(txn)``."""
+        """Append ``events`` to the run's stream (created if missing), unless ``skip(txn)``.
+
+        ``events`` may be a function of the write transaction (a snapshot's delta is taken
+        against the run's newest snapshot as of that transaction).
+        """
         sid = _stream(run_id)
         create = self._creates(sid, RUN_KIND, {"run_id": run_id}, ensure=True)
-        work = append_plan(self._store, sid, events, create=create)
+        store = self._store
+        fixed = None if callable(events) else append_plan(store, sid, events, create=create)
 
         def plan(txn: KVTxn) -> None:
             if skip is not None and skip(txn):
                 return
             if check is not None:
                 check(txn)
-            work(txn)
+            if fixed is not None:
+                fixed(txn)
+            else:
+                assert callable(events)
+                append_plan(store, sid, events(txn), create=create)(txn)
 
         await acommit(self._astore, plan, finish=True)
 
@@ -396,27 +432,51 @@ class EventLogStepStore:
         run_id = _text(snapshot.run_id, "ContinuableSnapshot.run_id")
         key = _opt(snapshot.idempotency_key, "ContinuableSnapshot.idempotency_key")
         try:
-            messages = ModelMessagesTypeAdapter.dump_json(snapshot.messages)
+            items = ModelMessagesTypeAdapter.dump_python(snapshot.messages, mode="json")
+            parts = [_json(item) for item in items]
         except (ValidationError, TypeError, ValueError) as e:
             raise InvalidRecordError(
                 "ContinuableSnapshot.messages", f"pydantic-ai cannot serialize them ({e})"
             ) from None
-        recorded = SnapshotRecorded(
-            step_index=_int(snapshot.step_index, "ContinuableSnapshot.step_index"),
-            timestamp=_when(snapshot.timestamp, "ContinuableSnapshot.timestamp"),
-            state=_choice(  # type: ignore[arg-type]  # one of the two
+        fields = {
+            "step_index": _int(snapshot.step_index, "ContinuableSnapshot.step_index"),
+            "timestamp": _when(snapshot.timestamp, "ContinuableSnapshot.timestamp"),
+            "state": _choice(
                 snapshot.state, ("complete", "interrupted"), "ContinuableSnapshot.state"
             ),
-            messages=messages,
-            conversation_id=_opt(snapshot.conversation_id, "ContinuableSnapshot.conversation_id"),
-            parent_run_id=_opt(snapshot.parent_run_id, "ContinuableSnapshot.parent_run_id"),
-            agent_name=_opt(snapshot.agent_name, "ContinuableSnapshot.agent_name"),
-            idempotency_key=key,
-            keep=self._keep,
-        )
+            "conversation_id": _opt(
+                snapshot.conversation_id, "ContinuableSnapshot.conversation_id"
+            ),
+            "parent_run_id": _opt(snapshot.parent_run_id, "ContinuableSnapshot.parent_run_id"),
+            "agent_name": _opt(snapshot.agent_name, "ContinuableSnapshot.agent_name"),
+            "idempotency_key": key,
+            "keep": self._keep,
+        }
+        t = _stream(run_id).bytes
+        hashes = [message_hash(p) for p in parts]
+
+        def delta(txn: KVTxn) -> list[AnyEvent]:
+            """The snapshot as the messages it does not share with the run's newest one."""
+            raw = _get(txn, b"m" + t)
+            tip = None if raw is None else _tip_dec.decode(raw)
+            base, shared = None, 0
+            if tip is not None and tip.depth < MAX_DEPTH:
+                known = tip.hashes
+                while (
+                    shared < len(hashes) and known[16 * shared : 16 * shared + 16] == hashes[shared]
+                ):
+                    shared += 1
+                if shared:
+                    base = tip.seq
+            return [
+                msgspec.convert(
+                    {**fields, "messages": parts[shared:], "base": base, "shared": shared},
+                    SnapshotRecorded,
+                )
+            ]
+
         skip = None
         if key is not None:
-            t = _stream(run_id).bytes
             sequence = snapshot_key_sequence(key)
             hk = h(key)
 
@@ -430,7 +490,7 @@ class EventLogStepStore:
                         return True
                 return bool(_scan(txn, b"y" + t + hk))
 
-        await self._append(run_id, [recorded], skip)
+        await self._append(run_id, delta, skip)
 
     async def latest_snapshot(
         self, *, run_id: str, include_interrupted: bool = False
@@ -439,18 +499,16 @@ class EventLogStepStore:
         run_id = _text(run_id, "run_id")
         sid = _stream(run_id)
         which = (b"l" if include_interrupted else b"L") + sid.bytes
-        reads = self._store.core.engine.reads
+        event_at = self._event_at
 
-        def read(txn: KVTxn) -> SnapshotRecorded | None:
+        def read(txn: KVTxn) -> tuple[SnapshotRecorded, bytes] | None:
             seq = _get(txn, which)
             if seq is None:
                 return None
-            event = reads.read_event(txn, sid, int.from_bytes(seq, "big")).event
-            assert isinstance(event, SnapshotRecorded)
-            return event
+            return _history(event_at, txn, sid, int.from_bytes(seq, "big"))
 
         found = await self._read(read)
-        return None if found is None else self._snapshot(run_id, found)
+        return None if found is None else self._snapshot(run_id, *found)
 
     async def list_snapshots(
         self, *, run_id: str, include_interrupted: bool = False
@@ -458,23 +516,21 @@ class EventLogStepStore:
         """The run's retained snapshots, oldest first (not in the protocol: as the harness's)."""
         run_id = _text(run_id, "run_id")
         sid = _stream(run_id)
-        reads = self._store.core.engine.reads
+        event_at = self._event_at
 
-        def read(txn: KVTxn) -> list[SnapshotRecorded]:
-            found = []
-            for key, raw in _scan(txn, b"s" + sid.bytes):
-                if include_interrupted or _ref_dec.decode(raw).state == "complete":
-                    event = reads.read_event(txn, sid, int.from_bytes(key[17:], "big")).event
-                    assert isinstance(event, SnapshotRecorded)
-                    found.append(event)
-            return found
+        def read(txn: KVTxn) -> list[tuple[SnapshotRecorded, bytes]]:
+            return [
+                _history(event_at, txn, sid, int.from_bytes(key[17:], "big"))
+                for key, raw in _scan(txn, b"s" + sid.bytes)
+                if include_interrupted or _ref_dec.decode(raw).state == "complete"
+            ]
 
-        return [self._snapshot(run_id, s) for s in await self._read(read)]
+        return [self._snapshot(run_id, *found) for found in await self._read(read)]
 
     @staticmethod
-    def _snapshot(run_id: str, s: SnapshotRecorded) -> ContinuableSnapshot:
+    def _snapshot(run_id: str, s: SnapshotRecorded, history: bytes) -> ContinuableSnapshot:
         try:
-            messages: list[ModelMessage] = ModelMessagesTypeAdapter.validate_json(s.messages)
+            messages: list[ModelMessage] = ModelMessagesTypeAdapter.validate_json(history)
         except ValidationError as e:
             raise CorruptRecordError(
                 f"step-persistence run {run_id!r}: the snapshot at step {s.step_index} does not "

@@ -42,6 +42,7 @@ from pydantic_ai_harness.step_persistence.recovery import inspect_recovery
 from eventlog import AsyncRunStore, RunStore
 from eventlog.errors import AlreadyExistsError, ConfigError, EventLogError, InvalidRecordError
 from eventlog.integrations.pydantic_ai import RUN_KIND, EventLogStepStore
+from projections.pydantic_ai_steps import MAX_DEPTH, SnapshotRecorded
 
 T = TypeVar("T")
 BAD: Callable[[object], Any] = lambda value: value  # a value of the wrong type, on purpose  # noqa: E731
@@ -201,6 +202,32 @@ def test_max_snapshots_keeps_newest_and_newest_complete(
         assert [s.step_index for s in kept] == [5, 6]
 
     run(scenario())
+
+
+def test_snapshots_are_stored_as_deltas() -> None:
+    with RunStore.in_memory() as store:
+        steps = EventLogStepStore(store)
+        for step in range(40):
+            run(
+                steps.save_snapshot(snap("r", step, "interrupted" if step % 7 == 3 else "complete"))
+            )
+            latest = run(steps.latest_snapshot(run_id="r", include_interrupted=True))
+            assert latest is not None
+            assert latest.messages == history(step)
+        kept = run(steps.list_snapshots(run_id="r", include_interrupted=True))
+        assert [s.messages for s in kept] == [history(step) for step in range(40)]
+        sid = store.list_streams(RUN_KIND)[0].id
+        events = [r.event for r in store.read_stream(sid)]
+        assert isinstance(events[0], SnapshotRecorded)
+        whole = [
+            i for i, e in enumerate(events) if isinstance(e, SnapshotRecorded) and e.base is None
+        ]
+        assert whole == [0, MAX_DEPTH + 1, 2 * MAX_DEPTH + 2]  # a whole one after MAX_DEPTH deltas
+        stored = sum(len(e.messages) for e in events if isinstance(e, SnapshotRecorded))
+        assert stored < sum(len(history(step)) for step in range(40)) / 5
+        store.rebuild_projections(["pydantic_ai"])
+        assert run(steps.list_snapshots(run_id="r", include_interrupted=True)) == kept
+        assert store.verify() == []
 
 
 def test_survives_reopen_and_rebuild(tmp_path: Path) -> None:
