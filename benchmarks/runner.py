@@ -55,6 +55,7 @@ ALL = (
     "agents_session",
     "startup",
     "memory_scale",
+    "pydantic_ai_steps",
 )
 
 #: the first PostgreSQL workload's number (their rows have a README section of their own)
@@ -117,6 +118,7 @@ def _preload() -> None:
     import benchmarks.peers.es_app
     import benchmarks.peers.raw_lmdb
     import benchmarks.peers.sqlite_store
+    import benchmarks.pydantic_ai_steps
     import benchmarks.stores
 
     try:  # the PostgreSQL peers' libraries (psycopg, eventsourcing.postgres), where installed

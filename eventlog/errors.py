@@ -19,6 +19,7 @@ __all__ = [
     "CorruptRecordError",
     "EventLogError",
     "EventTooLargeError",
+    "InvalidRecordError",
     "InvalidTransition",
     "NestingTooDeepError",
     "ProjectionError",
@@ -326,3 +327,14 @@ class TelemetryExportError(EventLogError, ConnectionError):
             f"the OpenTelemetry receiver at {endpoint} did not accept the spans ({reason}); "
             "check that it runs and listens for OTLP/HTTP there (e.g. http://localhost:4318)"
         )
+
+
+class InvalidRecordError(EventLogError, ValueError):
+    """A framework record handed to an integration cannot be stored as it is.
+
+    ``what`` names the record and field (``"StepEvent.run_id"``); nothing of it was written.
+    """
+
+    def __init__(self, what: str, reason: str) -> None:
+        self.what = what
+        super().__init__(f"{what}: {reason}; nothing was written - fix the value and retry")

@@ -52,7 +52,7 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from eventlog.errors import StreamNotFound, ThreadDeletedError
 from eventlog.integrations.keyspace import KeyspaceSnapshots
-from eventlog.integrations.stream_writes import acommit, append_plan, commit
+from eventlog.integrations.stream_writes import acommit, append_plan, both_stores, commit
 from eventlog.model.events import AnyEvent
 from eventlog.model.records import stream_id_for
 from eventlog.storage.kv import KVTxn
@@ -141,16 +141,7 @@ class EventLogSaver(BaseCheckpointSaver[str]):
     def __init__(
         self, store: RunStore | AsyncRunStore, *, serde: SerializerProtocol | None = None
     ) -> None:
-        if isinstance(store, AsyncRunStore):
-            self._store, self._astore = store.sync, store
-        elif isinstance(store, RunStore):
-            self._store, self._astore = store, AsyncRunStore(store)
-        else:
-            raise TypeError(
-                f"EventLogSaver(store): store must be an open eventlog RunStore or "
-                f"AsyncRunStore, got {type(store).__name__}; open one with "
-                "RunStore.open(path) or await AsyncRunStore.open(path)"
-            )
+        self._store, self._astore = both_stores(store, "EventLogSaver")
         super().__init__(serde=serde)
         self._views = CheckpointsQuery(KeyspaceSnapshots(self._store, "langgraph"))
 

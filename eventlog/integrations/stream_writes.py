@@ -45,9 +45,25 @@ from eventlog.store.async_run_store import AsyncRunStore
 from eventlog.store.plans.arguments import append_request
 from eventlog.store.run_store import RunStore
 
-__all__ = ["acommit", "append_plan", "commit"]
+__all__ = ["acommit", "append_plan", "commit", "both_stores"]
 
 T = TypeVar("T")
+
+
+def both_stores(store: object, who: str) -> tuple[RunStore, AsyncRunStore]:
+    """``(sync, async)`` facades of ``store`` (a ``RunStore`` or ``AsyncRunStore``) for ``who``.
+
+    Anything else is a ``TypeError`` that says how to open a store.
+    """
+    if isinstance(store, AsyncRunStore):
+        return store.sync, store
+    if isinstance(store, RunStore):
+        return store, AsyncRunStore(store)
+    raise TypeError(
+        f"{who}(store): store must be an open eventlog RunStore or AsyncRunStore, got "
+        f"{type(store).__name__}; open one with RunStore.open(path) or "
+        "await AsyncRunStore.open(path)"
+    )
 
 
 def append_plan(

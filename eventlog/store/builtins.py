@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from eventlog.engine.protocols import Projector
 from projections.executions import ExecutionsProjector
 from projections.langgraph_checkpoints import LangGraphCheckpointsProjector
+from projections.pydantic_ai_steps import PydanticAIStepsProjector
 from projections.run_state import RunStateProjector
 from projections.session_listing import SessionListingProjector
 from projections.status_index import StatusIndexProjector
@@ -21,6 +22,7 @@ BUILTIN_PROJECTORS = (
     "session_listing",
     "executions",
     "langgraph",
+    "pydantic_ai",
 )
 
 
@@ -37,6 +39,7 @@ def with_builtins(projectors: Sequence[Projector]) -> list[Projector]:
         SessionListingProjector(),
         ExecutionsProjector(),
         LangGraphCheckpointsProjector(),
+        PydanticAIStepsProjector(),
     ]
     assert tuple(p.name for p in builtins) == BUILTIN_PROJECTORS
     return [*builtins, *projectors]
