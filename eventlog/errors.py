@@ -25,6 +25,7 @@ __all__ = [
     "ProjectionTimeoutError",
     "ProjectorFailedError",
     "QueryError",
+    "ReplayEditError",
     "RunNotFound",
     "SessionNotFound",
     "StoreClosedError",
@@ -310,3 +311,15 @@ class QueryError(EventLogError, ValueError):
         self.option = option
         self.value = value
         super().__init__(f"{option} {value!r} is not valid: {reason}")
+
+
+class ReplayEditError(EventLogError, ValueError):
+    """A what-if replay's edit names a seq the run does not have (or names it twice).
+
+    ``seq`` is the seq the edit named, ``run_id`` the run; nothing is written by a replay.
+    """
+
+    def __init__(self, run_id: UUID, seq: int, reason: str) -> None:
+        self.run_id = run_id
+        self.seq = seq
+        super().__init__(f"replay of run {run_id}: seq {seq} {reason}")

@@ -10,6 +10,7 @@ from projections.langgraph_checkpoints import LangGraphCheckpointsProjector
 from projections.run_state import RunStateProjector
 from projections.session_listing import SessionListingProjector
 from projections.status_index import StatusIndexProjector
+from projections.tool_ledger import ToolLedgerProjector
 
 __all__ = ["BUILTIN_PROJECTORS", "with_builtins"]
 
@@ -21,6 +22,7 @@ BUILTIN_PROJECTORS = (
     "session_listing",
     "executions",
     "langgraph",
+    "tool_ledger",
 )
 
 
@@ -37,6 +39,7 @@ def with_builtins(projectors: Sequence[Projector]) -> list[Projector]:
         SessionListingProjector(),
         ExecutionsProjector(),
         LangGraphCheckpointsProjector(),
+        ToolLedgerProjector(),
     ]
     assert tuple(p.name for p in builtins) == BUILTIN_PROJECTORS
     return [*builtins, *projectors]
