@@ -17,6 +17,7 @@ __all__ = [
     "ConsumerNotFound",
     "CopyMismatchError",
     "CorruptRecordError",
+    "EventFileError",
     "EventLogError",
     "EventTooLargeError",
     "InvalidTransition",
@@ -323,3 +324,18 @@ class ReplayEditError(EventLogError, ValueError):
         self.run_id = run_id
         self.seq = seq
         super().__init__(f"replay of run {run_id}: seq {seq} {reason}")
+
+
+class EventFileError(EventLogError, ValueError):
+    """A JSON file meant to hold events (``eventlog replay --what-if``) does not.
+
+    ``path`` names the file; the message says what is wrong and what shape is expected.
+    """
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        super().__init__(
+            f"{path}: {reason}; expected an event as JSON, "
+            '{"type": "RunFailed", "payload": {"error": "..."}} (what `eventlog event RUN SEQ '
+            "--json` prints), or a list of them"
+        )
