@@ -29,6 +29,7 @@ __all__ = [
     "ReplayEditError",
     "RunNotFound",
     "SessionNotFound",
+    "StoreBusyError",
     "StoreClosedError",
     "StoreError",
     "StoreFullError",
@@ -339,3 +340,11 @@ class EventFileError(EventLogError, ValueError):
             '{"type": "RunFailed", "payload": {"error": "..."}} (what `eventlog event RUN SEQ '
             "--json` prints), or a list of them"
         )
+
+
+class StoreBusyError(StoreError):
+    """The store is busy with an operation that needs it alone (``eventlog compact``).
+
+    Raised to ``eventlog compact`` when other processes have the store open, and to a process
+    opening the store while a compaction keeps it longer than the open is willing to wait.
+    """
