@@ -55,6 +55,8 @@ ALL = (
     "agents_session",
     "startup",
     "memory_scale",
+    "compact",
+    "tool_ledger",
 )
 
 #: the first PostgreSQL workload's number (their rows have a README section of their own)
