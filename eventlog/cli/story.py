@@ -108,10 +108,9 @@ def show(
             "their effects are unknown; check them before running them again"
         )
         for c in unresolved:
-            args = c.arguments if c.arguments is not None else c.arguments_text
             at = "" if c.started_at is None else f" at {clock(c.started_at, date=True)} UTC"
             out.print(
-                f"    {safe(c.tool_name)}({_short(args, 60)})  [{safe(c.call_id)}] "
+                f"    {safe(c.tool_name)}({_short(c.arguments, 60)})  [{safe(c.call_id)}] "
                 f"started seq {c.started_seq}{at}"
             )
     if not story.tree:

@@ -1,7 +1,8 @@
 """The tool-effect ledger's data: each tool call's lifecycle, as a pure fold of a run's events.
 
 A tool call moves ``requested`` (the model asked for it: ``ToolCallStarted``,
-``ToolCallDelta``, ``ToolCallCompleted``) -> ``executing`` (``ToolExecutionStarted``: the
+``ToolCallCompleted``; the streamed ``ToolCallDelta`` chunks in between change nothing the
+ledger keeps, so it never reads them) -> ``executing`` (``ToolExecutionStarted``: the
 runtime began to run it, its side effects may be happening) -> ``finished``
 (``ToolExecutionFinished``, with ``outcome`` ``success`` or ``failure``). A call that is
 ``executing`` with no result is *unresolved*: after a crash nobody knows whether its effects
@@ -35,7 +36,6 @@ import msgspec
 from eventlog.model.events import (
     Failure,
     ToolCallCompleted,
-    ToolCallDelta,
     ToolCallStarted,
     ToolExecutionFinished,
     ToolExecutionStarted,
@@ -55,20 +55,13 @@ __all__ = [
 LEDGER_EVENT_TYPES: frozenset[str] = frozenset(
     {
         "ToolCallStarted",
-        "ToolCallDelta",
         "ToolCallCompleted",
         "ToolExecutionStarted",
         "ToolExecutionFinished",
     }
 )
 
-_LedgerEvent = (
-    ToolCallStarted
-    | ToolCallDelta
-    | ToolCallCompleted
-    | ToolExecutionStarted
-    | ToolExecutionFinished
-)
+_LedgerEvent = ToolCallStarted | ToolCallCompleted | ToolExecutionStarted | ToolExecutionFinished
 
 
 class ToolCallPhase(StrEnum):
@@ -82,8 +75,8 @@ class ToolCallPhase(StrEnum):
 class ToolCallEntry(msgspec.Struct):
     """One tool call of a run, as the ledger knows it.
 
-    ``arguments`` is the completed call's JSON value; while the model is still streaming it,
-    ``arguments_text`` holds the deltas so far. ``started_seq``/``started_at``: the last
+    ``arguments`` is the completed call's JSON value (None until ``ToolCallCompleted``: the
+    streamed argument deltas are not kept). ``started_seq``/``started_at``: the last
     ``ToolExecutionStarted``; ``outcome`` (``"success"``/``"failure"``) and ``error`` once
     finished. ``unresolved`` is True while it executes with no result.
     """
@@ -93,7 +86,6 @@ class ToolCallEntry(msgspec.Struct):
     phase: ToolCallPhase
     requested_seq: int | None = None
     arguments: Any = None
-    arguments_text: str = ""
     started_seq: int | None = None
     started_at: datetime | None = None
     finished_seq: int | None = None
@@ -111,7 +103,7 @@ def call_id_of(event: object) -> str | None:
     """The tool call an event is about (None: not one of :data:`LEDGER_EVENT_TYPES`)."""
     if isinstance(event, ToolCallCompleted):
         return event.call.id
-    if isinstance(event, ToolCallStarted | ToolCallDelta | ToolExecutionStarted):
+    if isinstance(event, ToolCallStarted | ToolExecutionStarted):
         return event.call_id
     if isinstance(event, ToolExecutionFinished):
         return event.call_id
@@ -131,9 +123,6 @@ def advance_call(entry: ToolCallEntry | None, record: EventRecord) -> ToolCallEn
         entry = ToolCallEntry(call_id_of(event) or "", "", ToolCallPhase.REQUESTED)
     if isinstance(event, ToolCallStarted):
         entry.tool_name = event.tool_name
-        entry.requested_seq = entry.requested_seq or record.seq
-    elif isinstance(event, ToolCallDelta):
-        entry.arguments_text += event.delta
         entry.requested_seq = entry.requested_seq or record.seq
     elif isinstance(event, ToolCallCompleted):
         entry.tool_name = event.call.name

@@ -65,7 +65,7 @@ class HistoryContract:
         assert [c.call_id for c in store.tool_calls(rid)] == ["ok", "bad", "later", "mail"]
         assert (calls["ok"].phase, calls["ok"].outcome) == (ToolCallPhase.FINISHED, "success")
         assert (calls["bad"].outcome, calls["bad"].error) == ("failure", "disk full")
-        assert (calls["later"].phase, calls["later"].arguments_text) == ("requested", '{"q": ')
+        assert (calls["later"].phase, calls["later"].arguments) == ("requested", None)
         [mail] = store.unresolved_tool_calls(rid)
         assert (mail.call_id, mail.tool_name, mail.arguments) == (
             "mail",
