@@ -36,7 +36,7 @@ def _params(quick: bool) -> Params:
         "seed": 2121,
         "runs": 4 if quick else 40,
         "events": 100 if quick else 500,
-        "reps": 1 if quick else 3,
+        "reps": 1 if quick else 7,
     }
 
 
