@@ -56,6 +56,8 @@ ALL = (
     "startup",
     "memory_scale",
     "pydantic_ai_steps",
+    "compact",
+    "tool_ledger",
 )
 
 #: the first PostgreSQL workload's number (their rows have a README section of their own)

@@ -29,6 +29,7 @@ from eventlog.errors import (
     ConsumerNotFound,
     CopyMismatchError,
     CorruptRecordError,
+    EventFileError,
     EventLogError,
     EventTooLargeError,
     InvalidTransition,
@@ -36,8 +37,10 @@ from eventlog.errors import (
     ProjectionError,
     ProjectionTimeoutError,
     ProjectorFailedError,
+    ReplayEditError,
     RunNotFound,
     SessionNotFound,
+    StoreBusyError,
     StoreClosedError,
     StoreError,
     StoreFullError,
@@ -76,6 +79,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ lo
     from eventlog.model.registry import event_type, register_upcaster
     from eventlog.model.state import RunState
     from eventlog.model.status import RunStatus
+    from eventlog.model.tool_calls import ToolCallEntry, ToolCallPhase
     from eventlog.storage.codec import MAX_EVENT_BYTES
     from eventlog.storage.config import PostgresConfig, StoreConfig
     from eventlog.store.async_run_store import AsyncRunStore
@@ -103,6 +107,7 @@ __all__ = [
     "CopyMismatchError",
     "CopyReport",
     "CorruptRecordError",
+    "EventFileError",
     "EventLogError",
     "EventRecord",
     "EventTooLargeError",
@@ -126,6 +131,7 @@ __all__ = [
     "ProjectorFailedError",
     "ProjectorStatus",
     "RawEvent",
+    "ReplayEditError",
     "RunNotFound",
     "RunRecord",
     "RunState",
@@ -134,6 +140,7 @@ __all__ = [
     "Session",
     "SessionNotFound",
     "SessionStats",
+    "StoreBusyError",
     "StoreClosedError",
     "StoreConfig",
     "StoreError",
@@ -145,6 +152,8 @@ __all__ = [
     "Subscription",
     "SystemMessage",
     "TextPart",
+    "ToolCallEntry",
+    "ToolCallPhase",
     "ToolMessage",
     "UserMessage",
     "copy_store",
@@ -187,6 +196,7 @@ _LAZY_FROM: dict[str, tuple[str, ...]] = {
     "eventlog.model.registry": ("event_type", "register_upcaster"),
     "eventlog.model.state": ("RunState",),
     "eventlog.model.status": ("RunStatus",),
+    "eventlog.model.tool_calls": ("ToolCallEntry", "ToolCallPhase"),
     "eventlog.storage.codec": ("MAX_EVENT_BYTES",),
     "eventlog.storage.config": ("PostgresConfig", "StoreConfig"),
     "eventlog.store.async_run_store": ("AsyncRunStore",),

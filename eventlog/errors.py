@@ -17,6 +17,7 @@ __all__ = [
     "ConsumerNotFound",
     "CopyMismatchError",
     "CorruptRecordError",
+    "EventFileError",
     "EventLogError",
     "EventTooLargeError",
     "InvalidRecordError",
@@ -26,8 +27,10 @@ __all__ = [
     "ProjectionTimeoutError",
     "ProjectorFailedError",
     "QueryError",
+    "ReplayEditError",
     "RunNotFound",
     "SessionNotFound",
+    "StoreBusyError",
     "StoreClosedError",
     "StoreError",
     "StoreFullError",
@@ -338,3 +341,38 @@ class InvalidRecordError(EventLogError, ValueError):
     def __init__(self, what: str, reason: str) -> None:
         self.what = what
         super().__init__(f"{what}: {reason}; nothing was written - fix the value and retry")
+
+
+class ReplayEditError(EventLogError, ValueError):
+    """A what-if replay's edit names a seq the run does not have (or names it twice).
+
+    ``seq`` is the seq the edit named, ``run_id`` the run; nothing is written by a replay.
+    """
+
+    def __init__(self, run_id: UUID, seq: int, reason: str) -> None:
+        self.run_id = run_id
+        self.seq = seq
+        super().__init__(f"replay of run {run_id}: seq {seq} {reason}")
+
+
+class EventFileError(EventLogError, ValueError):
+    """A JSON file meant to hold events (``eventlog replay --what-if``) does not.
+
+    ``path`` names the file; the message says what is wrong and what shape is expected.
+    """
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        super().__init__(
+            f"{path}: {reason}; expected an event as JSON, "
+            '{"type": "RunFailed", "payload": {"error": "..."}} (what `eventlog event RUN SEQ '
+            "--json` prints), or a list of them"
+        )
+
+
+class StoreBusyError(StoreError):
+    """The store is busy with an operation that needs it alone (``eventlog compact``).
+
+    Raised to ``eventlog compact`` when other processes have the store open, and to a process
+    opening the store while a compaction keeps it longer than the open is willing to wait.
+    """

@@ -21,7 +21,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from eventlog.cli import admin, inspect, otel, runs, sessions, stores, story
+from eventlog.cli import admin, compact, inspect, otel, runs, sessions, stores, story
 
 __all__ = ["app", "main"]
 
@@ -110,6 +110,7 @@ sessions.register(app)
 admin.register(app)
 stores.register(app)
 otel.register(app)
+compact.register(app)
 
 
 def main() -> None:

@@ -57,10 +57,20 @@ def runs(
     ] = None,
     limit: Annotated[int, typer.Option(min=0, help="At most this many runs.")] = 20,
     offset: Annotated[int, typer.Option(min=0, help="Skip this many runs first.")] = 0,
+    unresolved: Annotated[
+        bool,
+        typer.Option(
+            "--unresolved",
+            help="Only runs with tool calls that started and have no result (effects unknown).",
+        ),
+    ] = False,
     json_out: JsonFlag = False,
     nl: NlFlag = False,
 ) -> None:
     """List runs, newest first (from the status index); --since/--until filter on created_at.
+
+    --unresolved lists the runs a crash left with tool calls executing and no result (from
+    the tool ledger's index) and adds their count; `eventlog show RUN` names the calls.
 
     Example: eventlog runs --status failed --since 2h --provider openai --metadata user=ada
     """
@@ -85,8 +95,13 @@ def runs(
             metadata=wanted,
             limit=limit,
             offset=offset,
+            unresolved=unresolved,
         )
         rows = [_run_row(r, store.get_run_state(r.id)) for r in records]
+        if unresolved:
+            for row, r in zip(rows, records, strict=True):
+                row["unresolved_tool_calls"] = len(store.unresolved_tool_calls(r.id))
+    extra = [("unresolved", lambda r: str(r["unresolved_tool_calls"]))] if unresolved else []
     emit(
         rows,
         json_out=json_out,
@@ -101,6 +116,7 @@ def runs(
             ("created", lambda r: r["created_at"][:19].replace("T", " ")),
             ("updated", lambda r: r["updated_at"][:19].replace("T", " ")),
             ("age", lambda r: age(_parse(r["created_at"]))),
+            *extra,
         ],
     )
     if not rows:
@@ -116,6 +132,8 @@ def runs(
             )
             if value is not None
         ] + [f"--metadata {m}" for m in metadata or []]
+        if unresolved:
+            given.append("--unresolved")
         if offset:
             given.append(f"--offset {offset}")
         note("no runs match " + safe(" ".join(given)) if given else "the store has no runs")

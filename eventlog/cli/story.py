@@ -24,6 +24,7 @@ from eventlog.cli._common import (
 )
 from eventlog.cli.render import safe
 from eventlog.cli.timeline import clock, fmt_ms, table_console
+from eventlog.cli.what_if import DropOption, InsertOption, WhatIfOption, show_what_if
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -74,7 +75,9 @@ def show(
     """A run's story: its summary (status, times, tokens, tools, error), then its tool-call tree.
 
     The tree is iteration -> model call (latency, tokens, text) -> tool calls (arguments,
-    outcome, duration). --json prints the record, the stored state, the summary and the tree.
+    outcome, duration). Tool calls that started executing and have no result (a crash in
+    the middle: effects unknown) are flagged UNRESOLVED. --json prints the record, the
+    stored state, the summary, the tree and the unresolved tool calls.
 
     Example: eventlog show 3f2a
     """
@@ -84,6 +87,7 @@ def show(
         rid = resolve_run(store, run)
         record, state = store.get_run(rid), store.get_run_state(rid)
         story = run_story(store, rid)
+        unresolved = store.unresolved_tool_calls(rid)
     if record is None or state is None:
         die(f"run {run} not found")
     if json_out:
@@ -92,11 +96,23 @@ def show(
             "state": to_builtins(state),
             "summary": to_builtins(story.summary),
             "tree": to_builtins(story.tree),
+            "unresolved_tool_calls": to_builtins(unresolved),
         }
         typer.echo(json.dumps(doc, indent=2))
         return
     out = table_console()
     _print_summary(out, story.summary)
+    if unresolved:
+        out.print(
+            f"  UNRESOLVED  {len(unresolved)} tool call(s) started and have no result: "
+            "their effects are unknown; check them before running them again"
+        )
+        for c in unresolved:
+            at = "" if c.started_at is None else f" at {clock(c.started_at, date=True)} UTC"
+            out.print(
+                f"    {safe(c.tool_name)}({_short(c.arguments, 60)})  [{safe(c.call_id)}] "
+                f"started seq {c.started_seq}{at}"
+            )
     if not story.tree:
         out.print("no model calls yet")
         return
@@ -130,6 +146,9 @@ def replay(
         bool,
         typer.Option("--diff", help="For each event, the fields it changed: old -> new."),
     ] = False,
+    what_if: WhatIfOption = None,
+    drop: DropOption = None,
+    insert_after: InsertOption = None,
     json_out: JsonFlag = False,
     nl: NlFlag = False,
 ) -> None:
@@ -139,10 +158,23 @@ def replay(
     text of the current model call and the pending tool calls. --diff leaves out
     event_count, last_seq and updated_at (every event changes them).
 
+    --what-if SEQ=FILE.json, --drop SEQ and --insert-after SEQ=FILE.json fold the run as if
+    its history had been different (FILE.json: an event as `eventlog event RUN SEQ --json`
+    prints it, or a list of them) and show the resulting state and how it differs from the
+    real one. Nothing is written.
+
     Example: eventlog replay 3f2a --to-seq 12 --diff
+
+    Example: eventlog replay 3f2a --what-if 14=failed.json --drop 9
     """
     from eventlog.model.debug_state import DebugState
     from eventlog.model.debug_state import replay as replay_steps
+
+    if what_if or drop or insert_after:
+        if step or diff or nl:
+            die("--what-if, --drop and --insert-after go without --step, --diff and --nl", 2)
+        show_what_if(db, run, to_seq, what_if or [], drop or [], insert_after or [], json_out)
+        return
 
     with fail_cleanly(), open_store(db) as store:
         rid = resolve_run(store, run)

@@ -77,6 +77,12 @@ def _after_fork_in_child() -> None:
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+def open_in_this_process(realpath: str) -> bool:
+    """Whether this process has the store at ``realpath`` open (``eventlog compact`` asks)."""
+    with _registry_lock:
+        return realpath in _registry
+
+
 def _lmdb_cause(exc: BaseException) -> lmdb.Error | None:
     """The LMDB error at the root of ``exc``'s cause chain, if any.
 
@@ -485,5 +491,6 @@ class LmdbBackend:
         try:
             shared.env.close()
         finally:
+            shared.open_lock.release()  # after the close: then nothing of ours maps the file
             shared.gate.leave_exclusive()
         log.info("store_closed", path=shared.realpath)

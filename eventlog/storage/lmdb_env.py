@@ -26,6 +26,7 @@ from eventlog.errors import StoreError
 from eventlog.storage.config import StoreConfig
 from eventlog.storage.keys import prefix_end
 from eventlog.storage.kv import TABLES
+from eventlog.storage.open_lock import OpenLock
 
 __all__ = [
     "ACCESS_ADVICE",
@@ -164,6 +165,8 @@ class SharedEnv:
             "meminit": False,
             "writemap": WRITEMAP and not config.readonly,  # off: see WRITEMAP
         }
+        #: held shared while this process has the environment open (see open_lock.py)
+        self.open_lock = OpenLock(realpath)
         try:
             self.env = open_env(realpath, options)
             self.env.reader_check()  # free slots left by killed reader processes
@@ -174,10 +177,14 @@ class SharedEnv:
                 for t, (db, prefix) in LAYOUT.items()
             }
         except lmdb.Error as exc:
+            self.open_lock.release()
             hint = ""
             if "Permission denied" in str(exc) or "Read-only file system" in str(exc):
                 hint = f"; {ACCESS_ADVICE}"
             raise StoreError(f"cannot open LMDB store at {realpath}: {exc}{hint}") from exc
+        except BaseException:
+            self.open_lock.release()
+            raise
 
     def _open_dbs(self, readonly: bool) -> tuple[dict[str, Any], set[str]]:
         """The named databases, and (read-only) the tables this store does not have yet.

@@ -47,6 +47,7 @@ from eventlog.model.records import (
 )
 from eventlog.model.state import RunState
 from eventlog.model.status import RunStatus
+from eventlog.model.tool_calls import ToolCallEntry
 from eventlog.storage.config import DEFAULT_MAP_SIZE, DEFAULT_MAX_MAP_SIZE, Durability
 from eventlog.storage.kv import KVTxn
 from eventlog.store.async_query import AsyncQuery
@@ -303,9 +304,33 @@ class AsyncRunStore:
         status: RunStatus | str | None = None,
         limit: int = 100,
         offset: int = 0,
+        unresolved: bool = False,
     ) -> list[RunRecord]:
         """Runs newest first from the status index; see :meth:`RunStore.list_runs_filtered`."""
-        plan = self._plans.runs.list_runs_filtered(session_id, status, limit, offset)
+        plan = self._plans.runs.list_runs_filtered(session_id, status, limit, offset, unresolved)
+        return await self._off_loop(self._read, plan)
+
+    async def tool_calls(self, run_id: UUID | str) -> list[ToolCallEntry]:
+        """Every tool call of the run; see :meth:`RunStore.tool_calls`."""
+        plan = self._plans.history.tool_calls(run_id, unresolved_only=False)
+        return await self._off_loop(self._read, plan)
+
+    async def unresolved_tool_calls(self, run_id: UUID | str) -> list[ToolCallEntry]:
+        """Calls executing with no result; see :meth:`RunStore.unresolved_tool_calls`."""
+        plan = self._plans.history.tool_calls(run_id, unresolved_only=True)
+        return await self._off_loop(self._read, plan)
+
+    async def replay(
+        self,
+        run_id: UUID | str,
+        *,
+        to_seq: int | None = None,
+        replace: Mapping[int, AnyEvent] | None = None,
+        drop: Iterable[int] | None = None,
+        insert: Mapping[int, Sequence[AnyEvent]] | None = None,
+    ) -> RunState:
+        """The run's state with its history edited, nothing written; see :meth:`RunStore.replay`."""
+        plan = self._plans.history.replay(run_id, to_seq, replace, drop, insert)
         return await self._off_loop(self._read, plan)
 
     async def count_runs(

@@ -11,6 +11,7 @@ from projections.pydantic_ai_steps import PydanticAIStepsProjector
 from projections.run_state import RunStateProjector
 from projections.session_listing import SessionListingProjector
 from projections.status_index import StatusIndexProjector
+from projections.tool_ledger import ToolLedgerProjector
 
 __all__ = ["BUILTIN_PROJECTORS", "with_builtins"]
 
@@ -23,6 +24,7 @@ BUILTIN_PROJECTORS = (
     "executions",
     "langgraph",
     "pydantic_ai",
+    "tool_ledger",
 )
 
 
@@ -40,6 +42,7 @@ def with_builtins(projectors: Sequence[Projector]) -> list[Projector]:
         ExecutionsProjector(),
         LangGraphCheckpointsProjector(),
         PydanticAIStepsProjector(),
+        ToolLedgerProjector(),
     ]
     assert tuple(p.name for p in builtins) == BUILTIN_PROJECTORS
     return [*builtins, *projectors]

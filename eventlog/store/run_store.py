@@ -35,6 +35,7 @@ from eventlog.model.records import (
 )
 from eventlog.model.state import RunState
 from eventlog.model.status import RunStatus
+from eventlog.model.tool_calls import ToolCallEntry
 from eventlog.storage.config import DEFAULT_MAP_SIZE, DEFAULT_MAX_MAP_SIZE, Durability
 from eventlog.storage.kv import KVBackend
 from eventlog.storage.memory import MemoryBackend
@@ -319,13 +320,17 @@ class RunStore:
         status: RunStatus | str | None = None,
         limit: int = 100,
         offset: int = 0,
+        unresolved: bool = False,
     ) -> list[RunRecord]:
         """Runs newest first (by created_at), filtered by session and/or status.
 
         Served from the status index: the cost grows with ``limit + offset``, not with the
-        number of runs. ``limit=0`` returns ``[]``.
+        number of runs. ``limit=0`` returns ``[]``. ``unresolved=True``: only runs with tool
+        calls that started executing and have no result (:meth:`unresolved_tool_calls`),
+        from the tool ledger's index of such runs.
         """
-        return self._read(self._plans.runs.list_runs_filtered(session_id, status, limit, offset))
+        plan = self._plans.runs.list_runs_filtered(session_id, status, limit, offset, unresolved)
+        return self._read(plan)
 
     def count_runs(
         self, status: RunStatus | str | None = None, session_id: UUID | str | None = None
@@ -336,6 +341,60 @@ class RunStore:
     def find_runs(self, prefix: str, *, limit: int = 10) -> list[UUID]:
         """Runs whose id starts with ``prefix`` (hex, dashes optional), like git's short ids."""
         return self._read(self._plans.runs.find_runs(prefix, limit))
+
+    # -- history: the tool-effect ledger, what-if replay (eventlog.store.plans.history) ------
+    def tool_calls(self, run_id: UUID | str) -> list[ToolCallEntry]:
+        """Every tool call of the run with its lifecycle phase, from the tool-effect ledger."""
+        return self._read(self._plans.history.tool_calls(run_id, unresolved_only=False))
+
+    def unresolved_tool_calls(self, run_id: UUID | str) -> list[ToolCallEntry]:
+        """The run's tool calls that started executing and have no result (effects unknown).
+
+        After a crash, these are the calls a resuming runtime must check before running them
+        again: call id, tool name, arguments, ``started_seq`` and ``started_at``.
+
+        >>> from eventlog.events import ToolCall, ToolCallCompleted, ToolExecutionStarted
+        >>> store = RunStore.in_memory()
+        >>> run = store.create_run(store.ensure_session(), provider="p", model="m")
+        >>> _ = store.append_events(run.id, [
+        ...     ToolCallCompleted(ToolCall("c1", "send_mail", {"to": "ops"})),
+        ...     ToolExecutionStarted("c1", "send_mail"),
+        ... ])
+        >>> [(c.call_id, c.tool_name, c.arguments, c.started_seq)
+        ...  for c in store.unresolved_tool_calls(run.id)]
+        [('c1', 'send_mail', {'to': 'ops'}, 2)]
+        >>> [r.id for r in store.list_runs_filtered(unresolved=True)] == [run.id]
+        True
+        """
+        return self._read(self._plans.history.tool_calls(run_id, unresolved_only=True))
+
+    def replay(
+        self,
+        run_id: UUID | str,
+        *,
+        to_seq: int | None = None,
+        replace: Mapping[int, AnyEvent] | None = None,
+        drop: Iterable[int] | None = None,
+        insert: Mapping[int, Sequence[AnyEvent]] | None = None,
+    ) -> RunState:
+        """The run's state as if its history had been different: nothing written or executed.
+
+        Folds events ``1..to_seq`` with ``replace={seq: event}`` swapped in, ``drop={seq}``
+        left out and ``insert={after_seq: [events]}`` added after ``after_seq`` (0: before
+        the first). The edited history is renumbered from 1. Events are checked like appends
+        (``TypeError`` naming the bad one); a seq outside the replayed range is a
+        :class:`~eventlog.errors.ReplayEditError`. See :mod:`eventlog.model.what_if`.
+
+        >>> from eventlog.events import ModelStarted, RunCompleted, RunFailed
+        >>> store = RunStore.in_memory()
+        >>> run = store.create_run(store.ensure_session(), provider="p", model="m")
+        >>> _ = store.append_events(run.id, [ModelStarted("p", "m", 1), RunCompleted("stop", 1)])
+        >>> store.replay(run.id, replace={2: RunFailed("quota")}).status
+        <RunStatus.FAILED: 'failed'>
+        >>> store.get_run_state(run.id).status
+        <RunStatus.COMPLETED: 'completed'>
+        """
+        return self._read(self._plans.history.replay(run_id, to_seq, replace, drop, insert))
 
     # -- events ---------------------------------------------------------------------------
     def append_event(

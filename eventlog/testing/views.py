@@ -389,7 +389,9 @@ class ViewsContract:
         self._busy_store(store)
         assert store.verify() == []
 
-    @pytest.mark.parametrize("view", ["run_state", "status_index", "session_listing", "executions"])
+    @pytest.mark.parametrize(
+        "view", ["run_state", "status_index", "session_listing", "executions", "tool_ledger"]
+    )
     def test_verify_detects_a_tampered_view_and_rebuild_fixes_it(
         self, store: RunStore, view: str
     ) -> None:
@@ -451,7 +453,9 @@ class ViewsContract:
         assert [(p.run_id, p.seq) for p in undecodable] == [(run_id, 3)]
         assert f"run {run_id} seq 3" in undecodable[0].where
 
-    @pytest.mark.parametrize("view", ["run_state", "status_index", "session_listing", "executions"])
+    @pytest.mark.parametrize(
+        "view", ["run_state", "status_index", "session_listing", "executions", "tool_ledger"]
+    )
     def test_stale_builtin_is_rebuilt_on_open(
         self, store: RunStore, store_path: Path, view: str
     ) -> None:

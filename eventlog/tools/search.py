@@ -79,6 +79,7 @@ class RunLister(Protocol):
         status: RunStatus | str | None = None,
         limit: int = 100,
         offset: int = 0,
+        unresolved: bool = False,
     ) -> list[RunRecord]:
         """Runs newest first."""
         ...
@@ -232,12 +233,14 @@ def filter_runs(
     metadata: Mapping[str, Any] | None = None,
     limit: int = 100,
     offset: int = 0,
+    unresolved: bool = False,
 ) -> list[RunRecord]:
     """Runs newest first that match every filter given, ``limit`` of them from ``offset``.
 
     ``since``/``until``: created in ``[since, until)``; ``model``/``provider``: equal to;
     ``metadata``: each key present with that value (``3`` also matches ``"3"``). Pages
     through the status index and stops at the first run created before ``since``.
+    ``unresolved``: only runs with unresolved tool calls (the tool ledger's index).
     """
     out: list[RunRecord] = []
     skipped = 0
@@ -246,7 +249,11 @@ def filter_runs(
         return out
     while True:
         page = reader.list_runs_filtered(
-            session_id=session_id, status=status, limit=_PAGE, offset=page_at
+            session_id=session_id,
+            status=status,
+            limit=_PAGE,
+            offset=page_at,
+            unresolved=unresolved,
         )
         for run in page:
             if since is not None and run.created_at < since:

@@ -21,6 +21,7 @@ from eventlog.events import (
     ToolCall,
     ToolCallCompleted,
     ToolCallStarted,
+    ToolExecutionStarted,
 )
 from eventlog.messages import AssistantMessage, ToolMessage, UserMessage
 
@@ -99,6 +100,7 @@ def fill(store: RunStore) -> HostileStore:
             ToolCallStarted("call-1", h("tool")),
             ToolCallCompleted(ToolCall("call-1", h("tool"), {h("meta_key"): h("arg")})),
             RawEvent(h("raw_type"), 1, {h("meta_key"): h("raw_value")}),
+            ToolExecutionStarted("call-1", h("tool")),  # unresolved: the ledger shows it
             RunFailed(h("error")),
         ],
     )

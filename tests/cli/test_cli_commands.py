@@ -60,6 +60,7 @@ from eventlog.events import (
 )
 from eventlog.model.debug_state import DebugState, replay
 from eventlog.storage.kv import KVTxn
+from eventlog.store.builtins import BUILTIN_PROJECTORS
 from eventlog.tools.story import run_summary, tool_tree
 
 # -- the store: fixed ids, every kind of event ---------------------------------------------
@@ -98,6 +99,7 @@ COMMANDS = {
     "diff",
     "streams",
     "otel",
+    "compact",
 }
 #: command groups and their commands (each documented and tested like a command)
 GROUPS = {"otel": {"export", "follow"}}
@@ -1117,10 +1119,7 @@ def test_rebuild_all(fresh_db: Path) -> None:
     with read(fresh_db) as store:
         last = store.last_position()
     result = ok("rebuild", "--db", fresh_db)
-    assert result.stdout == (
-        f"rebuilt run_state, status_index, session_listing, executions, langgraph over {last} "
-        "positions\n"
-    )
+    assert result.stdout == f"rebuilt {', '.join(BUILTIN_PROJECTORS)} over {last} positions\n"
     for name in ("run_state", "status_index", "session_listing", "executions"):
         assert name in result.stderr
     assert ok("verify", "--db", fresh_db).exit_code == 0
@@ -1149,20 +1148,14 @@ def test_stats(db: Path) -> None:
         "cancelled": 1,
     }
     assert got["events"] == got["last_position"]
-    assert [p["name"] for p in got["projectors"]] == [
-        "run_state",
-        "status_index",
-        "session_listing",
-        "executions",
-        "langgraph",
-        "pydantic_ai",
-    ]
+    assert [p["name"] for p in got["projectors"]] == list(BUILTIN_PROJECTORS)
     lines = ok("stats", "--db", db).stdout.splitlines()
     assert lines[0].split() == ["store", str(db)]
     assert lines[1].split()[:2] == ["runs", "5"]
     assert lines[2].split() == ["sessions", "2"]
     assert lines[3].split()[:2] == ["events", str(expected["events"])]
-    assert sum(1 for line in lines if line.startswith("projector") and "ready" in line) == 6
+    ready = sum(1 for line in lines if line.startswith("projector") and "ready" in line)
+    assert ready == len(BUILTIN_PROJECTORS)
 
 
 # -- consumers -------------------------------------------------------------------------------

@@ -26,7 +26,13 @@ from eventlog.cli import app
 # per command: (arguments after the command, output mode: "text" or "json" or "nl")
 # {run}, {session}, {file}, {new}, {db} are filled in per backend
 SWEEP: dict[str, list[tuple[list[str], str]]] = {
-    "runs": [([], "text"), (["--json"], "json"), (["--nl"], "nl")],
+    "runs": [
+        ([], "text"),
+        (["--json"], "json"),
+        (["--nl"], "nl"),
+        (["--unresolved"], "text"),
+        (["--unresolved", "--json"], "json"),
+    ],
     # an argument cannot hold NUL: the rest of the hostile text, quoted back by the error
     "show": [
         (["{run}"], "text"),
@@ -45,6 +51,9 @@ SWEEP: dict[str, list[tuple[list[str], str]]] = {
         (["{run}", "--diff"], "text"),
         (["{run}", "--json"], "json"),
         (["{run}", "--step", "--nl"], "nl"),
+        # what-if: the output composes step labels from stored text (checked as text)
+        (["{run}", "--drop", "1"], "text"),
+        (["{run}", "--what-if", "2={whatif}", "--json"], "text"),
     ],
     "event": [(["{run}", "1"], "text"), (["{run}", "1", "--json"], "json")],
     "grep": [
@@ -69,6 +78,7 @@ SWEEP: dict[str, list[tuple[list[str], str]]] = {
     "consumers": [([], "text"), (["--json"], "json")],
     "migrate": [([], "text")],
     "copy": [(["--from", "{db}", "--to", "{copy}"], "text")],
+    "compact": [([], "text"), (["--json"], "json")],
     "demo": [(["--db", "{demo}", "--runs", "4"], "text")],
     # OTLP JSON: span names compose stored text ("chat {model}"); a receiver that is down
     "otel export": [(["{run}", "--include-content", "--file", "-"], "nl")],
@@ -124,12 +134,15 @@ def hostile(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[dict[str, s
         made = fill(store)
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({"kind": "session", "id": HOSTILE}) + "\n", encoding="utf-8")
+    whatif = tmp_path / "what-if.json"
+    whatif.write_text(json.dumps({"type": "TextDelta", "payload": {"delta": HOSTILE}}))
     places = {
         "db": db,
         "run": str(made.run_id),
         "session": str(made.session_id),
         "file": str(tmp_path / "export.jsonl"),
         "bad": str(bad),
+        "whatif": str(whatif),
         "new": location("imported"),
         "copy": location("copied"),
         "demo": location("demo"),
@@ -175,7 +188,7 @@ def test_hostile_text_never_reaches_the_terminal_raw(
             else:
                 changed = found - made.strings
             assert not changed, f"{where} changed stored text: {changed}"
-            if command not in {"verify", "stats", "consumers"}:
+            if command not in {"verify", "stats", "consumers", "compact"}:
                 assert found, f"{where} showed none of the stored text"
     # the text is shown (escaped), not dropped
     assert {"runs", "show", "events", "replay", "tail", "sessions", "messages"} <= seen_escaped

@@ -391,6 +391,26 @@ class PostgresBackend:
         size = int(row[0]) if row is not None else 0
         return {"map_size": 0, "used_bytes": size, "file_bytes": size}
 
+    def vacuum(self, *, full: bool = False) -> None:
+        """``VACUUM (ANALYZE)`` every table of the store's schema (``eventlog compact``).
+
+        Plain VACUUM makes dead rows' space reusable without blocking readers or writers;
+        ``full=True`` rewrites each table to give the space back to the operating system,
+        holding an ACCESS EXCLUSIVE lock on it meanwhile (readers and writers wait).
+        """
+        self._check()
+        options = sql.SQL("FULL, ANALYZE" if full else "ANALYZE")
+        with self._converting("vacuum"), self._connection() as conn:
+            rows = conn.execute(
+                "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = %s AND c.relkind = 'r' ORDER BY c.relname",
+                (self.schema,),
+            ).fetchall()
+            for (table,) in rows:
+                conn.execute(
+                    sql.SQL("VACUUM ({}) {}").format(options, sql.Identifier(self.schema, table))
+                )
+
     def close(self) -> None:
         if self._closed:
             return

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from functools import partial
+from itertools import islice
 from uuid import UUID, uuid4
 
 from eventlog.engine.appends import AppendRequest
@@ -29,6 +30,7 @@ from eventlog.store.plans.records import listed_runs, run_with_status
 from eventlog.store.projection_view import ProjectionView
 from projections.run_state import RunStateQuery
 from projections.status_index import StatusIndexQuery
+from projections.tool_ledger import ToolLedgerQuery
 
 __all__ = ["RunPlans"]
 
@@ -138,16 +140,25 @@ class RunPlans:
         status: RunStatus | str | None,
         limit: int,
         offset: int,
+        unresolved: bool = False,
     ) -> Callable[[KVTxn], list[RunRecord]]:
-        """``list_runs_filtered``: newest first, from the status index."""
+        """``list_runs_filtered``: newest first, from the status index.
+
+        ``unresolved=True``: from the tool ledger's index of runs with unresolved tool calls
+        (its cost grows with how many such runs there are), filtered the same way.
+        """
         sid = None if session_id is None else uuid_of(session_id, "session_id")
         st = check_status(status)
         lim, off = check_page(limit, offset)
+        if not isinstance(unresolved, bool):
+            raise TypeError(f"unresolved must be a bool, got {unresolved!r:.40}")
         engine = self.engine
 
         def work(txn: KVTxn) -> list[RunRecord]:
             index = StatusIndexQuery(reader(txn, "status_index"))
-            return listed_runs(engine, txn, index.entries(st, sid, lim, off))
+            if not unresolved:
+                return listed_runs(engine, txn, index.entries(st, sid, lim, off))
+            return listed_runs(engine, txn, unresolved_entries(txn, index, st, sid, lim, off))
 
         return work
 
@@ -166,3 +177,26 @@ class RunPlans:
         digits, lim = check_id_prefix(prefix, limit)
         records = self.engine.records
         return lambda txn: records.find_ids(txn, "runs", digits, lim)
+
+
+def unresolved_entries(
+    txn: KVTxn,
+    index: StatusIndexQuery,
+    status: RunStatus | None,
+    session_id: UUID | None,
+    limit: int,
+    offset: int,
+) -> list[tuple[bytes, bytes]]:
+    """``(run id, listed record)`` of a page of the runs with unresolved tool calls."""
+    ledger = ToolLedgerQuery(reader(txn, "tool_ledger"))
+    listing = reader(txn, "status_index")
+    matched = (
+        (rid, inv)
+        for rid, inv, sid in ledger.unresolved_runs()
+        if (session_id is None or sid == session_id.bytes)
+        and (status is None or index.status_of(UUID(bytes=rid)) == status)
+    )
+    out = []
+    for rid, inv in islice(matched, offset, offset + limit):
+        out.append((rid, listing.get(b"a" + inv + rid) or b""))
+    return out
