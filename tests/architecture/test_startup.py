@@ -20,7 +20,7 @@ import eventlog
 
 #: never loaded by sync use of the library, nor by the CLI's read commands
 NEVER_FOR_SYNC = {"asyncio", "psycopg", "psycopg_pool", "structlog", "rich.traceback"}
-FRAMEWORKS = {"agents", "langgraph", "langchain_core", "openai"}
+FRAMEWORKS = {"agents", "google", "langgraph", "langchain_core", "openai"}
 #: the modules that `eventlog --help` builds its command tree without
 NOT_FOR_HELP = {*NEVER_FOR_SYNC, "rich", "pydantic", "msgspec", "lmdb", "eventlog.store"}
 
