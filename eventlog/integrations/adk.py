@@ -48,17 +48,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import weakref
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 from uuid import UUID, uuid5
 
+import msgspec
+from google.adk.errors import StaleSessionError
 from google.adk.errors.already_exists_error import AlreadyExistsError
 from google.adk.errors.session_not_found_error import SessionNotFoundError
 from google.adk.events.event import Event
 from google.adk.platform import time as platform_time
 from google.adk.platform import uuid as platform_uuid
-from google.adk.sessions import _session_util
 from google.adk.sessions.base_session_service import (
     BaseSessionService,
     GetSessionConfig,
@@ -66,6 +68,7 @@ from google.adk.sessions.base_session_service import (
 )
 from google.adk.sessions.session import Session
 from google.adk.sessions.state import State
+from pydantic_core import to_jsonable_python
 from typing_extensions import override
 
 from eventlog.engine.appends import AppendRequest
@@ -91,18 +94,12 @@ from projections.adk_sessions import (
     user_key,
 )
 
-try:  # ADK >= 1.2x: a ValueError subclass; older versions raised ValueError itself
-    from google.adk.errors._stale_session_error import StaleSessionError
-except ImportError:  # pragma: no cover - depends on the installed ADK
-    StaleSessionError = ValueError  # type: ignore[misc, assignment]
-
 __all__ = ["EventLogSessionService"]
 
 T = TypeVar("T")
 
 _MAX_ID = 128  # bytes of an app name, user id or session id (the index keys hold all three)
 _PREFIX = b"adk\x00"  # the projector's keyspace
-_MARK = "eventlog:"  # a session's storage marker: the stream head it was read at
 #: ids of stored ADK events: the same event content, the same id (re-deliveries dedupe)
 _EVENT_IDS = UUID("0f7c8a52-31d4-5b8e-9f0a-6ad3c2b1e4f7")
 _STALE = (
@@ -137,14 +134,70 @@ def _merged(
     return state
 
 
-def _marker(session: Session) -> int | None:
-    mark = session._storage_update_marker
-    if isinstance(mark, str) and mark.startswith(_MARK) and mark[len(_MARK) :].isdigit():
-        return int(mark[len(_MARK) :])
-    return None
+def _json_safe(state: Mapping[str, Any]) -> dict[str, Any]:
+    """``state`` as JSON data, what ADK's persistent services store.
+
+    A value with no JSON form is stored as its ``repr`` rather than failing the write, as
+    ADK does.
+    """
+    try:
+        return dict(to_jsonable_python(state))
+    except Exception:  # pydantic_core raises its own error types for unknown values
+        return dict(to_jsonable_python(state, fallback=repr))
 
 
-def _event(stored: AdkEventAppended) -> Event:
+def _scopes(state: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """``state`` split into the app, user and session scopes, each as JSON data.
+
+    The prefixes are removed and ``temp:`` keys dropped: ADK's own split, as its services
+    apply it.
+    """
+    out: dict[str, dict[str, Any]] = {"app": {}, "user": {}, "session": {}}
+    for key, value in state.items():
+        if key.startswith(State.APP_PREFIX):
+            out["app"][key.removeprefix(State.APP_PREFIX)] = value
+        elif key.startswith(State.USER_PREFIX):
+            out["user"][key.removeprefix(State.USER_PREFIX)] = value
+        elif not key.startswith(State.TEMP_PREFIX):
+            out["session"][key] = value
+    return {scope: _json_safe(part) for scope, part in out.items()}
+
+
+class _Heads:
+    """The stream head each live session object was read or written at.
+
+    ADK sessions are unhashable pydantic models: entries are keyed by ``id()`` and hold a
+    weak reference that removes the entry when the object is collected. A session object the
+    service never handed out (built by hand, or a copy) has no head: the stale check then
+    compares its last update time and last event, as ADK's services do.
+    """
+
+    def __init__(self) -> None:
+        self._by_id: dict[int, tuple[weakref.ref[Session], int]] = {}
+
+    def get(self, session: Session) -> int | None:
+        entry = self._by_id.get(id(session))
+        return entry[1] if entry is not None and entry[0]() is session else None
+
+    def set(self, session: Session, seq: int) -> None:
+        key, by_id = id(session), self._by_id
+
+        def gone(ref: weakref.ref[Session]) -> None:
+            entry = by_id.get(key)
+            if entry is not None and entry[0] is ref:
+                del by_id[key]
+
+        by_id[key] = (weakref.ref(session, gone), seq)
+
+
+class _Stored(msgspec.Struct):
+    """The fields of an :class:`AdkEventAppended` a read needs (msgspec skips the rest)."""
+
+    event: dict[str, Any] = {}
+    timestamp: float = 0.0
+
+
+def _event(stored: _Stored) -> Event:
     return Event.model_validate(stored.event)
 
 
@@ -173,6 +226,7 @@ class EventLogSessionService(BaseSessionService):
         self._remote = core.remote
         self._engine = core.engine
         self._streams = core.plans.streams
+        self._heads = _Heads()
 
     # -- running plans --------------------------------------------------------------------
     async def _write(self, plan: Callable[[KVTxn], T]) -> T:
@@ -240,7 +294,7 @@ class EventLogSessionService(BaseSessionService):
         sid_text = session_id or platform_uuid.new_uuid()
         if state is not None and not isinstance(state, Mapping):
             raise TypeError(f"state must be a dict, got {type(state).__name__}")
-        deltas = _session_util.extract_json_safe_state_delta(dict(state or {}))
+        deltas = _scopes(state or {})
         created = AdkSessionCreated(
             app_name, user_id, sid_text, deltas["session"], platform_time.get_time()
         )
@@ -265,7 +319,7 @@ class EventLogSessionService(BaseSessionService):
             state=_merged(created.state, app, user),
             last_update_time=created.time,
         )
-        session._storage_update_marker = f"{_MARK}{seq}"
+        self._heads.set(session, seq)
         return session
 
     @override
@@ -285,29 +339,29 @@ class EventLogSessionService(BaseSessionService):
         after = config.after_timestamp if config is not None else None
         key = session_key(app_name, user_id, session_id)
         stream = _session_stream(app_name, user_id, session_id)
-        events_of = self._streams.read_stream
+        events_of = self._streams.read_stream_view
 
         def plan(
             txn: KVTxn,
-        ) -> tuple[SessionView, list[EventRecord], dict[str, Any], dict[str, Any]] | None:
+        ) -> tuple[SessionView, list[_Stored], dict[str, Any], dict[str, Any]] | None:
             raw = self._get(txn, key)
             if raw is None:
                 return None
             view = decode_session(raw)
             if recent == 0:
-                records: list[EventRecord] = []
+                rows: list[tuple[int, str, _Stored]] = []
             elif recent is None:
-                records = events_of(stream, 1, None, None, False)(txn)
+                rows = events_of(stream, _Stored, 1, None, None, False)(txn)
             else:
-                records = events_of(stream, 1, None, recent, True)(txn)
-                records.reverse()
-            return (view, records, *self._shared(txn, app_name, user_id))
+                rows = events_of(stream, _Stored, 1, None, recent, True)(txn)
+                rows.reverse()
+            stored = [v for _, type_name, v in rows if type_name == "adk.event"]
+            return (view, stored, *self._shared(txn, app_name, user_id))
 
         found = await self._read(plan)
         if found is None:
             return None
-        view, records, app, user = found
-        stored = [r.event for r in records if isinstance(r.event, AdkEventAppended)]
+        view, stored, app, user = found
         if after is not None:  # as ADK's in-memory service: from the newest back
             i = len(stored) - 1
             while i >= 0 and stored[i].timestamp >= after:
@@ -321,7 +375,7 @@ class EventLogSessionService(BaseSessionService):
             events=[_event(e) for e in stored],
             last_update_time=view.last_update_time,
         )
-        session._storage_update_marker = f"{_MARK}{view.seq}"
+        self._heads.set(session, view.seq)
         return session
 
     @override
@@ -404,14 +458,14 @@ class EventLogSessionService(BaseSessionService):
         stream = _session_stream(app_name, user_id, session.id)
         delta = dict(event.actions.state_delta or {}) if event.actions else {}
         kept = {k: v for k, v in delta.items() if not k.startswith(State.TEMP_PREFIX)}
-        deltas = _session_util.extract_json_safe_state_delta(kept)
+        deltas = _scopes(kept)
         data = event.model_dump(exclude_none=True, mode="json")
         if "actions" in data:
-            data["actions"]["state_delta"] = _session_util.make_json_safe_state(kept)
+            data["actions"]["state_delta"] = _json_safe(kept)
         canon = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         event_id = uuid5(_EVENT_IDS, canon)
         stored = AdkEventAppended(data, event.id, event.timestamp, deltas["session"])
-        marker = _marker(session)
+        marker = self._heads.get(session)
         last_id = session.events[-1].id if session.events else None
         known = session.last_update_time
 
@@ -441,5 +495,5 @@ class EventLogSessionService(BaseSessionService):
         event = self._trim_temp_delta_state(event)
         self._commit_event_to_session(session, event)
         session.last_update_time = event.timestamp
-        session._storage_update_marker = f"{_MARK}{seq}"
+        self._heads.set(session, seq)
         return event

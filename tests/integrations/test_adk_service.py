@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from google.adk.errors._stale_session_error import StaleSessionError
+from google.adk.errors import StaleSessionError
 from google.adk.errors.already_exists_error import AlreadyExistsError
 from google.adk.errors.session_not_found_error import SessionNotFoundError
 from google.adk.events.event import Event
@@ -57,21 +57,23 @@ def make_store(request: pytest.FixtureRequest) -> Iterator[Factory]:
 
 
 class Clock:
-    """ADK's time provider for a test: the same times in both services."""
+    """ADK's time provider for a test: each call a second later, or the time set."""
 
     def __init__(self) -> None:
         self.now = 1_700_000_000.0
+        self.fixed = False
 
     def __call__(self) -> float:
-        self.now += 1.0
+        if not self.fixed:
+            self.now += 1.0
         return self.now
 
 
-def run(coro: Any) -> Any:
-    """Run one scripted call under a fresh deterministic clock."""
+def run(coro: Any, clock: Clock | None = None) -> Any:
+    """Run one script under a deterministic clock (``clock``, or a fresh one)."""
 
     async def main() -> Any:
-        platform_time.set_time_provider(Clock())
+        platform_time.set_time_provider(clock or Clock())
         return await coro
 
     return asyncio.run(main())
@@ -236,10 +238,13 @@ OPS = st.lists(
 )
 
 
-async def play(svc: BaseSessionService, ops: list[tuple[Any, ...]]) -> list[Any]:
+async def play(svc: BaseSessionService, ops: list[tuple[Any, ...]], clock: Clock) -> list[Any]:
+    """The answers of ``svc`` to ``ops``; each op at its own time, however many reads it makes."""
     out: list[Any] = []
     numbers = itertools.count()
-    for op in ops:
+    clock.fixed = True
+    for n, op in enumerate(ops):
+        clock.now = 1_700_000_000.0 + n
         name = op[0]
         try:
             if name == "create":
@@ -280,7 +285,9 @@ async def play(svc: BaseSessionService, ops: list[tuple[Any, ...]]) -> list[Any]
 def test_same_answers_as_in_memory_service(ops: list[tuple[Any, ...]]) -> None:
     store = RunStore.in_memory()
     try:
-        ours = run(play(EventLogSessionService(store), ops))
+        clock = Clock()
+        ours = run(play(EventLogSessionService(store), ops, clock), clock)
     finally:
         store.close()
-    assert ours == run(play(InMemorySessionService(), ops))
+    clock = Clock()
+    assert ours == run(play(InMemorySessionService(), ops, clock), clock)
