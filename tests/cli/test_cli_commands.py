@@ -1115,8 +1115,8 @@ def test_rebuild_all(fresh_db: Path) -> None:
         last = store.last_position()
     result = ok("rebuild", "--db", fresh_db)
     assert result.stdout == (
-        f"rebuilt run_state, status_index, session_listing, executions, langgraph over {last} "
-        "positions\n"
+        f"rebuilt run_state, status_index, session_listing, executions, langgraph, adk over "
+        f"{last} positions\n"
     )
     for name in ("run_state", "status_index", "session_listing", "executions"):
         assert name in result.stderr
@@ -1152,13 +1152,14 @@ def test_stats(db: Path) -> None:
         "session_listing",
         "executions",
         "langgraph",
+        "adk",
     ]
     lines = ok("stats", "--db", db).stdout.splitlines()
     assert lines[0].split() == ["store", str(db)]
     assert lines[1].split()[:2] == ["runs", "5"]
     assert lines[2].split() == ["sessions", "2"]
     assert lines[3].split()[:2] == ["events", str(expected["events"])]
-    assert sum(1 for line in lines if line.startswith("projector") and "ready" in line) == 5
+    assert sum(1 for line in lines if line.startswith("projector") and "ready" in line) == 6
 
 
 # -- consumers -------------------------------------------------------------------------------
