@@ -18,7 +18,11 @@ the session and ``user:`` scopes, every 4th also ``app:``). Variants (µs per ca
   start of each turn);
 - ``get_recent``: ``get_session(config=GetSessionConfig(num_recent_events=10))`` of it.
 
-Target (:data:`TARGETS`): faster than ``DatabaseSessionService`` on every row (≥ 1x).
+Target (:data:`TARGETS`): faster than ``DatabaseSessionService`` on every row (≥ 1x). Each
+variant also records ``cpu_us``, the process's CPU time per call (every thread): on a loaded
+machine a long CPU-bound call (ours: one burst) waits for a CPU more than a call split into
+many short bursts around a thread hop (the peer: SQLAlchemy over aiosqlite's thread), so the
+wall time alone can mislead there.
 The workload is skipped when the ``adk`` extra or SQLAlchemy is not installed.
 """
 
@@ -27,7 +31,8 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from benchmarks.core import (
@@ -138,6 +143,29 @@ def _open(
     return service, service, facts
 
 
+def _timed(
+    call: Callable[[int], object], *, calls: int, reps: int, warmup_calls: int
+) -> tuple[list[float], list[float], float]:
+    """:func:`measure_latency`, plus the process's CPU time per call (µs, every thread).
+
+    On a loaded machine a call's wall time also holds the time it waited for a CPU; the CPU
+    time says what the call itself costs (a peer that hands work to a thread counts it too).
+    """
+    spent = [0.0, 0]
+    clock = time.process_time
+
+    def timed(i: int) -> object:
+        start = clock()
+        result = call(i)
+        spent[0] += clock() - start
+        spent[1] += 1
+        return result
+
+    p50s, every = measure_latency(timed, calls=calls, reps=reps, warmup_calls=warmup_calls)
+    per_call = spent[0] / spent[1] * 1e6
+    return p50s, every, round(per_call, 1)
+
+
 def _run(peer: str, params: Params, workdir: str) -> dict[str, Sample]:
     import copy
 
@@ -157,7 +185,7 @@ def _run(peer: str, params: Params, workdir: str) -> dict[str, Sample]:
     state = {"topic": "weather", "user:lang": "fr", "app:version": 3}
     try:
         n = iter(range(1 << 30))
-        p50s, every = measure_latency(
+        p50s, every, cpu = _timed(
             lambda i: run(
                 service.create_session(app_name="bench", user_id=f"u{i % 8}", state=state)
             ),
@@ -165,23 +193,23 @@ def _run(peer: str, params: Params, workdir: str) -> dict[str, Sample]:
             reps=reps,
             warmup_calls=5,
         )
-        out["create"] = latency_sample(p50s, every, **facts)
+        out["create"] = latency_sample(p50s, every, cpu_us=cpu, **facts)
         session = run(service.create_session(app_name="bench", user_id="writer", state=state))
         fresh = [copy.deepcopy(e) for e in data]
-        p50s, every = measure_latency(
+        p50s, every, cpu = _timed(
             lambda i: run(service.append_event(session, fresh[next(n)])),
             calls=calls,
             reps=reps,
             warmup_calls=calls,
         )
-        out["append"] = latency_sample(p50s, every)
+        out["append"] = latency_sample(p50s, every, cpu_us=cpu)
         full = run(service.create_session(app_name="bench", user_id="reader", state=state))
         for e in data[-history:]:
             run(service.append_event(full, copy.deepcopy(e)))
         got = run(service.get_session(app_name="bench", user_id="reader", session_id=full.id))
         assert got is not None, "get_session must find the session"
         assert len(got.events) == history, "get_session must return every event"
-        p50s, every = measure_latency(
+        p50s, every, cpu = _timed(
             lambda i: run(
                 service.get_session(app_name="bench", user_id="reader", session_id=full.id)
             ),
@@ -189,9 +217,9 @@ def _run(peer: str, params: Params, workdir: str) -> dict[str, Sample]:
             reps=reps,
             warmup_calls=10,
         )
-        out["get"] = latency_sample(p50s, every, events=history)
+        out["get"] = latency_sample(p50s, every, cpu_us=cpu, events=history)
         recent = GetSessionConfig(num_recent_events=10)
-        p50s, every = measure_latency(
+        p50s, every, cpu = _timed(
             lambda i: run(
                 service.get_session(
                     app_name="bench", user_id="reader", session_id=full.id, config=recent
@@ -201,7 +229,7 @@ def _run(peer: str, params: Params, workdir: str) -> dict[str, Sample]:
             reps=reps,
             warmup_calls=10,
         )
-        out["get_recent"] = latency_sample(p50s, every, events=10)
+        out["get_recent"] = latency_sample(p50s, every, cpu_us=cpu, events=10)
     finally:
         run(closer.close())
         loop.close()
