@@ -47,9 +47,10 @@ Errors are ADK's where ADK defines one (``AlreadyExistsError``, ``SessionNotFoun
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 from uuid import UUID, uuid5
@@ -72,9 +73,11 @@ from pydantic_core import to_jsonable_python
 from typing_extensions import override
 
 from eventlog.engine.appends import AppendRequest
-from eventlog.errors import ConcurrencyError, StreamNotFound
+from eventlog.errors import ConcurrencyError, NestingTooDeepError, StreamNotFound
 from eventlog.integrations.stream_writes import acommit
+from eventlog.model.limits import MAX_NESTING_DEPTH
 from eventlog.model.records import EventRecord, stream_id_for
+from eventlog.model.validation import check_events
 from eventlog.storage.keys import prefix_end
 from eventlog.storage.kv import KVTxn
 from eventlog.store.async_run_store import AsyncRunStore
@@ -146,6 +149,17 @@ def _json_safe(state: Mapping[str, Any]) -> dict[str, Any]:
         return dict(to_jsonable_python(state, fallback=repr))
 
 
+@contextlib.contextmanager
+def _too_deep(where: str, what: str) -> Iterator[None]:
+    """Turn pydantic's refusal of a value nested too deeply to serialize into ours."""
+    try:
+        yield
+    except (RecursionError, ValueError) as exc:
+        if isinstance(exc, RecursionError) or "depth" in str(exc):
+            raise NestingTooDeepError(where, what, MAX_NESTING_DEPTH) from None
+        raise
+
+
 def _scopes(state: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """``state`` split into the app, user and session scopes, each as JSON data.
 
@@ -161,6 +175,23 @@ def _scopes(state: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
         elif not key.startswith(State.TEMP_PREFIX):
             out["session"][key] = value
     return {scope: _json_safe(part) for scope, part in out.items()}
+
+
+def _shared_changes(
+    app_name: str, user_id: str, deltas: Mapping[str, dict[str, Any]], where: str
+) -> list[tuple[UUID, AppendRequest]]:
+    """The checked appends of a call's ``app:`` / ``user:`` changes (a stream each)."""
+    out: list[tuple[UUID, AppendRequest]] = []
+    if deltas["app"]:
+        sid = stream_id_for(APP_KIND, app_name)
+        events = check_events([AdkStateUpdated(app_name, None, deltas["app"])], where)
+        out.append((sid, AppendRequest(sid, events, 0, None, APP_KIND, {"app_name": app_name})))
+    if deltas["user"]:
+        sid = stream_id_for(USER_KIND, f"{app_name}\x00{user_id}")
+        events = check_events([AdkStateUpdated(app_name, user_id, deltas["user"])], where)
+        meta = {"app_name": app_name, "user_id": user_id}
+        out.append((sid, AppendRequest(sid, events, 0, None, USER_KIND, meta)))
+    return out
 
 
 class _Heads:
@@ -250,31 +281,18 @@ class EventLogSessionService(BaseSessionService):
         app = decode_state(self._get(txn, app_key(app_name)))
         return app, decode_state(self._get(txn, user_key(app_name, user_id)))
 
-    def _append(self, txn: KVTxn, req: AppendRequest, now: Any) -> list[EventRecord]:
+    def _append(self, txn: KVTxn, req: AppendRequest, now: datetime) -> list[EventRecord]:
         return self._engine.appends.append(txn, req, now, kind="session_or_stream")
 
     def _share(
-        self, txn: KVTxn, app_name: str, user_id: str | None, delta: dict[str, Any], now: Any
+        self, txn: KVTxn, shared: Sequence[tuple[UUID, AppendRequest]], now: datetime
     ) -> None:
-        """Append a shared-state change, creating its stream on its first change."""
-        if user_id is None:
-            sid, kind, meta = stream_id_for(APP_KIND, app_name), APP_KIND, {"app_name": app_name}
-        else:
-            sid = stream_id_for(USER_KIND, f"{app_name}\x00{user_id}")
-            kind, meta = USER_KIND, {"app_name": app_name, "user_id": user_id}
-        events = (AdkStateUpdated(app_name, user_id, delta),)
-        try:
-            self._append(txn, AppendRequest(sid, events), now)
-        except StreamNotFound:
-            self._append(txn, AppendRequest(sid, events, 0, None, kind, meta), now)
-
-    def _share_all(
-        self, txn: KVTxn, app_name: str, user_id: str, deltas: dict[str, dict[str, Any]], now: Any
-    ) -> None:
-        if deltas["app"]:
-            self._share(txn, app_name, None, deltas["app"], now)
-        if deltas["user"]:
-            self._share(txn, app_name, user_id, deltas["user"], now)
+        """Append the shared-state changes, creating each stream on its first change."""
+        for sid, create in shared:
+            try:
+                self._append(txn, AppendRequest(sid, create.events), now)
+            except StreamNotFound:
+                self._append(txn, create, now)
 
     # -- BaseSessionService ---------------------------------------------------------------
     @override
@@ -294,13 +312,16 @@ class EventLogSessionService(BaseSessionService):
         sid_text = session_id or platform_uuid.new_uuid()
         if state is not None and not isinstance(state, Mapping):
             raise TypeError(f"state must be a dict, got {type(state).__name__}")
-        deltas = _scopes(state or {})
+        with _too_deep("create_session", "the state"):
+            deltas = _scopes(state or {})
         created = AdkSessionCreated(
             app_name, user_id, sid_text, deltas["session"], platform_time.get_time()
         )
         stream = _session_stream(app_name, user_id, sid_text)
         meta = {"app_name": app_name, "user_id": user_id, "session_id": sid_text}
-        req = AppendRequest(stream, (created,), 0, None, SESSION_KIND, meta)
+        checked = check_events([created], "create_session")
+        req = AppendRequest(stream, checked, 0, None, SESSION_KIND, meta)
+        shared = _shared_changes(app_name, user_id, deltas, "create_session")
 
         def plan(txn: KVTxn) -> tuple[int, dict[str, Any], dict[str, Any]]:
             now = datetime.now(UTC)
@@ -308,7 +329,7 @@ class EventLogSessionService(BaseSessionService):
                 seq = self._append(txn, req, now)[-1].seq
             except ConcurrencyError:
                 raise AlreadyExistsError(f"Session with id {sid_text} already exists.") from None
-            self._share_all(txn, app_name, user_id, deltas, now)
+            self._share(txn, shared, now)
             return (seq, *self._shared(txn, app_name, user_id))
 
         seq, app, user = await self._write(plan)
@@ -458,13 +479,17 @@ class EventLogSessionService(BaseSessionService):
         stream = _session_stream(app_name, user_id, session.id)
         delta = dict(event.actions.state_delta or {}) if event.actions else {}
         kept = {k: v for k, v in delta.items() if not k.startswith(State.TEMP_PREFIX)}
-        deltas = _scopes(kept)
-        data = event.model_dump(exclude_none=True, mode="json")
-        if "actions" in data:
-            data["actions"]["state_delta"] = _json_safe(kept)
+        with _too_deep("append_event", "the event"):
+            deltas = _scopes(kept)
+            data = event.model_dump(exclude_none=True, mode="json")
+            if "actions" in data:
+                data["actions"]["state_delta"] = _json_safe(kept)
         canon = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         event_id = uuid5(_EVENT_IDS, canon)
-        stored = AdkEventAppended(data, event.id, event.timestamp, deltas["session"])
+        stored = check_events(
+            [AdkEventAppended(data, event.id, event.timestamp, deltas["session"])], "append_event"
+        )
+        shared = _shared_changes(app_name, user_id, deltas, "append_event")
         marker = self._heads.get(session)
         last_id = session.events[-1].id if session.events else None
         known = session.last_update_time
@@ -481,11 +506,11 @@ class EventLogSessionService(BaseSessionService):
             elif view.last_update_time > known and view.last_event_id != last_id:
                 raise StaleSessionError(_STALE)
             now = datetime.now(UTC)
-            req = AppendRequest(stream, (stored,), None, (event_id,))
+            req = AppendRequest(stream, stored, None, (event_id,))
             record = self._append(txn, req, now)[-1]
             if record.seq <= head:
                 return None  # an equal event stored before: nothing new
-            self._share_all(txn, app_name, user_id, deltas, now)
+            self._share(txn, shared, now)
             return record.seq
 
         seq = await self._write(plan)

@@ -29,6 +29,7 @@ from hypothesis import strategies as st
 from pg_support import url_for
 
 from eventlog import AsyncRunStore, RunStore
+from eventlog.errors import NestingTooDeepError
 from eventlog.integrations.adk import EventLogSessionService
 from projections.adk_sessions import SESSION_KIND
 
@@ -90,6 +91,13 @@ def dump(session: Session | None) -> Any:
         [e.model_dump(mode="json", exclude_none=True) for e in session.events],
         session.last_update_time,
     )
+
+
+def nested(depth: int) -> dict[str, Any]:
+    value: dict[str, Any] = {}
+    for _ in range(depth):
+        value = {"x": value}
+    return value
 
 
 def event(n: int, delta: dict[str, Any], text: str = "hi") -> Event:
@@ -158,6 +166,10 @@ def test_errors_are_adks(tmp_path: Path, make_store: Factory) -> None:
         assert again is not None
         assert again.state == {"k": 1}
         assert len(again.events) == 1
+        for depth in (150, 2000):  # past our limit; past pydantic's serializer too
+            with pytest.raises(NestingTooDeepError, match="append_event"):
+                await svc.append_event(again, event(4, {"user:k": nested(depth)}))
+        assert await svc.get_user_state(app_name="app", user_id="u") == {}
         await svc.delete_session(app_name="app", user_id="u", session_id="s")
         with pytest.raises(SessionNotFoundError, match="Session s not found"):
             await svc.append_event(again, event(3, {"k": 3}))
@@ -165,6 +177,9 @@ def test_errors_are_adks(tmp_path: Path, make_store: Factory) -> None:
             await svc.create_session(app_name="a\x00b", user_id="u")
         with pytest.raises(ValueError, match="at most 128"):
             await svc.create_session(app_name="app", user_id="u" * 200)
+        for depth in (150, 2000):  # past our limit; past pydantic's serializer too
+            with pytest.raises(NestingTooDeepError, match="create_session"):
+                await svc.create_session(app_name="app", user_id="u", state={"k": nested(depth)})
         with pytest.raises(TypeError, match="must be a str"):
             await svc.get_session(app_name="app", user_id=3, session_id="s")  # type: ignore[arg-type]
 
