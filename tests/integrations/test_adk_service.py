@@ -306,3 +306,25 @@ def test_same_answers_as_in_memory_service(ops: list[tuple[Any, ...]]) -> None:
         store.close()
     clock = Clock()
     assert ours == run(play(InMemorySessionService(), ops, clock), clock)
+
+
+def test_export_import_carries_sessions_and_shared_state() -> None:
+    source, target = RunStore.in_memory(), RunStore.in_memory()
+
+    async def write() -> None:
+        svc = EventLogSessionService(source)
+        s = await svc.create_session(
+            app_name="app", user_id="u", session_id="s", state={"app:v": 1}
+        )
+        await svc.append_event(s, event(1, {"k": 1, "user:z": 2}))
+
+    run(write())
+    summary = target.import_jsonl(list(source.export_jsonl()))
+    assert (summary.events, summary.streams) == (4, 3)  # a session, an app, a user stream
+    got = run(
+        EventLogSessionService(target).get_session(app_name="app", user_id="u", session_id="s")
+    )
+    assert got is not None
+    assert got.state == {"k": 1, "app:v": 1, "user:z": 2}
+    assert [e.id for e in got.events] == ["e1"]
+    assert target.verify() == []
