@@ -58,6 +58,7 @@ ALL = (
     "pydantic_ai_steps",
     "compact",
     "tool_ledger",
+    "adk_session",
 )
 
 #: the first PostgreSQL workload's number (their rows have a README section of their own)

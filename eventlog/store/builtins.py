@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from eventlog.engine.protocols import Projector
+from projections.adk_sessions import AdkSessionsProjector
 from projections.executions import ExecutionsProjector
 from projections.langgraph_checkpoints import LangGraphCheckpointsProjector
 from projections.pydantic_ai_steps import PydanticAIStepsProjector
@@ -25,6 +26,7 @@ BUILTIN_PROJECTORS = (
     "langgraph",
     "pydantic_ai",
     "tool_ledger",
+    "adk",
 )
 
 
@@ -43,6 +45,7 @@ def with_builtins(projectors: Sequence[Projector]) -> list[Projector]:
         LangGraphCheckpointsProjector(),
         PydanticAIStepsProjector(),
         ToolLedgerProjector(),
+        AdkSessionsProjector(),
     ]
     assert tuple(p.name for p in builtins) == BUILTIN_PROJECTORS
     return [*builtins, *projectors]

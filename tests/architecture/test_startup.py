@@ -22,6 +22,7 @@ import eventlog
 NEVER_FOR_SYNC = {"asyncio", "psycopg", "psycopg_pool", "structlog", "rich.traceback"}
 FRAMEWORKS = {
     "agents",
+    "google",
     "langgraph",
     "langchain_core",
     "openai",
