@@ -303,9 +303,10 @@ class AsyncRunStore:
         status: RunStatus | str | None = None,
         limit: int = 100,
         offset: int = 0,
+        after: UUID | str | None = None,
     ) -> list[RunRecord]:
         """Runs newest first from the status index; see :meth:`RunStore.list_runs_filtered`."""
-        plan = self._plans.runs.list_runs_filtered(session_id, status, limit, offset)
+        plan = self._plans.runs.list_runs_filtered(session_id, status, limit, offset, after)
         return await self._off_loop(self._read, plan)
 
     async def count_runs(

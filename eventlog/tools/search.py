@@ -79,8 +79,9 @@ class RunLister(Protocol):
         status: RunStatus | str | None = None,
         limit: int = 100,
         offset: int = 0,
+        after: UUID | str | None = None,
     ) -> list[RunRecord]:
-        """Runs newest first."""
+        """Runs newest first (``after``: the ones that follow this run)."""
         ...
 
 
@@ -232,21 +233,23 @@ def filter_runs(
     metadata: Mapping[str, Any] | None = None,
     limit: int = 100,
     offset: int = 0,
+    after: UUID | None = None,
 ) -> list[RunRecord]:
     """Runs newest first that match every filter given, ``limit`` of them from ``offset``.
 
     ``since``/``until``: created in ``[since, until)``; ``model``/``provider``: equal to;
     ``metadata``: each key present with that value (``3`` also matches ``"3"``). Pages
-    through the status index and stops at the first run created before ``since``.
+    through the status index by keyset (each page after the last run of the one before;
+    ``after``: start after this run) and stops at the first run created before ``since``.
     """
     out: list[RunRecord] = []
     skipped = 0
-    page_at = 0
+    cursor = after
     if limit <= 0:
         return out
     while True:
         page = reader.list_runs_filtered(
-            session_id=session_id, status=status, limit=_PAGE, offset=page_at
+            session_id=session_id, status=status, limit=_PAGE, after=cursor
         )
         for run in page:
             if since is not None and run.created_at < since:
@@ -267,4 +270,4 @@ def filter_runs(
                 return out
         if len(page) < _PAGE:
             return out
-        page_at += _PAGE
+        cursor = page[-1].id

@@ -138,16 +138,18 @@ class RunPlans:
         status: RunStatus | str | None,
         limit: int,
         offset: int,
+        after: UUID | str | None = None,
     ) -> Callable[[KVTxn], list[RunRecord]]:
-        """``list_runs_filtered``: newest first, from the status index."""
+        """``list_runs_filtered``: newest first, from the status index (``after``: keyset)."""
         sid = None if session_id is None else uuid_of(session_id, "session_id")
         st = check_status(status)
         lim, off = check_page(limit, offset)
+        cursor = None if after is None else uuid_of(after, "after")
         engine = self.engine
 
         def work(txn: KVTxn) -> list[RunRecord]:
             index = StatusIndexQuery(reader(txn, "status_index"))
-            return listed_runs(engine, txn, index.entries(st, sid, lim, off))
+            return listed_runs(engine, txn, index.entries(st, sid, lim, off, cursor))
 
         return work
 
