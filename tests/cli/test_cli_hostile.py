@@ -70,6 +70,9 @@ SWEEP: dict[str, list[tuple[list[str], str]]] = {
     "migrate": [([], "text")],
     "copy": [(["--from", "{db}", "--to", "{copy}"], "text")],
     "demo": [(["--db", "{demo}", "--runs", "4"], "text")],
+    # a server runs until interrupted: the sweep checks its help; the pages it serves are
+    # swept for hostile text by tests/ui/test_viewer_http.py (the same hostile store)
+    "ui": [(["--help"], "text")],
 }
 NO_DB = {"copy"}  # commands without --db
 WRITES_STORE = {"import", "demo"}  # their --db is in their invocation
