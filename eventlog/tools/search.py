@@ -247,9 +247,11 @@ def filter_runs(
     cursor = after
     if limit <= 0:
         return out
+    sifted = any(x is not None for x in (since, until, model, provider)) or bool(metadata)
+    size = _PAGE if sifted else min(_PAGE, limit + offset)  # unfiltered: read what is needed
     while True:
         page = reader.list_runs_filtered(
-            session_id=session_id, status=status, limit=_PAGE, after=cursor
+            session_id=session_id, status=status, limit=size, after=cursor
         )
         for run in page:
             if since is not None and run.created_at < since:
@@ -268,6 +270,6 @@ def filter_runs(
             out.append(run)
             if len(out) >= limit:
                 return out
-        if len(page) < _PAGE:
+        if len(page) < size:
             return out
         cursor = page[-1].id

@@ -106,7 +106,8 @@ class _Viewer:
 
     def run(self, request: Request) -> Response:
         rid = self._run_id(request.path_params["run_id"])
-        page = views.run_page(self.store, rid)
+        raw = request.query_params.get("from", "1")
+        page = views.run_page(self.store, rid, first_seq=int(raw) if raw.isdigit() else 1)
         return self.page("run.html", title=f"run {str(rid)[:8]}", page=page)
 
     def state(self, request: Request) -> Response:

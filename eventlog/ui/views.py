@@ -237,18 +237,43 @@ class RunPage:
     tree: list[IterationNode]
     rows: list[TimelineRow]
     last_seq: int
+    #: the timeline shows events ``first_seq`` .. (``TIMELINE_PAGE`` of them); links page it
+    first_seq: int = 1
     sections: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def earlier(self) -> int | None:
+        """The first seq of the timeline page before this one (None: this is the first)."""
+        return None if self.first_seq <= 1 else max(1, self.first_seq - TIMELINE_PAGE)
 
-def run_page(store: RunStore, run_id: UUID) -> RunPage:
-    """The run page: :func:`~eventlog.tools.story.load_run`, ``summarize``, ``build_tree``."""
+    @property
+    def later(self) -> int | None:
+        """The first seq of the timeline page after this one (None: this is the last)."""
+        nxt = self.first_seq + TIMELINE_PAGE
+        return nxt if nxt <= self.last_seq else None
+
+
+#: Events per timeline page of a run (a 10k-event run's page stays small and fast).
+TIMELINE_PAGE = 500
+
+
+def run_page(store: RunStore, run_id: UUID, *, first_seq: int = 1) -> RunPage:
+    """The run page: :func:`~eventlog.tools.story.load_run`, ``summarize``, ``build_tree``.
+
+    The timeline holds ``TIMELINE_PAGE`` events from ``first_seq`` (the summary and the
+    tree cover the whole run).
+    """
     record, events = load_run(store, run_id)
+    last = events[-1].seq if events else 0
+    start = min(max(1, first_seq), max(1, last))
+    window = [e for e in events[start - 1 : start - 1 + TIMELINE_PAGE] if e.seq >= start]
     return RunPage(
         record,
         summarize(record, events),
         build_tree(events),
-        timeline(events),
-        events[-1].seq if events else 0,
+        timeline(window),
+        last,
+        start,
     )
 
 
