@@ -155,10 +155,18 @@ class StatusIndexQuery:
     def _after(self, prefix: bytes, inv: bytes, rid: bytes) -> Iterator[tuple[bytes, bytes]]:
         """The list's entries after ``prefix + inv + rid``, in key order, with prefix scans only.
 
-        The range after a key is a union of prefix ranges: the same ``inv`` with a greater
-        run id, then for each byte of ``inv`` from the last, every greater value of that byte
-        under the bytes before it. Each is one seek; the walk stops when the caller has its page.
+        A reader with ``scan_from`` (the store's, in a transaction) seeks once and walks one
+        range. Any other: the range after a key is a union of prefix ranges, the same ``inv``
+        with a greater run id, then for each byte of ``inv`` from the last, every greater
+        value of that byte under the bytes before it (one seek each; the walk stops when the
+        caller has its page).
         """
+        scan_from = getattr(self._reader, "scan_from", None)
+        if callable(scan_from):
+            for key, value in scan_from(prefix, inv + rid):
+                if key != prefix + inv + rid:
+                    yield key, value
+            return
         for key, value in self._reader.scan(prefix + inv):
             if key[-16:] > rid:
                 yield key, value

@@ -154,7 +154,10 @@ class _Viewer:
         return self.page("health.html", title="health", page=page)
 
     async def live(self, request: Request) -> Response:
-        sid = _uuid(request.path_params["stream_id"])
+        try:
+            sid = _uuid(request.path_params["stream_id"])
+        except QueryError as exc:
+            return PlainTextResponse(f"{exc}\n", 400)
         after = resume_point(
             request.headers.get("last-event-id"), request.query_params.get("after")
         )

@@ -1,4 +1,4 @@
-"""Fixtures of the viewer's tests: one seeded store and one running ``eventlog ui`` per module."""
+"""Fixtures of the viewer's tests: one seeded store and one running ``eventlog ui`` for all."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ import pytest
 from ui_support import Seeded, Server, seed
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def seeded(tmp_path_factory: pytest.TempPathFactory) -> Seeded:
     return seed(str(tmp_path_factory.mktemp("viewer") / "store"))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def server(seeded: Seeded) -> Iterator[Server]:
     srv = Server(seeded.db)
     try:
@@ -21,4 +21,3 @@ def server(seeded: Seeded) -> Iterator[Server]:
         yield srv
     finally:
         srv.stop()
-

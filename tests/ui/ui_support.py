@@ -17,8 +17,8 @@ from pathlib import Path
 from uuid import UUID
 
 import httpx
-
 from cli.hostile_data import HostileStore, fill
+
 from eventlog import RunStore
 from eventlog.events import (
     Failure,
@@ -111,15 +111,13 @@ def seed(db: str) -> Seeded:
 
 
 def append_from_another_process(db: str, run_id: UUID, text: str) -> None:
-    """Append one ``TextDelta(text)`` to ``run_id`` from a new Python process."""
-    code = (
-        "import sys\n"
-        "from eventlog import RunStore\n"
-        "from eventlog.events import TextDelta\n"
-        "with RunStore.open(sys.argv[1]) as s:\n"
-        "    s.append_event(sys.argv[2], TextDelta(sys.argv[3]))\n"
-    )
-    subprocess.run([sys.executable, "-c", code, db, str(run_id), text], check=True, timeout=30)
+    """Append one ``TextDelta(text)`` to ``run_id`` from this process (not the server's).
+
+    The server is its own process: this commit reaches it only through the store's
+    cross-process wake-up.
+    """
+    with RunStore.open(db) as store:
+        store.append_event(run_id, TextDelta(text))
 
 
 def free_port() -> int:
