@@ -158,7 +158,11 @@ def test_sse_delivers_appends_of_another_process(server: Server, seeded: Seeded)
     assert json.loads(second["data"])["payload"]["delta"] == "two"
 
 
-def test_a_token_is_required_off_loopback(seeded: Seeded) -> None:
+def test_a_token_is_required_off_loopback(seeded: Seeded, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EVENTLOG_UI_TOKEN", "from-env")
+    assert choose_token("0.0.0.0", None) == "from-env"
+    assert choose_token("0.0.0.0", "flag") == "flag"
+    monkeypatch.delenv("EVENTLOG_UI_TOKEN")
     assert choose_token("127.0.0.1", None) is None
     assert choose_token("::1", None) is None
     assert choose_token("0.0.0.0", None)  # generated
