@@ -8,6 +8,7 @@ block the event loop); the live stream is async (:mod:`eventlog.ui.live`).
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,7 +23,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response, Strea
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from eventlog.errors import EventLogError, QueryError, RunNotFound
+from eventlog.errors import EventLogError, QueryError, RunNotFound, StreamNotFound
 from eventlog.ui import views
 from eventlog.ui.html import href, render, render_multiline
 from eventlog.ui.live import resume_point, sse_events
@@ -158,6 +159,10 @@ class _Viewer:
             sid = _uuid(request.path_params["stream_id"])
         except QueryError as exc:
             return PlainTextResponse(f"{exc}\n", 400)
+        try:  # a stream that does not exist is a 404 before the event stream starts
+            await asyncio.to_thread(self.store.read_stream, sid, limit=1)
+        except StreamNotFound as exc:
+            return PlainTextResponse(f"{exc}\n", 404)
         after = resume_point(
             request.headers.get("last-event-id"), request.query_params.get("after")
         )
@@ -183,7 +188,7 @@ def create_app(store: RunStore, *, token: str | None = None) -> Guard:
         def endpoint(request: Request) -> Response:
             try:
                 response: Response = fn(request)
-            except RunNotFound as exc:
+            except (RunNotFound, StreamNotFound) as exc:
                 return viewer.error(404, str(exc))
             except EventLogError as exc:
                 return viewer.error(400, str(exc))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from uuid import uuid4
 
 import httpx
 import pytest
@@ -144,6 +145,7 @@ def test_sse_resumes_after_last_event_id_with_no_gap_and_no_duplicate(
     both = list(sse(server, path, {"Last-Event-ID": "6"}, last))
     assert [int(m["id"]) for m in both] == list(range(7, last + 1))
     assert get(server, "/events/not-an-id").status_code == 400
+    assert get(server, f"/events/{uuid4()}").status_code == 404
 
 
 def test_sse_delivers_appends_of_another_process(server: Server, seeded: Seeded) -> None:
