@@ -7,8 +7,9 @@
   calls the page makes alone: ``load_run`` (the record and every event), ``summarize``,
   ``build_tree``. Target: the page ≤ 3x the library calls (p50).
 - **Runs page**: ``GET /`` (counts per status, the first page of 50 runs from the status
-  index) with 10k runs vs. with 1M runs, one store grown from one size to the next through
-  ``import_jsonl`` chunks (as workload 6). Target: 1M ≤ 1.5x 10k (p50).
+  index) of a store of 10k runs vs. one of 1M runs, filled through ``import_jsonl`` chunks
+  (as workload 6) and queried call by call in alternation (drift hits both alike). Target:
+  1M ≤ 1.5x 10k (p50).
 
 Quick: a 1k-event run, 1k and 3k runs.
 """
@@ -17,9 +18,9 @@ from __future__ import annotations
 
 import importlib.util
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
-from uuid import UUID, uuid4
+from uuid import uuid4
 
 from benchmarks.core import (
     Check,
@@ -31,7 +32,6 @@ from benchmarks.core import (
     fmt_num,
     int_param,
     latency_sample,
-    measure_latency,
     percentiles,
 )
 from benchmarks.data import uuids
@@ -39,8 +39,6 @@ from benchmarks.listing import _EventlogGrower
 
 if TYPE_CHECKING:
     from starlette.testclient import TestClient
-
-    from eventlog import RunStore
 
 
 def _params(quick: bool) -> Params:
@@ -85,79 +83,91 @@ def _events(n: int) -> list[object]:
     return out[:n]
 
 
+def _alternate(
+    a: Callable[[], object], b: Callable[[], object], calls: int, warm: int
+) -> tuple[Sample, Sample]:
+    """Time ``a`` and ``b`` call by call in alternation: the machine's drift hits both alike."""
+    for _ in range(warm):
+        a()
+        b()
+    times: tuple[list[float], list[float]] = ([], [])
+    clock = time.perf_counter_ns
+    for _ in range(calls):
+        for fn, into in ((a, times[0]), (b, times[1])):
+            t0 = clock()
+            fn()
+            into.append((clock() - t0) / 1000.0)
+    return (
+        latency_sample([percentiles(times[0])["p50"]], times[0]),
+        latency_sample([percentiles(times[1])["p50"]], times[1]),
+    )
+
+
+def _grow(grower: _EventlogGrower, params: Params, size: int) -> float:
+    """Fill ``grower``'s store with ``size`` runs (every tenth failed); the seconds it took."""
+    per, every = int_param(params, "per_session"), int_param(params, "failed_every")
+    run_ids = uuids(int_param(params, "seed"), size)
+    session_ids = uuids(int_param(params, "seed") + 1, (size + per - 1) // per)
+    failed = [rid for k, rid in enumerate(run_ids) if k % every == every - 1]
+    start = time.perf_counter()
+    grower.grow(run_ids, session_ids, failed)  # import_jsonl in chunks of 50k runs
+    return time.perf_counter() - start
+
+
 def _run(peer: str, params: Params, workdir: str) -> dict[str, Sample]:
+    import os
+
     from starlette.testclient import TestClient
 
+    from eventlog.tools.story import build_tree, load_run, summarize
     from eventlog.ui.app import create_app
 
-    grower = _EventlogGrower("eventlog", workdir, int_param(params, "per_session"))
-    store = grower.store
+    calls, warm = int_param(params, "calls"), int_param(params, "warmup_calls")
+    per = int_param(params, "per_session")
+    sizes = params["sizes"]
+    assert isinstance(sizes, list)
     out: dict[str, Sample] = {}
-    # the run page and the library calls it makes, in alternation
+    small = _EventlogGrower("eventlog", os.path.join(workdir, "small"), per)
+    big = _EventlogGrower("eventlog", os.path.join(workdir, "big"), per)
+    fill_small = _grow(small, params, sizes[0])
+    fill_big = _grow(big, params, sizes[-1])
+    # the run page of a long run and the library calls it makes alone
+    store = small.store
     run = store.create_run(store.ensure_session(), provider="openai", model="gpt-4o")
     events = _events(int_param(params, "events"))
     for k in range(0, len(events), 1000):
         store.append_events(run.id, events[k : k + 1000])  # type: ignore[arg-type]
-    with TestClient(create_app(store), base_url="http://127.0.0.1:8765") as client:
-        out.update(_measure(client, store, run.id, grower, params))
-    store.close()
-    return out
+    base = "http://127.0.0.1:8765"
+    with (
+        TestClient(create_app(store), base_url=base) as near,
+        TestClient(create_app(big.store), base_url=base) as far,
+    ):
 
+        def library() -> object:
+            record, evs = load_run(store, run.id)
+            return summarize(record, evs), build_tree(evs)
 
-def _measure(
-    client: TestClient, store: RunStore, run_id: UUID, grower: _EventlogGrower, params: Params
-) -> dict[str, Sample]:
-    """The samples: the run page and its library calls, then the runs page at each size."""
-    from eventlog.tools.story import build_tree, load_run, summarize
+        def page() -> object:
+            r = near.get(f"/runs/{run.id}")
+            assert r.status_code == 200
+            return r
 
-    out: dict[str, Sample] = {}
-    calls, warm = int_param(params, "calls"), int_param(params, "warmup_calls")
-    per, every = int_param(params, "per_session"), int_param(params, "failed_every")
+        out["library"], out["run_page"] = _alternate(library, page, calls, warm)
 
-    def page(i: int) -> object:
-        r = client.get(f"/runs/{run_id}")
-        assert r.status_code == 200
-        return r
+        def runs(client: TestClient) -> Callable[[], object]:
+            def call() -> object:
+                r = client.get("/")
+                assert r.status_code == 200
+                return r
 
-    def library(i: int) -> object:
-        record, evs = load_run(store, run_id)
-        return summarize(record, evs), build_tree(evs)
+            return call
 
-    for i in range(warm):
-        library(i)
-        page(i)
-    lib_all: list[float] = []
-    page_all: list[float] = []
-    clock = time.perf_counter_ns
-    for i in range(calls):  # in alternation: the machine's drift hits both alike
-        for fn, into in ((library, lib_all), (page, page_all)):
-            t0 = clock()
-            fn(i)
-            into.append((clock() - t0) / 1000.0)
-    out["library"] = latency_sample([percentiles(lib_all)["p50"]], lib_all)
-    out["run_page"] = latency_sample([percentiles(page_all)["p50"]], page_all)
-    # the runs page as the store grows
-    sizes = params["sizes"]
-    assert isinstance(sizes, list)
-    run_ids = uuids(int_param(params, "seed"), sizes[-1])
-    session_ids = uuids(int_param(params, "seed") + 1, (sizes[-1] + per - 1) // per)
-    done = 0
-
-    def runs(i: int) -> object:
-        r = client.get("/")
-        assert r.status_code == 200
-        return r
-
-    for size in sizes:
-        start = time.perf_counter()
-        new = run_ids[done:size]
-        sessions = session_ids[done // per : (size + per - 1) // per]
-        failed = [rid for k, rid in enumerate(new, done) if k % every == every - 1]
-        grower.grow(new, sessions, failed)
-        fill = time.perf_counter() - start
-        done = size
-        p50, every_call = measure_latency(runs, calls=calls, reps=1, warmup_calls=warm)
-        out[f"runs_{size}"] = latency_sample(p50, every_call, fill_seconds=round(fill, 1))
+        lo, hi = _alternate(runs(near), runs(far), calls, warm)
+    lo.extra["fill_seconds"] = round(fill_small, 1)
+    hi.extra["fill_seconds"] = round(fill_big, 1)
+    out[f"runs_{sizes[0]}"], out[f"runs_{sizes[-1]}"] = lo, hi
+    small.store.close()
+    big.store.close()
     return out
 
 
