@@ -91,6 +91,9 @@ def test_hostile_data_is_escaped_everywhere(server: Server, seeded: Seeded) -> N
     run = get(server, f"/runs/{seeded.xss}").text
     assert "&lt;script&gt;window.__xss=1&lt;/script&gt;" in run
     assert "&#34;&#39;&gt;&lt;svg onload=window.__xss=3&gt;" in run
+    session = get(server, f"/sessions/{seeded.hostile.session_id}").text
+    assert '<span class="esc">\\r</span>' in session  # a CR in a message is shown
+    assert '<span class="esc">\\n</span>' not in session  # the JSON blocks keep their lines
     hostile = get(server, f"/runs/{seeded.hostile.run_id}").text
     assert '<span class="esc">\\u202e</span>' in hostile
     assert '<span class="esc">\\x1b</span>' in hostile
