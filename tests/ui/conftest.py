@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from ui_support import Seeded, Server, seed
+
+from ui.ui_support import Seeded, Server, seed
 
 
 @pytest.fixture(scope="session")

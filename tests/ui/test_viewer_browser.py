@@ -15,7 +15,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from ui_support import XSS, Seeded, Server, append_from_another_process
+
+from ui.ui_support import XSS, Seeded, Server, append_from_another_process
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 DRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"

@@ -14,12 +14,12 @@ from uuid import uuid4
 import httpx
 import pytest
 from starlette.testclient import TestClient
-from ui_support import XSS, Seeded, Server, append_from_another_process
 
 from eventlog import RunStore
 from eventlog.ui.app import create_app
 from eventlog.ui.security import CSP
 from eventlog.ui.server import choose_token
+from ui.ui_support import XSS, Seeded, Server, append_from_another_process
 
 
 def get(server: Server, path: str, **kw: object) -> httpx.Response:

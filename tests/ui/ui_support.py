@@ -17,7 +17,6 @@ from pathlib import Path
 from uuid import UUID
 
 import httpx
-from cli.hostile_data import HostileStore, fill
 
 from eventlog import RunStore
 from eventlog.events import (
@@ -35,6 +34,10 @@ from eventlog.events import (
     ToolExecutionStarted,
     UsageRecorded,
 )
+
+# the CLI sweep's hostile store, imported as its own tests import it (tests/cli on the path)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cli"))
+from hostile_data import HostileStore, fill
 
 EVENTLOG = str(Path(sys.executable).with_name("eventlog"))
 #: Stored in a run's text, tool output and metadata: each would set window.__xss if it ran.
