@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from uuid import uuid4
 
 import httpx
@@ -226,3 +229,21 @@ def test_keyset_pages_cover_every_run_once(seeded: Seeded) -> None:
         assert pages == every
         failed = store.list_runs_filtered(status="failed")
         assert store.list_runs_filtered(status="failed", after=failed[0].id) == failed[1:]
+
+
+def test_without_the_extra_the_command_names_it(tmp_path: Path) -> None:
+    code = (
+        "import sys\n"
+        "import importlib.util\n"
+        "real = importlib.util.find_spec\n"
+        "importlib.util.find_spec = lambda n, *a: None if n == 'uvicorn' else real(n, *a)\n"
+        "from eventlog.cli import main\n"
+        "sys.argv = ['eventlog', 'ui', '--db', sys.argv[1]]\n"
+        "main()\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 1
+    assert "pip install 'agent-eventlog[ui]'" in out.stderr
+    assert "uvicorn not installed" in out.stderr
