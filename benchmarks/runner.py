@@ -59,6 +59,7 @@ ALL = (
     "compact",
     "tool_ledger",
     "adk_session",
+    "viewer",
 )
 
 #: the first PostgreSQL workload's number (their rows have a README section of their own)

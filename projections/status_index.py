@@ -19,6 +19,7 @@ entries it has. Counts read at most 9 keys.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 from itertools import chain, islice, repeat
 from operator import attrgetter
@@ -122,16 +123,56 @@ class StatusIndexQuery:
         return [UUID(bytes=rid) for rid, _ in self.entries(status, session_id, limit, offset)]
 
     def entries(
-        self, status: RunStatus | None, session_id: UUID | None, limit: int, offset: int
+        self,
+        status: RunStatus | None,
+        session_id: UUID | None,
+        limit: int,
+        offset: int,
+        after: UUID | None = None,
     ) -> list[tuple[bytes, bytes]]:
-        """``(run id bytes, listed record)`` of a page, newest first (see :func:`listed_page`)."""
+        """``(run id bytes, listed record)`` of a page, newest first (see :func:`listed_page`).
+
+        ``after``: keyset pagination, the page starts after this run (the last one of the
+        previous page) wherever it is in the list, so a deep page costs what the first does;
+        ``offset`` then counts from there. A run that is not in the index starts nowhere
+        (an empty page).
+        """
         out: list[tuple[bytes, bytes]] = []
         if limit <= 0:
             return out
-        pairs = self._reader.scan(_list_prefix(status, session_id))
+        prefix = _list_prefix(status, session_id)
+        if after is None:
+            pairs = self._reader.scan(prefix)
+        else:
+            raw = self._reader.get(b"r" + after.bytes)
+            if raw is None:
+                return out
+            pairs = self._after(prefix, _dec.decode(raw).inv, after.bytes)
         for key, value in islice(pairs, offset, offset + limit):
             out.append((key[-16:], value))
         return out
+
+    def _after(self, prefix: bytes, inv: bytes, rid: bytes) -> Iterator[tuple[bytes, bytes]]:
+        """The list's entries after ``prefix + inv + rid``, in key order, with prefix scans only.
+
+        A reader with ``scan_from`` (the store's, in a transaction) seeks once and walks one
+        range. Any other: the range after a key is a union of prefix ranges, the same ``inv``
+        with a greater run id, then for each byte of ``inv`` from the last, every greater
+        value of that byte under the bytes before it (one seek each; the walk stops when the
+        caller has its page).
+        """
+        scan_from = getattr(self._reader, "scan_from", None)
+        if callable(scan_from):
+            for key, value in scan_from(prefix, inv + rid):
+                if key != prefix + inv + rid:
+                    yield key, value
+            return
+        for key, value in self._reader.scan(prefix + inv):
+            if key[-16:] > rid:
+                yield key, value
+        for i in range(len(inv) - 1, -1, -1):
+            for b in range(inv[i] + 1, 256):
+                yield from self._reader.scan(prefix + inv[:i] + bytes((b,)))
 
     def count(self, *, status: RunStatus | None = None, session_id: UUID | None = None) -> int:
         """How many runs match the filters (read from counters, not by scanning runs)."""

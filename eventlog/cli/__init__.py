@@ -21,7 +21,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from eventlog.cli import admin, compact, inspect, otel, runs, sessions, stores, story
+from eventlog.cli import admin, compact, inspect, otel, runs, sessions, stores, story, viewer
 
 __all__ = ["app", "main"]
 
@@ -111,6 +111,7 @@ admin.register(app)
 stores.register(app)
 otel.register(app)
 compact.register(app)
+viewer.register(app)
 
 
 def main() -> None:

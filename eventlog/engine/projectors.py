@@ -142,6 +142,18 @@ class ProjectionTxn:
         for key, value in self._txn.scan("projections", start, prefix_end(start)):
             yield key[n:], value
 
+    def scan_from(self, prefix: bytes, start: bytes) -> Iterator[tuple[bytes, bytes]]:
+        """:meth:`scan` of ``prefix`` from key ``prefix + start`` on: one seek, one range.
+
+        Not in :class:`ProjectionReader`: a query may use it where its reader has it (the
+        status index's keyset pages do), and fall back to prefix scans elsewhere.
+        """
+        _check_key(prefix + start, self._room)
+        first = self._prefix + prefix
+        n = len(self._prefix)
+        for key, value in self._txn.scan("projections", first + start, prefix_end(first)):
+            yield key[n:], value
+
     def clear(self) -> None:
         """Delete every key of this keyspace."""
         keys = [k for k, _ in self.scan()]

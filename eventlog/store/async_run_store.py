@@ -305,9 +305,12 @@ class AsyncRunStore:
         limit: int = 100,
         offset: int = 0,
         unresolved: bool = False,
+        after: UUID | str | None = None,
     ) -> list[RunRecord]:
         """Runs newest first from the status index; see :meth:`RunStore.list_runs_filtered`."""
-        plan = self._plans.runs.list_runs_filtered(session_id, status, limit, offset, unresolved)
+        plan = self._plans.runs.list_runs_filtered(
+            session_id, status, limit, offset, unresolved, after
+        )
         return await self._off_loop(self._read, plan)
 
     async def tool_calls(self, run_id: UUID | str) -> list[ToolCallEntry]:

@@ -321,15 +321,29 @@ class RunStore:
         limit: int = 100,
         offset: int = 0,
         unresolved: bool = False,
+        after: UUID | str | None = None,
     ) -> list[RunRecord]:
         """Runs newest first (by created_at), filtered by session and/or status.
 
         Served from the status index: the cost grows with ``limit + offset``, not with the
         number of runs. ``limit=0`` returns ``[]``. ``unresolved=True``: only runs with tool
         calls that started executing and have no result (:meth:`unresolved_tool_calls`),
-        from the tool ledger's index of such runs.
+        from the tool ledger's index of such runs. ``after``: keyset pagination, the runs
+        that follow this one (the last of the previous page) in the same listing, at the cost
+        of a first page however deep (an unknown run: ``[]``).
+
+        >>> from eventlog import RunStore
+        >>> store = RunStore.in_memory()
+        >>> sid = store.ensure_session()
+        >>> ids = [store.create_run(sid, provider="p", model="m").id for _ in range(3)]
+        >>> first = store.list_runs_filtered(limit=2)
+        >>> rest = store.list_runs_filtered(limit=2, after=first[-1].id)
+        >>> [r.id for r in first + rest] == ids[::-1]
+        True
         """
-        plan = self._plans.runs.list_runs_filtered(session_id, status, limit, offset, unresolved)
+        plan = self._plans.runs.list_runs_filtered(
+            session_id, status, limit, offset, unresolved, after
+        )
         return self._read(plan)
 
     def count_runs(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import ClassVar
+from uuid import uuid4
 
 import pytest
 
@@ -64,6 +65,26 @@ class ListingContract:
                         status=status, session_id=session_id, limit=limit, offset=max(offset, 0)
                     )
                     assert page == every[max(offset, 0) : max(offset, 0) + limit]
+                for k, run in enumerate(every):  # keyset: the runs after each one, by 2
+                    after = store.list_runs_filtered(
+                        status=status, session_id=session_id, limit=2, after=run.id
+                    )
+                    assert after == every[k + 1 : k + 3]
+
+    def test_keyset_pages_with_equal_creation_times(self, store: RunStore) -> None:
+        # runs created in the same microsecond differ only by id: the keyset still walks
+        # each exactly once, in the listing's order, and an unknown run starts nowhere
+        sid = store.ensure_session()
+        for _ in range(40):
+            store.create_run(sid, provider="p", model="m")
+        every = store.list_runs_filtered(limit=1000)
+        walked, after = [], None
+        while page := store.list_runs_filtered(limit=3, after=after):
+            walked += page
+            after = page[-1].id
+        assert walked == every
+        assert store.list_runs_filtered(after=uuid4()) == []
+        assert store.list_runs_filtered(after=every[0].id, offset=2, limit=1) == [every[3]]
 
     def test_listed_runs_equal_get_run_at_every_filter_and_edge(self, store: RunStore) -> None:
         self._mixed_runs(store)

@@ -80,8 +80,9 @@ class RunLister(Protocol):
         limit: int = 100,
         offset: int = 0,
         unresolved: bool = False,
+        after: UUID | str | None = None,
     ) -> list[RunRecord]:
-        """Runs newest first."""
+        """Runs newest first (``after``: the ones that follow this run)."""
         ...
 
 
@@ -234,26 +235,30 @@ def filter_runs(
     limit: int = 100,
     offset: int = 0,
     unresolved: bool = False,
+    after: UUID | None = None,
 ) -> list[RunRecord]:
     """Runs newest first that match every filter given, ``limit`` of them from ``offset``.
 
     ``since``/``until``: created in ``[since, until)``; ``model``/``provider``: equal to;
     ``metadata``: each key present with that value (``3`` also matches ``"3"``). Pages
-    through the status index and stops at the first run created before ``since``.
+    through the status index by keyset (each page after the last run of the one before;
+    ``after``: start after this run) and stops at the first run created before ``since``.
     ``unresolved``: only runs with unresolved tool calls (the tool ledger's index).
     """
     out: list[RunRecord] = []
     skipped = 0
-    page_at = 0
+    cursor = after
     if limit <= 0:
         return out
+    sifted = any(x is not None for x in (since, until, model, provider)) or bool(metadata)
+    size = _PAGE if sifted else min(_PAGE, limit + offset)  # unfiltered: read what is needed
     while True:
         page = reader.list_runs_filtered(
             session_id=session_id,
             status=status,
-            limit=_PAGE,
-            offset=page_at,
+            limit=size,
             unresolved=unresolved,
+            after=cursor,
         )
         for run in page:
             if since is not None and run.created_at < since:
@@ -272,6 +277,6 @@ def filter_runs(
             out.append(run)
             if len(out) >= limit:
                 return out
-        if len(page) < _PAGE:
+        if len(page) < size:
             return out
-        page_at += _PAGE
+        cursor = page[-1].id

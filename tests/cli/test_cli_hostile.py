@@ -85,6 +85,9 @@ SWEEP: dict[str, list[tuple[list[str], str]]] = {
     "otel follow": [
         (["--endpoint", "http://127.0.0.1:9", "--retries", "0", "--idle", "0"], "text")
     ],
+    # a server runs until interrupted: the sweep checks its help; the pages it serves are
+    # swept for hostile text by tests/ui/test_viewer_http.py (the same hostile store)
+    "ui": [(["--help"], "text")],
 }
 NO_DB = {"copy"}  # commands without --db
 WRITES_STORE = {"import", "demo"}  # their --db is in their invocation

@@ -141,8 +141,9 @@ class RunPlans:
         limit: int,
         offset: int,
         unresolved: bool = False,
+        after: UUID | str | None = None,
     ) -> Callable[[KVTxn], list[RunRecord]]:
-        """``list_runs_filtered``: newest first, from the status index.
+        """``list_runs_filtered``: newest first, from the status index (``after``: keyset).
 
         ``unresolved=True``: from the tool ledger's index of runs with unresolved tool calls
         (its cost grows with how many such runs there are), filtered the same way.
@@ -152,13 +153,15 @@ class RunPlans:
         lim, off = check_page(limit, offset)
         if not isinstance(unresolved, bool):
             raise TypeError(f"unresolved must be a bool, got {unresolved!r:.40}")
+        cursor = None if after is None else uuid_of(after, "after")
         engine = self.engine
 
         def work(txn: KVTxn) -> list[RunRecord]:
             index = StatusIndexQuery(reader(txn, "status_index"))
             if not unresolved:
-                return listed_runs(engine, txn, index.entries(st, sid, lim, off))
-            return listed_runs(engine, txn, unresolved_entries(txn, index, st, sid, lim, off))
+                return listed_runs(engine, txn, index.entries(st, sid, lim, off, cursor))
+            entries = unresolved_entries(txn, index, st, sid, lim, off, cursor)
+            return listed_runs(engine, txn, entries)
 
         return work
 
@@ -186,8 +189,13 @@ def unresolved_entries(
     session_id: UUID | None,
     limit: int,
     offset: int,
+    after: UUID | None = None,
 ) -> list[tuple[bytes, bytes]]:
-    """``(run id, listed record)`` of a page of the runs with unresolved tool calls."""
+    """``(run id, listed record)`` of a page of the runs with unresolved tool calls.
+
+    ``after``: the page starts after this run (the index's order is the listing's); a run
+    that is not among them starts nowhere (an empty page).
+    """
     ledger = ToolLedgerQuery(reader(txn, "tool_ledger"))
     listing = reader(txn, "status_index")
     matched = (
@@ -196,6 +204,12 @@ def unresolved_entries(
         if (session_id is None or sid == session_id.bytes)
         and (status is None or index.status_of(UUID(bytes=rid)) == status)
     )
+    if after is not None:
+        for rid, _inv in matched:
+            if rid == after.bytes:
+                break
+        else:
+            return []
     out = []
     for rid, inv in islice(matched, offset, offset + limit):
         out.append((rid, listing.get(b"a" + inv + rid) or b""))
