@@ -39,9 +39,6 @@ from uuid import UUID
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as gen_ai
-from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
-from opentelemetry.semconv.attributes.service_attributes import SERVICE_NAME, SERVICE_VERSION
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.util.types import AttributeValue
 
@@ -75,8 +72,28 @@ SEMCONV_VERSION = "1.44.0"
 #: Its schema URL, set on the resource and on the instrumentation scope of every export.
 SCHEMA_URL = f"https://opentelemetry.io/schemas/{SEMCONV_VERSION}"
 
-_OP = gen_ai.GenAiOperationNameValues
 _ROOT_SEQ = 0
+
+# The attribute names of the pinned conventions (written here, not read from the
+# opentelemetry-semantic-conventions package, whose GenAI names are "incubating" and move
+# between its releases: the spans must not change when another package upgrades it).
+GEN_AI_AGENT_NAME = "gen_ai.agent.name"
+GEN_AI_CONVERSATION_ID = "gen_ai.conversation.id"
+GEN_AI_OPERATION_NAME = "gen_ai.operation.name"
+GEN_AI_OUTPUT_MESSAGES = "gen_ai.output.messages"
+GEN_AI_PROVIDER_NAME = "gen_ai.provider.name"
+GEN_AI_REQUEST_MODEL = "gen_ai.request.model"
+GEN_AI_RESPONSE_FINISH_REASONS = "gen_ai.response.finish_reasons"
+GEN_AI_TOOL_CALL_ARGUMENTS = "gen_ai.tool.call.arguments"
+GEN_AI_TOOL_CALL_ID = "gen_ai.tool.call.id"
+GEN_AI_TOOL_CALL_RESULT = "gen_ai.tool.call.result"
+GEN_AI_TOOL_NAME = "gen_ai.tool.name"
+GEN_AI_TOOL_TYPE = "gen_ai.tool.type"
+GEN_AI_USAGE_INPUT_TOKENS = "gen_ai.usage.input_tokens"
+GEN_AI_USAGE_OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
+ERROR_TYPE = "error.type"
+SERVICE_NAME = "service.name"
+SERVICE_VERSION = "service.version"
 
 
 def trace_id_of(run_id: UUID) -> int:
@@ -170,22 +187,22 @@ def run_spans(
 
     agent = record.metadata.get("agent") if isinstance(record.metadata, dict) else None
     root_attrs: dict[str, AttributeValue] = {
-        gen_ai.GEN_AI_OPERATION_NAME: _OP.INVOKE_AGENT.value,
-        gen_ai.GEN_AI_PROVIDER_NAME: summary.provider,
-        gen_ai.GEN_AI_REQUEST_MODEL: summary.model,
-        gen_ai.GEN_AI_CONVERSATION_ID: str(record.session_id),
-        gen_ai.GEN_AI_USAGE_INPUT_TOKENS: summary.usage.input_tokens,
-        gen_ai.GEN_AI_USAGE_OUTPUT_TOKENS: summary.usage.output_tokens,
+        GEN_AI_OPERATION_NAME: "invoke_agent",
+        GEN_AI_PROVIDER_NAME: summary.provider,
+        GEN_AI_REQUEST_MODEL: summary.model,
+        GEN_AI_CONVERSATION_ID: str(record.session_id),
+        GEN_AI_USAGE_INPUT_TOKENS: summary.usage.input_tokens,
+        GEN_AI_USAGE_OUTPUT_TOKENS: summary.usage.output_tokens,
         "eventlog.run.id": str(rid),
         "eventlog.run.status": summary.status,
         "eventlog.run.events": summary.events,
     }
     name = "invoke_agent"
     if isinstance(agent, str) and agent:
-        root_attrs[gen_ai.GEN_AI_AGENT_NAME] = agent
+        root_attrs[GEN_AI_AGENT_NAME] = agent
         name = f"invoke_agent {agent}"
     if summary.finish_reason:
-        root_attrs[gen_ai.GEN_AI_RESPONSE_FINISH_REASONS] = (summary.finish_reason,)
+        root_attrs[GEN_AI_RESPONSE_FINISH_REASONS] = (summary.finish_reason,)
     root_status = Status(StatusCode.UNSET)
     if summary.status in ("failed", "cancelled"):
         ended_by = next(
@@ -199,23 +216,23 @@ def run_spans(
     calls = [mc for it in build_tree(events) for mc in it.model_calls if mc.model or mc.iteration]
     for index, call in enumerate(calls):
         attrs: dict[str, AttributeValue] = {
-            gen_ai.GEN_AI_OPERATION_NAME: _OP.CHAT.value,
-            gen_ai.GEN_AI_PROVIDER_NAME: call.provider,
-            gen_ai.GEN_AI_REQUEST_MODEL: call.model,
-            gen_ai.GEN_AI_CONVERSATION_ID: str(record.session_id),
+            GEN_AI_OPERATION_NAME: "chat",
+            GEN_AI_PROVIDER_NAME: call.provider,
+            GEN_AI_REQUEST_MODEL: call.model,
+            GEN_AI_CONVERSATION_ID: str(record.session_id),
             "eventlog.seq": call.seq,
             "eventlog.iteration": call.iteration,
         }
         if call.usage is not None:
-            attrs[gen_ai.GEN_AI_USAGE_INPUT_TOKENS] = call.usage.input_tokens
-            attrs[gen_ai.GEN_AI_USAGE_OUTPUT_TOKENS] = call.usage.output_tokens
+            attrs[GEN_AI_USAGE_INPUT_TOKENS] = call.usage.input_tokens
+            attrs[GEN_AI_USAGE_OUTPUT_TOKENS] = call.usage.output_tokens
         if call.tool_calls:
-            attrs[gen_ai.GEN_AI_RESPONSE_FINISH_REASONS] = ("tool_calls",)
+            attrs[GEN_AI_RESPONSE_FINISH_REASONS] = ("tool_calls",)
         elif index == len(calls) - 1 and summary.finish_reason:
-            attrs[gen_ai.GEN_AI_RESPONSE_FINISH_REASONS] = (summary.finish_reason,)
+            attrs[GEN_AI_RESPONSE_FINISH_REASONS] = (summary.finish_reason,)
         if include_content and call.text:
             message = {"role": "assistant", "parts": [{"type": "text", "content": call.text}]}
-            attrs[gen_ai.GEN_AI_OUTPUT_MESSAGES] = _json([message])
+            attrs[GEN_AI_OUTPUT_MESSAGES] = _json([message])
         begin = _ns(call.started_at)
         finish = begin + (call.duration_ms or 0) * 1_000_000
         spans.append(
@@ -258,15 +275,15 @@ def _tool_spans(
     for call_id in order:
         rec, begin_event = started[call_id]
         attrs: dict[str, AttributeValue] = {
-            gen_ai.GEN_AI_OPERATION_NAME: _OP.EXECUTE_TOOL.value,
-            gen_ai.GEN_AI_TOOL_NAME: begin_event.tool_name,
-            gen_ai.GEN_AI_TOOL_CALL_ID: call_id,
-            gen_ai.GEN_AI_TOOL_TYPE: "function",
-            gen_ai.GEN_AI_CONVERSATION_ID: str(record.session_id),
+            GEN_AI_OPERATION_NAME: "execute_tool",
+            GEN_AI_TOOL_NAME: begin_event.tool_name,
+            GEN_AI_TOOL_CALL_ID: call_id,
+            GEN_AI_TOOL_TYPE: "function",
+            GEN_AI_CONVERSATION_ID: str(record.session_id),
             "eventlog.seq": rec.seq,
         }
         if include_content and call_id in arguments:
-            attrs[gen_ai.GEN_AI_TOOL_CALL_ARGUMENTS] = _json(arguments[call_id])
+            attrs[GEN_AI_TOOL_CALL_ARGUMENTS] = _json(arguments[call_id])
         begin = _ns(event_time(rec))
         done = finished.get(call_id)
         if done is None:  # started, no result: its effects are unknown (a crash, or running)
@@ -283,7 +300,7 @@ def _tool_spans(
             else:
                 status = Status(StatusCode.UNSET)
                 if include_content and isinstance(end_event.result, Success):
-                    attrs[gen_ai.GEN_AI_TOOL_CALL_RESULT] = _json(end_event.result.output)
+                    attrs[GEN_AI_TOOL_CALL_RESULT] = _json(end_event.result.output)
         out.append(
             span(
                 f"execute_tool {begin_event.tool_name}",
