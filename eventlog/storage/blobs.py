@@ -27,12 +27,13 @@ import tempfile
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import IO, BinaryIO
+from typing import IO, Any, BinaryIO
 
-from eventlog.errors import ArtifactTooLargeError, CorruptRecordError
+from eventlog.errors import ArtifactTooLargeError, CopyMismatchError, CorruptRecordError
 from eventlog.storage.keys import pack_u64
-from eventlog.storage.kv import KVTxn
+from eventlog.storage.kv import KVBackend, KVTxn
 
 __all__ = [
     "CHUNK",
@@ -41,8 +42,13 @@ __all__ = [
     "KVBlobs",
     "Staged",
     "VerifyingReader",
+    "blob_chunks",
+    "blob_sink",
     "chunks_of",
+    "copy_blobs",
+    "file_blobs_of",
     "open_binary",
+    "referenced_shas",
 ]
 
 #: Bytes per chunk read from a source, written to a file or stored as one KV value.
@@ -306,24 +312,29 @@ class KVBlobs:
             raise
         return Staged(digest.hexdigest(), size, spool=spool)
 
-    @staticmethod
-    def write(txn: KVTxn, staged: Staged) -> None:
+    @classmethod
+    def write(cls, txn: KVTxn, staged: Staged) -> None:
         """Store the staged blob in ``txn`` unless the same content is already there."""
-        key = bytes.fromhex(staged.sha256)
-        if txn.get("blobs", key) is not None:
-            return  # deduplicated
         spool = staged.spool
         if spool is None:
             raise RuntimeError("write needs a staged spool")
         spool.seek(0)
+        cls.write_chunks(txn, staged.sha256, iter(partial(spool.read, CHUNK), b""))
+
+    @staticmethod
+    def write_chunks(txn: KVTxn, sha256: str, chunks: Iterable[bytes]) -> None:
+        """Store a blob's chunks (of :data:`CHUNK` bytes, the last one shorter) and its size."""
+        key = bytes.fromhex(sha256)
+        if txn.get("blobs", key) is not None:
+            return  # deduplicated
         send_now = getattr(txn, "send_now", None)
-        i = 0
-        while chunk := spool.read(CHUNK):
+        size = 0
+        for i, chunk in enumerate(chunks):
             txn.put("blobs", key + pack_u64(i), chunk)
-            i += 1
-            if send_now is not None and i % 16 == 0:
+            size += len(chunk)
+            if send_now is not None and i % 16 == 15:
                 send_now("blobs")  # PostgreSQL: do not buffer a whole large blob
-        txn.put("blobs", key, pack_u64(staged.size))
+        txn.put("blobs", key, pack_u64(size))
 
     @staticmethod
     def size_of(txn: KVTxn, sha256: str) -> int | None:
@@ -354,6 +365,119 @@ class KVBlobs:
         for key, _ in txn.scan("blobs", b""):
             if len(key) == 32:
                 yield key.hex()
+
+
+def file_blobs_of(path: str | None) -> FileBlobs | None:
+    """The file blob store of an LMDB store directory (None: memory or PostgreSQL)."""
+    if path is None or not Path(path).is_dir():
+        return None
+    return FileBlobs(Path(path) / "blobs")
+
+
+def rechunk(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """``chunks`` regrouped into :data:`CHUNK`-byte pieces (the last one shorter)."""
+    buffer = b""
+    for chunk in chunks:
+        buffer += chunk
+        while len(buffer) >= CHUNK:
+            yield buffer[:CHUNK]
+            buffer = buffer[CHUNK:]
+    if buffer:
+        yield buffer
+
+
+def blob_sink(files: FileBlobs | None) -> Callable[[KVTxn, str, list[bytes]], None]:
+    """Where an import writes a blob: a published file (LMDB) or the ``blobs`` table."""
+
+    def sink(txn: KVTxn, sha256: str, chunks: list[bytes]) -> None:
+        if files is None:
+            KVBlobs.write_chunks(txn, sha256, rechunk(chunks))
+        elif not files.exists(sha256):
+            files.stage(chunks).discard()  # published before the import commits
+
+    return sink
+
+
+def blob_chunks(
+    read: Callable[[Callable[[KVTxn], bytes | None]], bytes | None],
+    files: FileBlobs | None,
+    sha256: str,
+    size: int,
+) -> Iterator[bytes]:
+    """A blob's chunks: from its file, or from the ``blobs`` table (a short read per chunk).
+
+    ``FileNotFoundError`` when its file is missing; a missing chunk ends the content early.
+    """
+    if files is not None:
+        return files.chunks(sha256)
+
+    def gen() -> Iterator[bytes]:
+        for i in range((size + CHUNK - 1) // CHUNK):
+            chunk = read(partial(_chunk_at, sha256, i))
+            if chunk is None:
+                return
+            yield chunk
+
+    return gen()
+
+
+def _chunk_at(sha256: str, i: int, txn: KVTxn) -> bytes | None:
+    return KVBlobs.chunk(txn, sha256, i)
+
+
+#: Where the artifact index keeps the blobs' references: projections key ``artifacts`` +
+#: ``00`` + ``h`` + sha256 (32 bytes) + artifact id (see ``projections/artifacts.py``).
+_REFS = b"artifacts\x00h"
+
+
+def referenced_shas(txn: KVTxn) -> list[str]:
+    """The digests of every blob an artifact record refers to."""
+    out: dict[str, None] = {}
+    for key, _ in txn.scan("projections", _REFS, _REFS[:-1] + b"i"):
+        out[key[len(_REFS) : len(_REFS) + 32].hex()] = None
+    return list(out)
+
+
+def copy_blobs(src: KVBackend, dst: KVBackend) -> int:
+    """Copy every referenced blob of ``src`` into ``dst`` (files or table, either way).
+
+    Each blob is hashed as it is copied; a blob that does not match its digest, or is missing,
+    is a :class:`CopyMismatchError`. Returns how many blobs were copied.
+    """
+    src_files, dst_files = file_blobs_of(src.path), file_blobs_of(dst.path)
+    shas = src.read(referenced_shas)
+    for sha in shas:
+        size = src.read(partial(_size_in, sha)) if src_files is None else src_files.size_of(sha)
+        if size is None:
+            raise CopyMismatchError(f"the source's blob {sha} is missing; run verify on it")
+        chunks = blob_chunks(src.read, src_files, sha, size)
+        if dst_files is not None:
+            staged = dst_files.stage(chunks)
+            staged.discard()
+            got = staged.sha256
+        else:
+            digest = hashlib.sha256()
+
+            def hashed(chunks: Iterator[bytes] = chunks, digest: Any = digest) -> Iterator[bytes]:
+                for chunk in chunks:
+                    digest.update(chunk)
+                    yield chunk
+
+            dst.write(partial(_write_in, sha, hashed()))
+            got = digest.hexdigest()
+        if got != sha:
+            raise CopyMismatchError(
+                f"the source's blob {sha} reads as {got}: it is damaged; run verify on it"
+            )
+    return len(shas)
+
+
+def _size_in(sha: str, txn: KVTxn) -> int | None:
+    return KVBlobs.size_of(txn, sha)
+
+
+def _write_in(sha: str, chunks: Iterable[bytes], txn: KVTxn) -> None:
+    KVBlobs.write_chunks(txn, sha, chunks)
 
 
 def open_binary(reader: VerifyingReader) -> BinaryIO:

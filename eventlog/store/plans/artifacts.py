@@ -14,8 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
-from functools import partial
-from pathlib import Path
 from typing import Literal
 from uuid import UUID, uuid4
 
@@ -39,7 +37,9 @@ from eventlog.storage.blobs import (
     KVBlobs,
     Staged,
     VerifyingReader,
+    blob_chunks,
     chunks_of,
+    file_blobs_of,
 )
 from eventlog.storage.kv import KVBackend, KVTxn
 from eventlog.tools.verify import Problem
@@ -75,12 +75,6 @@ def _index(txn: KVTxn) -> ArtifactIndex:
     return ArtifactIndex(reader(txn, "artifacts"))
 
 
-def _chunk(
-    chunk_of: Callable[[KVTxn, str, int], bytes | None], sha: str, i: int, txn: KVTxn
-) -> bytes | None:
-    return chunk_of(txn, sha, i)
-
-
 class ArtifactPlans:
     """Each artifact operation's checks and its work inside one transaction."""
 
@@ -88,11 +82,8 @@ class ArtifactPlans:
         self.backend = backend
         self.engine = engine
         self.max_bytes = max_bytes
-        path = backend.path
         #: LMDB: files beside the store; memory and PostgreSQL: the ``blobs`` table
-        self.files: FileBlobs | None = None
-        if path is not None and Path(path).is_dir():
-            self.files = FileBlobs(Path(path) / "blobs")
+        self.files: FileBlobs | None = file_blobs_of(backend.path)
         self.kv = KVBlobs()
 
     # -- put --------------------------------------------------------------------------------
@@ -247,22 +238,12 @@ class ArtifactPlans:
         return VerifyingReader(self._chunks(art), art.sha256, art.size, what)
 
     def _chunks(self, art: ArtifactRecord) -> Iterator[bytes]:
-        if self.files is not None:
-            try:
-                return self.files.chunks(art.sha256)
-            except FileNotFoundError:
-                if self.backend.read(self.get(art.id)) is None:
-                    raise ArtifactNotFound(art.id) from None
-                return iter(())  # the record is there, its blob is not: the reader says so
-        return self._kv_chunks(art)
-
-    def _kv_chunks(self, art: ArtifactRecord) -> Iterator[bytes]:
-        read, chunk_of, sha = self.backend.read, self.kv.chunk, art.sha256
-        for i in range((art.size + CHUNK - 1) // CHUNK):  # one short snapshot per chunk
-            chunk = read(partial(_chunk, chunk_of, sha, i))
-            if chunk is None:
-                return
-            yield chunk
+        try:
+            return blob_chunks(self.backend.read, self.files, art.sha256, art.size)
+        except FileNotFoundError:
+            if self.backend.read(self.get(art.id)) is None:
+                raise ArtifactNotFound(art.id) from None
+            return iter(())  # the record is there, its blob is not: the reader says so
 
     # -- verification ---------------------------------------------------------------------
     def verify(self) -> list[Problem]:
