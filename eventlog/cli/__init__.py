@@ -21,7 +21,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from eventlog.cli import admin, inspect, runs, sessions, stores, story
+from eventlog.cli import admin, artifacts, inspect, runs, sessions, stores, story
 
 __all__ = ["app", "main"]
 
@@ -107,6 +107,7 @@ runs.register(app)
 story.register(app)
 inspect.register(app)
 sessions.register(app)
+artifacts.register(app)
 admin.register(app)
 stores.register(app)
 

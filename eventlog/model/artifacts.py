@@ -106,7 +106,7 @@ def check_artifact_name(name: object) -> str:
         raise InvalidArtifactName(
             "artifact name '' is empty: give the artifact a name such as 'report.md'"
         )
-    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+    if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in name):
         raise InvalidArtifactName(
             f"artifact name {name!r} holds a NUL or another control character: use printable "
             "text (names are data, never paths)"

@@ -61,6 +61,9 @@ class StoreStats(msgspec.Struct):
     projectors: list[dict[str, Any]] = msgspec.field(default_factory=list)
     #: streams of other kinds (LangGraph threads, Agents SDK sessions, ...) by kind
     streams_by_kind: dict[str, int] = msgspec.field(default_factory=dict)
+    #: artifacts (every version) and their total size in bytes (blobs are stored once)
+    artifacts: int = 0
+    artifact_bytes: int = 0
 
 
 _Records = tuple[list[Session], list[RunRecord], list[StreamRecord]]
@@ -206,6 +209,7 @@ class ToolPlans:
             for key, _ in txn.scan("stream_kinds", b""):  # kind NUL number
                 kind = key.split(b"\x00", 1)[0].decode()
                 kinds[kind] = kinds.get(kind, 0) + 1
+            artifacts, artifact_bytes = ArtifactIndex(reader(txn, "artifacts")).totals()
             return StoreStats(
                 runs_by_status={k: v for k, v in by_status.items() if v},
                 runs=sum(by_status.values()),
@@ -213,6 +217,8 @@ class ToolPlans:
                 events=events,
                 last_position=engine.index.last_position(txn),
                 streams_by_kind=dict(sorted(kinds.items())),
+                artifacts=artifacts,
+                artifact_bytes=artifact_bytes,
             )
 
         stats = self.backend.read(work)
