@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import IO, Any, BinaryIO
+from typing import IO, Any, BinaryIO, Protocol
 
 from eventlog.errors import ArtifactTooLargeError, CopyMismatchError, CorruptRecordError
 from eventlog.storage.keys import pack_u64
@@ -40,6 +40,7 @@ __all__ = [
     "BlobSource",
     "FileBlobs",
     "KVBlobs",
+    "Readable",
     "Staged",
     "VerifyingReader",
     "blob_chunks",
@@ -54,8 +55,17 @@ __all__ = [
 #: Bytes per chunk read from a source, written to a file or stored as one KV value.
 CHUNK = 1 << 20
 
+
+class Readable(Protocol):
+    """A binary file object: anything with ``read(n)`` returning bytes."""
+
+    def read(self, size: int, /) -> bytes | None:
+        """Up to ``size`` bytes; ``b""`` at the end."""
+        ...
+
+
 #: What ``put`` accepts: bytes, or a binary file object (anything with ``read(n)``).
-BlobSource = bytes | bytearray | memoryview | IO[bytes]
+BlobSource = bytes | bytearray | memoryview | Readable
 
 
 def chunks_of(data: BlobSource, name: str, limit: int) -> Iterator[bytes]:

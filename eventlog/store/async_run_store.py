@@ -50,7 +50,7 @@ from eventlog.model.state import RunState
 from eventlog.model.status import RunStatus
 from eventlog.storage.config import DEFAULT_MAP_SIZE, DEFAULT_MAX_MAP_SIZE, Durability
 from eventlog.storage.kv import KVTxn
-from eventlog.store.artifacts import AsyncArtifacts
+from eventlog.store.async_artifacts import AsyncArtifacts
 from eventlog.store.async_query import AsyncQuery
 from eventlog.store.core import StoreCore
 from eventlog.store.group_commit import loop_waker

@@ -26,6 +26,7 @@ from eventlog import (
     SessionNotFound,
 )
 from eventlog.model.artifacts import ARTIFACT_KIND
+from eventlog.model.artifacts import DEFAULT_MAX_ARTIFACT_BYTES as DEFAULT
 
 __all__ = ["ArtifactsContract"]
 
@@ -53,7 +54,7 @@ class ArtifactsContract:
     #: False for backends whose data does not survive close (memory).
     persistent: ClassVar[bool] = True
 
-    def make_store(self, path: Path, **options: int) -> RunStore:
+    def make_store(self, path: Path, max_artifact_bytes: int = DEFAULT) -> RunStore:
         """Open a store for a test (``path`` is an empty temporary directory)."""
         raise NotImplementedError
 
@@ -83,7 +84,8 @@ class ArtifactsContract:
             sid, "out/data.bin", data, content_type="application/octet-stream",
             metadata={"step": 3}, run_id=run.id,
         )  # fmt: skip
-        assert (art.session_id, art.run_id, art.name, art.size) == (sid, run.id, "out/data.bin", len(data))
+        assert (art.session_id, art.run_id) == (sid, run.id)
+        assert (art.name, art.size) == ("out/data.bin", len(data))
         assert art.sha256 == hashlib.sha256(data).hexdigest()
         assert (art.content_type, art.metadata) == ("application/octet-stream", {"step": 3})
         assert store.artifacts.get(art.id) == art
@@ -135,7 +137,8 @@ class ArtifactsContract:
     def test_same_content_is_stored_once(self, store: RunStore, sid: UUID) -> None:
         a = store.artifacts.put(sid, "a", b"same bytes")
         b = store.artifacts.put(store.create_session().id, "b", b"same bytes")
-        assert a.sha256 == b.sha256 and a.id != b.id
+        assert a.sha256 == b.sha256
+        assert a.id != b.id
         assert store.stats().artifacts == 2
         assert store.artifacts.delete(a.id) is True
         assert store.artifacts.delete(a.id) is False
@@ -148,8 +151,10 @@ class ArtifactsContract:
         b = store.artifacts.put(keep, "b", b"beta")
         assert store.delete_session(sid) is True
         assert store.artifacts.get(a.id) is None
-        assert store.list_streams(ARTIFACT_KIND) and store.artifacts.read(b.id) == b"beta"
-        assert store.stats().artifacts == 1 and store.verify() == []
+        assert store.list_streams(ARTIFACT_KIND)
+        assert store.artifacts.read(b.id) == b"beta"
+        assert store.stats().artifacts == 1
+        assert store.verify() == []
 
     # -- the log --------------------------------------------------------------------------
     def test_artifacts_are_events_in_the_log(self, store: RunStore, sid: UUID) -> None:
@@ -190,7 +195,8 @@ class ArtifactsContract:
         try:
             with pytest.raises(Exception, match="blob"):
                 target.import_jsonl(lines[:-1])  # no trailer: the blob line is simply absent
-            assert target.list_sessions() == [] and target.stats().artifacts == 0
+            assert target.list_sessions() == []
+            assert target.stats().artifacts == 0
         finally:
             target.close()
 
@@ -210,12 +216,14 @@ class ArtifactsContract:
                 store.artifacts.put(sid, name, b"data")
         with pytest.raises(InvalidArtifactName, match="must be a str"):
             store.artifacts.put(sid, b"bytes", b"data")  # type: ignore[arg-type]
-        assert store.stats().artifacts == 0 and store.last_position() == 0
+        assert store.stats().artifacts == 0
+        assert store.last_position() == 0
 
     def test_path_like_names_are_data(self, store: RunStore, sid: UUID) -> None:
         for name in ("../x", "/etc/passwd", "..", "a/../../b", "C:\\x", "\u202etxt.exe", "é" * 512):
             art = store.artifacts.put(sid, name, name.encode())
-            assert store.artifacts.get(art.id) == art and art.name == name
+            assert store.artifacts.get(art.id) == art
+            assert art.name == name
             assert store.artifacts.read(art.id) == name.encode()
 
     def test_wrong_types_are_refused(self, store: RunStore, sid: UUID) -> None:
@@ -237,7 +245,8 @@ class ArtifactsContract:
             assert (caught.value.size, caught.value.limit) == (1001, 1000)
             with pytest.raises(ArtifactTooLargeError, match="'streamed'"):
                 store.artifacts.put(sid, "streamed", _Trickle(b"y" * 5000))
-            assert store.stats().artifacts == 1 and store.verify() == []
+            assert store.stats().artifacts == 1
+            assert store.verify() == []
         finally:
             store.close()
 

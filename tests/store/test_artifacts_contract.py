@@ -8,6 +8,7 @@ import pytest
 from pg_support import url_for
 
 from eventlog import RunStore
+from eventlog.model.artifacts import DEFAULT_MAX_ARTIFACT_BYTES as DEFAULT
 from eventlog.storage.keys import pack_u64
 from eventlog.storage.kv import KVTxn
 from eventlog.testing import ArtifactsContract
@@ -27,16 +28,16 @@ def _damage_chunk(store: RunStore, sha256: str) -> None:
 class TestMemoryArtifacts(ArtifactsContract):
     persistent = False
 
-    def make_store(self, path: Path, **options: int) -> RunStore:
-        return RunStore.in_memory(**options)
+    def make_store(self, path: Path, max_artifact_bytes: int = DEFAULT) -> RunStore:
+        return RunStore.in_memory(max_artifact_bytes=max_artifact_bytes)
 
     def damage_blob(self, store: RunStore, sha256: str) -> None:
         _damage_chunk(store, sha256)
 
 
 class TestLmdbArtifacts(ArtifactsContract):
-    def make_store(self, path: Path, **options: int) -> RunStore:
-        return RunStore.open(path, **options)
+    def make_store(self, path: Path, max_artifact_bytes: int = DEFAULT) -> RunStore:
+        return RunStore.open(path, max_artifact_bytes=max_artifact_bytes)
 
     def damage_blob(self, store: RunStore, sha256: str) -> None:
         assert store.path is not None
@@ -56,14 +57,15 @@ class TestLmdbArtifacts(ArtifactsContract):
         art = store.artifacts.put(sid, "../../escape", b"content")
         assert store.path is not None
         files = sorted(p.name for p in Path(store.path).rglob("*") if p.is_file())
-        assert art.sha256 in files and not any("escape" in f for f in files)
+        assert art.sha256 in files
+        assert not any("escape" in f for f in files)
         assert not (Path(store.path).parent / "escape").exists()
 
 
 @pytest.mark.usefixtures("pg_schemas")
 class TestPostgresArtifacts(ArtifactsContract):
-    def make_store(self, path: Path, **options: int) -> RunStore:
-        return RunStore.open(url_for(path), **options)
+    def make_store(self, path: Path, max_artifact_bytes: int = DEFAULT) -> RunStore:
+        return RunStore.open(url_for(path), max_artifact_bytes=max_artifact_bytes)
 
     def damage_blob(self, store: RunStore, sha256: str) -> None:
         _damage_chunk(store, sha256)
