@@ -45,6 +45,7 @@ __all__ = [
     "VerifyingReader",
     "blob_chunks",
     "blob_sink",
+    "check_content",
     "chunks_of",
     "copy_blobs",
     "file_blobs_of",
@@ -68,14 +69,18 @@ class Readable(Protocol):
 BlobSource = bytes | bytearray | memoryview | Readable
 
 
-def chunks_of(data: BlobSource, name: str, limit: int) -> Iterator[bytes]:
+#: A piece of content: bytes, or a view into the caller's bytes (no copy).
+Chunk = bytes | memoryview
+
+
+def chunks_of(data: BlobSource, name: str, limit: int) -> Iterator[Chunk]:
     """The chunks of ``data``; :class:`ArtifactTooLargeError` as soon as it passes ``limit``."""
     if isinstance(data, bytes | bytearray | memoryview):
         view = memoryview(data).cast("B")
         if view.nbytes > limit:
             raise ArtifactTooLargeError(name, view.nbytes, limit)
         for start in range(0, view.nbytes, CHUNK):
-            yield bytes(view[start : start + CHUNK])
+            yield view[start : start + CHUNK]  # a view: the content is not copied
         return
     read = getattr(data, "read", None)
     if not callable(read):
@@ -158,13 +163,17 @@ class VerifyingReader(io.RawIOBase):
 
     def _finish(self) -> None:
         self._done = True
-        if self._seen != self._size or self._hash.hexdigest() != self._sha:
-            raise CorruptRecordError(
-                f"{self._what}: its content does not match its record (size {self._seen}, "
-                f"expected {self._size}; sha256 {self._hash.hexdigest()[:16]}..., expected "
-                f"{self._sha[:16]}...): the blob is damaged; restore it from a backup or "
-                "delete the artifact"
-            )
+        check_content(self._what, self._seen, self._hash.hexdigest(), self._size, self._sha)
+
+
+def check_content(what: str, size: int, sha256: str, want_size: int, want_sha: str) -> None:
+    """``CorruptRecordError`` naming ``what`` unless the content read is the one recorded."""
+    if size != want_size or sha256 != want_sha:
+        raise CorruptRecordError(
+            f"{what}: its content does not match its record (size {size}, expected "
+            f"{want_size}; sha256 {sha256[:16]}..., expected {want_sha[:16]}...): the blob is "
+            "damaged; restore it from a backup or delete the artifact"
+        )
 
 
 def _fsync_dir(path: Path) -> None:
@@ -204,7 +213,7 @@ class FileBlobs:
             path.mkdir(mode=0o700, parents=True, exist_ok=True)
             _fsync_dir(path.parent)
 
-    def stage(self, chunks: Iterable[bytes]) -> Staged:
+    def stage(self, chunks: Iterable[Chunk]) -> Staged:
         """Write ``chunks`` to a temporary file, fsync it, link it to its content path."""
         self._mkdirs(self.tmp)
         temp = self.tmp / f"{os.getpid()}-{uuid.uuid4().hex}.part"
@@ -212,15 +221,20 @@ class FileBlobs:
         size = 0
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            with os.fdopen(fd, "wb", buffering=0) as out:
-                for chunk in chunks:
-                    digest.update(chunk)
-                    size += len(chunk)
-                    out.write(chunk)
-                os.fsync(out.fileno())
+            for chunk in chunks:
+                digest.update(chunk)  # the bytes hashed are the bytes written (one view)
+                size += len(chunk)
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(fd, view) :]
+            os.fsync(fd)
+            os.close(fd)
+            fd = -1
             staged = Staged(digest.hexdigest(), size, temp=temp)
             self.publish(staged)
         except BaseException:
+            if fd >= 0:
+                os.close(fd)
             with contextlib.suppress(FileNotFoundError):
                 temp.unlink()
             raise
@@ -307,7 +321,7 @@ class KVBlobs:
     #: content smaller than this is kept in memory until the transaction, larger is spooled
     SPOOL = 8 << 20
 
-    def stage(self, chunks: Iterable[bytes]) -> Staged:
+    def stage(self, chunks: Iterable[Chunk]) -> Staged:
         """Hash ``chunks`` and keep them (in memory up to 8 MiB, else in a temporary file)."""
         digest = hashlib.sha256()
         size = 0

@@ -107,8 +107,7 @@ class Artifacts:
 
     def read(self, artifact_id: UUID | str) -> bytes:
         """The whole content (``CorruptRecordError`` if it does not hash to its record)."""
-        with self.open(artifact_id) as handle:
-            return handle.read()
+        return self.plans.read_all(self._record(artifact_id))
 
     def list_by_session(
         self, session_id: UUID | str, *, versions: Versions = "all"

@@ -12,6 +12,7 @@ right after it and by :meth:`ArtifactPlans.sweep` on open (LMDB), both under the
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Literal
@@ -38,6 +39,7 @@ from eventlog.storage.blobs import (
     Staged,
     VerifyingReader,
     blob_chunks,
+    check_content,
     chunks_of,
     file_blobs_of,
 )
@@ -236,6 +238,19 @@ class ArtifactPlans:
         """A verifying reader of the artifact's blob (``ArtifactNotFound`` if it is gone)."""
         what = f"artifact {art.id} ({art.name!r})"
         return VerifyingReader(self._chunks(art), art.sha256, art.size, what)
+
+    def read_all(self, art: ArtifactRecord) -> bytes:
+        """The whole content, checked against the record (one read and one hash)."""
+        what = f"artifact {art.id} ({art.name!r})"
+        if self.files is not None:
+            try:
+                data = self.files.path_of(art.sha256).read_bytes()
+            except FileNotFoundError:
+                data = b"".join(self._chunks(art))  # ArtifactNotFound, or the empty content
+        else:
+            data = b"".join(self._chunks(art))
+        check_content(what, len(data), hashlib.sha256(data).hexdigest(), art.size, art.sha256)
+        return data
 
     def _chunks(self, art: ArtifactRecord) -> Iterator[bytes]:
         try:
