@@ -77,7 +77,7 @@ class Artifacts:
         written.
         """
         args = ArtifactArgs(session_id, name, content_type, metadata, run_id)
-        self._read(self.plans.list_by_session(args.session_id, "latest"))  # fail before I/O
+        self._read(self.plans.check_session(args.session_id))  # fail before any I/O
         staged = self.plans.stage(args, data)
         try:
             return self._write(self.plans.put(args, staged))

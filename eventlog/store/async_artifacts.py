@@ -56,9 +56,7 @@ class AsyncArtifacts:
         """See :meth:`Artifacts.put`."""
         plans = self._sync.plans
         args = ArtifactArgs(session_id, name, content_type, metadata, run_id)
-        await asyncio.to_thread(
-            plans.backend.read, plans.list_by_session(args.session_id, "latest")
-        )
+        await asyncio.to_thread(plans.backend.read, plans.check_session(args.session_id))
         staged: Staged = await asyncio.to_thread(plans.stage, args, data)
         try:
             return await self._commit(plans.put(args, staged))

@@ -94,6 +94,16 @@ class ArtifactPlans:
         chunks = chunks_of(data, args.name, self.max_bytes)
         return self.files.stage(chunks) if self.files is not None else self.kv.stage(chunks)
 
+    def check_session(self, session_id: UUID) -> Callable[[KVTxn], None]:
+        """Read plan: ``SessionNotFound`` unless the session exists (before any blob I/O)."""
+        records = self.engine.records
+
+        def work(txn: KVTxn) -> None:
+            if records.get_session(txn, session_id) is None:
+                raise SessionNotFound(session_id)
+
+        return work
+
     def put(self, args: ArtifactArgs, staged: Staged) -> Callable[[KVTxn], ArtifactRecord]:
         """The write plan that records a staged blob as an artifact."""
         engine, files, kv = self.engine, self.files, self.kv
