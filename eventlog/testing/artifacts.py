@@ -153,6 +153,8 @@ class ArtifactsContract:
         assert store.artifacts.get(a.id) is None
         assert store.list_streams(ARTIFACT_KIND)
         assert store.artifacts.read(b.id) == b"beta"
+        with pytest.raises(ValueError, match="artifacts"):  # their blobs would stay behind
+            store.delete_stream(store.list_streams(ARTIFACT_KIND)[0].id)
         assert store.stats().artifacts == 1
         assert store.verify() == []
 
