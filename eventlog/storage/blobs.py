@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import IO, Any, BinaryIO, Protocol
 
 from eventlog.errors import ArtifactTooLargeError, CopyMismatchError, CorruptRecordError
+from eventlog.storage.hashing import StreamHash
 from eventlog.storage.keys import pack_u64
 from eventlog.storage.kv import KVBackend, KVTxn
 
@@ -217,7 +218,7 @@ class FileBlobs:
         """Write ``chunks`` to a temporary file, fsync it, link it to its content path."""
         self._mkdirs(self.tmp)
         temp = self.tmp / f"{os.getpid()}-{uuid.uuid4().hex}.part"
-        digest = hashlib.sha256()
+        digest = StreamHash()  # large content: hashed while it is written and synced
         size = 0
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
@@ -233,6 +234,7 @@ class FileBlobs:
             staged = Staged(digest.hexdigest(), size, temp=temp)
             self.publish(staged)
         except BaseException:
+            digest.close()
             if fd >= 0:
                 os.close(fd)
             with contextlib.suppress(FileNotFoundError):
