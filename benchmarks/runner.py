@@ -60,6 +60,7 @@ ALL = (
     "tool_ledger",
     "adk_session",
     "viewer",
+    "artifacts",
 )
 
 #: the first PostgreSQL workload's number (their rows have a README section of their own)

@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING
 from eventlog.errors import (
     AckError,
     AlreadyExistsError,
+    ArtifactNotFound,
+    ArtifactTooLargeError,
     ConcurrencyError,
     ConfigError,
     ConsumerNotFound,
@@ -32,6 +34,7 @@ from eventlog.errors import (
     EventFileError,
     EventLogError,
     EventTooLargeError,
+    InvalidArtifactName,
     InvalidTransition,
     NestingTooDeepError,
     ProjectionError,
@@ -54,6 +57,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ lo
     from eventlog.live.consumers import Ack, ConsumerInfo
     from eventlog.live.subscriptions import Subscription
     from eventlog.model import registry
+    from eventlog.model.artifacts import ArtifactRecord
     from eventlog.model.events import RawEvent
     from eventlog.model.limits import MAX_NESTING_DEPTH
     from eventlog.model.messages import (
@@ -98,6 +102,9 @@ __all__ = [
     "AckError",
     "AlreadyExistsError",
     "AppendRequest",
+    "ArtifactNotFound",
+    "ArtifactRecord",
+    "ArtifactTooLargeError",
     "AssistantMessage",
     "AsyncRunStore",
     "ConcurrencyError",
@@ -111,6 +118,7 @@ __all__ = [
     "EventLogError",
     "EventRecord",
     "EventTooLargeError",
+    "InvalidArtifactName",
     "Execution",
     "ExecutionStatus",
     "ImageUrlPart",
@@ -171,6 +179,7 @@ _LAZY_FROM: dict[str, tuple[str, ...]] = {
     "eventlog.live.consumers": ("Ack", "ConsumerInfo"),
     "eventlog.live.subscriptions": ("Subscription",),
     "eventlog.model": ("registry",),
+    "eventlog.model.artifacts": ("ArtifactRecord",),
     "eventlog.model.events": ("RawEvent",),
     "eventlog.model.messages": (
         "AssistantMessage",

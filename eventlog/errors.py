@@ -12,6 +12,8 @@ from uuid import UUID
 __all__ = [
     "AckError",
     "AlreadyExistsError",
+    "ArtifactNotFound",
+    "ArtifactTooLargeError",
     "ConcurrencyError",
     "ConfigError",
     "ConsumerNotFound",
@@ -21,6 +23,7 @@ __all__ = [
     "EventLogError",
     "EventTooLargeError",
     "InvalidRecordError",
+    "InvalidArtifactName",
     "InvalidTransition",
     "NestingTooDeepError",
     "ProjectionError",
@@ -376,3 +379,33 @@ class StoreBusyError(StoreError):
     Raised to ``eventlog compact`` when other processes have the store open, and to a process
     opening the store while a compaction keeps it longer than the open is willing to wait.
     """
+
+
+class ArtifactNotFound(EventLogError, LookupError):
+    """No artifact has this id (``store.artifacts.read``/``open``)."""
+
+    def __init__(self, artifact_id: UUID) -> None:
+        self.artifact_id = artifact_id
+        super().__init__(
+            f"artifact {artifact_id} not found: list a session's artifacts with "
+            "store.artifacts.list_by_session(session_id) or `eventlog artifacts SESSION`"
+        )
+
+
+class ArtifactTooLargeError(EventLogError, ValueError):
+    """An artifact is larger than the store's ``max_artifact_bytes``; nothing was written."""
+
+    def __init__(self, name: str, size: int, limit: int) -> None:
+        self.name = name
+        self.size = size
+        self.limit = limit
+        shown = f"{size}" if size <= limit + 1 else f"at least {size}"
+        super().__init__(
+            f"artifact {name!r} is {shown} bytes, over the limit of {limit} bytes "
+            "(max_artifact_bytes); nothing was written - raise the limit with "
+            "RunStore.open(..., max_artifact_bytes=N) or store a smaller file"
+        )
+
+
+class InvalidArtifactName(EventLogError, ValueError):
+    """An artifact name is empty, too long, or holds control characters; nothing was written."""

@@ -21,7 +21,18 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from eventlog.cli import admin, compact, inspect, otel, runs, sessions, stores, story, viewer
+from eventlog.cli import (
+    admin,
+    artifacts,
+    compact,
+    inspect,
+    otel,
+    runs,
+    sessions,
+    stores,
+    story,
+    viewer,
+)
 
 __all__ = ["app", "main"]
 
@@ -107,6 +118,7 @@ runs.register(app)
 story.register(app)
 inspect.register(app)
 sessions.register(app)
+artifacts.register(app)
 admin.register(app)
 stores.register(app)
 otel.register(app)

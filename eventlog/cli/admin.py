@@ -108,7 +108,7 @@ def verify(
     json_out: JsonFlag = False,
     nl: NlFlag = False,
 ) -> None:
-    """Check the store: seq gaps, undecodable records, views that disagree with the log.
+    """Check the store: seq gaps, bad records, views off the log, missing or bad blobs.
 
     Exit code 1 when anything is wrong. Example: eventlog verify --db ./data
     """
@@ -199,6 +199,7 @@ def stats(db: DbOption = DEFAULT_DB, json_out: JsonFlag = False) -> None:
             + "  ".join(f"{safe(k)} {v}" for k, v in result.streams_by_kind.items())
         )
     out.print(f"events     {result.events} (last position {result.last_position})")
+    out.print(f"artifacts  {result.artifacts} ({result.artifact_bytes:,} bytes)")
     if is_postgres_url(db):
         out.print(f"disk       {result.file_bytes:,} bytes in PostgreSQL tables (with indexes)")
     else:

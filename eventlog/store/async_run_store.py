@@ -35,6 +35,7 @@ from eventlog.engine.appends import AppendRequest
 from eventlog.engine.protocols import Projector
 from eventlog.live.consumers import Ack, ConsumerInfo
 from eventlog.live.subscriptions import AckMode, Subscription
+from eventlog.model.artifacts import DEFAULT_MAX_ARTIFACT_BYTES
 from eventlog.model.events import AnyEvent
 from eventlog.model.messages import Message
 from eventlog.model.records import (
@@ -50,6 +51,7 @@ from eventlog.model.status import RunStatus
 from eventlog.model.tool_calls import ToolCallEntry
 from eventlog.storage.config import DEFAULT_MAP_SIZE, DEFAULT_MAX_MAP_SIZE, Durability
 from eventlog.storage.kv import KVTxn
+from eventlog.store.async_artifacts import AsyncArtifacts
 from eventlog.store.async_query import AsyncQuery
 from eventlog.store.core import StoreCore
 from eventlog.store.group_commit import loop_waker
@@ -94,6 +96,8 @@ class AsyncRunStore:
         # a server round trip must not block the loop: point reads go to the pool too
         self._inline = not core.remote
         self._closed = False
+        #: files of sessions, with awaitable methods (see AsyncArtifacts)
+        self.artifacts = AsyncArtifacts(store.artifacts, self._commit)
 
     # -- opening and closing ----------------------------------------------------------------
     @classmethod
@@ -109,6 +113,7 @@ class AsyncRunStore:
         create: bool = True,
         schema: str | None = None,
         migrate: bool = False,
+        max_artifact_bytes: int = DEFAULT_MAX_ARTIFACT_BYTES,
         **options: int,
     ) -> AsyncRunStore:
         """Open the LMDB store in ``path`` or a PostgreSQL URL; see :meth:`RunStore.open`."""
@@ -123,14 +128,20 @@ class AsyncRunStore:
             create=create,
             schema=schema,
             migrate=migrate,
+            max_artifact_bytes=max_artifact_bytes,
             **options,
         )
         return cls(await asyncio.to_thread(opener))  # opening may rebuild views: off the loop
 
     @classmethod
-    def in_memory(cls, *, projectors: Sequence[Projector] = ()) -> AsyncRunStore:
+    def in_memory(
+        cls,
+        *,
+        projectors: Sequence[Projector] = (),
+        max_artifact_bytes: int = DEFAULT_MAX_ARTIFACT_BYTES,
+    ) -> AsyncRunStore:
         """A store with the same contract and no disk: for your own unit tests."""
-        return cls(RunStore.in_memory(projectors=projectors))
+        return cls(RunStore.in_memory(projectors=projectors, max_artifact_bytes=max_artifact_bytes))
 
     @property
     def sync(self) -> RunStore:
@@ -238,7 +249,8 @@ class AsyncRunStore:
 
     async def delete_session(self, session_id: UUID | str) -> bool:
         """Delete the session, its runs and messages; see :meth:`RunStore.delete_session`."""
-        return await self._commit(self._plans.sessions.delete_session(session_id))
+        plan = self._plans.sessions.delete_session(session_id)
+        return await self.artifacts.delete_session(session_id, plan)
 
     async def append_message(self, session_id: UUID | str, message: Message) -> UUID:
         """Append ``message`` to the session's stream; returns the message id."""
@@ -514,7 +526,8 @@ class AsyncRunStore:
 
     async def verify(self) -> list[Problem]:
         """Refold everything and compare with every view; ``[]`` when consistent."""
-        return await self._off_loop(self._read, self._plans.tools.verify())
+        problems = await self._off_loop(self._read, self._plans.tools.verify())
+        return problems + await self.artifacts.verify()
 
     async def rebuild_projections(
         self,

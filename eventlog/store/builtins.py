@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from eventlog.engine.protocols import Projector
 from projections.adk_sessions import AdkSessionsProjector
+from projections.artifacts import ArtifactsProjector
 from projections.executions import ExecutionsProjector
 from projections.langgraph_checkpoints import LangGraphCheckpointsProjector
 from projections.pydantic_ai_steps import PydanticAIStepsProjector
@@ -27,6 +28,7 @@ BUILTIN_PROJECTORS = (
     "pydantic_ai",
     "tool_ledger",
     "adk",
+    "artifacts",
 )
 
 
@@ -46,6 +48,7 @@ def with_builtins(projectors: Sequence[Projector]) -> list[Projector]:
         PydanticAIStepsProjector(),
         ToolLedgerProjector(),
         AdkSessionsProjector(),
+        ArtifactsProjector(),
     ]
     assert tuple(p.name for p in builtins) == BUILTIN_PROJECTORS
     return [*builtins, *projectors]

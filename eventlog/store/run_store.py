@@ -23,6 +23,7 @@ from eventlog.engine.appends import AppendRequest
 from eventlog.engine.protocols import Projector
 from eventlog.live.consumers import Ack, ConsumerInfo
 from eventlog.live.subscriptions import AckMode, Subscription
+from eventlog.model.artifacts import DEFAULT_MAX_ARTIFACT_BYTES, check_max_artifact_bytes
 from eventlog.model.events import AnyEvent
 from eventlog.model.messages import Message
 from eventlog.model.records import (
@@ -40,6 +41,7 @@ from eventlog.storage.config import DEFAULT_MAP_SIZE, DEFAULT_MAX_MAP_SIZE, Dura
 from eventlog.storage.kv import KVBackend
 from eventlog.storage.memory import MemoryBackend
 from eventlog.storage.opening import open_backend
+from eventlog.store.artifacts import Artifacts
 from eventlog.store.builtins import BUILTIN_PROJECTORS
 from eventlog.store.core import StoreCore
 from eventlog.store.plans import ProjectorStatus, StoreStats
@@ -75,7 +77,9 @@ class RunStore:
         *,
         group_max_requests: int = 256,
         group_max_bytes: int = 8 << 20,
+        max_artifact_bytes: int = DEFAULT_MAX_ARTIFACT_BYTES,
     ) -> None:
+        check_max_artifact_bytes(max_artifact_bytes)
         core = StoreCore(
             backend,
             projectors,
@@ -86,6 +90,8 @@ class RunStore:
         self._plans = core.plans
         self._write = core.committer.submit  # a write plan, committed with its neighbours
         self._read = backend.read  # a read plan, in one short read transaction
+        #: files of sessions: put, get, read, open, list_by_session, delete (see Artifacts)
+        self.artifacts = Artifacts(core, max_artifact_bytes)
 
     # -- opening and closing ----------------------------------------------------------------
     @classmethod
@@ -101,6 +107,7 @@ class RunStore:
         create: bool = True,
         schema: str | None = None,
         migrate: bool = False,
+        max_artifact_bytes: int = DEFAULT_MAX_ARTIFACT_BYTES,
         **options: int,
     ) -> RunStore:
         """Open (creating if needed) the LMDB store in directory ``path``, or a PostgreSQL store.
@@ -119,6 +126,7 @@ class RunStore:
         (default ``eventlog``); ``create=True`` creates a missing schema, ``migrate=True``
         upgrades an older one (else ``eventlog migrate`` does); ``pool_size`` and
         ``connect_timeout`` go to :class:`~eventlog.storage.config.PostgresConfig`.
+        ``max_artifact_bytes`` limits the size of one artifact (default 4 GiB).
 
         >>> import tempfile
         >>> with RunStore.open(tempfile.mkdtemp() + "/store") as store:
@@ -141,15 +149,21 @@ class RunStore:
                 projectors,
                 group_max_requests=opened.group_max_requests,
                 group_max_bytes=opened.group_max_bytes,
+                max_artifact_bytes=max_artifact_bytes,
             )
         except BaseException:
             opened.backend.close()
             raise
 
     @classmethod
-    def in_memory(cls, *, projectors: Sequence[Projector] = ()) -> RunStore:
+    def in_memory(
+        cls,
+        *,
+        projectors: Sequence[Projector] = (),
+        max_artifact_bytes: int = DEFAULT_MAX_ARTIFACT_BYTES,
+    ) -> RunStore:
         """A store with the same contract and no disk: for your own unit tests."""
-        return cls(MemoryBackend(), projectors)
+        return cls(MemoryBackend(), projectors, max_artifact_bytes=max_artifact_bytes)
 
     def close(self) -> None:
         """Close the store (idempotent). Later calls raise ``StoreClosedError``.
@@ -227,8 +241,9 @@ class RunStore:
         return self._read(plan)
 
     def delete_session(self, session_id: UUID | str) -> bool:
-        """Delete the session, its runs and its messages in one transaction (idempotent)."""
-        return self._write(self._plans.sessions.delete_session(session_id))
+        """Delete the session, its runs, messages and artifacts in one transaction (idempotent)."""
+        plan = self._plans.sessions.delete_session(session_id)
+        return self.artifacts.delete_session(session_id, plan)
 
     def append_message(self, session_id: UUID | str, message: Message) -> UUID:
         """Append ``message`` to the session's stream; returns the message id."""
@@ -676,7 +691,7 @@ class RunStore:
         keys that differ from a fresh replay (run state, status index, session listing,
         executions and your projectors), and stale projectors - each naming where.
         """
-        return self._read(self._plans.tools.verify())
+        return self._read(self._plans.tools.verify()) + self.artifacts.verify()
 
     # -- projections ----------------------------------------------------------------------
     def projection(self, name: str) -> Any:

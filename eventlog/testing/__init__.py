@@ -16,7 +16,8 @@ import pytest
 # registered before the suites are imported
 pytest.register_assert_rewrite(*(f"{__name__}.{m.name}" for m in pkgutil.iter_modules(__path__)))
 
+from eventlog.testing.artifacts import ArtifactsContract  # noqa: E402
 from eventlog.testing.kv import KVBackendContract  # noqa: E402
 from eventlog.testing.store import StoreContract, sample_events  # noqa: E402
 
-__all__ = ["KVBackendContract", "StoreContract", "sample_events"]
+__all__ = ["ArtifactsContract", "KVBackendContract", "StoreContract", "sample_events"]

@@ -22,11 +22,16 @@ from os import PathLike
 from typing import Protocol
 
 from eventlog.errors import CopyMismatchError, StoreError
+from eventlog.storage.blobs import copy_blobs
 from eventlog.storage.keys import COPY_MARKER_KEY
 from eventlog.storage.kv import TABLES, KVBackend, KVTxn
 from eventlog.storage.opening import open_backend
 
 __all__ = ["CopyReport", "copy_store"]
+
+#: The tables copied row by row; artifact blobs (files on LMDB, the ``blobs`` table elsewhere)
+#: are copied blob by blob after them (see :func:`eventlog.storage.blobs.copy_blobs`).
+_ROW_TABLES = tuple(t for t in TABLES if t != "blobs")
 
 #: Tables that may hold rows in an "empty" destination: what opening a store writes.
 _SETUP_TABLES = frozenset({"meta", "projector_meta", "projections"})
@@ -38,6 +43,8 @@ class CopyReport:
 
     rows: dict[str, int] = field(default_factory=dict)
     bytes: int = 0
+    #: artifact blobs copied (each checked against its SHA-256)
+    blobs: int = 0
     checksum: str = ""
     seconds: float = 0.0
 
@@ -60,7 +67,7 @@ def _digest_rows(digest: _Digest, table: str, key: bytes, value: bytes) -> None:
 def _checksum(txn: KVTxn) -> tuple[dict[str, int], str]:
     digest = hashlib.sha256()
     rows: dict[str, int] = {}
-    for table in TABLES:
+    for table in _ROW_TABLES:
         n = 0
         for key, value in txn.scan(table, b""):
             if table == "meta" and key == COPY_MARKER_KEY:
@@ -72,7 +79,7 @@ def _checksum(txn: KVTxn) -> tuple[dict[str, int], str]:
 
 
 def _count(txn: KVTxn) -> int:
-    return sum(1 for table in TABLES for _ in txn.scan(table, b""))
+    return sum(1 for table in _ROW_TABLES for _ in txn.scan(table, b""))
 
 
 def _check_empty(dst: KVBackend, where: str) -> None:
@@ -161,7 +168,7 @@ def _copy(
         digest = hashlib.sha256()
         rows: dict[str, int] = {}
         meta: list[tuple[bytes, bytes]] = []
-        for table in TABLES:
+        for table in _ROW_TABLES:
             items: list[tuple[bytes, bytes]] = []
             size = 0
             rows[table] = 0
@@ -188,6 +195,7 @@ def _copy(
         return rows, digest.hexdigest(), meta
 
     rows, checksum, meta = src.read(run)
+    report.blobs = copy_blobs(src, dst)
 
     def finish(txn: KVTxn) -> None:
         txn.put_many("meta", meta)
@@ -199,7 +207,7 @@ def _copy(
         progress(sum(rows.values()), sum(rows.values()))
     got_rows, got_checksum = dst.read(_checksum)
     if got_rows != rows or got_checksum != checksum:
-        differ = [t for t in TABLES if got_rows.get(t) != rows.get(t)]
+        differ = [t for t in _ROW_TABLES if got_rows.get(t) != rows.get(t)]
         raise CopyMismatchError(
             f"the copy at {where} differs from the source (tables with other row counts: "
             f"{differ or 'none'}; checksum {got_checksum[:16]} vs {checksum[:16]}); "

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -127,8 +127,21 @@ class TrailerLine(msgspec.Struct, tag_field="kind", tag="trailer", forbid_unknow
     sha256: str
 
 
-Line = SessionLine | RunLine | StreamLine | EventLine | TrailerLine
-_KINDS = ("session", "run", "stream", "event")
+class BlobLine(msgspec.Struct, tag_field="kind", tag="blob", forbid_unknown_fields=True):
+    """Chunk ``index`` of an artifact's blob (base64 in the JSON), after the event lines."""
+
+    sha256: str
+    index: int
+    data: bytes
+
+
+#: ``(sha256, index, chunk)`` of the blobs an export carries, read after its events
+BlobChunks = Iterable[tuple[str, int, bytes]]
+#: writes one blob (its digest and chunks, checked) inside the import's transaction
+BlobSink = Callable[[KVTxn, str, list[bytes]], None]
+
+Line = SessionLine | RunLine | StreamLine | EventLine | BlobLine | TrailerLine
+_KINDS = ("session", "run", "stream", "event", "blob")
 # DEL, C1 controls, bidi controls and marks, line/paragraph separators, BOM: UTF-8 bytes that
 # msgspec writes raw inside strings; written as \uXXXX they parse back to the same string
 _TERMINAL_UNSAFE = re.compile(
@@ -182,6 +195,7 @@ class ImportSummary:
     runs: int
     events: int
     streams: int = 0
+    blobs: int = 0
 
 
 def _payload(event: AnyEvent) -> Any:
@@ -213,8 +227,12 @@ def export_lines(
     streams: Iterable[StreamRecord] = (),
     *,
     trailer: bool = True,
+    blobs: Callable[[], BlobChunks] | None = None,
 ) -> Iterator[bytes]:
-    """Encode records and events as export lines (no trailing newline), then the trailer."""
+    """Encode records and events as export lines (no trailing newline), then the trailer.
+
+    ``blobs`` is called after the events: the artifacts' blob chunks, one ``blob`` line each.
+    """
     digest = hashlib.sha256()
     counts = dict.fromkeys(_KINDS, 0)
 
@@ -250,6 +268,10 @@ def export_lines(
         yield out("stream", _encoder.encode(line_st))
     for record in events:
         yield out("event", event_line(record))
+    for sha, index, chunk in () if blobs is None else blobs():
+        yield out("blob", _encoder.encode(BlobLine(sha, index, chunk)))
+    if not counts["blob"]:
+        del counts["blob"]  # exports without artifacts read as before
     if trailer:
         yield _encoder.encode(TrailerLine(TRAILER_FORMAT, counts, digest.hexdigest()))
 
@@ -264,6 +286,7 @@ def _field_of(message: str) -> str | None:
 
 
 _KIND_OF: dict[type[Any], str] = {
+    BlobLine: "blob",
     SessionLine: "session",
     RunLine: "run",
     StreamLine: "stream",
@@ -423,14 +446,28 @@ def _decode_event(number: int, line: EventLine) -> AnyEvent:
 
 
 def import_lines(
-    engine: Engine, txn: KVTxn, parsed: list[tuple[int, Line, AnyEvent | None]]
+    engine: Engine,
+    txn: KVTxn,
+    parsed: list[tuple[int, Line, AnyEvent | None]],
+    blob_sink: BlobSink | None = None,
 ) -> ImportSummary:
-    """Write ``parsed`` lines in ``txn`` (the caller commits, or aborts on any error)."""
+    """Write ``parsed`` lines in ``txn`` (the caller commits, or aborts on any error).
+
+    ``blob`` lines go to ``blob_sink`` (each blob's chunks, in order, once all are read).
+    """
     kinds: dict[UUID, StreamKind] = {}
     counts = {"session": 0, "run": 0, "stream": 0, "event": 0}
+    blobs: dict[str, list[bytes]] = {}
     for number, line, event in parsed:
         try:
-            if isinstance(line, SessionLine):
+            if isinstance(line, BlobLine):
+                chunks = blobs.setdefault(line.sha256, [])
+                if line.index != len(chunks):
+                    raise ImportFileError(
+                        number, f"blob {line.sha256}: chunk {line.index} out of order", "index"
+                    )
+                chunks.append(line.data)
+            elif isinstance(line, SessionLine):
                 engine.records.create_session(
                     txn,
                     Session(
@@ -493,4 +530,14 @@ def import_lines(
             raise ImportFileError(number, str(exc)) from exc
         except (ValueError, TypeError) as exc:  # a value too big, or of the wrong type
             raise ImportFileError(number, str(exc)) from None
-    return ImportSummary(counts["session"], counts["run"], counts["event"], counts["stream"])
+    for sha, chunks in blobs.items():
+        digest = hashlib.sha256()
+        for chunk in chunks:
+            digest.update(chunk)
+        if digest.hexdigest() != sha:
+            raise ImportFileError(0, f"blob {sha}: its chunks hash to {digest.hexdigest()}")
+        if blob_sink is not None:
+            blob_sink(txn, sha, chunks)
+    return ImportSummary(
+        counts["session"], counts["run"], counts["event"], counts["stream"], len(blobs)
+    )

@@ -57,6 +57,7 @@ class HostileStore:
     run_id: UUID
     stream_id: UUID
     strings: frozenset[str]
+    artifact_id: UUID | None = None
 
 
 def fill(store: RunStore) -> HostileStore:
@@ -80,6 +81,7 @@ def fill(store: RunStore) -> HostileStore:
             "assistant",
             "stream_meta",
             "tool_msg",
+            "content_type",
         )
     }
     session = store.create_session(
@@ -112,4 +114,13 @@ def fill(store: RunStore) -> HostileStore:
     store.append_message(session.id, ToolMessage("call-1", h("tool"), h("tool_msg")))
     stream = store.create_stream(kind="test.hostile", metadata={h("meta_key"): h("stream_meta")})
     store.append_to_stream(stream.id, [TextDelta(h("delta"))])
-    return HostileStore(session.id, run.id, stream.id, frozenset(strings))
+    # names refuse control characters (a bidi override is text); content type and metadata
+    # are stored as given; the content is bytes, written to a file, never to the terminal
+    artifact = store.artifacts.put(
+        session.id,
+        "report\u202etxt.exe",
+        HOSTILE.encode(),
+        content_type=h("content_type"),
+        metadata={h("meta_key"): h("meta_value")},
+    )
+    return HostileStore(session.id, run.id, stream.id, frozenset(strings), artifact.id)

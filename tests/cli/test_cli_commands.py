@@ -100,6 +100,8 @@ COMMANDS = {
     "streams",
     "otel",
     "compact",
+    "artifacts",
+    "artifact",
 }
 #: command groups and their commands (each documented and tested like a command)
 GROUPS = {"otel": {"export", "follow"}}
@@ -1156,6 +1158,7 @@ def test_stats(db: Path) -> None:
     assert lines[3].split()[:2] == ["events", str(expected["events"])]
     ready = sum(1 for line in lines if line.startswith("projector") and "ready" in line)
     assert ready == len(BUILTIN_PROJECTORS)
+    assert ["artifacts", "0", "(0", "bytes)"] in [line.split() for line in lines]
 
 
 # -- consumers -------------------------------------------------------------------------------

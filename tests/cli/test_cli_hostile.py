@@ -75,6 +75,12 @@ SWEEP: dict[str, list[tuple[list[str], str]]] = {
     "verify": [([], "text"), (["--json"], "json")],
     "rebuild": [([], "text")],
     "stats": [([], "text"), (["--json"], "json")],
+    "artifacts": [
+        (["{session}"], "text"),
+        (["{session}", "--json"], "json"),
+        (["{session}", "--latest", "--nl"], "nl"),
+    ],
+    "artifact": [(["{artifact}", "-o", "{artifact_file}"], "text")],
     "consumers": [([], "text"), (["--json"], "json")],
     "migrate": [([], "text")],
     "copy": [(["--from", "{db}", "--to", "{copy}"], "text")],
@@ -142,6 +148,8 @@ def hostile(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[dict[str, s
     places = {
         "db": db,
         "run": str(made.run_id),
+        "artifact": str(made.artifact_id),
+        "artifact_file": str(tmp_path / "artifact.bin"),
         "session": str(made.session_id),
         "file": str(tmp_path / "export.jsonl"),
         "bad": str(bad),

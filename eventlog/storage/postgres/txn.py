@@ -363,6 +363,10 @@ class PgTxn:
         if statements:  # a simple query (several statements): through a text cursor
             self._cur.connection.execute(statements, prepare=False)
 
+    def send_now(self, table: str) -> None:
+        """Send ``table``'s buffered writes now (a large blob is not held in memory)."""
+        self._flush(table)
+
     def commit_sql(self) -> bytes:
         """Every buffered write, as statements to send with the commit."""
         return b"".join([self._writes(table) for table in list(self._pending)])

@@ -33,6 +33,7 @@ import msgspec
 
 from eventlog.engine.core import Engine
 from eventlog.errors import AlreadyExistsError
+from eventlog.model.artifacts import ARTIFACT_KIND
 from eventlog.model.events import AnyEvent
 from eventlog.model.records import EventRecord, StreamRecord, check_kind
 from eventlog.model.validation import check_fields, check_seq, metadata, uuid_of
@@ -114,7 +115,18 @@ class StreamPlans:
         """``delete_stream``: the stream with its events and views (True if it existed)."""
         sid = uuid_of(stream_id, "stream_id")
         streams = self.engine.streams
-        return lambda txn: streams.delete_stream(txn, sid)
+
+        def work(txn: KVTxn) -> bool:
+            record = streams.stream_record(txn, sid)
+            if record is not None and record.kind == ARTIFACT_KIND:
+                raise ValueError(
+                    f"stream {sid} holds a session's artifacts: delete them with "
+                    "store.artifacts.delete(id) or store.delete_session(session_id), which "
+                    "also remove their blobs"
+                )
+            return streams.delete_stream(txn, sid)
+
+        return work
 
     # -- reads -----------------------------------------------------------------------------
     def get_stream(self, stream_id: UUID | str) -> Callable[[KVTxn], StreamRecord | None]:

@@ -17,17 +17,31 @@ from eventlog.engine.core import Engine
 from eventlog.engine.projectors import reader
 from eventlog.errors import RunNotFound
 from eventlog.log import get_logger
+from eventlog.model.artifacts import ArtifactPut
 from eventlog.model.records import EventRecord, RunRecord, Session, StreamRecord
 from eventlog.model.status import RunStatus
 from eventlog.model.validation import uuid_of
+from eventlog.storage.blobs import KVBlobs, blob_chunks, blob_sink, file_blobs_of
 from eventlog.storage.kv import KVBackend, KVTxn
 from eventlog.store.plans.projections import ProjectionPlans
 from eventlog.store.plans.records import run_with_status, session_with_activity
-from eventlog.tools.jsonl import ImportSummary, export_lines, import_lines, parse_lines
+from eventlog.tools.jsonl import (
+    ImportFileError,
+    ImportSummary,
+    export_lines,
+    import_lines,
+    parse_lines,
+)
 from eventlog.tools.verify import Problem, verify
+from projections.artifacts import ArtifactIndex
 from projections.status_index import StatusIndexQuery
 
 __all__ = ["StoreStats", "ToolPlans"]
+
+
+def _referenced(sha256: str, txn: KVTxn) -> bool:
+    return ArtifactIndex(reader(txn, "artifacts")).referenced(sha256)
+
 
 # the facade's logger, as before its plans moved here: logging set up for it still applies
 log = get_logger("eventlog.store.run_store")
@@ -47,6 +61,9 @@ class StoreStats(msgspec.Struct):
     projectors: list[dict[str, Any]] = msgspec.field(default_factory=list)
     #: streams of other kinds (LangGraph threads, Agents SDK sessions, ...) by kind
     streams_by_kind: dict[str, int] = msgspec.field(default_factory=dict)
+    #: artifacts (every version) and their total size in bytes (blobs are stored once)
+    artifacts: int = 0
+    artifact_bytes: int = 0
 
 
 _Records = tuple[list[Session], list[RunRecord], list[StreamRecord]]
@@ -65,8 +82,28 @@ class ToolPlans:
         """``export_jsonl``: the lines, read lazily in short snapshots (checks on first use)."""
         wanted = None if run_ids is None else [uuid_of(r, "run_id") for r in run_ids]
         sessions, runs, streams = self.backend.read(partial(self._records, wanted))
-        for line in export_lines(sessions, runs, self._events(wanted), streams):
+        shas: dict[str, int] = {}  # the blobs of the artifacts exported, read after the events
+
+        def events() -> Iterator[EventRecord]:
+            for record in self._events(wanted):
+                if isinstance(record.event, ArtifactPut):
+                    shas[record.event.artifact.sha256] = record.event.artifact.size
+                yield record
+
+        blobs = partial(self._blobs, shas)
+        for line in export_lines(sessions, runs, events(), streams, blobs=blobs):
             yield line.decode()
+
+    def _blobs(self, shas: dict[str, int]) -> Iterator[tuple[str, int, bytes]]:
+        files = file_blobs_of(self.backend.path)
+        for sha, size in sorted(shas.items()):
+            if not self.backend.read(partial(_referenced, sha)):
+                continue  # deleted since: its blob is garbage
+            try:
+                for i, chunk in enumerate(blob_chunks(self.backend.read, files, sha, size)):
+                    yield sha, i, chunk
+            except FileNotFoundError:
+                continue  # missing: verify() reports it
 
     def _records(self, wanted: list[UUID] | None, txn: KVTxn) -> _Records:
         engine = self.engine
@@ -131,7 +168,24 @@ class ToolPlans:
         """``import_jsonl``: validate every line, then write all of it in one transaction."""
         parsed = parse_lines(lines, require_trailer=require_trailer)
         engine = self.engine
-        summary = self.backend.write(lambda txn: import_lines(engine, txn, parsed))
+        files = file_blobs_of(self.backend.path)
+        sink = blob_sink(files)
+
+        def work(txn: KVTxn) -> ImportSummary:
+            summary = import_lines(engine, txn, parsed, sink)
+            for number, _, event in parsed:  # no record without its blob
+                if isinstance(event, ArtifactPut) and _referenced(event.artifact.sha256, txn):
+                    sha = event.artifact.sha256
+                    there = files.exists(sha) if files else KVBlobs.size_of(txn, sha) is not None
+                    if not there:
+                        raise ImportFileError(
+                            number,
+                            f"artifact {event.artifact.id}: its blob {sha} is not in the file "
+                            "(nor in the store); export the store again",
+                        )
+            return summary
+
+        summary = self.backend.write(work)
         log.info(
             "imported",
             path=self.backend.path,
@@ -155,6 +209,7 @@ class ToolPlans:
             for key, _ in txn.scan("stream_kinds", b""):  # kind NUL number
                 kind = key.split(b"\x00", 1)[0].decode()
                 kinds[kind] = kinds.get(kind, 0) + 1
+            artifacts, artifact_bytes = ArtifactIndex(reader(txn, "artifacts")).totals()
             return StoreStats(
                 runs_by_status={k: v for k, v in by_status.items() if v},
                 runs=sum(by_status.values()),
@@ -162,6 +217,8 @@ class ToolPlans:
                 events=events,
                 last_position=engine.index.last_position(txn),
                 streams_by_kind=dict(sorted(kinds.items())),
+                artifacts=artifacts,
+                artifact_bytes=artifact_bytes,
             )
 
         stats = self.backend.read(work)
