@@ -19,6 +19,7 @@ from eventlog.engine.core import Engine
 from eventlog.storage.kv import KVBackend
 from eventlog.store.plans.events import EventPlans
 from eventlog.store.plans.projections import ProjectionPlans, ProjectorStatus
+from eventlog.store.plans.retention import RetentionPlans
 from eventlog.store.plans.runs import RunPlans
 from eventlog.store.plans.sessions import SessionPlans
 from eventlog.store.plans.streams import StreamPlans
@@ -37,3 +38,4 @@ class Plans:
         self.streams = StreamPlans(engine)
         self.projections = ProjectionPlans(backend, engine)
         self.tools = ToolPlans(backend, engine, self.projections)
+        self.retention = RetentionPlans(engine)
