@@ -37,7 +37,9 @@ def _key(last: int) -> bytes:
 
 
 def _decode(key: bytes, value: bytes) -> PrunedRange:
-    return PrunedRange(unpack_u64(value[:8]), unpack_u64(key[len(PRUNED_PREFIX) :]), unpack_u64(value[8:16]))
+    return PrunedRange(
+        unpack_u64(value[:8]), unpack_u64(key[len(PRUNED_PREFIX) :]), unpack_u64(value[8:16])
+    )
 
 
 def pruned_between(txn: KVTxn, after: int, upto: int) -> list[PrunedRange]:

@@ -33,8 +33,8 @@ from eventlog.model.records import (
     SessionStats,
     StreamRecord,
 )
-from eventlog.model.state import RunState
 from eventlog.model.retention import PruneReport
+from eventlog.model.state import RunState
 from eventlog.model.status import TERMINAL_STATUSES, RunStatus
 from eventlog.storage.config import DEFAULT_MAP_SIZE, DEFAULT_MAX_MAP_SIZE, Durability
 from eventlog.storage.kv import KVBackend

@@ -31,7 +31,7 @@ from eventlog.engine.retention import record_pruned
 from eventlog.model.records import RunRecord
 from eventlog.model.retention import PruneReport
 from eventlog.model.state import RunState
-from eventlog.model.status import TERMINAL_STATUSES, RunStatus
+from eventlog.model.status import RunStatus
 from eventlog.storage.codec import RUN_STATE
 from eventlog.storage.keys import SEQ_END, pack_u64
 from eventlog.storage.kv import KVTxn
@@ -185,16 +185,10 @@ class _RunCheck:
         found = self.newest.get(session_id)
         if found is None:
             records = self.engine.records
-            runs = [
-                r
-                for r in map(
-                    lambda i: records.get_run(self.txn, i),
-                    records.session_run_ids(self.txn, session_id),
-                )
-                if r is not None
-            ]
-            runs.sort(key=lambda r: (r.created_at, r.id.bytes), reverse=True)
-            found = {r.id for r in runs[: self.policy.keep_last or 0]}
+            ids = records.session_run_ids(self.txn, session_id)
+            found_runs = [r for r in (records.get_run(self.txn, i) for i in ids) if r]
+            found_runs.sort(key=lambda r: (r.created_at, r.id.bytes), reverse=True)
+            found = {r.id for r in found_runs[: self.policy.keep_last or 0]}
             self.newest[session_id] = found
         return found
 
@@ -204,7 +198,9 @@ class _RunCheck:
         status = RunStatus.PENDING if state is None else state.status
         if status not in policy.statuses:
             return "kept_non_terminal" if not status.is_terminal else "skip"
-        updated = record.updated_at if state is None or state.updated_at is None else state.updated_at
+        updated = (
+            record.updated_at if state is None or state.updated_at is None else state.updated_at
+        )
         if policy.cutoff is not None and updated >= policy.cutoff:
             return "kept_recent"
         if policy.keep_last and record.id in self.kept_newest(record.session_id):
@@ -274,7 +270,9 @@ class RetentionPlans:
                         continue
                     sel.runs.append(record.id)
             for kind in policy.stream_kinds:
-                for key, sid_raw in txn.scan("stream_kinds", kind.encode() + b"\x00", kind.encode() + b"\x01"):
+                for key, sid_raw in txn.scan(
+                    "stream_kinds", kind.encode() + b"\x00", kind.encode() + b"\x01"
+                ):
                     del key
                     sid = UUID(bytes=sid_raw)
                     old = self._stream_is_old(txn, policy, sid)
