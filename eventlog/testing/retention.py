@@ -58,7 +58,8 @@ class RetentionContract:
         dry = store.prune(dry_run=True)
         assert sorted(dry.run_ids) == sorted(r.id for r in done)
         assert (dry.runs, dry.events, dry.kept_non_terminal) == (3, 9, 3)
-        assert dry.bytes > 0 and dry.batches == 0
+        assert dry.bytes > 0
+        assert dry.batches == 0
         assert all(store.get_run(r.id) is not None for r in done)  # nothing written
         report = store.prune()
         assert sorted(report.run_ids) == sorted(dry.run_ids)
@@ -66,7 +67,8 @@ class RetentionContract:
         assert all(store.get_run(r.id) is None for r in done)
         assert snapshot_of(store, [r.id for r in running]) == kept
         assert store.verify() == []
-        assert store.count_runs() == 3 and store.count_runs(status="completed") == 0
+        assert store.count_runs() == 3
+        assert store.count_runs(status="completed") == 0
         assert {r.id for r in store.list_runs_filtered()} == {r.id for r in running}
         assert store.last_position() == before  # positions are never reused or moved
         # a request id of a pruned run is free again; a repeated prune finds nothing
@@ -80,7 +82,8 @@ class RetentionContract:
         assert failed.run_ids == [done[1].id]
         kept = store.prune(keep_last_per_session=2)
         # per session, the two newest runs stay: one terminal run each of two sessions goes
-        assert kept.kept_latest_per_session == 2 and kept.runs == 1
+        assert kept.kept_latest_per_session == 2
+        assert kept.runs == 1
         assert store.verify() == []
 
     def test_prune_batches_report_progress(self, store: RunStore) -> None:
@@ -107,9 +110,10 @@ class RetentionContract:
         store.append_event(done[0].id, TextDelta("late"))
         for plan in job.plans(selection):
             job.done(store.core.committer.submit(plan))
-        assert job.report.kept_changed == 1 and done[0].id not in job.report.run_ids
+        assert job.report.kept_changed == 1
+        assert done[0].id not in job.report.run_ids
         assert store.get_run(done[0].id) is not None
-        assert [e.event.delta for e in store.list_events(done[0].id)[-1:]] == ["late"]  # type: ignore[union-attr]
+        assert store.list_events(done[0].id)[-1].event == TextDelta("late")
         assert store.verify() == []
 
     def test_subscription_crossing_a_pruned_range_can_tell(self, store: RunStore) -> None:
@@ -145,7 +149,8 @@ class RetentionContract:
         store.append_event(run.id, RunCompleted("stop", 1))
         report = store.prune(kinds=["doc.temp"])
         assert (report.streams, report.runs, report.stream_ids) == (1, 0, [a.id])
-        assert store.get_stream(a.id) is None and store.get_stream(b.id) is not None
+        assert store.get_stream(a.id) is None
+        assert store.get_stream(b.id) is not None
         assert store.get_run(run.id) is not None
         assert store.verify() == []
 
@@ -177,6 +182,7 @@ class RetentionContract:
         store.append_events(parent.id, [TextDelta("a"), TextDelta("b"), RunCompleted("stop", 1)])
         fork = store.fork_run(parent.id, 2)  # type: ignore[attr-defined]
         report = store.prune()
-        assert parent.id not in report.run_ids and report.kept_forked >= 1
+        assert parent.id not in report.run_ids
+        assert report.kept_forked >= 1
         assert [e.seq for e in store.list_events(fork.id)] == [1, 2]
         assert store.verify() == []
