@@ -187,7 +187,11 @@ class _RunCheck:
             records = self.engine.records
             ids = records.session_run_ids(self.txn, session_id)
             found_runs = [r for r in (records.get_run(self.txn, i) for i in ids) if r]
-            found_runs.sort(key=lambda r: (r.created_at, r.id.bytes), reverse=True)
+            # newest first; runs created in the same microsecond: by stream number (created order)
+            number = self.engine.index.stream_number
+            found_runs.sort(
+                key=lambda r: (r.created_at, number(self.txn, r.id) or b""), reverse=True
+            )
             found = {r.id for r in found_runs[: self.policy.keep_last or 0]}
             self.newest[session_id] = found
         return found
