@@ -188,7 +188,7 @@ _LAZY_FROM: dict[str, tuple[str, ...]] = {
     ),
     "eventlog.model.limits": ("MAX_NESTING_DEPTH",),
     "eventlog.model.registry": ("event_type", "register_upcaster"),
-    "eventlog.model.retention": ("PruneReport", "PrunedRange"),
+    "eventlog.model.retention": ("PrunedRange", "PruneReport"),
     "eventlog.model.state": ("RunState",),
     "eventlog.model.status": ("RunStatus",),
     "eventlog.storage.codec": ("MAX_EVENT_BYTES",),
