@@ -26,7 +26,7 @@ from uuid import UUID
 
 from eventlog.engine.appends import AppendRequest
 from eventlog.engine.core import Engine
-from eventlog.engine.projectors import reader
+from eventlog.engine.projectors import ProjectionTxn, reader
 from eventlog.engine.retention import record_pruned
 from eventlog.model.records import RunRecord
 from eventlog.model.retention import PruneReport
@@ -159,6 +159,18 @@ def make_policy(
     )
 
 
+def _pages(records: Iterable[RunRecord], size: int = 500) -> Iterable[list[RunRecord]]:
+    """``records`` in lists of ``size`` (a page's states are read in one query)."""
+    page: list[RunRecord] = []
+    for record in records:
+        page.append(record)
+        if len(page) >= size:
+            yield page
+            page = []
+    if page:
+        yield page
+
+
 def _stored_size(txn: KVTxn, number: bytes) -> tuple[int, int]:
     """``(events, bytes)`` of stream ``number``."""
     n = size = 0
@@ -177,6 +189,13 @@ class _RunCheck:
     policy: PrunePolicy
     newest: dict[UUID, set[UUID]] = field(default_factory=dict)
 
+    def prefetch(self, ids: list[UUID], *, runs: bool) -> None:
+        """Tell the backend which states (and run records) come next: one query on PostgreSQL."""
+        keys = [i.bytes for i in ids]
+        if runs:
+            self.txn.prefetch("runs", keys)
+        ProjectionTxn(self.txn, "run_state").prefetch(keys)
+
     def state(self, rid: UUID) -> RunState | None:
         raw = reader(self.txn, "run_state").get(rid.bytes)
         return None if raw is None else RUN_STATE.decode(raw, "run", rid, "state")
@@ -186,6 +205,7 @@ class _RunCheck:
         if found is None:
             records = self.engine.records
             ids = records.session_run_ids(self.txn, session_id)
+            self.txn.prefetch("runs", [i.bytes for i in ids])
             found_runs = [r for r in (records.get_run(self.txn, i) for i in ids) if r]
             # newest first; runs created in the same microsecond: by stream number (created order)
             number = self.engine.index.stream_number
@@ -267,12 +287,14 @@ class RetentionPlans:
             report = sel.report
             if policy.runs:
                 check = _RunCheck(engine, txn, policy)
-                for record in engine.records.iter_runs(txn):
-                    reason = check.why_kept(record, check.state(record.id))
-                    if reason is not None:
-                        _count(report, reason)
-                        continue
-                    sel.runs.append(record.id)
+                for page in _pages(engine.records.iter_runs(txn)):
+                    check.prefetch([r.id for r in page], runs=False)
+                    for record in page:
+                        reason = check.why_kept(record, check.state(record.id))
+                        if reason is not None:
+                            _count(report, reason)
+                            continue
+                        sel.runs.append(record.id)
             for kind in policy.stream_kinds:
                 for key, sid_raw in txn.scan(
                     "stream_kinds", kind.encode() + b"\x00", kind.encode() + b"\x01"
@@ -322,6 +344,7 @@ class RetentionPlans:
             part = PruneReport(dry_run=False, batches=1)
             removed: list[tuple[int, int]] = []
             check = _RunCheck(engine, txn, policy)
+            check.prefetch(list(runs), runs=True)
             for rid in runs:
                 record = engine.records.get_run(txn, rid)
                 if record is None:
