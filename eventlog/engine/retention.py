@@ -19,6 +19,7 @@ p <= upto`` crosses" is one seek and a short scan.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 
 from eventlog.model.retention import PrunedRange
@@ -60,47 +61,48 @@ def pruned_ranges(txn: KVTxn) -> list[PrunedRange]:
     return [_decode(k, v) for k, v in txn.scan("meta", PRUNED_PREFIX, _END)]
 
 
-def _no_event_between(txn: KVTxn, low: int, high: int) -> bool:
-    """True when no position ``low < p < high`` holds an event (tombstones hold none)."""
-    for key, ref in txn.scan("positions", pack_u64(low + 1), pack_u64(high)):
-        if ref:
-            return False
-        del key
-    return True
-
-
-def _coalesce(txn: KVTxn, positions: Iterable[int]) -> list[PrunedRange]:
+def _merge(items: list[PrunedRange], live: list[int]) -> list[PrunedRange]:
+    """Merge ranges (sorted by ``first``) that overlap, touch, or have no live event between."""
     out: list[PrunedRange] = []
-    for p in sorted(positions):
-        if out and (p == out[-1].last + 1 or _no_event_between(txn, out[-1].last, p)):
-            last = out[-1]
-            out[-1] = PrunedRange(last.first, p, last.count + 1)
-        else:
-            out.append(PrunedRange(p, p, 1))
+    for item in items:
+        if out:
+            cur = out[-1]
+            between_empty = bisect_right(live, cur.last) == bisect_left(live, item.first)
+            if item.first <= cur.last + 1 or between_empty:
+                out[-1] = PrunedRange(
+                    min(cur.first, item.first), max(cur.last, item.last), cur.count + item.count
+                )
+                continue
+        out.append(item)
     return out
 
 
 def record_pruned(txn: KVTxn, positions: Iterable[int]) -> None:
     """Record that the events at ``positions`` were pruned (call after deleting them).
 
-    Merges the new ranges with the stored ones they overlap or adjoin (see the module
-    docstring), in the caller's transaction.
+    Merges them with the stored ranges they overlap or adjoin (see the module docstring), in
+    the caller's transaction: one scan of the stored ranges near them, one scan of the
+    positions that still hold events across their span, then the writes.
     """
-    for new in _coalesce(txn, positions):
-        first, last, count = new.first, new.last, new.count
-        below = txn.last_key("meta", _key(first))
-        if below is not None and below.startswith(PRUNED_PREFIX):
-            raw = txn.get("meta", below)
-            assert raw is not None
-            prev = _decode(below, raw)
-            if _no_event_between(txn, prev.last, first):
-                first, count = prev.first, count + prev.count
-                txn.discard("meta", below)
-        for key, value in list(txn.scan("meta", _key(first), _END)):
-            found = _decode(key, value)
-            if found.first > last and not _no_event_between(txn, last, found.first):
-                break
-            first, last = min(first, found.first), max(last, found.last)
-            count += found.count
-            txn.discard("meta", key)
-        txn.put("meta", _key(last), pack_u64(first) + pack_u64(count))
+    pruned = sorted(set(positions))
+    if not pruned:
+        return
+    lo, hi = pruned[0], pruned[-1]
+    stored: list[PrunedRange] = []
+    for key, value in txn.scan("meta", _key(max(lo - 1, 0)), _END):
+        found = _decode(key, value)
+        if found.first > hi + 1:
+            break
+        stored.append(found)
+    span_lo = min([lo, *(r.first for r in stored)])
+    span_hi = max([hi, *(r.last for r in stored)])
+    live = [
+        unpack_u64(key)
+        for key, ref in txn.scan("positions", pack_u64(span_lo), pack_u64(span_hi + 1))
+        if ref
+    ]
+    for old in stored:
+        txn.discard("meta", _key(old.last))
+    items = sorted([*stored, *(PrunedRange(p, p, 1) for p in pruned)], key=lambda r: r.first)
+    for new in _merge(items, live):
+        txn.put("meta", _key(new.last), pack_u64(new.first) + pack_u64(new.count))

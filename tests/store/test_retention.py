@@ -9,6 +9,7 @@ state, events and listing are what they were.
 from __future__ import annotations
 
 import asyncio
+import itertools
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from uuid import UUID
@@ -113,3 +114,41 @@ def test_prune_removes_exactly_what_the_policy_names(
 
 def _ranges(txn: KVTxn) -> list[PrunedRange]:
     return pruned_ranges(txn)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    layout=st.lists(st.booleans(), min_size=1, max_size=40),
+    batches=st.lists(st.lists(st.integers(0, 39), max_size=10), max_size=4),
+)
+def test_pruned_ranges_cover_exactly_the_pruned_positions(
+    layout: list[bool], batches: list[list[int]]
+) -> None:
+    """Ranges stay disjoint, hold every pruned position and no live one, and count right."""
+    from eventlog.engine.retention import record_pruned
+    from eventlog.storage.keys import pack_u64
+    from eventlog.storage.memory import MemoryBackend
+
+    backend = MemoryBackend()
+    # position p + 1 holds an event when layout[p]; absent positions were deleted earlier
+    events = [(pack_u64(p + 1), b"x" * 16) for p, on in enumerate(layout) if on]
+    backend.write(lambda txn: txn.put_many("positions", events))
+    pruned: set[int] = set()
+    for batch in batches:
+        doomed = {p + 1 for p in batch if p < len(layout) and layout[p] and p + 1 not in pruned}
+
+        def work(txn: KVTxn, doomed: set[int] = doomed) -> None:
+            for p in doomed:
+                txn.delete("positions", pack_u64(p))
+            record_pruned(txn, doomed)
+
+        backend.write(work)
+        pruned |= doomed
+    ranges = backend.read(_ranges)
+    live = {p + 1 for p, on in enumerate(layout) if on} - pruned
+    assert sum(r.count for r in ranges) == len(pruned)
+    covered = [p for r in ranges for p in range(r.first, r.last + 1)]
+    assert len(covered) == len(set(covered))  # disjoint
+    assert pruned <= set(covered)
+    assert not live & set(covered)
+    assert all(a.last < b.first for a, b in itertools.pairwise(ranges))
