@@ -22,11 +22,12 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 
+from eventlog.errors import StoreError
 from eventlog.model.retention import PrunedRange
 from eventlog.storage.keys import pack_u64, prefix_end, unpack_u64
 from eventlog.storage.kv import KVTxn
 
-__all__ = ["PRUNED_PREFIX", "pruned_between", "pruned_ranges", "record_pruned"]
+__all__ = ["PRUNED_PREFIX", "pruned_between", "pruned_ranges", "range_faults", "record_pruned"]
 
 #: the ``meta`` key prefix of the pruned-ranges record
 PRUNED_PREFIX = b"pruned."
@@ -38,9 +39,12 @@ def _key(last: int) -> bytes:
 
 
 def _decode(key: bytes, value: bytes) -> PrunedRange:
-    return PrunedRange(
-        unpack_u64(value[:8]), unpack_u64(key[len(PRUNED_PREFIX) :]), unpack_u64(value[8:16])
-    )
+    if len(key) != len(PRUNED_PREFIX) + 8 or len(value) != 16:
+        raise StoreError(
+            f"the pruned-ranges record is damaged at meta key {key!r}; run store.verify()"
+        )
+    last = unpack_u64(key[len(PRUNED_PREFIX) :])
+    return PrunedRange(unpack_u64(value[:8]), last, unpack_u64(value[8:]))
 
 
 def pruned_between(txn: KVTxn, after: int, upto: int) -> list[PrunedRange]:
@@ -106,3 +110,33 @@ def record_pruned(txn: KVTxn, positions: Iterable[int]) -> None:
     items = sorted([*stored, *(PrunedRange(p, p, 1) for p in pruned)], key=lambda r: r.first)
     for new in _merge(items, live):
         txn.put("meta", _key(new.last), pack_u64(new.first) + pack_u64(new.count))
+
+
+def range_faults(txn: KVTxn) -> list[tuple[str, str, int]]:
+    """``(where, what is wrong, position)`` of each damaged pruned range (``verify``).
+
+    A range must be well formed (``first <= last``, ``1 <= count <= last - first + 1``), lie
+    after the previous one, and hold no event: positions are never reused, so an event inside
+    a pruned range means the record is wrong.
+    """
+    faults: list[tuple[str, str, int]] = []
+    previous = 0
+    for key, value in txn.scan("meta", PRUNED_PREFIX, _END):
+        try:
+            found = _decode(key, value)
+        except StoreError as exc:
+            faults.append((f"meta key {key!r}", str(exc), 0))
+            continue
+        where = f"pruned range {found.first}-{found.last}"
+        if not (found.first <= found.last and 1 <= found.count <= found.last - found.first + 1):
+            faults.append((where, f"malformed (count {found.count})", found.first))
+        if found.first <= previous:
+            faults.append((where, f"overlaps the range ending at {previous}", found.first))
+        previous = found.last
+        stop = pack_u64(found.last + 1)
+        for key, ref in txn.scan("positions", pack_u64(found.first), stop):
+            if ref:
+                position = unpack_u64(key)
+                faults.append((where, f"position {position} in it holds an event", position))
+                break
+    return faults

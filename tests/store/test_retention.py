@@ -152,3 +152,18 @@ def test_pruned_ranges_cover_exactly_the_pruned_positions(
     assert pruned <= set(covered)
     assert not live & set(covered)
     assert all(a.last < b.first for a, b in itertools.pairwise(ranges))
+
+
+def test_verify_reports_a_damaged_pruned_range(tmp_path: Path) -> None:
+    from eventlog.storage.keys import pack_u64
+
+    with RunStore.open(tmp_path / "store") as store:
+        run = store.create_run(store.ensure_session(), provider="p", model="m")
+        store.append_events(run.id, [TextDelta("a"), TextDelta("b")])
+        assert store.verify() == []
+        # a range over position 2, which still holds an event
+        bogus = (b"pruned." + pack_u64(2), pack_u64(1) + pack_u64(1))
+        store.core.backend.write(lambda txn: txn.put("meta", *bogus))
+        problems = store.verify()
+        assert [(p.kind, p.position) for p in problems] == [("pruned_range", 1)]
+        assert "holds an event" in problems[0].detail
