@@ -61,6 +61,7 @@ ALL = (
     "adk_session",
     "viewer",
     "artifacts",
+    "prune",
 )
 
 #: the first PostgreSQL workload's number (their rows have a README section of their own)

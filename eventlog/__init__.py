@@ -81,6 +81,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ lo
         stream_id_for,
     )
     from eventlog.model.registry import event_type, register_upcaster
+    from eventlog.model.retention import PrunedRange, PruneReport
     from eventlog.model.state import RunState
     from eventlog.model.status import RunStatus
     from eventlog.model.tool_calls import ToolCallEntry, ToolCallPhase
@@ -131,6 +132,8 @@ __all__ = [
     "NestingTooDeepError",
     "PostgresConfig",
     "Problem",
+    "PruneReport",
+    "PrunedRange",
     "ProjectionError",
     "ProjectionReader",
     "ProjectionTimeoutError",
@@ -203,6 +206,7 @@ _LAZY_FROM: dict[str, tuple[str, ...]] = {
     ),
     "eventlog.model.limits": ("MAX_NESTING_DEPTH",),
     "eventlog.model.registry": ("event_type", "register_upcaster"),
+    "eventlog.model.retention": ("PrunedRange", "PruneReport"),
     "eventlog.model.state": ("RunState",),
     "eventlog.model.status": ("RunStatus",),
     "eventlog.model.tool_calls": ("ToolCallEntry", "ToolCallPhase"),

@@ -27,6 +27,7 @@ from eventlog.cli import (
     compact,
     inspect,
     otel,
+    retention,
     runs,
     sessions,
     stores,
@@ -124,6 +125,7 @@ stores.register(app)
 otel.register(app)
 compact.register(app)
 viewer.register(app)
+retention.register(app)
 
 
 def main() -> None:

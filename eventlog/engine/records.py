@@ -100,13 +100,18 @@ class Records:
         raw = txn.get("runs", run_id.bytes)
         return None if raw is None else RUN_RECORD.decode(raw, "run", run_id, "record")
 
-    def delete_run(self, txn: KVTxn, run_id: UUID) -> bool:
-        """Delete the run with its events, idempotency keys and views; True if it existed."""
+    def delete_run(
+        self, txn: KVTxn, run_id: UUID, removed: list[tuple[int, int]] | None = None
+    ) -> bool:
+        """Delete the run with its events, idempotency keys and views; True if it existed.
+
+        ``removed``: see :meth:`~eventlog.engine.stream_index.StreamIndex.delete_stream`.
+        """
         record = self.get_run(txn, run_id)
         if record is None:
             return False
         rid = run_id.bytes
-        self.index.delete_stream(txn, run_id)
+        self.index.delete_stream(txn, run_id, removed)
         if record.client_request_id is not None:
             txn.discard(
                 "client_requests", record.session_id.bytes + record.client_request_id.encode()

@@ -99,11 +99,14 @@ class StreamIndex:
         key = txn.last_key("positions")
         return 0 if key is None else unpack_u64(key)
 
-    def delete_stream(self, txn: KVTxn, stream_id: UUID) -> None:
+    def delete_stream(
+        self, txn: KVTxn, stream_id: UUID, removed: list[tuple[int, int]] | None = None
+    ) -> None:
         """Delete a stream's events, their positions, idempotency keys and its number.
 
         The log's highest position, if it belongs to this stream, becomes a tombstone so it is
-        never handed out again; so does the highest stream number.
+        never handed out again; so does the highest stream number. ``removed`` (retention)
+        receives ``(position, stored size)`` of every event deleted.
         """
         raw = txn.get("streams", stream_id.bytes)
         if raw is None:
@@ -113,6 +116,8 @@ class StreamIndex:
         highest = self.last_position(txn)
         for key, value in events:
             position = decode_event(stream_id, unpack_u64(key[8:]), value).position
+            if removed is not None:
+                removed.append((position, len(key) + len(value)))
             if position == highest:
                 txn.put("positions", pack_u64(position), b"")
             else:

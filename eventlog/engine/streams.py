@@ -124,8 +124,13 @@ class OtherStreams:
         for key, raw in txn.scan("stream_records", b""):
             yield STREAM_RECORD.decode(raw, "stream", UUID(bytes=key))
 
-    def delete_stream(self, txn: KVTxn, stream_id: UUID) -> bool:
-        """Delete a stream of another kind with its events and views (idempotent)."""
+    def delete_stream(
+        self, txn: KVTxn, stream_id: UUID, removed: list[tuple[int, int]] | None = None
+    ) -> bool:
+        """Delete a stream of another kind with its events and views (idempotent).
+
+        ``removed``: see :meth:`~eventlog.engine.stream_index.StreamIndex.delete_stream`.
+        """
         record = self.stream_record(txn, stream_id)
         if record is None:
             found = self.index.stream_kind(txn, stream_id)
@@ -133,7 +138,7 @@ class OtherStreams:
                 raise StreamNotFound(stream_id, found)
             return False
         number = self.index.stream_number(txn, stream_id)
-        self.index.delete_stream(txn, stream_id)
+        self.index.delete_stream(txn, stream_id, removed)
         if number is not None:
             txn.delete("stream_kinds", _kind_key(record.kind, number))
         self.projectors.hook(txn, "on_stream_deleted", record)

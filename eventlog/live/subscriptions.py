@@ -34,6 +34,7 @@ from uuid import UUID
 
 from eventlog.engine.appends import AppendRequest
 from eventlog.engine.core import Engine
+from eventlog.engine.retention import pruned_between
 from eventlog.errors import StoreClosedError, StoreError
 from eventlog.live.consumers import (
     Ack,
@@ -43,6 +44,7 @@ from eventlog.live.consumers import (
     put_consumer,
 )
 from eventlog.model.records import EventRecord
+from eventlog.model.retention import PrunedRange
 from eventlog.model.validation import check_seq, uuid_of
 from eventlog.storage.keys import pack_u64, unpack_u64
 from eventlog.storage.kv import KVBackend, KVTxn
@@ -180,6 +182,10 @@ class Subscription:
         self._buffer: list[EventRecord] = []
         self._next = 0
         self._batch_end = after
+        self._pending: list[PrunedRange] = []  # read, not yet crossed
+        self._crossed: list[PrunedRange] = []  # crossed: the caller can tell
+        self._fresh = 0  # how many of _crossed take_pruned() has not returned yet
+        self._seen: set[PrunedRange] = set()
         self._closed = False
         self._wakeup.live()  # watch other processes' commits before the first read
 
@@ -287,30 +293,62 @@ class Subscription:
         if self._ack_due():
             self.ack(self._handed)
 
+    @property
+    def pruned(self) -> list[PrunedRange]:
+        """The pruned ranges this subscription has read across, in position order.
+
+        A range is added before the first event after its start is delivered (or when the
+        subscription reads past it with nothing to deliver): events between the last one
+        delivered and the next were removed by ``store.prune``, not skipped.
+        """
+        return list(self._crossed)
+
+    def take_pruned(self) -> list[PrunedRange]:
+        """The ranges crossed since the last call (see :attr:`pruned`)."""
+        fresh = self._crossed[len(self._crossed) - self._fresh :] if self._fresh else []
+        self._fresh = 0
+        return fresh
+
+    def _cross(self, upto: int | None) -> None:
+        """Move the pending ranges starting at or below ``upto`` (None: all) to crossed."""
+        while self._pending and (upto is None or self._pending[0].first <= upto):
+            self._crossed.append(self._pending.pop(0))
+            self._fresh += 1
+
     # -- reading ---------------------------------------------------------------------------
     def _take(self) -> EventRecord | None:
         if self._next >= len(self._buffer):
             return None
         record = self._buffer[self._next]
         self._next += 1
+        self._cross(record.position)
         self._handed = self._batch_end if self._next == len(self._buffer) else record.position
         return record
 
+    def _read(self, txn: KVTxn) -> tuple[list[EventRecord], int, list[PrunedRange]]:
+        after = self._cursor
+        records, cursor = read_batch(self._engine, txn, after, self._limit, self._run, self._types)
+        return records, cursor, pruned_between(txn, after, cursor)
+
     def _poll(self) -> bool | None:
         """One short read: True = records buffered, None = read past filtered ones, False = idle."""
-        after, limit, run, types = self._cursor, self._limit, self._run, self._types
+        after = self._cursor
         try:
-            records, cursor = self._backend.read(
-                lambda txn: read_batch(self._engine, txn, after, limit, run, types)
-            )
+            records, cursor, ranges = self._backend.read(self._read)
         except StoreClosedError:
             if self._wakeup.closed:  # the store closed under a running iteration: it ends
                 return False
             raise
         if cursor <= after:
+            self._cross(None)  # idle: every range read is behind the position
             return False
         self._cursor = cursor
+        for found in ranges:
+            if found not in self._seen:  # a range longer than one read is read again
+                self._seen.add(found)
+                self._pending.append(found)
         if not records:
+            self._cross(None)
             self._handed = cursor  # nothing to deliver up to here
             return None
         self._buffer, self._next, self._batch_end = records, 0, cursor

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from os import PathLike
 from types import TracebackType
@@ -46,8 +46,9 @@ from eventlog.model.records import (
     SessionStats,
     StreamRecord,
 )
+from eventlog.model.retention import PruneReport
 from eventlog.model.state import RunState
-from eventlog.model.status import RunStatus
+from eventlog.model.status import TERMINAL_STATUSES, RunStatus
 from eventlog.model.tool_calls import ToolCallEntry
 from eventlog.storage.config import DEFAULT_MAP_SIZE, DEFAULT_MAX_MAP_SIZE, Durability
 from eventlog.storage.kv import KVTxn
@@ -304,6 +305,26 @@ class AsyncRunStore:
     async def delete_run(self, run_id: UUID | str) -> bool:
         """Delete the run with its events, indexes and views; True if it existed."""
         return await self._commit(self._plans.runs.delete_run(run_id))
+
+    async def prune(
+        self,
+        *,
+        older_than: timedelta | datetime | None = None,
+        statuses: Iterable[RunStatus | str] = TERMINAL_STATUSES,
+        keep_last_per_session: int | None = None,
+        kinds: Iterable[str] | None = None,
+        dry_run: bool = False,
+        progress: Callable[[int, int], None] | None = None,
+        batch_size: int = 100,
+    ) -> PruneReport:
+        """:meth:`RunStore.prune`: the selection in a reader thread, each batch one commit."""
+        job = self._plans.retention.job(
+            older_than, statuses, keep_last_per_session, kinds, dry_run, batch_size, progress
+        )
+        selection = await self._off_loop(self._read, job.select)
+        for plan in job.plans(selection):
+            job.done(await self._commit(plan))
+        return job.report
 
     async def list_runs(self, session_id: UUID | str) -> list[RunRecord]:
         """The session's runs in created order."""

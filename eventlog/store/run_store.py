@@ -11,7 +11,7 @@ committer, wake-up, live side). Nothing here touches lmdb directly.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from os import PathLike
 from types import TracebackType
 from typing import Any, TypeVar
@@ -34,8 +34,9 @@ from eventlog.model.records import (
     SessionStats,
     StreamRecord,
 )
+from eventlog.model.retention import PruneReport
 from eventlog.model.state import RunState
-from eventlog.model.status import RunStatus
+from eventlog.model.status import TERMINAL_STATUSES, RunStatus
 from eventlog.model.tool_calls import ToolCallEntry
 from eventlog.storage.config import DEFAULT_MAP_SIZE, DEFAULT_MAX_MAP_SIZE, Durability
 from eventlog.storage.kv import KVBackend
@@ -323,6 +324,48 @@ class RunStore:
         Positions of deleted events are never reused; log readers skip them.
         """
         return self._write(self._plans.runs.delete_run(run_id))
+
+    def prune(
+        self,
+        *,
+        older_than: timedelta | datetime | None = None,
+        statuses: Iterable[RunStatus | str] = TERMINAL_STATUSES,
+        keep_last_per_session: int | None = None,
+        kinds: Iterable[str] | None = None,
+        dry_run: bool = False,
+        progress: Callable[[int, int], None] | None = None,
+        batch_size: int = 100,
+    ) -> PruneReport:
+        """Remove the runs (and streams) a retention policy names, in atomic batches.
+
+        A run goes when its status is in ``statuses`` (terminal ones only), its last activity
+        is before ``older_than`` (a timedelta back from now, or an aware datetime; None: any
+        age), it is not among its session's ``keep_last_per_session`` newest runs and no fork
+        reads it. ``kinds`` (default: runs only) names what to prune: ``"run"`` and/or stream
+        kinds, whose streams go when idle since ``older_than``; a ``"langgraph.thread"``
+        keeps its latest checkpoint per namespace (and all it needs to resume) and loses
+        the older ones. Each batch of ``batch_size`` is one transaction that checks every
+        candidate again (a run appended to meanwhile stays); ``progress(done, total)`` is
+        called after each. Subscriptions crossing removed positions can tell
+        (:attr:`Subscription.pruned`). See docs/how-to/retention.md.
+
+        >>> from eventlog import RunStore
+        >>> store = RunStore.in_memory()
+        >>> run = store.create_run(store.ensure_session(), provider="p", model="m")
+        >>> _ = store.update_run_status(run.id, "completed")
+        >>> store.prune(dry_run=True).run_ids == [run.id]
+        True
+        >>> report = store.prune()
+        >>> (report.runs, store.get_run(run.id))
+        (1, None)
+        """
+        job = self._plans.retention.job(
+            older_than, statuses, keep_last_per_session, kinds, dry_run, batch_size, progress
+        )
+        selection = self._read(job.select)
+        for plan in job.plans(selection):
+            job.done(self._write(plan))
+        return job.report
 
     def list_runs(self, session_id: UUID | str) -> list[RunRecord]:
         """The session's runs in created order (``SessionNotFound`` for an unknown session)."""

@@ -62,6 +62,7 @@ from eventlog.testing.event_types import TypesContract
 from eventlog.testing.history import HistoryContract
 from eventlog.testing.listing import ListingContract
 from eventlog.testing.multi_stream import MultiStreamContract
+from eventlog.testing.retention import RetentionContract
 from eventlog.testing.streams import StreamsContract
 from eventlog.testing.subscriptions import SubscriptionsContract
 from eventlog.testing.views import ViewsContract
@@ -94,6 +95,7 @@ def sample_events(session_id: UUID) -> list[Event]:
 
 
 class StoreContract(
+    RetentionContract,
     ViewsContract,
     ListingContract,
     SubscriptionsContract,

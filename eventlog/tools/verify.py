@@ -15,6 +15,7 @@ import msgspec
 
 from eventlog.engine.core import Engine
 from eventlog.engine.projectors import ProjectionTxn, ScratchTx, is_async
+from eventlog.engine.retention import range_faults
 from eventlog.errors import EventLogError, InvalidTransition, StoreError
 from eventlog.model.events import RawEvent
 from eventlog.model.records import EventRecord
@@ -36,8 +37,9 @@ class Problem(msgspec.Struct, frozen=True):
     on an error), ``upcast_failed`` (a stored event of a registered type reads as raw data:
     an upcaster is missing or failed, or the payload does not fit the class),
     ``invalid_transition`` (a stored event moves a terminal run to another status, which an
-    append refuses: the views leave it out). An async projector's view is compared with a
-    replay up to its checkpoint.
+    append refuses: the views leave it out), ``pruned_range`` (the record of what ``prune``
+    removed is damaged: see :mod:`eventlog.engine.retention`). An async projector's view is
+    compared with a replay up to its checkpoint.
     """
 
     kind: str
@@ -269,4 +271,6 @@ def verify(engine: Engine, txn: KVTxn) -> list[Problem]:
     positions = _check_streams(engine, txn, problems)
     _check_positions(engine, txn, positions, problems)
     _check_views(engine, txn, problems)
+    for where, detail, position in range_faults(txn):  # the retention record
+        problems.append(Problem("pruned_range", where, detail, position=position))
     return problems

@@ -82,6 +82,11 @@ SWEEP: dict[str, list[tuple[list[str], str]]] = {
     ],
     "artifact": [(["{artifact}", "-o", "{artifact_file}"], "text")],
     "consumers": [([], "text"), (["--json"], "json")],
+    "prune": [
+        (["--dry-run"], "text"),
+        (["--dry-run", "--json"], "json"),
+        (["--dry-run", "--older-than", HOSTILE.replace("\x00", "")], "text"),
+    ],
     "migrate": [([], "text")],
     "copy": [(["--from", "{db}", "--to", "{copy}"], "text")],
     "compact": [([], "text"), (["--json"], "json")],
@@ -199,7 +204,7 @@ def test_hostile_text_never_reaches_the_terminal_raw(
             else:
                 changed = found - made.strings
             assert not changed, f"{where} changed stored text: {changed}"
-            if command not in {"verify", "stats", "consumers", "compact"}:
+            if command not in {"verify", "stats", "consumers", "compact", "prune"}:
                 assert found, f"{where} showed none of the stored text"
     # the text is shown (escaped), not dropped
     assert {"runs", "show", "events", "replay", "tail", "sessions", "messages"} <= seen_escaped

@@ -20,6 +20,7 @@ from eventlog.storage.kv import KVBackend
 from eventlog.store.plans.events import EventPlans
 from eventlog.store.plans.history import HistoryPlans
 from eventlog.store.plans.projections import ProjectionPlans, ProjectorStatus
+from eventlog.store.plans.retention import RetentionPlans
 from eventlog.store.plans.runs import RunPlans
 from eventlog.store.plans.sessions import SessionPlans
 from eventlog.store.plans.streams import StreamPlans
@@ -39,3 +40,4 @@ class Plans:
         self.projections = ProjectionPlans(backend, engine)
         self.tools = ToolPlans(backend, engine, self.projections)
         self.history = HistoryPlans(engine)
+        self.retention = RetentionPlans(engine)
