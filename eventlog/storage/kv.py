@@ -36,6 +36,7 @@ TABLES = (
     "consumers",
     "stream_records",
     "stream_kinds",
+    "forks",
 )
 
 

@@ -59,6 +59,7 @@ from eventlog.model.events import (
     UsageRecorded,
 )
 from eventlog.testing.event_types import TypesContract
+from eventlog.testing.forks import ForksContract
 from eventlog.testing.listing import ListingContract
 from eventlog.testing.multi_stream import MultiStreamContract
 from eventlog.testing.streams import StreamsContract
@@ -99,6 +100,7 @@ class StoreContract(
     StreamsContract,
     MultiStreamContract,
     TypesContract,
+    ForksContract,
 ):
     """The behaviour every backend shares. Subclass and implement :meth:`make_store`."""
 

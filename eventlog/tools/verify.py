@@ -14,6 +14,7 @@ from uuid import UUID
 import msgspec
 
 from eventlog.engine.core import Engine
+from eventlog.engine.lineage import fork_head
 from eventlog.engine.projectors import ProjectionTxn, ScratchTx, is_async
 from eventlog.errors import EventLogError, InvalidTransition, StoreError
 from eventlog.model.events import RawEvent
@@ -21,6 +22,7 @@ from eventlog.model.records import EventRecord
 from eventlog.storage.codec import decode_event, encode_raw_payload, why_raw
 from eventlog.storage.keys import unpack_u64
 from eventlog.storage.kv import KVTxn
+from eventlog.tools.lineage_check import check_lineage
 
 __all__ = ["Problem", "verify"]
 
@@ -36,8 +38,9 @@ class Problem(msgspec.Struct, frozen=True):
     on an error), ``upcast_failed`` (a stored event of a registered type reads as raw data:
     an upcaster is missing or failed, or the payload does not fit the class),
     ``invalid_transition`` (a stored event moves a terminal run to another status, which an
-    append refuses: the views leave it out). An async projector's view is compared with a
-    replay up to its checkpoint.
+    append refuses: the views leave it out), ``lineage`` (a fork whose parent is missing or
+    shorter than its fork seq, or a forks index that disagrees with the records). An async
+    projector's view is compared with a replay up to its checkpoint.
     """
 
     kind: str
@@ -58,7 +61,7 @@ def _check_streams(engine: Engine, txn: KVTxn, problems: list[Problem]) -> dict[
     for key, value in txn.scan("events", b""):
         number, seq = key[:8], unpack_u64(key[8:])
         if number != current:
-            current, expected = number, 1
+            current, expected = number, fork_head(txn, number) + 1
             owner = engine.index.stream_of(txn, number)
             if owner is None or all(
                 txn.get(table, owner.bytes) is None
@@ -269,4 +272,9 @@ def verify(engine: Engine, txn: KVTxn) -> list[Problem]:
     positions = _check_streams(engine, txn, problems)
     _check_positions(engine, txn, positions, problems)
     _check_views(engine, txn, problems)
+    check_lineage(
+        engine,
+        txn,
+        lambda where, sid, detail: problems.append(Problem("lineage", where, detail, sid)),
+    )
     return problems

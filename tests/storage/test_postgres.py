@@ -66,7 +66,8 @@ def test_a_new_schema_is_created_and_recorded(url: str, tmp_path: Path) -> None:
         assert store.path is not None
         assert "schema=" in store.path
     with admin() as conn:
-        assert pg_schema.applied_version(conn, schema_for(tmp_path / "store")) == 1
+        found = pg_schema.applied_version(conn, schema_for(tmp_path / "store"))
+    assert found == pg_schema.SCHEMA_VERSION
 
 
 def test_every_kv_table_is_created_by_a_migration(url: str, tmp_path: Path) -> None:
@@ -91,17 +92,18 @@ def test_create_false_refuses_a_missing_schema(url: str) -> None:
 def test_an_older_schema_needs_migrate(
     url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    RunStore.open(url).close()  # at migration 1
+    RunStore.open(url).close()  # at the latest migration
+    now = pg_schema.SCHEMA_VERSION
     step = pg_schema.Migration(
-        2, "an index for the test", ("CREATE INDEX t_idx ON {schema}.runs (v)",)
+        now + 1, "an index for the test", ("CREATE INDEX t_idx ON {schema}.runs (v)",)
     )
     monkeypatch.setattr(pg_schema, "MIGRATIONS", (*pg_schema.MIGRATIONS, step))
-    with pytest.raises(StoreError, match="at migration 1, this eventlog needs 2"):
+    with pytest.raises(StoreError, match=f"at migration {now}, this eventlog needs {now + 1}"):
         RunStore.open(url)
     with RunStore.open(url, migrate=True) as store:
         store.health_check()
     with admin() as conn:
-        assert pg_schema.applied_version(conn, schema_for(tmp_path / "store")) == 2
+        assert pg_schema.applied_version(conn, schema_for(tmp_path / "store")) == now + 1
 
 
 def test_a_newer_schema_is_refused(url: str, tmp_path: Path) -> None:
@@ -138,7 +140,7 @@ def test_concurrent_migrations_apply_once(tmp_path: Path) -> None:
         rows = conn.execute(
             sql.SQL("SELECT version FROM {}.eventlog_migrations").format(sql.Identifier(schema))
         ).fetchall()
-    assert rows == [(1,)]
+    assert rows == [(m.version,) for m in pg_schema.MIGRATIONS]
 
 
 def test_schemas_are_separate_stores(tmp_path: Path) -> None:

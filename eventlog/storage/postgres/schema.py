@@ -94,6 +94,7 @@ MIGRATIONS: tuple[Migration, ...] = (
             "INSERT INTO {schema}.eventlog_writer VALUES (1, '\\x00'::bytea)",
         ),
     ),
+    Migration(2, "the forks table (fork bases and each stream's forks)", _kv_tables(("forks",))),
 )
 #: The schema version this eventlog creates and expects: its latest migration.
 SCHEMA_VERSION = MIGRATIONS[-1].version

@@ -18,6 +18,7 @@ from __future__ import annotations
 from eventlog.engine.core import Engine
 from eventlog.storage.kv import KVBackend
 from eventlog.store.plans.events import EventPlans
+from eventlog.store.plans.forks import ForkPlans
 from eventlog.store.plans.projections import ProjectionPlans, ProjectorStatus
 from eventlog.store.plans.runs import RunPlans
 from eventlog.store.plans.sessions import SessionPlans
@@ -37,3 +38,4 @@ class Plans:
         self.streams = StreamPlans(engine)
         self.projections = ProjectionPlans(backend, engine)
         self.tools = ToolPlans(backend, engine, self.projections)
+        self.forks = ForkPlans(engine)
