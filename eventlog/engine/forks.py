@@ -18,7 +18,7 @@ from eventlog.engine.records import Records
 from eventlog.engine.stream_index import StreamIndex
 from eventlog.engine.streams import OtherStreams
 from eventlog.errors import ForkPointError, StreamKindError
-from eventlog.model.records import RunRecord, StreamRecord
+from eventlog.model.records import EventRecord, RunRecord, StreamRecord
 from eventlog.storage.kv import KVTxn
 
 __all__ = ["Forks"]
@@ -85,6 +85,22 @@ class Forks:
         self.streams.create_stream(txn, record)
         self._link(txn, base)
         return record
+
+    def link(self, txn: KVTxn, fork_id: UUID, parent_id: UUID, at_seq: int) -> None:
+        """Make the existing, empty stream ``fork_id`` a fork of ``parent_id`` (imports).
+
+        Its record was created without a base; the parent must hold ``at_seq`` events.
+        """
+        found = self.index.stream_kind(txn, parent_id)
+        base = self._base(txn, fork_id, parent_id, at_seq, "run" if found == "run" else "stream")
+        self._link(txn, base)
+
+    def own_events(self, txn: KVTxn, stream_id: UUID) -> list[EventRecord]:
+        """The events of any stream that are its own: a fork's without its shared prefix."""
+        number = self.index.check_stream(txn, stream_id, "any")
+        found = parent_of(txn, number)
+        after = 0 if found is None else found[1]
+        return self.reads.list_events(txn, stream_id, after_seq=after, kind="any")
 
     def list_forks(self, txn: KVTxn, stream_id: UUID) -> list[tuple[UUID, int]]:
         """``(fork id, fork seq)`` of the stream's direct forks (see ``lineage.forks_of``)."""

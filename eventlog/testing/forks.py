@@ -35,6 +35,11 @@ def _texts(records: list[EventRecord]) -> list[str]:
     return [r.event.delta for r in records if isinstance(r.event, TextDelta)]
 
 
+def _same(record: EventRecord) -> tuple[int, object, object, object]:
+    """What an import keeps of an event (positions are the target store's own)."""
+    return (record.seq, record.event, record.recorded_at, record.event_id)
+
+
 def _key(record: EventRecord) -> tuple[int, int, object]:
     return (record.seq, record.position, record.event)
 
@@ -186,6 +191,35 @@ class ForksContract:
         assert store.delete_stream(fork.id) is True
         assert store.delete_stream(sid) is True
         assert store.verify() == []
+
+    def test_export_and_import_keep_lineage(self, store: RunStore) -> None:
+        parent = self._parent(store, 3)
+        fork = store.fork_run(parent.id, 2)
+        store.append_event(fork.id, TextDelta("f3"), expected_seq=2)
+        quiet = store.fork_run(fork.id, 3)  # no events of its own
+        deep = store.fork_run(quiet.id, 2)
+        store.append_event(deep.id, TextDelta("d3"), expected_seq=2)
+        sid = uuid4()
+        store.create_stream(sid, kind=KIND)
+        store.append_to_stream(sid, [TextDelta("s1")], expected_seq=0)
+        sfork = store.fork_stream(sid, 1)
+        store.append_to_stream(sfork.id, [TextDelta("s2")], expected_seq=1)
+        everything = list(store.export_jsonl())
+        only_deep = list(store.export_jsonl([deep.id]))  # takes its ancestors along
+        for lines, runs in ((everything, (parent, fork, quiet, deep)), (only_deep, (deep,))):
+            with RunStore.in_memory() as copy:
+                copy.import_jsonl(lines, require_trailer=True)
+                for run in runs:
+                    assert list(map(_same, copy.list_events(run.id))) == list(
+                        map(_same, store.list_events(run.id))
+                    )
+                    assert copy.lineage(run.id) == store.lineage(run.id)
+                    assert copy.get_run(run.id) == store.get_run(run.id)
+                assert copy.verify() == []
+        with RunStore.in_memory() as copy:
+            copy.import_jsonl(everything)
+            assert _texts(copy.read_stream(sfork.id)) == ["s1", "s2"]
+            assert copy.list_stream_forks(sid) == store.list_stream_forks(sid)
 
     def test_forks_survive_a_reopen(self, store: RunStore, store_path: Path) -> None:
         if not self.persistent:

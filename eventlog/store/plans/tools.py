@@ -64,9 +64,30 @@ class ToolPlans:
     def export_jsonl(self, run_ids: Iterable[UUID | str] | None) -> Iterator[str]:
         """``export_jsonl``: the lines, read lazily in short snapshots (checks on first use)."""
         wanted = None if run_ids is None else [uuid_of(r, "run_id") for r in run_ids]
+        if wanted is not None:  # a fork reads its ancestors: they go with it
+            wanted = self.backend.read(partial(self._with_ancestors, wanted))
         sessions, runs, streams = self.backend.read(partial(self._records, wanted))
-        for line in export_lines(sessions, runs, self._events(wanted), streams):
+        forks = self.backend.read(partial(self._stream_forks, streams))
+        events = self._events(wanted)
+        for line in export_lines(sessions, runs, events, streams, stream_forks=forks):
             yield line.decode()
+
+    def _with_ancestors(self, wanted: list[UUID], txn: KVTxn) -> list[UUID]:
+        found = dict.fromkeys(wanted)
+        for sid in wanted:
+            if self.engine.index.stream_kind(txn, sid) is not None:
+                found.update(dict.fromkeys(p for p, _ in self.engine.forks.lineage(txn, sid)))
+        return list(found)
+
+    def _stream_forks(
+        self, streams: list[StreamRecord], txn: KVTxn
+    ) -> dict[UUID, tuple[UUID, int]]:
+        out: dict[UUID, tuple[UUID, int]] = {}
+        for st in streams:
+            links = self.engine.forks.lineage(txn, st.id)
+            if links:
+                out[st.id] = links[0]
+        return out
 
     def _records(self, wanted: list[UUID] | None, txn: KVTxn) -> _Records:
         engine = self.engine
@@ -113,7 +134,7 @@ class ToolPlans:
             events = [
                 e
                 for rid in wanted
-                for e in self.backend.read(partial(reads.list_events, run_id=rid, kind="any"))
+                for e in self.backend.read(partial(self.engine.forks.own_events, stream_id=rid))
             ]
             yield from sorted(events, key=lambda e: e.position)
             return
