@@ -78,12 +78,14 @@ def show(
 
     Example: eventlog show 3f2a
     """
+    from eventlog.cli.lineage import fork_lines
     from eventlog.tools.story import run_story
 
     with fail_cleanly(), open_store(db) as store:
         rid = resolve_run(store, run)
         record, state = store.get_run(rid), store.get_run_state(rid)
         story = run_story(store, rid)
+        lineage_lines, lineage_doc = fork_lines(store, rid)
     if record is None or state is None:
         die(f"run {run} not found")
     if json_out:
@@ -92,11 +94,14 @@ def show(
             "state": to_builtins(state),
             "summary": to_builtins(story.summary),
             "tree": to_builtins(story.tree),
+            **lineage_doc,
         }
         typer.echo(json.dumps(doc, indent=2))
         return
     out = table_console()
     _print_summary(out, story.summary)
+    for line in lineage_lines:
+        out.print(line)
     if not story.tree:
         out.print("no model calls yet")
         return

@@ -70,6 +70,8 @@ SWEEP: dict[str, list[tuple[list[str], str]]] = {
     "migrate": [([], "text")],
     "copy": [(["--from", "{db}", "--to", "{copy}"], "text")],
     "demo": [(["--db", "{demo}", "--runs", "4"], "text")],
+    "fork": [(["{run}", "--at-seq", "1"], "text"), (["{run}", "--at-seq", "1", "--json"], "json")],
+    "lineage": [(["{run}"], "text"), (["{run}", "--json"], "json")],
 }
 NO_DB = {"copy"}  # commands without --db
 WRITES_STORE = {"import", "demo"}  # their --db is in their invocation
@@ -164,7 +166,7 @@ def test_hostile_text_never_reaches_the_terminal_raw(
             else:
                 changed = found - made.strings
             assert not changed, f"{where} changed stored text: {changed}"
-            if command not in {"verify", "stats", "consumers"}:
+            if command not in {"verify", "stats", "consumers", "lineage"}:  # (ids only)
                 assert found, f"{where} showed none of the stored text"
     # the text is shown (escaped), not dropped
     assert {"runs", "show", "events", "replay", "tail", "sessions", "messages"} <= seen_escaped
