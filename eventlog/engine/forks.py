@@ -15,9 +15,9 @@ from eventlog.engine.lineage import ForkBase, forks_of, link_fork, parent_of
 from eventlog.engine.projectors import ProjectorSet
 from eventlog.engine.reads import EventReader
 from eventlog.engine.records import Records
-from eventlog.engine.stream_index import StreamIndex
+from eventlog.engine.stream_index import Accepts, StreamIndex
 from eventlog.engine.streams import OtherStreams
-from eventlog.errors import ForkPointError, StreamKindError
+from eventlog.errors import ForkPointError
 from eventlog.model.records import EventRecord, RunRecord, StreamRecord
 from eventlog.storage.kv import KVTxn
 
@@ -43,7 +43,8 @@ class Forks:
 
     def _base(self, txn: KVTxn, fork_id: UUID, parent_id: UUID, at_seq: int, kind: str) -> ForkBase:
         """The base of fork ``fork_id`` of ``parent_id`` at ``at_seq`` (``ForkPointError``)."""
-        number = self.index.check_stream(txn, parent_id, "run" if kind == "run" else "stream")
+        accepts: Accepts = "run" if kind == "run" else "session_or_stream"
+        number = self.index.check_stream(txn, parent_id, accepts)
         head = self.index.last_seq(txn, number)
         if not 0 <= at_seq <= head:
             raise ForkPointError(parent_id, at_seq, head, kind=kind)
@@ -75,13 +76,13 @@ class Forks:
     def fork_stream(
         self, txn: KVTxn, parent_id: UUID, at_seq: int, record: StreamRecord
     ) -> StreamRecord:
-        """Create stream ``record`` (of the parent's kind) as a fork of ``parent_id``."""
-        parent = self.streams.stream_record(txn, parent_id)
-        kind = "stream" if parent is None else parent.kind
-        base = self._base(txn, record.id, parent_id, at_seq, kind)
-        assert parent is not None  # _base checked that it is a stream of another kind
-        if record.kind != parent.kind:
-            raise StreamKindError(parent_id, record.kind, parent.kind)
+        """Create stream ``record`` as a fork of ``parent_id`` (a stream, or a session's).
+
+        The fork is a stream of another kind (``record.kind``: the caller's choice, by
+        default its parent's kind).
+        """
+        kind = self.index.stream_kind(txn, parent_id)
+        base = self._base(txn, record.id, parent_id, at_seq, kind or "stream")
         self.streams.create_stream(txn, record)
         self._link(txn, base)
         return record

@@ -13,7 +13,7 @@ from uuid import UUID
 from eventlog.engine.lineage import forks_of
 from eventlog.engine.projectors import ProjectorSet
 from eventlog.engine.stream_index import StreamIndex
-from eventlog.errors import AlreadyExistsError, RunHasForks, SessionNotFound
+from eventlog.errors import AlreadyExistsError, RunHasForks, SessionNotFound, StreamHasForks
 from eventlog.model.records import RunRecord, Session
 from eventlog.storage.codec import RUN_RECORD, SESSION
 from eventlog.storage.keys import MAX_KEY, prefix_end
@@ -57,6 +57,9 @@ class Records:
         session = self.get_session(txn, session_id)
         if session is None:
             return False
+        forks = forks_of(txn, session_id)  # streams forked from its messages
+        if forks:
+            raise StreamHasForks(session_id, [f for f, _ in forks], kind="session")
         # forks live in their parent's session and are created after it: newest stream first
         runs = self.session_run_ids(txn, session_id)
         numbers = {rid: self.index.stream_number(txn, rid) or b"" for rid in runs}

@@ -317,12 +317,13 @@ class AsyncRunStore:
         stream_id: UUID | str,
         at_seq: int,
         *,
+        kind: str | None = None,
         metadata: Mapping[str, object] | None = None,
         new_stream_id: UUID | str | None = None,
     ) -> StreamRecord:
         """A zero-copy fork of a stream; see :meth:`RunStore.fork_stream`."""
         return await self._commit(
-            self._plans.forks.fork_stream(stream_id, at_seq, metadata, new_stream_id)
+            self._plans.forks.fork_stream(stream_id, at_seq, kind, metadata, new_stream_id)
         )
 
     async def list_stream_forks(self, stream_id: UUID | str) -> list[Fork]:

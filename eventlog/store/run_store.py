@@ -340,12 +340,17 @@ class RunStore:
         stream_id: UUID | str,
         at_seq: int,
         *,
+        kind: str | None = None,
         metadata: Mapping[str, object] | None = None,
         new_stream_id: UUID | str | None = None,
     ) -> StreamRecord:
-        """A new stream of the same kind sharing ``stream_id``'s events ``1..at_seq``."""
+        """A new stream sharing ``stream_id``'s events ``1..at_seq`` (zero-copy).
+
+        ``stream_id`` is a stream of another kind or a session (its messages); the fork is a
+        stream of ``kind`` (default: the parent's kind; required for a session).
+        """
         return self._write(
-            self._plans.forks.fork_stream(stream_id, at_seq, metadata, new_stream_id)
+            self._plans.forks.fork_stream(stream_id, at_seq, kind, metadata, new_stream_id)
         )
 
     def list_stream_forks(self, stream_id: UUID | str) -> list[Fork]:

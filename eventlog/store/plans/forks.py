@@ -31,7 +31,7 @@ from uuid import UUID, uuid4
 
 from eventlog.engine.core import Engine
 from eventlog.errors import RunNotFound
-from eventlog.model.records import Fork, RunRecord, StreamRecord
+from eventlog.model.records import Fork, RunRecord, StreamRecord, check_kind
 from eventlog.model.status import RunStatus
 from eventlog.model.validation import check_fields, metadata, uuid_of
 from eventlog.storage.kv import KVTxn
@@ -96,30 +96,35 @@ class ForkPlans:
         self,
         stream_id: UUID | str,
         at_seq: int,
+        kind: str | None,
         meta: Mapping[str, object] | None,
         new_id: UUID | str | None,
     ) -> Callable[[KVTxn], StreamRecord]:
-        """``fork_stream``: a new stream of the parent's kind sharing its events."""
+        """``fork_stream``: a new stream sharing the parent's events (a stream or a session's).
+
+        ``kind`` defaults to the parent's kind (required when the parent is a session).
+        """
         pid = uuid_of(stream_id, "stream_id")
         at = check_fork_seq(at_seq)
         sid = uuid4() if new_id is None else uuid_of(new_id, "stream_id")
         given = None if meta is None else metadata(meta, "metadata")
+        wanted = None if kind is None else check_kind(kind)
         engine = self.engine
 
         def work(txn: KVTxn) -> StreamRecord:
             parent = engine.streams.stream_record(txn, pid)
-            kind = "" if parent is None else parent.kind
+            if wanted is None and parent is None:
+                engine.index.check_stream(txn, pid, "stream")  # StreamNotFound
+                raise TypeError(f"fork_stream of session {pid} needs kind= (e.g. 'myapp.branch')")
             now = datetime.now(UTC)
             record = StreamRecord(
                 sid,
-                kind,
+                wanted or (parent.kind if parent else ""),
                 (dict(parent.metadata) if parent else {}) if given is None else given,
                 now,
                 now,
             )
-            if parent is not None:
-                record = check_fields(record, "fork_stream")
-            return engine.forks.fork_stream(txn, pid, at, record)
+            return engine.forks.fork_stream(txn, pid, at, check_fields(record, "fork_stream"))
 
         return work
 
