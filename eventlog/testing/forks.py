@@ -66,7 +66,7 @@ class ForksContract:
             events=[TextDelta(f"p{i}") for i in range(1, n + 1)],
         )
 
-    def test_fork_shares_the_prefix_and_continues_after_it(self, store: RunStore) -> None:
+    def _shares_the_prefix(self, store: RunStore) -> None:
         parent = self._parent(store)
         fork = store.fork_run(parent.id, 3)
         assert (fork.parent_run_id, fork.fork_seq, fork.session_id) == (
@@ -98,7 +98,7 @@ class ForksContract:
         assert state is not None
         assert (state.event_count, state.last_seq) == (5, 5)
 
-    def test_forks_of_forks_and_lineage(self, store: RunStore) -> None:
+    def _forks_of_forks(self, store: RunStore) -> None:
         parent = self._parent(store, 4)
         first = store.fork_run(parent.id, 2, metadata={"who": "first"})
         store.append_events(first.id, [TextDelta("a3"), TextDelta("a4")], expected_seq=2)
@@ -123,8 +123,9 @@ class ForksContract:
         assert store.get_run(second.id) == listed[second.id]
         assert store.verify() == []
 
-    def test_fork_point_out_of_range_writes_nothing(self, store: RunStore) -> None:
+    def _fork_point_out_of_range(self, store: RunStore) -> None:
         parent = self._parent(store, 2)
+        runs = store.count_runs()
         for bad in (-1, 3):
             with pytest.raises(ForkPointError) as info:
                 store.fork_run(parent.id, bad)
@@ -134,10 +135,10 @@ class ForksContract:
             store.fork_run(uuid4(), 0)
         with pytest.raises(TypeError):
             store.fork_run(parent.id, "1")  # type: ignore[arg-type]
-        assert store.count_runs() == 1
+        assert store.count_runs() == runs
         assert store.list_forks(parent.id) == []
 
-    def test_fork_state_is_the_fold_of_its_events(self, store: RunStore) -> None:
+    def _state_is_the_fold(self, store: RunStore) -> None:
         session = store.create_session(title="fold")
         parent = store.create_run(
             session.id,
@@ -158,7 +159,7 @@ class ForksContract:
         assert {r.id: store.get_run_state(r.id) for r in (running, done)} == before
         assert store.verify() == []
 
-    def test_delete_refuses_a_parent_and_sessions_take_their_forks(self, store: RunStore) -> None:
+    def _deletes(self, store: RunStore) -> None:
         parent = self._parent(store, 3)
         fork = store.fork_run(parent.id, 2)
         grand = store.fork_run(fork.id, 1)
@@ -175,7 +176,7 @@ class ForksContract:
         assert [store.get_run(r.id) for r in (parent, fork, grand)] == [None, None, None]
         assert store.verify() == []
 
-    def test_streams_fork_too(self, store: RunStore) -> None:
+    def _streams_fork(self, store: RunStore) -> None:
         sid = uuid4()
         store.create_stream(sid, kind=KIND, metadata={"n": 1})
         store.append_to_stream(sid, [TextDelta("s1"), TextDelta("s2")], expected_seq=0)
@@ -191,6 +192,22 @@ class ForksContract:
         assert store.delete_stream(fork.id) is True
         assert store.delete_stream(sid) is True
         assert store.verify() == []
+
+    # each test runs on every backend, sync and async: fewer, broader tests keep setup cheap
+    def test_fork_shares_the_prefix_and_checks_the_fork_point(self, store: RunStore) -> None:
+        """A fork reads its parent's prefix and continues after it; bad seqs write nothing."""
+        self._shares_the_prefix(store)
+        self._fork_point_out_of_range(store)
+
+    def test_forks_of_forks_lineage_and_streams(self, store: RunStore) -> None:
+        """Forks of forks, lineage and the forks index, for runs and streams."""
+        self._forks_of_forks(store)
+        self._streams_fork(store)
+
+    def test_fork_state_and_deletes(self, store: RunStore) -> None:
+        """A fork's state is the fold of its events; a parent forks read is not deleted."""
+        self._state_is_the_fold(store)
+        self._deletes(store)
 
     def test_export_and_import_keep_lineage(self, store: RunStore) -> None:
         parent = self._parent(store, 3)
