@@ -35,6 +35,7 @@ __all__ = [
     "forks_of",
     "iter_fork_bases",
     "link_fork",
+    "mark_no_fork",
     "parent_of",
     "unlink_fork",
 ]
@@ -61,6 +62,11 @@ def link_fork(txn: KVTxn, number: bytes, fork_id: UUID, base: ForkBase) -> None:
     at = pack_u64(base.at_seq)
     txn.put("forks", _BASE + number, at + base.parent_number + base.parent_id.bytes + fork_id.bytes)
     txn.put("forks", _CHILD + base.parent_id.bytes + fork_id.bytes, at)
+
+
+def mark_no_fork(txn: KVTxn, number: bytes) -> None:
+    """Say that new stream ``number`` has no base (a write the backend may skip or buffer)."""
+    txn.discard("forks", _BASE + number)
 
 
 def unlink_fork(txn: KVTxn, number: bytes) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Literal
 from uuid import UUID
 
-from eventlog.engine.lineage import fork_head, unlink_fork
+from eventlog.engine.lineage import fork_head, mark_no_fork, unlink_fork
 from eventlog.errors import RunNotFound, SessionNotFound, StreamNotFound
 from eventlog.storage.codec import decode_event
 from eventlog.storage.keys import SEQ_END, pack_u64, prefix_end, unpack_u64
@@ -48,6 +48,9 @@ class StreamIndex:
         number = pack_u64(1 if last is None else unpack_u64(last) + 1)
         txn.put("streams", stream_id.bytes, number + _KIND[kind])
         txn.put("stream_ids", number, stream_id.bytes, append=True)
+        # a new stream is no fork (a fork is linked after this): said now, so that its first
+        # append's head read (``last_seq``) needs no round trip to a remote server to learn it
+        mark_no_fork(txn, number)
         return number
 
     def check_stream(self, txn: KVTxn, stream_id: UUID, kind: Accepts) -> bytes:
