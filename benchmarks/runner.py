@@ -62,6 +62,7 @@ ALL = (
     "viewer",
     "artifacts",
     "prune",
+    "fork",
 )
 
 #: the first PostgreSQL workload's number (their rows have a README section of their own)

@@ -24,6 +24,7 @@ __all__ = [
     "EventTooLargeError",
     "InvalidRecordError",
     "InvalidArtifactName",
+    "ForkPointError",
     "InvalidTransition",
     "NestingTooDeepError",
     "ProjectionError",
@@ -31,12 +32,14 @@ __all__ = [
     "ProjectorFailedError",
     "QueryError",
     "ReplayEditError",
+    "RunHasForks",
     "RunNotFound",
     "SessionNotFound",
     "StoreBusyError",
     "StoreClosedError",
     "StoreError",
     "StoreFullError",
+    "StreamHasForks",
     "StreamKindError",
     "StreamNotFound",
     "TelemetryExportError",
@@ -176,6 +179,55 @@ class InvalidTransition(EventLogError, ValueError):
             f"run {run_id}: cannot move from terminal status {current!r} to {requested!r}"
             f"{where}; a completed, failed or cancelled run is final - start a new run instead"
         )
+
+
+class ForkPointError(EventLogError, ValueError):
+    """A fork was asked at a seq the stream does not have (``0 <= at_seq <= head``).
+
+    >>> from uuid import UUID
+    >>> str(ForkPointError(UUID(int=1), 9, 4)).split(";")[0]
+    'cannot fork run 00000000-0000-0000-0000-000000000001 at seq 9: its events are 1..4'
+    """
+
+    def __init__(self, stream_id: UUID, at_seq: int, head: int, *, kind: str = "run") -> None:
+        self.stream_id = stream_id
+        self.at_seq = at_seq
+        self.head = head
+        what = "run" if kind == "run" else f"stream of kind {kind!r}"
+        super().__init__(
+            f"cannot fork {what} {stream_id} at seq {at_seq}: its events are 1..{head}; "
+            f"choose at_seq from 0 (an empty fork) to {head}; nothing was written"
+        )
+
+
+class StreamHasForks(EventLogError):
+    """A stream that forks still read (their shared prefix) cannot be deleted.
+
+    ``forks`` are the direct forks; delete them first (or the whole session, for runs).
+    """
+
+    def __init__(self, stream_id: UUID, forks: list[UUID], *, kind: str = "stream") -> None:
+        self.stream_id = stream_id
+        self.forks = forks
+        shown = ", ".join(str(f) for f in forks[:5]) + (" ..." if len(forks) > 5 else "")
+        super().__init__(
+            f"{kind} {stream_id} has {len(forks)} fork(s) that read its events ({shown}); "
+            "delete the forks first (delete_session deletes a session with its forks); "
+            "nothing was deleted"
+        )
+
+
+class RunHasForks(StreamHasForks):
+    """``delete_run`` of a run that forks still read: delete the forks first.
+
+    >>> from uuid import UUID
+    >>> str(RunHasForks(UUID(int=1), [UUID(int=2)])).split(" that")[0]
+    'run 00000000-0000-0000-0000-000000000001 has 1 fork(s)'
+    """
+
+    def __init__(self, run_id: UUID, forks: list[UUID]) -> None:
+        super().__init__(run_id, forks, kind="run")
+        self.run_id = run_id
 
 
 class StoreError(EventLogError):

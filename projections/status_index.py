@@ -61,12 +61,21 @@ _dec = msgspec.msgpack.Decoder(_Entry)
 _record_enc = msgspec.msgpack.Encoder(uuid_format="bytes")
 #: a listed record: the header of a 9-entry msgpack map, then its first 7 entries
 _OPEN = b"\x89"
+#: a listed fork: the header of an 11-entry map, then its first 9 entries
+_OPEN_FORK = b"\x8b"
 _STATUS, _UPDATED_AT = attrgetter("status"), attrgetter("updated_at")
 _STATUS_KEY, _UPDATED_KEY = _record_enc.encode("status"), _record_enc.encode("updated_at")
 
 
+class _ListedFork(_Listed):
+    """A fork's listed fields: a run's, and its parent and fork seq (an 11-entry map)."""
+
+    parent_run_id: UUID | None = None
+    fork_seq: int | None = None
+
+
 def _listed(run: RunRecord) -> bytes:
-    fields = _Listed(
+    head = (
         run.id,
         run.session_id,
         run.provider,
@@ -75,7 +84,10 @@ def _listed(run: RunRecord) -> bytes:
         run.client_request_id,
         run.created_at,
     )
-    return _OPEN + _record_enc.encode(fields)[1:]  # a fixmap of 7: its header is one byte
+    if run.parent_run_id is not None:  # a fork: its parent and fork seq too
+        fork = _ListedFork(*head, run.parent_run_id, run.fork_seq)
+        return _OPEN_FORK + _record_enc.encode(fork)[1:]
+    return _OPEN + _record_enc.encode(_Listed(*head))[1:]  # a fixmap of 7: a one-byte header
 
 
 def listed_page(listed: list[bytes], states: list[ListedState]) -> bytes | None:
@@ -85,7 +97,7 @@ def listed_page(listed: list[bytes], states: list[ListedState]) -> bytes | None:
     open map gets its two missing entries, so the whole page decodes in one call.
     """
     n = len(listed)
-    if len(states) != n or not all(map(bytes.startswith, listed, repeat(_OPEN))):
+    if len(states) != n or not all(v[:1] in (_OPEN, _OPEN_FORK) and v[1:] for v in listed):
         return None  # an index of version 1 (being rebuilt) has b"" there
     parts = zip(
         listed,

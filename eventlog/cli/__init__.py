@@ -26,6 +26,7 @@ from eventlog.cli import (
     artifacts,
     compact,
     inspect,
+    lineage,
     otel,
     retention,
     runs,
@@ -126,6 +127,7 @@ otel.register(app)
 compact.register(app)
 viewer.register(app)
 retention.register(app)
+lineage.register(app)
 
 
 def main() -> None:

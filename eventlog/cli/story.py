@@ -81,6 +81,7 @@ def show(
 
     Example: eventlog show 3f2a
     """
+    from eventlog.cli.lineage import fork_lines
     from eventlog.tools.story import run_story
 
     with fail_cleanly(), open_store(db) as store:
@@ -88,6 +89,7 @@ def show(
         record, state = store.get_run(rid), store.get_run_state(rid)
         story = run_story(store, rid)
         unresolved = store.unresolved_tool_calls(rid)
+        lineage_lines, lineage_doc = fork_lines(store, rid)
     if record is None or state is None:
         die(f"run {run} not found")
     if json_out:
@@ -97,6 +99,7 @@ def show(
             "summary": to_builtins(story.summary),
             "tree": to_builtins(story.tree),
             "unresolved_tool_calls": to_builtins(unresolved),
+            **lineage_doc,
         }
         typer.echo(json.dumps(doc, indent=2))
         return
@@ -113,6 +116,8 @@ def show(
                 f"    {safe(c.tool_name)}({_short(c.arguments, 60)})  [{safe(c.call_id)}] "
                 f"started seq {c.started_seq}{at}"
             )
+    for line in lineage_lines:
+        out.print(line)
     if not story.tree:
         out.print("no model calls yet")
         return

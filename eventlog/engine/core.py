@@ -19,6 +19,9 @@ parts, which do the work inside it (eventsourcing's ``method`` / ``_method(txn)`
 - ``projectors`` (:class:`~eventlog.engine.projectors.ProjectorSet`): everything derived from
   events - run state, status index, session listing, executions - the built-ins included; the
   engine names none of them;
+- ``forks`` (:class:`~eventlog.engine.forks.Forks`): forks of runs and streams (their
+  shared prefix, lineage; :func:`eventlog.engine.lineage.forks_of` says which forks read a
+  stream);
 - ``replayer`` (:class:`~eventlog.engine.rebuild.Replayer`): the records and the log fed to
   projectors in one pass (rebuilds, ``verify``).
 
@@ -31,6 +34,7 @@ from collections.abc import Callable, Sequence
 from uuid import UUID
 
 from eventlog.engine.appends import Appender
+from eventlog.engine.forks import Forks
 from eventlog.engine.projectors import ProjectionTxn, ProjectorMeta, ProjectorSet, is_async
 from eventlog.engine.protocols import ProjectionTx, Projector
 from eventlog.engine.reads import EventReader
@@ -69,6 +73,7 @@ class Engine:
         self.streams = OtherStreams(self.index, self.projectors)
         self.targets = StreamTargets(self.index, self.streams)
         self.appends = Appender(self.index, self.reads, self.projectors, self.targets)
+        self.forks = Forks(self.index, self.reads, self.records, self.streams, self.projectors)
         self.replayer = Replayer(self.reads, self.records, self.streams)
 
     # -- store format ----------------------------------------------------------------------

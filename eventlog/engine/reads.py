@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import TypeVar
 from uuid import UUID
 
+from eventlog.engine.lineage import fork_base, fork_pairs
 from eventlog.engine.stream_index import Accepts, StreamIndex
 from eventlog.errors import StoreError
 from eventlog.model.records import EventRecord
@@ -39,8 +40,21 @@ class EventReader:
         return decode_event(stream_id, seq, raw)
 
     def read_event(self, txn: KVTxn, run_id: UUID, seq: int) -> EventRecord:
-        """Event ``seq`` of stream ``run_id`` (``StoreError`` if it is missing)."""
-        return self.read_at(txn, run_id, self.index.event_key(txn, run_id, seq))
+        """Event ``seq`` of stream ``run_id`` (``StoreError`` if it is missing).
+
+        A fork's shared events are read from its parent (as the fork's events).
+        """
+        key = self.index.event_key(txn, run_id, seq)
+        raw = txn.get("events", key)
+        if raw is not None:
+            return decode_event(run_id, seq, raw)
+        if seq > 0:
+            base = fork_base(txn, key[:8])
+            if base is not None and seq <= base.at_seq:
+                found = fork_pairs(txn, base, seq - 1, seq, 1, False)
+                if found:
+                    return decode_event(run_id, seq, found[0][1])
+        return self.read_at(txn, run_id, key)
 
     def read_ref(self, txn: KVTxn, ref: bytes, ids: dict[bytes, UUID]) -> EventRecord:
         """The event a position entry points at (``ids`` caches stream numbers → ids)."""
@@ -72,8 +86,7 @@ class EventReader:
         The first ones in seq order, or with ``reverse`` the last ones, newest first. One
         :meth:`~eventlog.storage.kv.KVTxn.get_range` (one query on PostgreSQL).
         """
-        raw, pairs = self._range(txn, run_id, after_seq, to_seq, limit, reverse)
-        self.index.number_of(run_id, raw, kind)
+        pairs = self._pairs(txn, run_id, after_seq, to_seq, limit, reverse, kind)
         if not pairs:
             return []
         first, last = unpack_u64(pairs[0][0][8:]), unpack_u64(pairs[-1][0][8:])
@@ -85,6 +98,41 @@ class EventReader:
         found = decode_values(run_id, last, [v for _, v in reversed(pairs)])
         found.reverse()
         return found
+
+    def _pairs(
+        self,
+        txn: KVTxn,
+        stream_id: UUID,
+        after_seq: int,
+        to_seq: int | None,
+        limit: int | None,
+        reverse: bool,
+        kind: Accepts,
+    ) -> list[tuple[bytes, bytes]]:
+        """The stream's ``events`` items ``after_seq < seq <= to_seq``, a fork's prefix included.
+
+        One :meth:`~eventlog.storage.kv.KVTxn.get_range` reads the stream's own events; only
+        when they cannot be all of the answer (none, or not from ``after_seq + 1``) is its
+        fork base looked up (one more read) and the shared prefix read from the parent.
+        """
+        raw, pairs = self._range(txn, stream_id, after_seq, to_seq, limit, reverse)
+        number = self.index.number_of(stream_id, raw, kind)
+        if limit == 0 or (to_seq is not None and to_seq <= after_seq):
+            return pairs
+        if pairs:
+            lowest = pairs[-1][0] if reverse else pairs[0][0]
+            if unpack_u64(lowest[8:]) <= after_seq + 1:
+                return pairs
+            if reverse and limit is not None and len(pairs) >= limit:
+                return pairs
+        base = fork_base(txn, number)
+        if base is None or base.at_seq <= after_seq:
+            return pairs
+        if not reverse:
+            shared = fork_pairs(txn, base, after_seq, to_seq, limit, False)
+            return shared + pairs[: None if limit is None else limit - len(shared)]
+        want = None if limit is None else limit - len(pairs)
+        return pairs + fork_pairs(txn, base, after_seq, to_seq, want, True)
 
     def _range(
         self,
@@ -119,8 +167,7 @@ class EventReader:
         reverse: bool = False,
     ) -> list[tuple[int, str, V]]:
         """``(seq, stored type, payload as view)`` of any stream's events (see ``list_events``)."""
-        raw, pairs = self._range(txn, stream_id, after_seq, to_seq, limit, reverse)
-        self.index.number_of(stream_id, raw, "any")
+        pairs = self._pairs(txn, stream_id, after_seq, to_seq, limit, reverse, "any")
         return [decode_view(stream_id, unpack_u64(key[8:]), value, view) for key, value in pairs]
 
     def iter_log(self, txn: KVTxn, *, after_position: int = 0) -> Iterator[tuple[int, bytes]]:

@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from uuid import UUID
 
+from eventlog.engine.lineage import forks_of
 from eventlog.engine.projectors import ProjectorSet
 from eventlog.engine.stream_index import StreamIndex
-from eventlog.errors import AlreadyExistsError, SessionNotFound
+from eventlog.errors import AlreadyExistsError, RunHasForks, SessionNotFound, StreamHasForks
 from eventlog.model.records import RunRecord, Session
 from eventlog.storage.codec import RUN_RECORD, SESSION
 from eventlog.storage.keys import MAX_KEY, prefix_end
@@ -56,7 +57,13 @@ class Records:
         session = self.get_session(txn, session_id)
         if session is None:
             return False
-        for run_id in self.session_run_ids(txn, session_id):
+        forks = forks_of(txn, session_id)  # streams forked from its messages
+        if forks:
+            raise StreamHasForks(session_id, [f for f, _ in forks], kind="session")
+        # forks live in their parent's session and are created after it: newest stream first
+        runs = self.session_run_ids(txn, session_id)
+        numbers = {rid: self.index.stream_number(txn, rid) or b"" for rid in runs}
+        for run_id in sorted(runs, key=numbers.__getitem__, reverse=True):
             self.delete_run(txn, run_id)
         self.index.delete_stream(txn, session_id)
         self.projectors.hook(txn, "on_session_deleted", session)
@@ -106,10 +113,15 @@ class Records:
         """Delete the run with its events, idempotency keys and views; True if it existed.
 
         ``removed``: see :meth:`~eventlog.engine.stream_index.StreamIndex.delete_stream`.
+
+        ``RunHasForks`` when forks still read its events (delete them first).
         """
         record = self.get_run(txn, run_id)
         if record is None:
             return False
+        forks = forks_of(txn, run_id)
+        if forks:
+            raise RunHasForks(run_id, [f for f, _ in forks])
         rid = run_id.bytes
         self.index.delete_stream(txn, run_id, removed)
         if record.client_request_id is not None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Literal
 from uuid import UUID
 
+from eventlog.engine.lineage import fork_head, mark_no_fork, unlink_fork
 from eventlog.errors import RunNotFound, SessionNotFound, StreamNotFound
 from eventlog.storage.codec import decode_event
 from eventlog.storage.keys import SEQ_END, pack_u64, prefix_end, unpack_u64
@@ -47,6 +48,9 @@ class StreamIndex:
         number = pack_u64(1 if last is None else unpack_u64(last) + 1)
         txn.put("streams", stream_id.bytes, number + _KIND[kind])
         txn.put("stream_ids", number, stream_id.bytes, append=True)
+        # a new stream is no fork (a fork is linked after this): said now, so that its first
+        # append's head read (``last_seq``) needs no round trip to a remote server to learn it
+        mark_no_fork(txn, number)
         return number
 
     def check_stream(self, txn: KVTxn, stream_id: UUID, kind: Accepts) -> bytes:
@@ -88,7 +92,9 @@ class StreamIndex:
     def last_seq(self, txn: KVTxn, number: bytes) -> int:
         """The head of stream ``number``: the seq of its last event (0 when it has none)."""
         key = txn.last_key("events", number + SEQ_END)
-        return 0 if key is None or key[:8] != number else unpack_u64(key[8:])
+        if key is None or key[:8] != number:  # no events of its own: a fork's head is its base
+            return fork_head(txn, number)
+        return unpack_u64(key[8:])
 
     def last_position(self, txn: KVTxn) -> int:
         """The highest position ever assigned: the last key of ``positions``.
@@ -112,6 +118,7 @@ class StreamIndex:
         if raw is None:
             return
         number = raw[:8]
+        unlink_fork(txn, number)
         events = list(txn.scan("events", number + pack_u64(1), number + SEQ_END))
         highest = self.last_position(txn)
         for key, value in events:

@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from uuid import UUID
 
+from eventlog.engine.lineage import forks_of
 from eventlog.engine.projectors import ProjectorSet
 from eventlog.engine.stream_index import StreamIndex
-from eventlog.errors import AlreadyExistsError, StreamNotFound
+from eventlog.errors import AlreadyExistsError, StreamHasForks, StreamNotFound
 from eventlog.model.records import StreamRecord
 from eventlog.storage.codec import STREAM_RECORD, recorded_at_of
 from eventlog.storage.keys import pack_u64, prefix_end
@@ -137,6 +138,9 @@ class OtherStreams:
             if found is not None:
                 raise StreamNotFound(stream_id, found)
             return False
+        forks = forks_of(txn, stream_id)
+        if forks:
+            raise StreamHasForks(stream_id, [f for f, _ in forks], kind=f"stream {record.kind!r}")
         number = self.index.stream_number(txn, stream_id)
         self.index.delete_stream(txn, stream_id, removed)
         if number is not None:

@@ -34,6 +34,7 @@ import contextlib
 import functools
 import random
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any, cast
 from uuid import UUID
 
@@ -50,11 +51,12 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
+from eventlog.engine.lineage import forks_of
 from eventlog.errors import StreamNotFound, ThreadDeletedError
 from eventlog.integrations.keyspace import KeyspaceSnapshots
 from eventlog.integrations.stream_writes import acommit, append_plan, both_stores, commit
 from eventlog.model.events import AnyEvent
-from eventlog.model.records import stream_id_for
+from eventlog.model.records import StreamRecord, stream_id_for
 from eventlog.storage.kv import KVTxn
 from eventlog.store.async_run_store import AsyncRunStore
 from eventlog.store.run_store import RunStore
@@ -334,7 +336,13 @@ class EventLogSaver(BaseCheckpointSaver[str]):
             return True
 
         found = self._views.search(stream, ns, accept=accept, limit=limit, before=before_id)
-        return [self._tuple(item) for item in found]
+        # a copied thread's shared checkpoints name the source: the config names the thread
+        tid = (
+            None
+            if config is None
+            else _text(_configurable(config, "list")["thread_id"], "thread_id")
+        )
+        return [self._tuple(item, tid) for item in found]
 
     # -- writes through the store -----------------------------------------------------------
     def _plan(self, thread_id: str, events: Sequence[AnyEvent]) -> Callable[[KVTxn], object]:
@@ -484,8 +492,52 @@ class EventLogSaver(BaseCheckpointSaver[str]):
 
         def work(txn: KVTxn) -> object:
             ensure(txn)
-            append(txn)
+            append(txn)  # the tombstone clears the thread's views and refuses later writes
+            if forks_of(txn, stream):  # copies (zero-copy forks) still read its checkpoints
+                return False
             return delete(txn)
+
+        return work
+
+    def _drop_plan(self, thread_id: str) -> Callable[[KVTxn], object]:
+        """``prune(strategy="delete")``: the thread's stream deleted, or its views cleared.
+
+        While copies of it (zero-copy forks) read its checkpoints the stream is kept and
+        every checkpoint is removed from its views instead.
+        """
+        stream = _stream(thread_id)
+        delete = self._store.core.plans.streams.delete_stream(stream)
+        refs = self._views.refs(stream)
+        clear = self._plan(thread_id, [CheckpointsRemoved(refs, "prune")]) if refs else None
+
+        def work(txn: KVTxn) -> object:
+            if not forks_of(txn, stream):
+                return delete(txn)
+            return None if clear is None else clear(txn)
+
+        return work
+
+    def _fork_plan(self, source: str, target: str) -> Callable[[KVTxn], bool]:
+        """One transaction: ``target`` made a zero-copy fork of ``source`` at its head.
+
+        False (nothing written) when the target thread exists already: its checkpoints are
+        then copied in (:meth:`_copy_events`), as LangGraph's savers do.
+        """
+        source = _text(source, "source thread_id")
+        target = _text(target, "target thread_id")
+        src, dst = _stream(source), _stream(target)
+        engine = self._store.core.engine
+
+        def work(txn: KVTxn) -> bool:
+            if engine.index.stream_kind(txn, dst) is not None:
+                return False
+            number = engine.index.stream_number(txn, src)
+            if number is None:
+                return True  # nothing to copy
+            now = datetime.now(UTC)
+            record = StreamRecord(dst, THREAD_KIND, {"thread_id": target}, now, now)
+            engine.forks.fork_stream(txn, src, engine.index.last_seq(txn, number), record)
+            return True
 
         return work
 
@@ -501,10 +553,16 @@ class EventLogSaver(BaseCheckpointSaver[str]):
                 self._store.append_to_stream(stream, [event])
 
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
-        """Copy every checkpoint and pending write of one thread to another, in one append."""
-        events = self._copy_events(source_thread_id, target_thread_id)
-        if events:
-            self._append(target_thread_id, events)
+        """Copy every checkpoint and pending write of one thread to a new thread, zero-copy.
+
+        The target becomes a fork of the source's stream at its head: nothing is copied, its
+        reads of the shared checkpoints go to the source, and its own writes follow. A target
+        that exists already gets the source's checkpoints appended (copied) instead.
+        """
+        if not commit(self._store, self._fork_plan(source_thread_id, target_thread_id)):
+            events = self._copy_events(source_thread_id, target_thread_id)
+            if events:
+                self._append(target_thread_id, events)
 
     def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
         """Keep only the latest checkpoint per namespace (``"keep_latest"``), or none.
@@ -515,7 +573,7 @@ class EventLogSaver(BaseCheckpointSaver[str]):
         """
         for thread_id, event in self._removals(thread_ids, strategy):
             if event is None:
-                self._store.delete_stream(_stream(thread_id))
+                commit(self._store, self._drop_plan(thread_id))
             else:
                 self._append(thread_id, [event])
 
@@ -585,16 +643,18 @@ class EventLogSaver(BaseCheckpointSaver[str]):
                 await self._astore.append_to_stream(stream, [event])
 
     async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
-        """Async :meth:`copy_thread`."""
-        events = await asyncio.to_thread(self._copy_events, source_thread_id, target_thread_id)
-        if events:
-            await self._aappend(target_thread_id, events)
+        """Async :meth:`copy_thread` (zero-copy for a new target thread)."""
+        if not await acommit(self._astore, self._fork_plan(source_thread_id, target_thread_id)):
+            events = await asyncio.to_thread(self._copy_events, source_thread_id, target_thread_id)
+            if events:
+                await self._aappend(target_thread_id, events)
 
     async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
         """Async :meth:`prune`."""
         removals = await asyncio.to_thread(self._removals, thread_ids, strategy)
         for thread_id, event in removals:
             if event is None:
-                await self._astore.delete_stream(_stream(thread_id))
+                plan = await asyncio.to_thread(self._drop_plan, thread_id)
+                await acommit(self._astore, plan)
             else:
                 await self._aappend(thread_id, [event])

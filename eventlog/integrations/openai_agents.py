@@ -223,6 +223,8 @@ class EventLogSession:
             sid = stream_id_for(SESSION_KIND, session_id)
         #: The id of the eventlog session that holds this history (for ``list_messages``).
         self.store_session_id: UUID = sid
+        #: the stream read and written: the session's messages, or a branch's stream
+        self._active: UUID = sid
         self._store = store
         self._sync = store.sync if isinstance(store, AsyncRunStore) else store
         self._title = session_id if title is None else title
@@ -240,11 +242,13 @@ class EventLogSession:
         A missing session (a new one, or one deleted meanwhile) is created first, in the same
         transaction.
         """
-        store, sid = self._store, self.store_session_id
+        store, sid = self._store, self._active
         sessions = self._sync.core.plans.sessions
         meta = {"agents_session_id": self.session_id}
 
         def create(txn: KVTxn) -> object:  # built only when the session is missing
+            if sid != self.store_session_id:  # a branch is created by its fork
+                raise StreamNotFound(sid, None)
             return sessions.create_session(self._title, "openai-agents", meta, sid)(txn)
 
         plan = append_plan(self._sync, sid, events, create=create, expected_seq=expected_seq)
@@ -260,7 +264,7 @@ class EventLogSession:
         """
         try:
             return self._sync.read_stream_view(
-                self.store_session_id, _View, to_seq=to_seq, limit=limit, reverse=True
+                self._active, _View, to_seq=to_seq, limit=limit, reverse=True
             )
         except StreamNotFound:
             return []

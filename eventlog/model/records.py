@@ -23,6 +23,7 @@ __all__ = [
     "EventRecord",
     "Execution",
     "ExecutionStatus",
+    "Fork",
     "RunRecord",
     "Session",
     "SessionStats",
@@ -44,7 +45,11 @@ class Session(msgspec.Struct, frozen=True):
 
 
 class RunRecord(msgspec.Struct, frozen=True):
-    """A run: who runs it (provider/model), where (session) and its current status."""
+    """A run: who runs it (provider/model), where (session) and its current status.
+
+    A fork (``fork_run``) names the run it forks, ``parent_run_id``, and ``fork_seq``: its
+    events ``1..fork_seq`` are the parent's. Both are None for an ordinary run.
+    """
 
     id: UUID
     session_id: UUID
@@ -55,6 +60,19 @@ class RunRecord(msgspec.Struct, frozen=True):
     client_request_id: str | None
     created_at: datetime
     updated_at: datetime
+    parent_run_id: UUID | None = None
+    fork_seq: int | None = None
+
+
+class Fork(msgspec.Struct, frozen=True):
+    """One link of lineage: stream ``id`` forks ``parent_id`` at ``fork_seq``.
+
+    The fork's events ``1..fork_seq`` are the parent's (shared, not copied).
+    """
+
+    id: UUID
+    parent_id: UUID
+    fork_seq: int
 
 
 class StreamRecord(msgspec.Struct, frozen=True):

@@ -37,6 +37,7 @@ TABLES = (
     "stream_records",
     "stream_kinds",
     "blobs",
+    "forks",
 )
 
 

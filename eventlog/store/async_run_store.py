@@ -41,6 +41,7 @@ from eventlog.model.messages import Message
 from eventlog.model.records import (
     EventRecord,
     Execution,
+    Fork,
     RunRecord,
     Session,
     SessionStats,
@@ -325,6 +326,43 @@ class AsyncRunStore:
         for plan in job.plans(selection):
             job.done(await self._commit(plan))
         return job.report
+
+    async def fork_run(
+        self,
+        run_id: UUID | str,
+        at_seq: int,
+        *,
+        metadata: Mapping[str, object] | None = None,
+        new_run_id: UUID | str | None = None,
+    ) -> RunRecord:
+        """A zero-copy fork of the run at ``at_seq``; see :meth:`RunStore.fork_run`."""
+        return await self._commit(self._plans.forks.fork_run(run_id, at_seq, metadata, new_run_id))
+
+    async def list_forks(self, run_id: UUID | str) -> list[RunRecord]:
+        """The run's direct forks; see :meth:`RunStore.list_forks`."""
+        return await self._off_loop(self._read, self._plans.forks.list_forks(run_id))
+
+    async def lineage(self, run_id: UUID | str) -> list[Fork]:
+        """The run's ancestors up to the root; see :meth:`RunStore.lineage`."""
+        return await self._off_loop(self._read, self._plans.forks.lineage(run_id))
+
+    async def fork_stream(
+        self,
+        stream_id: UUID | str,
+        at_seq: int,
+        *,
+        kind: str | None = None,
+        metadata: Mapping[str, object] | None = None,
+        new_stream_id: UUID | str | None = None,
+    ) -> StreamRecord:
+        """A zero-copy fork of a stream; see :meth:`RunStore.fork_stream`."""
+        return await self._commit(
+            self._plans.forks.fork_stream(stream_id, at_seq, kind, metadata, new_stream_id)
+        )
+
+    async def list_stream_forks(self, stream_id: UUID | str) -> list[Fork]:
+        """Any stream's direct forks; see :meth:`RunStore.list_stream_forks`."""
+        return await self._off_loop(self._read, self._plans.forks.list_stream_forks(stream_id))
 
     async def list_runs(self, session_id: UUID | str) -> list[RunRecord]:
         """The session's runs in created order."""

@@ -29,6 +29,7 @@ from eventlog.model.messages import Message
 from eventlog.model.records import (
     EventRecord,
     Execution,
+    Fork,
     RunRecord,
     Session,
     SessionStats,
@@ -366,6 +367,54 @@ class RunStore:
         for plan in job.plans(selection):
             job.done(self._write(plan))
         return job.report
+
+    def fork_run(
+        self,
+        run_id: UUID | str,
+        at_seq: int,
+        *,
+        metadata: Mapping[str, object] | None = None,
+        new_run_id: UUID | str | None = None,
+    ) -> RunRecord:
+        """A new run in the same session whose events ``1..at_seq`` are ``run_id``'s.
+
+        Zero-copy: the shared events are read from the parent; the fork's own events continue
+        at ``at_seq + 1`` (its head is ``at_seq``, so ``expected_seq=at_seq`` appends after
+        it). Its state is the fold of its events. ``0 <= at_seq <= head``, else
+        ``ForkPointError``; ``metadata`` defaults to the parent's. See
+        :mod:`eventlog.store.plans.forks` for an example.
+        """
+        return self._write(self._plans.forks.fork_run(run_id, at_seq, metadata, new_run_id))
+
+    def list_forks(self, run_id: UUID | str) -> list[RunRecord]:
+        """The run's direct forks (from the forks index), in id order."""
+        return self._read(self._plans.forks.list_forks(run_id))
+
+    def lineage(self, run_id: UUID | str) -> list[Fork]:
+        """The run's (or stream's) ancestors up to the root: one link per fork, nearest first."""
+        return self._read(self._plans.forks.lineage(run_id))
+
+    def fork_stream(
+        self,
+        stream_id: UUID | str,
+        at_seq: int,
+        *,
+        kind: str | None = None,
+        metadata: Mapping[str, object] | None = None,
+        new_stream_id: UUID | str | None = None,
+    ) -> StreamRecord:
+        """A new stream sharing ``stream_id``'s events ``1..at_seq`` (zero-copy).
+
+        ``stream_id`` is a stream of another kind or a session (its messages); the fork is a
+        stream of ``kind`` (default: the parent's kind; required for a session).
+        """
+        return self._write(
+            self._plans.forks.fork_stream(stream_id, at_seq, kind, metadata, new_stream_id)
+        )
+
+    def list_stream_forks(self, stream_id: UUID | str) -> list[Fork]:
+        """Any stream's direct forks, as lineage links."""
+        return self._read(self._plans.forks.list_stream_forks(stream_id))
 
     def list_runs(self, session_id: UUID | str) -> list[RunRecord]:
         """The session's runs in created order (``SessionNotFound`` for an unknown session)."""

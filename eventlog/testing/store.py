@@ -59,6 +59,7 @@ from eventlog.model.events import (
     UsageRecorded,
 )
 from eventlog.testing.event_types import TypesContract
+from eventlog.testing.forks import ForksContract
 from eventlog.testing.history import HistoryContract
 from eventlog.testing.listing import ListingContract
 from eventlog.testing.multi_stream import MultiStreamContract
@@ -103,6 +104,7 @@ class StoreContract(
     MultiStreamContract,
     TypesContract,
     HistoryContract,
+    ForksContract,
 ):
     """The behaviour every backend shares. Subclass and implement :meth:`make_store`."""
 

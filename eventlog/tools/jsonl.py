@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -83,8 +83,13 @@ class SessionLine(msgspec.Struct, tag_field="kind", tag="session", forbid_unknow
     updated_at: datetime
 
 
-class RunLine(msgspec.Struct, tag_field="kind", tag="run", forbid_unknown_fields=True):
-    """A run record (``status`` and ``updated_at`` are recomputed from the events on import)."""
+class RunLine(
+    msgspec.Struct, tag_field="kind", tag="run", forbid_unknown_fields=True, omit_defaults=True
+):
+    """A run record (``status`` and ``updated_at`` are recomputed from the events on import).
+
+    A fork names its parent and fork seq (absent for an ordinary run).
+    """
 
     id: UUID
     session_id: UUID
@@ -95,16 +100,25 @@ class RunLine(msgspec.Struct, tag_field="kind", tag="run", forbid_unknown_fields
     client_request_id: str | None
     created_at: datetime
     updated_at: datetime
+    parent_run_id: UUID | None = None
+    fork_seq: int | None = None
 
 
-class StreamLine(msgspec.Struct, tag_field="kind", tag="stream", forbid_unknown_fields=True):
-    """A stream of another kind (``updated_at`` is recomputed from its events on import)."""
+class StreamLine(
+    msgspec.Struct, tag_field="kind", tag="stream", forbid_unknown_fields=True, omit_defaults=True
+):
+    """A stream of another kind (``updated_at`` is recomputed from its events on import).
+
+    A fork names its parent and fork seq (absent for an ordinary stream).
+    """
 
     id: UUID
     stream_kind: str
     metadata: dict[str, Any]
     created_at: datetime
     updated_at: datetime
+    parent_id: UUID | None = None
+    fork_seq: int | None = None
 
 
 class EventLine(msgspec.Struct, tag_field="kind", tag="event", forbid_unknown_fields=True):
@@ -228,10 +242,12 @@ def export_lines(
     *,
     trailer: bool = True,
     blobs: Callable[[], BlobChunks] | None = None,
+    stream_forks: Mapping[UUID, tuple[UUID, int]] | None = None,
 ) -> Iterator[bytes]:
     """Encode records and events as export lines (no trailing newline), then the trailer.
 
     ``blobs`` is called after the events: the artifacts' blob chunks, one ``blob`` line each.
+    ``stream_forks`` maps a forked stream's id to its parent's id and its fork seq.
     """
     digest = hashlib.sha256()
     counts = dict.fromkeys(_KINDS, 0)
@@ -261,10 +277,13 @@ def export_lines(
             r.client_request_id,
             r.created_at,
             r.updated_at,
+            r.parent_run_id,
+            r.fork_seq,
         )
         yield out("run", _encoder.encode(line))
     for st in streams:
-        line_st = StreamLine(st.id, st.kind, st.metadata, st.created_at, st.updated_at)
+        parent, at = (stream_forks or {}).get(st.id, (None, None))
+        line_st = StreamLine(st.id, st.kind, st.metadata, st.created_at, st.updated_at, parent, at)
         yield out("stream", _encoder.encode(line_st))
     for record in events:
         yield out("event", event_line(record))
@@ -445,6 +464,37 @@ def _decode_event(number: int, line: EventLine) -> AnyEvent:
     return event
 
 
+class _PendingForks:
+    """Imported forks not yet linked to their parents (whose events may come later)."""
+
+    def __init__(self, engine: Engine, txn: KVTxn) -> None:
+        self.engine = engine
+        self.txn = txn
+        self.pending: dict[UUID, tuple[int, UUID, int]] = {}
+
+    def add(self, number: int, fork: UUID, parent: UUID | None, at_seq: int | None) -> None:
+        if (parent is None) != (at_seq is None):
+            raise ImportFileError(number, "a fork needs both its parent and its fork_seq")
+        if parent is not None and at_seq is not None:
+            self.pending[fork] = (number, parent, at_seq)
+
+    def link(self, fork: UUID) -> None:
+        """Link ``fork`` (its pending ancestors first) if it is pending."""
+        found = self.pending.pop(fork, None)
+        if found is None:
+            return
+        number, parent, at_seq = found
+        self.link(parent)
+        try:
+            self.engine.forks.link(self.txn, fork, parent, at_seq)
+        except EventLogError as exc:
+            raise ImportFileError(number, f"fork {fork}: {exc}") from None
+
+    def link_all(self) -> None:
+        for fork in list(self.pending):
+            self.link(fork)
+
+
 def import_lines(
     engine: Engine,
     txn: KVTxn,
@@ -458,6 +508,8 @@ def import_lines(
     kinds: dict[UUID, StreamKind] = {}
     counts = {"session": 0, "run": 0, "stream": 0, "event": 0}
     blobs: dict[str, list[bytes]] = {}
+    # forks wait for their parents' events: linked before their own first event, or at the end
+    forks = _PendingForks(engine, txn)
     for number, line, event in parsed:
         try:
             if isinstance(line, BlobLine):
@@ -494,8 +546,11 @@ def import_lines(
                         line.client_request_id,
                         line.created_at,
                         line.created_at,
+                        line.parent_run_id,
+                        line.fork_seq,
                     ),
                 )
+                forks.add(number, line.id, line.parent_run_id, line.fork_seq)
                 kinds[line.id] = "run"
                 counts["run"] += 1
             elif isinstance(line, StreamLine):
@@ -504,6 +559,7 @@ def import_lines(
                 engine.streams.create_stream(
                     txn, StreamRecord(line.id, kind_name, line.metadata, created, created)
                 )
+                forks.add(number, line.id, line.parent_id, line.fork_seq)
                 kinds[line.id] = "stream"
                 counts["stream"] += 1
             elif isinstance(line, EventLine):
@@ -518,6 +574,7 @@ def import_lines(
                             "come before its events",
                             "run_id",
                         )
+                forks.link(line.run_id)
                 engine.appends.import_event(
                     txn, line.run_id, kind, line.seq, event, line.recorded_at, line.event_id
                 )
@@ -530,6 +587,7 @@ def import_lines(
             raise ImportFileError(number, str(exc)) from exc
         except (ValueError, TypeError) as exc:  # a value too big, or of the wrong type
             raise ImportFileError(number, str(exc)) from None
+    forks.link_all()
     for sha, chunks in blobs.items():
         digest = hashlib.sha256()
         for chunk in chunks:

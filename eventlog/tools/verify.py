@@ -14,6 +14,7 @@ from uuid import UUID
 import msgspec
 
 from eventlog.engine.core import Engine
+from eventlog.engine.lineage import fork_head
 from eventlog.engine.projectors import ProjectionTxn, ScratchTx, is_async
 from eventlog.engine.retention import range_faults
 from eventlog.errors import EventLogError, InvalidTransition, StoreError
@@ -22,6 +23,7 @@ from eventlog.model.records import EventRecord
 from eventlog.storage.codec import decode_event, encode_raw_payload, why_raw
 from eventlog.storage.keys import unpack_u64
 from eventlog.storage.kv import KVTxn
+from eventlog.tools.lineage_check import check_lineage
 
 __all__ = ["Problem", "verify"]
 
@@ -38,8 +40,9 @@ class Problem(msgspec.Struct, frozen=True):
     an upcaster is missing or failed, or the payload does not fit the class),
     ``invalid_transition`` (a stored event moves a terminal run to another status, which an
     append refuses: the views leave it out), ``pruned_range`` (the record of what ``prune``
-    removed is damaged: see :mod:`eventlog.engine.retention`). An async projector's view is
-    compared with a replay up to its checkpoint.
+    removed is damaged: see :mod:`eventlog.engine.retention`), ``lineage`` (a fork whose parent
+    is missing or shorter than its fork seq, or a forks index that disagrees with the records).
+    An async projector's view is compared with a replay up to its checkpoint.
     """
 
     kind: str
@@ -60,7 +63,7 @@ def _check_streams(engine: Engine, txn: KVTxn, problems: list[Problem]) -> dict[
     for key, value in txn.scan("events", b""):
         number, seq = key[:8], unpack_u64(key[8:])
         if number != current:
-            current, expected = number, 1
+            current, expected = number, fork_head(txn, number) + 1
             owner = engine.index.stream_of(txn, number)
             if owner is None or all(
                 txn.get(table, owner.bytes) is None
@@ -273,4 +276,9 @@ def verify(engine: Engine, txn: KVTxn) -> list[Problem]:
     _check_views(engine, txn, problems)
     for where, detail, position in range_faults(txn):  # the retention record
         problems.append(Problem("pruned_range", where, detail, position=position))
+    check_lineage(
+        engine,
+        txn,
+        lambda where, sid, detail: problems.append(Problem("lineage", where, detail, sid)),
+    )
     return problems

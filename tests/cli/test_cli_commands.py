@@ -78,6 +78,8 @@ FUTURE = RawEvent(
     "FutureEvent", 3, {"answer": 42, "nested": {"list": [1, "two", None]}, "note": "from v3"}
 )
 COMMANDS = {
+    "fork",
+    "lineage",
     "copy",
     "migrate",
     "runs",
@@ -418,6 +420,7 @@ def test_show_json_is_the_record_and_its_state(db: Path, run: UUID) -> None:
             "state": builtins(store.get_run_state(run)),
             "summary": builtins(run_summary(store, run)),
             "tree": builtins(tool_tree(store, run)),
+            "forks": [],  # the run's forks (none here)
         }
     assert js(ok("show", str(run)[:6], "--db", db, "--json")) == expected
     assert js(ok("show", str(run), "--db", db, "--json")) == expected

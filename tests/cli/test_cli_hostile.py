@@ -99,6 +99,8 @@ SWEEP: dict[str, list[tuple[list[str], str]]] = {
     # a server runs until interrupted: the sweep checks its help; the pages it serves are
     # swept for hostile text by tests/ui/test_viewer_http.py (the same hostile store)
     "ui": [(["--help"], "text")],
+    "fork": [(["{run}", "--at-seq", "1"], "text"), (["{run}", "--at-seq", "1", "--json"], "json")],
+    "lineage": [(["{run}"], "text"), (["{run}", "--json"], "json")],
 }
 NO_DB = {"copy"}  # commands without --db
 WRITES_STORE = {"import", "demo"}  # their --db is in their invocation
@@ -204,7 +206,7 @@ def test_hostile_text_never_reaches_the_terminal_raw(
             else:
                 changed = found - made.strings
             assert not changed, f"{where} changed stored text: {changed}"
-            if command not in {"verify", "stats", "consumers", "compact", "prune"}:
+            if command not in {"verify", "stats", "consumers", "compact", "prune", "lineage"}:
                 assert found, f"{where} showed none of the stored text"
     # the text is shown (escaped), not dropped
     assert {"runs", "show", "events", "replay", "tail", "sessions", "messages"} <= seen_escaped

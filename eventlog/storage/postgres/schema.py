@@ -95,6 +95,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         ),
     ),
     Migration(2, "the blobs table of artifacts", _kv_tables(("blobs",))),
+    Migration(3, "the forks table (fork bases and each stream's forks)", _kv_tables(("forks",))),
 )
 #: The schema version this eventlog creates and expects: its latest migration.
 SCHEMA_VERSION = MIGRATIONS[-1].version

@@ -18,6 +18,7 @@ from __future__ import annotations
 from eventlog.engine.core import Engine
 from eventlog.storage.kv import KVBackend
 from eventlog.store.plans.events import EventPlans
+from eventlog.store.plans.forks import ForkPlans
 from eventlog.store.plans.history import HistoryPlans
 from eventlog.store.plans.projections import ProjectionPlans, ProjectorStatus
 from eventlog.store.plans.retention import RetentionPlans
@@ -41,3 +42,4 @@ class Plans:
         self.tools = ToolPlans(backend, engine, self.projections)
         self.history = HistoryPlans(engine)
         self.retention = RetentionPlans(engine)
+        self.forks = ForkPlans(engine)

@@ -40,6 +40,8 @@ def run_with_status(engine: Engine, txn: KVTxn, rid: UUID) -> RunRecord | None:
         record.client_request_id,
         record.created_at,
         state.updated_at or record.updated_at,
+        record.parent_run_id,
+        record.fork_seq,
     )
 
 

@@ -81,6 +81,8 @@ class ToolPlans:
     def export_jsonl(self, run_ids: Iterable[UUID | str] | None) -> Iterator[str]:
         """``export_jsonl``: the lines, read lazily in short snapshots (checks on first use)."""
         wanted = None if run_ids is None else [uuid_of(r, "run_id") for r in run_ids]
+        if wanted is not None:  # a fork reads its ancestors: they go with it
+            wanted = self.backend.read(partial(self._with_ancestors, wanted))
         sessions, runs, streams = self.backend.read(partial(self._records, wanted))
         shas: dict[str, int] = {}  # the blobs of the artifacts exported, read after the events
 
@@ -91,7 +93,9 @@ class ToolPlans:
                 yield record
 
         blobs = partial(self._blobs, shas)
-        for line in export_lines(sessions, runs, events(), streams, blobs=blobs):
+        forks = self.backend.read(partial(self._stream_forks, streams))
+        lines = export_lines(sessions, runs, events(), streams, blobs=blobs, stream_forks=forks)
+        for line in lines:
             yield line.decode()
 
     def _blobs(self, shas: dict[str, int]) -> Iterator[tuple[str, int, bytes]]:
@@ -104,6 +108,23 @@ class ToolPlans:
                     yield sha, i, chunk
             except FileNotFoundError:
                 continue  # missing: verify() reports it
+
+    def _with_ancestors(self, wanted: list[UUID], txn: KVTxn) -> list[UUID]:
+        found = dict.fromkeys(wanted)
+        for sid in wanted:
+            if self.engine.index.stream_kind(txn, sid) is not None:
+                found.update(dict.fromkeys(p for p, _ in self.engine.forks.lineage(txn, sid)))
+        return list(found)
+
+    def _stream_forks(
+        self, streams: list[StreamRecord], txn: KVTxn
+    ) -> dict[UUID, tuple[UUID, int]]:
+        out: dict[UUID, tuple[UUID, int]] = {}
+        for st in streams:
+            links = self.engine.forks.lineage(txn, st.id)
+            if links:
+                out[st.id] = links[0]
+        return out
 
     def _records(self, wanted: list[UUID] | None, txn: KVTxn) -> _Records:
         engine = self.engine
@@ -150,7 +171,7 @@ class ToolPlans:
             events = [
                 e
                 for rid in wanted
-                for e in self.backend.read(partial(reads.list_events, run_id=rid, kind="any"))
+                for e in self.backend.read(partial(self.engine.forks.own_events, stream_id=rid))
             ]
             yield from sorted(events, key=lambda e: e.position)
             return
