@@ -17,7 +17,6 @@ import pytest
 from eventlog import RunStore
 from eventlog.model.events import RunCompleted, RunFailed, TextDelta
 from eventlog.model.records import RunRecord
-from eventlog.store.run_store import RunStore as _RunStore
 
 __all__ = ["RetentionContract", "snapshot_of"]
 
@@ -176,14 +175,11 @@ class RetentionContract:
             store.prune(**kwargs)  # type: ignore[arg-type]
         assert all(store.get_run(r.id) is not None for r in done)
 
-    @pytest.mark.skipif(
-        not hasattr(_RunStore, "fork_run"), reason="needs fork_run (the lineage work)"
-    )
     def test_prune_never_removes_a_prefix_a_fork_reads(self, store: RunStore) -> None:
         session = store.ensure_session()
         parent = store.create_run(session, provider="p", model="m")
         store.append_events(parent.id, [TextDelta("a"), TextDelta("b"), RunCompleted("stop", 1)])
-        fork = store.fork_run(parent.id, 2)  # type: ignore[attr-defined]
+        fork = store.fork_run(parent.id, 2)
         report = store.prune()
         assert parent.id not in report.run_ids
         assert report.kept_forked >= 1

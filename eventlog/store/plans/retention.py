@@ -26,6 +26,7 @@ from uuid import UUID
 
 from eventlog.engine.appends import AppendRequest
 from eventlog.engine.core import Engine
+from eventlog.engine.lineage import forks_of
 from eventlog.engine.projectors import ProjectionTxn, reader
 from eventlog.engine.retention import record_pruned
 from eventlog.model.records import RunRecord
@@ -72,13 +73,8 @@ class Selection:
 
 
 def _forks_reading(txn: KVTxn, stream_id: UUID) -> list[UUID]:
-    """The runs forked from ``stream_id`` that still read its prefix (they keep it).
-
-    Wired to the lineage index at merge: the fork work adds ``RunStore.fork_run`` and an
-    engine query answering this; until then no run has forks.
-    """
-    del txn, stream_id
-    return []
+    """The forks that still read ``stream_id``'s prefix (they keep it): the lineage index."""
+    return [fork_id for fork_id, _ in forks_of(txn, stream_id)]
 
 
 def _check_cutoff(older_than: object, now: datetime) -> datetime | None:
