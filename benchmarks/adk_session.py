@@ -1,4 +1,4 @@
-"""Workload 20: a Google ADK session service, ``EventLogSessionService`` against ADK's own
+"""Workload 23: a Google ADK session service, ``EventLogSessionService`` against ADK's own
 ``DatabaseSessionService`` on a SQLite file, at the same durability.
 
 ``python -m benchmarks.adk_session [--quick] [--json]``
@@ -260,7 +260,7 @@ def _rows(outputs: Mapping[str, PeerOutput], params: Params) -> list[Row]:
 
 
 WORKLOAD = Workload(
-    number=20,
+    number=23,
     key="adk_session",
     title="Google ADK sessions: EventLogSessionService vs ADK's DatabaseSessionService",
     peers=PEERS,

@@ -1,4 +1,4 @@
-"""Workload 20: artifact put and read (1 KB, 1 MB, 100 MB) against plain files.
+"""Workload 25: artifact put and read (1 KB, 1 MB, 100 MB) against plain files.
 
 ``python -m benchmarks.artifacts [--quick] [--json]``
 
@@ -157,7 +157,7 @@ def _rows(outputs: Mapping[str, PeerOutput], params: Params) -> list[Row]:
 
 
 WORKLOAD = Workload(
-    number=20,
+    number=25,
     key="artifacts",
     title="artifact put/read (1 KB, 1 MB, 100 MB) vs plain files with fsync",
     peers=("eventlog", "files"),

@@ -1,4 +1,4 @@
-"""Workload 20: ``eventlog compact`` on a store most of whose data was deleted (ms, bytes).
+"""Workload 21: ``eventlog compact`` on a store most of whose data was deleted (ms, bytes).
 
 ``python -m benchmarks.compact [--quick] [--json]``
 
@@ -127,7 +127,7 @@ def _rows(outputs: Mapping[str, PeerOutput], params: Params) -> list[Row]:
 
 
 WORKLOAD = Workload(
-    number=20,
+    number=21,
     key="compact",
     title="compact a store after deleting most of it",
     peers=("eventlog", "lmdb"),

@@ -1,4 +1,4 @@
-"""Workload 20: forking a run (zero-copy) against copying its prefix, and reading a fork.
+"""Workload 27: forking a run (zero-copy) against copying its prefix, and reading a fork.
 
 ``python -m benchmarks.fork [--quick] [--json]``
 
@@ -145,7 +145,7 @@ def _rows(outputs: Mapping[str, PeerOutput], params: Params) -> list[Row]:
 
 
 WORKLOAD = Workload(
-    number=20,
+    number=27,
     key="fork",
     title="fork a run vs copy its prefix; read a fork",
     peers=("eventlog",),

@@ -1,4 +1,4 @@
-"""Workload 21: prune terminal runs - the prune rate (runs/s and events/s), LMDB and PostgreSQL.
+"""Workload 26: prune terminal runs - the prune rate (runs/s and events/s), LMDB and PostgreSQL.
 
 ``python -m benchmarks.prune [--quick] [--json]``
 
@@ -118,7 +118,7 @@ def _rows(outputs: Mapping[str, PeerOutput], params: Params) -> list[Row]:
 
 
 WORKLOAD = Workload(
-    number=21,
+    number=26,
     key="prune",
     title="prune terminal runs (runs/s, events/s)",
     peers=("eventlog", "delete_run", "eventlog-pg", "delete_run-pg"),

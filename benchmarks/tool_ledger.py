@@ -1,4 +1,4 @@
-"""Workload 21: what the tool-effect ledger costs an append (events/s, with and without it).
+"""Workload 22: what the tool-effect ledger costs an append (events/s, with and without it).
 
 ``python -m benchmarks.tool_ledger [--quick] [--json]``
 
@@ -99,7 +99,7 @@ def _rows(outputs: Mapping[str, PeerOutput], params: Params) -> list[Row]:
 
 
 WORKLOAD = Workload(
-    number=21,
+    number=22,
     key="tool_ledger",
     title="the tool-effect ledger's cost per append",
     peers=("eventlog", "no_ledger"),

@@ -1,4 +1,4 @@
-"""Workload 20: the web viewer's server time (``eventlog ui``), against the library it calls.
+"""Workload 24: the web viewer's server time (``eventlog ui``), against the library it calls.
 
 ``python -m benchmarks.viewer [--quick] [--json]``
 
@@ -209,7 +209,7 @@ def _rows(outputs: Mapping[str, PeerOutput], params: Params) -> list[Row]:
 
 
 WORKLOAD = Workload(
-    number=20,
+    number=24,
     key="viewer",
     title="the web viewer: run page vs. its library calls; runs page at 1M vs. 10k runs",
     peers=("eventlog",),
