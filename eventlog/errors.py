@@ -17,8 +17,11 @@ __all__ = [
     "ConsumerNotFound",
     "CopyMismatchError",
     "CorruptRecordError",
+    "EmbeddingDimensionError",
+    "EmbeddingsUnavailableError",
     "EventLogError",
     "EventTooLargeError",
+    "InvalidVectorError",
     "InvalidTransition",
     "NestingTooDeepError",
     "ProjectionError",
@@ -310,3 +313,33 @@ class QueryError(EventLogError, ValueError):
         self.option = option
         self.value = value
         super().__init__(f"{option} {value!r} is not valid: {reason}")
+
+
+class InvalidVectorError(EventLogError, ValueError):
+    """An embedding vector is not usable: empty, not numbers, NaN, infinity or all zeros.
+
+    Nothing was written. Cosine similarity is undefined for the zero vector, so it is refused.
+    """
+
+
+class EmbeddingDimensionError(EventLogError, ValueError):
+    """A vector's length is not the store's embedding dimension; nothing was written."""
+
+    def __init__(self, got: int, dimension: int) -> None:
+        self.got = got
+        self.dimension = dimension
+        super().__init__(
+            f"the vector has {got} components but this store's embeddings have dimension "
+            f"{dimension} (set by its first upsert or set_dimension); give a vector of "
+            f"{dimension} floats, or use another store for another model"
+        )
+
+
+class EmbeddingsUnavailableError(EventLogError, ImportError):
+    """``store.embeddings`` needs numpy and usearch: the ``embeddings`` extra is missing."""
+
+    def __init__(self, missing: str) -> None:
+        super().__init__(
+            f"store.embeddings needs the 'embeddings' extra ({missing} is not installed): "
+            "pip install 'agent-eventlog[embeddings]'"
+        )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from eventlog.engine.protocols import Projector
+from projections.embeddings import EmbeddingsProjector
 from projections.executions import ExecutionsProjector
 from projections.langgraph_checkpoints import LangGraphCheckpointsProjector
 from projections.run_state import RunStateProjector
@@ -21,6 +22,7 @@ BUILTIN_PROJECTORS = (
     "session_listing",
     "executions",
     "langgraph",
+    "embeddings",
 )
 
 
@@ -37,6 +39,7 @@ def with_builtins(projectors: Sequence[Projector]) -> list[Projector]:
         SessionListingProjector(),
         ExecutionsProjector(),
         LangGraphCheckpointsProjector(),
+        EmbeddingsProjector(),
     ]
     assert tuple(p.name for p in builtins) == BUILTIN_PROJECTORS
     return [*builtins, *projectors]

@@ -41,6 +41,7 @@ from eventlog.storage.memory import MemoryBackend
 from eventlog.storage.opening import open_backend
 from eventlog.store.builtins import BUILTIN_PROJECTORS
 from eventlog.store.core import StoreCore
+from eventlog.store.embeddings import Embeddings
 from eventlog.store.plans import ProjectorStatus, StoreStats
 from eventlog.tools.jsonl import ImportSummary
 from eventlog.tools.verify import Problem
@@ -85,6 +86,7 @@ class RunStore:
         self._plans = core.plans
         self._write = core.committer.submit  # a write plan, committed with its neighbours
         self._read = backend.read  # a read plan, in one short read transaction
+        self._embeddings: Embeddings | None = None  # built on first use (numpy, usearch)
 
     # -- opening and closing ----------------------------------------------------------------
     @classmethod
@@ -155,6 +157,8 @@ class RunStore:
 
         Async projectors finish their current batch and stop; subscriptions end.
         """
+        if self._embeddings is not None:
+            self._embeddings.close()  # its derived index file, when it moved
         self._core.close()
 
     def __enter__(self) -> RunStore:
@@ -226,7 +230,11 @@ class RunStore:
         return self._read(plan)
 
     def delete_session(self, session_id: UUID | str) -> bool:
-        """Delete the session, its runs and its messages in one transaction (idempotent)."""
+        """Delete the session, its runs, messages and embeddings in one transaction.
+
+        Idempotent (False when it did not exist). Its embeddings are deleted as
+        ``EmbeddingDeleted`` events, as ``store.embeddings.delete_by_session`` does.
+        """
         return self._write(self._plans.sessions.delete_session(session_id))
 
     def append_message(self, session_id: UUID | str, message: Message) -> UUID:
@@ -603,7 +611,22 @@ class RunStore:
         keys that differ from a fresh replay (run state, status index, session listing,
         executions and your projectors), and stale projectors - each naming where.
         """
-        return self._read(self._plans.tools.verify())
+        problems: list[Problem] = self._read(self._plans.tools.verify())
+        if self._embeddings is not None or self._read(self._plans.embeddings.summary())[0]:
+            problems += self.embeddings.verify()
+        return problems
+
+    # -- embeddings -----------------------------------------------------------------------
+    @property
+    def embeddings(self) -> Embeddings:
+        """The store's embeddings: upsert, get, delete, cosine search (see :class:`Embeddings`).
+
+        Needs the ``embeddings`` extra (numpy, usearch); without it this raises
+        :class:`~eventlog.errors.EmbeddingsUnavailableError` naming it.
+        """
+        if self._embeddings is None:
+            self._embeddings = Embeddings(self._core)
+        return self._embeddings
 
     # -- projections ----------------------------------------------------------------------
     def projection(self, name: str) -> Any:

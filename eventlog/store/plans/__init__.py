@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from eventlog.engine.core import Engine
 from eventlog.storage.kv import KVBackend
+from eventlog.store.plans.embeddings import EmbeddingPlans
 from eventlog.store.plans.events import EventPlans
 from eventlog.store.plans.projections import ProjectionPlans, ProjectorStatus
 from eventlog.store.plans.runs import RunPlans
@@ -37,3 +38,6 @@ class Plans:
         self.streams = StreamPlans(engine)
         self.projections = ProjectionPlans(backend, engine)
         self.tools = ToolPlans(backend, engine, self.projections)
+        self.embeddings = EmbeddingPlans(engine)
+        # delete_session deletes the session's embeddings in the same transaction
+        self.sessions.cascades.append(self.embeddings.cascade)
