@@ -21,7 +21,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from eventlog.cli import admin, inspect, runs, sessions, stores, story
+from eventlog.cli import admin, embeddings, inspect, runs, sessions, stores, story
 
 __all__ = ["app", "main"]
 
@@ -109,6 +109,7 @@ inspect.register(app)
 sessions.register(app)
 admin.register(app)
 stores.register(app)
+embeddings.register(app)
 
 
 def main() -> None:

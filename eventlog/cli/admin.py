@@ -199,6 +199,8 @@ def stats(db: DbOption = DEFAULT_DB, json_out: JsonFlag = False) -> None:
             + "  ".join(f"{safe(k)} {v}" for k, v in result.streams_by_kind.items())
         )
     out.print(f"events     {result.events} (last position {result.last_position})")
+    if result.embedding_dimension is not None:
+        out.print(f"embeddings {result.embeddings} (dimension {result.embedding_dimension})")
     if is_postgres_url(db):
         out.print(f"disk       {result.file_bytes:,} bytes in PostgreSQL tables (with indexes)")
     else:

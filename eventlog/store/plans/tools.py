@@ -21,6 +21,7 @@ from eventlog.model.records import EventRecord, RunRecord, Session, StreamRecord
 from eventlog.model.status import RunStatus
 from eventlog.model.validation import uuid_of
 from eventlog.storage.kv import KVBackend, KVTxn
+from eventlog.store.plans.embeddings import view as embedding_view
 from eventlog.store.plans.projections import ProjectionPlans
 from eventlog.store.plans.records import run_with_status, session_with_activity
 from eventlog.tools.jsonl import ImportSummary, export_lines, import_lines, parse_lines
@@ -47,6 +48,9 @@ class StoreStats(msgspec.Struct):
     projectors: list[dict[str, Any]] = msgspec.field(default_factory=list)
     #: streams of other kinds (LangGraph threads, Agents SDK sessions, ...) by kind
     streams_by_kind: dict[str, int] = msgspec.field(default_factory=dict)
+    #: live embeddings and the store's embedding dimension (None until the first upsert)
+    embeddings: int = 0
+    embedding_dimension: int | None = None
 
 
 _Records = tuple[list[Session], list[RunRecord], list[StreamRecord]]
@@ -162,6 +166,8 @@ class ToolPlans:
                 events=events,
                 last_position=engine.index.last_position(txn),
                 streams_by_kind=dict(sorted(kinds.items())),
+                embeddings=embedding_view(txn).count(),
+                embedding_dimension=embedding_view(txn).dimension(),
             )
 
         stats = self.backend.read(work)
