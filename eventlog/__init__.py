@@ -29,9 +29,12 @@ from eventlog.errors import (
     ConsumerNotFound,
     CopyMismatchError,
     CorruptRecordError,
+    EmbeddingDimensionError,
+    EmbeddingsUnavailableError,
     EventLogError,
     EventTooLargeError,
     InvalidTransition,
+    InvalidVectorError,
     NestingTooDeepError,
     ProjectionError,
     ProjectionTimeoutError,
@@ -51,6 +54,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ lo
     from eventlog.live.consumers import Ack, ConsumerInfo
     from eventlog.live.subscriptions import Subscription
     from eventlog.model import registry
+    from eventlog.model.embeddings import EmbeddingHit, EmbeddingRecord
     from eventlog.model.events import RawEvent
     from eventlog.model.limits import MAX_NESTING_DEPTH
     from eventlog.model.messages import (
@@ -103,6 +107,10 @@ __all__ = [
     "CopyMismatchError",
     "CopyReport",
     "CorruptRecordError",
+    "EmbeddingDimensionError",
+    "EmbeddingHit",
+    "EmbeddingRecord",
+    "EmbeddingsUnavailableError",
     "EventLogError",
     "EventRecord",
     "EventTooLargeError",
@@ -113,6 +121,7 @@ __all__ = [
     "ImportSummary",
     "IncompleteExportError",
     "InvalidTransition",
+    "InvalidVectorError",
     "JsonPart",
     "Message",
     "NestingTooDeepError",
@@ -162,6 +171,7 @@ _LAZY_FROM: dict[str, tuple[str, ...]] = {
     "eventlog.live.consumers": ("Ack", "ConsumerInfo"),
     "eventlog.live.subscriptions": ("Subscription",),
     "eventlog.model": ("registry",),
+    "eventlog.model.embeddings": ("EmbeddingHit", "EmbeddingRecord"),
     "eventlog.model.events": ("RawEvent",),
     "eventlog.model.messages": (
         "AssistantMessage",
