@@ -96,7 +96,8 @@ class EmbeddingsContract:
         assert [h.id for h in hits] == expected
         for hit in hits:
             assert hit.score == pytest.approx(_cos(query, POINTS[hit.id]), abs=1e-5)
-            assert hit.text == f"text of {hit.id}" and hit.metadata == {"axis": len(hit.id)}
+            assert hit.text == f"text of {hit.id}"
+            assert hit.metadata == {"axis": len(hit.id)}
         assert [h.id for h in store.embeddings.search(query, k=2)] == expected[:2]
 
     def test_upsert_replaces_and_get_returns_it(self, store: RunStore) -> None:
@@ -104,7 +105,9 @@ class EmbeddingsContract:
         store.embeddings.upsert("x", [0.0, 0.5, 0.5], text="moved", metadata={"v": 2})
         got = store.embeddings.get("x")
         assert got is not None
-        assert got.vector == (0.0, 0.5, 0.5) and got.text == "moved" and got.metadata == {"v": 2}
+        assert got.vector == (0.0, 0.5, 0.5)
+        assert got.text == "moved"
+        assert got.metadata == {"v": 2}
         assert store.embeddings.count() == len(POINTS)
         assert store.embeddings.search([0.0, 1.0, 1.0], k=2)[1].id in {"x", "yz"}
         assert store.embeddings.get("nope") is None
@@ -127,7 +130,8 @@ class EmbeddingsContract:
         store.embeddings.upsert("s2", [0.0, 0.0, 1.0], session_id=sid, metadata={"axis": 1})
         in_session = store.embeddings.search([1.0, 0.0, 0.0], session_id=sid)
         assert [h.id for h in in_session] == ["s1", "s2"]
-        assert in_session[0].session_id == sid and in_session[0].run_id == run.id
+        assert in_session[0].session_id == sid
+        assert in_session[0].run_id == run.id
         by_meta = store.embeddings.search([1.0, 0.0, 0.0], metadata={"axis": 1})
         assert [h.id for h in by_meta] == ["x", "s2", "y", "z"]
         both = store.embeddings.search([1.0, 0.0, 0.0], session_id=sid, metadata={"axis": 1})
@@ -144,7 +148,8 @@ class EmbeddingsContract:
         store.embeddings.upsert("b1", [0, 0, 1], session_id=b)
         assert store.embeddings.delete_by_session(a) == 2
         assert store.embeddings.delete_by_session(a) == 0
-        assert store.embeddings.get("a1") is None and store.embeddings.get("b1") is not None
+        assert store.embeddings.get("a1") is None
+        assert store.embeddings.get("b1") is not None
         assert store.delete_session(b) is True
         assert store.embeddings.get("b1") is None
         assert store.embeddings.count() == len(POINTS)
@@ -166,7 +171,8 @@ class EmbeddingsContract:
             EmbeddingUpserted,
             EmbeddingDeleted,
         ]
-        assert [r.seq for r in log] == [1, 2, 3] and [r.position for r in log] == [1, 2, 3]
+        assert [r.seq for r in log] == [1, 2, 3]
+        assert [r.position for r in log] == [1, 2, 3]
         with store.subscribe(timeout=0) as sub:
             assert [r.position for r in sub] == [1, 2, 3]
 
@@ -180,7 +186,8 @@ class EmbeddingsContract:
         assert [(h.id, h.text) for h in other.embeddings.search(query, k=8)] == [
             (h.id, h.text) for h in store.embeddings.search(query, k=8)
         ]
-        assert other.embeddings.get("z") is None and other.verify() == []
+        assert other.embeddings.get("z") is None
+        assert other.verify() == []
 
     def test_survives_reopen(self, store: RunStore, store_path: Path) -> None:
         if not self.persistent:
@@ -203,7 +210,8 @@ class EmbeddingsContract:
                 store.embeddings.upsert_many([("good", [0.0, 1.0, 0.0]), ("bad", vector)])  # type: ignore[list-item]
             with pytest.raises(InvalidVectorError):
                 store.embeddings.search(vector)  # type: ignore[arg-type]
-        assert store.last_position() == before and store.embeddings.get("good") is None
+        assert store.last_position() == before
+        assert store.embeddings.get("good") is None
 
     def test_dimension_is_one_per_store(self, store: RunStore) -> None:
         store.embeddings.set_dimension(3)
@@ -217,7 +225,8 @@ class EmbeddingsContract:
             store.embeddings.upsert_many([("a", [1.0, 2.0, 3.0]), ("b", [1.0, 2.0])])
         with pytest.raises(EmbeddingDimensionError):
             store.embeddings.search([1.0, 2.0])
-        assert store.last_position() == before and store.embeddings.count() == 0
+        assert store.last_position() == before
+        assert store.embeddings.count() == 0
         store.embeddings.upsert("a", [1.0, 2.0, 3.0])
         assert store.embeddings.dimension() == 3
 
@@ -247,7 +256,8 @@ class EmbeddingsContract:
             await emb.upsert("c", [1.0, 1.0], text="both")
             assert await emb.delete("b") is True
             got = await emb.get("c")
-            assert got is not None and got.text == "both"
+            assert got is not None
+            assert got.text == "both"
             assert await emb.count() == 2
             assert await astore.verify() == []
             return [h.id for h in await emb.search([1.0, 0.2], k=5)]
