@@ -75,6 +75,9 @@ class EmbeddingSearch:
         self._lock = threading.Lock()
         self._exact: ExactIndex | None = None
         self._ann: AnnIndex | None = None
+        #: PostgreSQL: the pgvector index when the server has the extension (None: unknown)
+        self.pgvector: bool | None = None if getattr(backend, "remote", False) else False
+        self._pg: Any = None
         self._changes_since_save = 0
 
     # -- search ----------------------------------------------------------------------------
@@ -119,6 +122,9 @@ class EmbeddingSearch:
                     index.apply((index.position, dict.fromkeys(stale)))
                     continue
                 done = len(labels) < want or want >= len(index)
+                if done and len(labels) < min(want, len(index)):  # pgvector's 1000 cap
+                    index = self._exact_index(last)
+                    continue
                 if floor is not None:
                     done = done or (bool(hits) and hits[-1].score < floor)
                     hits = [h for h in hits if h.score >= floor]
@@ -126,17 +132,28 @@ class EmbeddingSearch:
                     return hits[:k]
                 want *= 4
 
-    def _index(self, dim: int, count: int, last: int) -> AnnIndex | ExactIndex:
+    def _index(self, dim: int, count: int, last: int) -> Any:
         """The index to search, caught up with the log at ``last`` (under the lock)."""
+        if self.pgvector is None:
+            from eventlog.storage.postgres import vectors
+
+            self.pgvector = vectors.available(self.backend)  # type: ignore[arg-type]
+        if self.pgvector:
+            if self._pg is None or self._pg.dimension != dim:
+                from eventlog.storage.postgres.vectors import PgVectorIndex
+
+                self._pg = PgVectorIndex(self.backend, dim)  # type: ignore[arg-type]
+            if self._pg.position < last:
+                np, backend, engine = self.np, self.backend, self.engine
+                self._pg.catch_up(lambda after: read_changes(np, backend, engine, after))
+            return self._pg
         if self.ann_capable and count >= self.exact_below:
             if self._ann is None or self._ann.dimension != dim:
                 self._ann = AnnIndex(self.np, self.usearch, self.directory, dim)
                 self._ann.load(last)
             index: AnnIndex | ExactIndex = self._ann
         else:
-            if self._exact is None:
-                self._exact = ExactIndex(self.np)
-            index = self._exact
+            index = self._exact_index(last)
         if index.position < last:
             changes = read_changes(self.np, self.backend, self.engine, index.position)
             index.apply(changes)
@@ -145,6 +162,16 @@ class EmbeddingSearch:
                 if self._changes_since_save >= self.save_every or index.saved_position == 0:
                     self._save()
         return index
+
+    def _exact_index(self, last: int) -> ExactIndex:
+        """The exact in-memory index, caught up with the log at ``last``."""
+        if self._exact is None:
+            self._exact = ExactIndex(self.np)
+        if self._exact.position < last:
+            self._exact.apply(
+                read_changes(self.np, self.backend, self.engine, self._exact.position)
+            )
+        return self._exact
 
     def _resolve(
         self, txn: KVTxn, query: Any, labels: list[int], wanted: dict[str, Any]
@@ -215,6 +242,16 @@ class EmbeddingSearch:
         """The index a search uses now, what it reflects and whether it is behind the log."""
         count, dim, last = self.backend.read(self.plans.summary())
         ann = self.ann_capable and count >= self.exact_below
+        if self.pgvector and self._pg is not None:
+            return IndexStatus(
+                count=count,
+                dimension=dim,
+                kind="pgvector",
+                position=self._pg.position,
+                last_position=last,
+                behind=max(0, last - self._pg.position) if count else 0,
+                file_position=None,
+            )
         with self._lock:
             index: AnnIndex | ExactIndex | None = self._ann if ann else self._exact
             file_position = None
@@ -242,7 +279,10 @@ class EmbeddingSearch:
         with self._lock:
             index = self._index(dim, count, last)
             _, expected = read_changes(self.np, self.backend, self.engine, 0)
-            if isinstance(index, AnnIndex):
+            if self._pg is not None and index is self._pg:
+                have = self._pg.labels()
+                where = f"pgvector table at position {index.position}"
+            elif isinstance(index, AnnIndex):
                 have = {int(x) for x in index.index.keys}
                 where = f"approximate index at position {index.position}"
             else:
