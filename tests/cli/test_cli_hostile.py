@@ -66,6 +66,7 @@ SWEEP: dict[str, list[tuple[list[str], str]]] = {
     "verify": [([], "text"), (["--json"], "json")],
     "rebuild": [([], "text")],
     "stats": [([], "text"), (["--json"], "json")],
+    "embeddings": [([], "text"), (["--json"], "json")],
     "consumers": [([], "text"), (["--json"], "json")],
     "migrate": [([], "text")],
     "copy": [(["--from", "{db}", "--to", "{copy}"], "text")],
@@ -164,7 +165,7 @@ def test_hostile_text_never_reaches_the_terminal_raw(
             else:
                 changed = found - made.strings
             assert not changed, f"{where} changed stored text: {changed}"
-            if command not in {"verify", "stats", "consumers"}:
+            if command not in {"verify", "stats", "consumers", "embeddings"}:
                 assert found, f"{where} showed none of the stored text"
     # the text is shown (escaped), not dropped
     assert {"runs", "show", "events", "replay", "tail", "sessions", "messages"} <= seen_escaped
