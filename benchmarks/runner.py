@@ -55,6 +55,7 @@ ALL = (
     "agents_session",
     "startup",
     "memory_scale",
+    "embeddings",
 )
 
 #: the first PostgreSQL workload's number (their rows have a README section of their own)
