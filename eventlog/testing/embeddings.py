@@ -100,7 +100,7 @@ class EmbeddingsContract:
             assert hit.metadata == {"axis": len(hit.id)}
         assert [h.id for h in store.embeddings.search(query, k=2)] == expected[:2]
 
-    def test_upsert_replaces_and_get_returns_it(self, store: RunStore) -> None:
+    def test_upsert_replaces_get_and_delete(self, store: RunStore) -> None:
         self.fill(store)
         store.embeddings.upsert("x", [0.0, 0.5, 0.5], text="moved", metadata={"v": 2})
         got = store.embeddings.get("x")
@@ -111,9 +111,6 @@ class EmbeddingsContract:
         assert store.embeddings.count() == len(POINTS)
         assert store.embeddings.search([0.0, 1.0, 1.0], k=2)[1].id in {"x", "yz"}
         assert store.embeddings.get("nope") is None
-
-    def test_delete(self, store: RunStore) -> None:
-        self.fill(store)
         assert store.embeddings.delete("x") is True
         assert store.embeddings.delete("x") is False
         assert store.embeddings.get("x") is None
@@ -140,6 +137,12 @@ class EmbeddingsContract:
         assert [h.id for h in good] == ["x", "s1", "xy", "xz"]
         assert all(h.score >= 0.7 for h in good)
         assert store.embeddings.search([1.0, 0.0, 0.0], metadata={"axis": 9}) == []
+        before = store.last_position()
+        with pytest.raises(SessionNotFound):
+            store.embeddings.upsert(
+                "e", [1.0, 0, 0], session_id="00000000-0000-0000-0000-000000000001"
+            )
+        assert store.last_position() == before
 
     def test_delete_by_session_and_delete_session_cascade(self, store: RunStore) -> None:
         self.fill(store)
@@ -155,15 +158,9 @@ class EmbeddingsContract:
         assert store.embeddings.count() == len(POINTS)
         assert store.verify() == []
 
-    def test_unknown_session_is_refused(self, store: RunStore) -> None:
-        with pytest.raises(SessionNotFound):
-            store.embeddings.upsert("e", [1.0], session_id="00000000-0000-0000-0000-000000000001")
-        assert store.last_position() == 0
-
-    # -- the log ---------------------------------------------------------------------------
-    def test_changes_are_events_in_the_log(self, store: RunStore) -> None:
-        store.embeddings.upsert("a", [1.0, 2.0])
-        store.embeddings.upsert("a", [2.0, 1.0])
+    def test_changes_are_events_exported_and_imported(self, store: RunStore) -> None:
+        store.embeddings.upsert("a", [1.0, 2.0, 0.0])
+        store.embeddings.upsert("a", [2.0, 1.0, 0.0])
         store.embeddings.delete("a")
         log = store.read_log()
         assert [type(r.event) for r in log] == [
@@ -176,7 +173,6 @@ class EmbeddingsContract:
         with store.subscribe(timeout=0) as sub:
             assert [r.position for r in sub] == [1, 2, 3]
 
-    def test_export_import_carries_embeddings(self, store: RunStore) -> None:
         self.fill(store)
         store.embeddings.delete("z")
         lines = list(store.export_jsonl())
@@ -200,7 +196,7 @@ class EmbeddingsContract:
             assert again.verify() == []
 
     # -- bad input writes nothing ----------------------------------------------------------
-    def test_bad_vectors_are_typed_errors(self, store: RunStore) -> None:
+    def test_hostile_inputs_are_typed_errors(self, store: RunStore) -> None:
         store.embeddings.upsert("ok", [1.0, 0.0, 0.0])
         before = store.last_position()
         for vector in BAD_VECTORS:
@@ -210,10 +206,22 @@ class EmbeddingsContract:
                 store.embeddings.upsert_many([("good", [0.0, 1.0, 0.0]), ("bad", vector)])  # type: ignore[list-item]
             with pytest.raises(InvalidVectorError):
                 store.embeddings.search(vector)  # type: ignore[arg-type]
+        for k in (0, -1, True, 1.5, 10_001, "3"):
+            with pytest.raises((ValueError, TypeError)):
+                store.embeddings.search([1.0, 0.0, 0.0], k=k)  # type: ignore[arg-type]
+        for min_score in (1.5, -2, "high", math.nan):
+            with pytest.raises((ValueError, TypeError)):
+                store.embeddings.search([1.0, 0.0, 0.0], min_score=min_score)  # type: ignore[arg-type]
+        for bad_id in ("", "x" * 257, 5, None):
+            with pytest.raises((ValueError, TypeError)):
+                store.embeddings.upsert(bad_id, [1.0, 0.0, 0.0])  # type: ignore[arg-type]
+
         assert store.last_position() == before
         assert store.embeddings.get("good") is None
 
     def test_dimension_is_one_per_store(self, store: RunStore) -> None:
+        assert store.embeddings.search([1.0, 2.0]) == []  # an empty store: no dimension yet
+        assert store.embeddings.dimension() is None
         store.embeddings.set_dimension(3)
         store.embeddings.set_dimension(3)  # the same again: nothing to do
         with pytest.raises(EmbeddingDimensionError, match="dimension 3"):
@@ -230,24 +238,6 @@ class EmbeddingsContract:
         store.embeddings.upsert("a", [1.0, 2.0, 3.0])
         assert store.embeddings.dimension() == 3
 
-    def test_bad_k_and_bad_ids(self, store: RunStore) -> None:
-        store.embeddings.upsert("a", [1.0])
-        for k in (0, -1, True, 1.5, 10_001, "3"):
-            with pytest.raises((ValueError, TypeError)):
-                store.embeddings.search([1.0], k=k)  # type: ignore[arg-type]
-        for min_score in (1.5, -2, "high", math.nan):
-            with pytest.raises((ValueError, TypeError)):
-                store.embeddings.search([1.0], min_score=min_score)  # type: ignore[arg-type]
-        for bad_id in ("", "x" * 257, 5, None):
-            with pytest.raises((ValueError, TypeError)):
-                store.embeddings.upsert(bad_id, [1.0])  # type: ignore[arg-type]
-        assert store.last_position() == 1
-
-    def test_empty_store_search(self, store: RunStore) -> None:
-        assert store.embeddings.search([1.0, 2.0]) == []
-        assert store.embeddings.dimension() is None
-
-    # -- async -----------------------------------------------------------------------------
     def test_async_facade(self, store: RunStore) -> None:
         async def main() -> list[str]:
             astore = AsyncRunStore(store)

@@ -1152,13 +1152,14 @@ def test_stats(db: Path) -> None:
         "session_listing",
         "executions",
         "langgraph",
+        "embeddings",
     ]
     lines = ok("stats", "--db", db).stdout.splitlines()
     assert lines[0].split() == ["store", str(db)]
     assert lines[1].split()[:2] == ["runs", "5"]
     assert lines[2].split() == ["sessions", "2"]
     assert lines[3].split()[:2] == ["events", str(expected["events"])]
-    assert sum(1 for line in lines if line.startswith("projector") and "ready" in line) == 5
+    assert sum(1 for line in lines if line.startswith("projector") and "ready" in line) == 6
 
 
 # -- consumers -------------------------------------------------------------------------------
