@@ -34,12 +34,7 @@ from eventlog.model.validation import check_fields, metadata, uuid_of
 from eventlog.storage.kv import KVTxn
 from projections.embeddings import EmbeddingsQuery
 
-__all__ = ["EmbeddingPlans", "EmbeddingUpsert"]
-
-#: one upsert's arguments: (id, vector, session_id, run_id, text, metadata)
-EmbeddingUpsert = tuple[
-    str, tuple[float, ...], UUID | None, UUID | None, str | None, dict[str, object]
-]
+__all__ = ["EmbeddingPlans", "upsert_events", "view"]
 
 
 def view(txn: KVTxn) -> EmbeddingsQuery:
