@@ -185,6 +185,11 @@ class PostgresBackend:
                 raise self._fail(what, cause) from cause
             raise
 
+    @property
+    def pool_size(self) -> int:
+        """The most connections this backend opens."""
+        return self._config.pool_size
+
     def run_sql(self, fn: Callable[[psycopg.Connection[Any]], T], what: str) -> T:
         """Run ``fn`` on a pooled connection (autocommit; driver errors become ``StoreError``).
 

@@ -38,7 +38,9 @@ def available(backend: PostgresBackend) -> bool:
             return installed.fetchone() is not None
         return True
 
-    if backend.readonly:
+    if (
+        backend.readonly or backend.pool_size < 2
+    ):  # a catch-up holds one connection, reads on another
         return False
     return backend.run_sql(probe, "pgvector check")
 
