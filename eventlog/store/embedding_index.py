@@ -22,6 +22,7 @@ import contextlib
 import os
 import re
 import threading
+import time
 from collections.abc import Iterable
 from typing import Any
 from uuid import UUID
@@ -132,10 +133,14 @@ class AnnIndex:
 
     kind = "approximate"
 
-    def __init__(self, np: Any, usearch: Any, directory: str | None, dimension: int) -> None:
+    def __init__(
+        self, np: Any, usearch: Any, directory: str | None, dimension: int, *, writable: bool
+    ) -> None:
         self.np = np
         self.usearch = usearch
         self.directory = directory
+        #: False on a read-only store: the file is read, never written
+        self.writable = writable
         self.dimension = dimension
         self.position = 0
         self.saved_position = 0
@@ -198,10 +203,10 @@ class AnnIndex:
 
     def save(self) -> str | None:
         """Write the index as ``embeddings.<position>.usearch`` (atomic); drop older files."""
-        if self.directory is None or self.position == self.saved_position:
+        if not self.writable or self.directory is None or self.position == self.saved_position:
             return None
         final = os.path.join(self.directory, f"embeddings.{self.position:016d}.usearch")
-        tmp = final + ".tmp"
+        tmp = f"{final}.{os.getpid()}.tmp"  # each process its own (two writers may save)
         self.index.save(tmp)
         fd = os.open(tmp, os.O_RDONLY)
         try:
@@ -218,11 +223,12 @@ class AnnIndex:
         for position, path in index_files(self.directory):
             if position != self.position:
                 _unlink(path)
+        _clean_temporaries(self.directory)
         return final
 
 
 def index_files(directory: str) -> list[tuple[int, str]]:
-    """The saved index files in ``directory``, newest checkpoint first (stray temps removed)."""
+    """The saved index files in ``directory``, newest checkpoint first."""
     found: list[tuple[int, str]] = []
     try:
         names = os.listdir(directory)
@@ -232,10 +238,19 @@ def index_files(directory: str) -> list[tuple[int, str]]:
         match = _FILE.fullmatch(name)
         if match:
             found.append((int(match.group(1)), os.path.join(directory, name)))
-        elif name.startswith("embeddings.") and name.endswith(".usearch.tmp"):
-            _unlink(os.path.join(directory, name))
     found.sort(reverse=True)
     return found
+
+
+def _clean_temporaries(directory: str, older_than: float = 600.0) -> None:
+    """Remove temporary index files a killed process left (older than ten minutes)."""
+    now = time.time()
+    for name in os.listdir(directory):
+        if name.startswith("embeddings.") and name.endswith(".tmp"):
+            path = os.path.join(directory, name)
+            with contextlib.suppress(OSError):
+                if now - os.path.getmtime(path) > older_than:
+                    os.remove(path)
 
 
 def _unlink(path: str) -> None:

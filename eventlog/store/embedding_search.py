@@ -70,7 +70,8 @@ class EmbeddingSearch:
         self.plans = plans
         local = backend.path is not None and not getattr(backend, "remote", False)
         self.ann_capable = local
-        self.directory = backend.path if local and not backend.readonly else None
+        self.directory = backend.path if local else None
+        self.writable = local and not backend.readonly
         self.np, self.usearch = load_modules(local)
         self._lock = threading.Lock()
         self._exact: ExactIndex | None = None
@@ -149,7 +150,9 @@ class EmbeddingSearch:
             return self._pg
         if self.ann_capable and count >= self.exact_below:
             if self._ann is None or self._ann.dimension != dim:
-                self._ann = AnnIndex(self.np, self.usearch, self.directory, dim)
+                self._ann = AnnIndex(
+                    self.np, self.usearch, self.directory, dim, writable=self.writable
+                )
                 self._ann.load(last)
             index: AnnIndex | ExactIndex = self._ann
         else:
@@ -226,7 +229,7 @@ class EmbeddingSearch:
 
     # -- the derived file, status, verify ---------------------------------------------------
     def _save(self) -> None:
-        if self._ann is not None and self.directory is not None:
+        if self._ann is not None and self.writable:
             self._ann.save()
             self._changes_since_save = 0
 
