@@ -14,7 +14,7 @@ usearch): without it ``store.embeddings`` raises
 >>> store.embeddings.upsert("a", [1.0, 0.0], session_id=sid, text="apples")
 >>> store.embeddings.upsert("b", [0.6, 0.8], metadata={"lang": "en"})
 >>> [(h.id, round(h.score, 2)) for h in store.embeddings.search([1.0, 0.1], k=2)]
-[('a', 0.99), ('b', 0.68)]
+[('a', 1.0), ('b', 0.68)]
 >>> [h.id for h in store.embeddings.search([1.0, 0.1], metadata={"lang": "en"})]
 ['b']
 >>> store.delete_session(sid), store.embeddings.get("a")
