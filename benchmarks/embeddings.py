@@ -8,7 +8,7 @@ Each peer loads the vectors in batches of 1,000, then answers the queries one at
 (top 10 by cosine similarity):
 
 - eventlog: ``store.embeddings.upsert_many`` on an LMDB store (``durability="fast"``, one
-  commit per batch), then ``store.embeddings.search`` - exact below 20k vectors, the
+  commit per batch), then ``store.embeddings.search`` - exact below 5k vectors, the
   approximate (usearch HNSW) index above, built by the first search (its time is reported);
 - numpy: brute force over the normalized matrix (``argpartition`` of one matrix product);
 - sqlite-vec: a ``vec0`` table (``float[384] distance_metric=cosine``) through apsw,

@@ -14,7 +14,7 @@ __all__ = ["register"]
 def embeddings(db: DbOption = DEFAULT_DB, json_out: JsonFlag = False) -> None:
     """Embeddings: count, dimension, search index kind and whether it is up to date.
 
-    An LMDB store of 20,000 embeddings or more searches an approximate index saved beside
+    An LMDB store of 5,000 embeddings or more searches an approximate index saved beside
     the store with the log position it reflects; a search catches it up from there. Smaller
     stores and the other backends search exactly (an index built in memory).
 

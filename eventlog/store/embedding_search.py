@@ -60,7 +60,7 @@ class EmbeddingSearch:
     """The derived indexes of one open store and the search over them."""
 
     #: below this many embeddings an LMDB store searches exactly (as fast, and exact)
-    exact_below = 20_000
+    exact_below = 5_000
     #: an approximate index that took this many changes since its file is saved again
     save_every = 50_000
 
