@@ -72,7 +72,7 @@ def test_exact_search_equals_brute_force(
     meta = None if tag is None else {"tag": tag}
     hits = store.embeddings.search(query, k=k, metadata=meta)
     expected = brute_force(model, query, k, tag)
-    assert [round(h.score, 5) for h in hits] == [round(s, 5) for _, s in expected]
+    assert [h.score for h in hits] == pytest.approx([s for _, s in expected], abs=1e-5)
     every = dict(brute_force(model, query, len(model), tag))
     for hit in hits:  # each hit is a live, matching embedding with its own score
         assert hit.score == pytest.approx(every[hit.id], abs=1e-5)
@@ -131,7 +131,7 @@ def _consistent(path: Path) -> None:
         records = [store.embeddings.get(f"e{i}") for i in range(150)]
         model = {r.id: (list(r.vector), 0) for r in records if r is not None}
         expected = brute_force(model, query, 5)
-        assert [round(h.score, 4) for h in approx] == [round(s, 4) for _, s in expected]
+        assert [h.score for h in approx] == pytest.approx([s for _, s in expected], abs=1e-5)
 
 
 def test_sigkill_during_upsert_batches_leaves_a_consistent_index(tmp_path: Path) -> None:
