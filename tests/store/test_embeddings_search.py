@@ -53,7 +53,7 @@ def brute_force(
     return scored[:k]
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(ops=_ops, query=_vector, k=st.integers(1, 9), tag=st.sampled_from([None, 0, 1]))
 def test_exact_search_equals_brute_force(
     ops: list[tuple[str, str, list[float], int]], query: list[float], k: int, tag: int | None
@@ -86,14 +86,14 @@ def _random_vectors(n: int, dim: int, seed: int) -> list[list[float]]:
 
 
 def test_approximate_recall_at_10(tmp_path: Path) -> None:
-    vectors = _random_vectors(3000, 32, seed=7)
+    vectors = _random_vectors(2000, 32, seed=7)
     queries = _random_vectors(30, 32, seed=8)
     with RunStore.open(tmp_path / "store", durability="fast") as store:
         store.embeddings.upsert_many([(f"v{i}", v) for i, v in enumerate(vectors)])
         engine = store.embeddings.search_engine
         exact = [[h.id for h in store.embeddings.search(q, k=10)] for q in queries]
         assert store.embeddings.status()["kind"] == "exact"
-        engine.exact_below = 1000
+        engine.exact_below = 500
         approx = [[h.id for h in store.embeddings.search(q, k=10)] for q in queries]
         assert store.embeddings.status()["kind"] == "approximate"
     found = sum(len(set(a) & set(e)) for a, e in zip(approx, exact, strict=True))
