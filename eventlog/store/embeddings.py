@@ -43,7 +43,8 @@ class Embeddings:
     """The store's embeddings (``store.embeddings``); every method is one transaction."""
 
     def __init__(self, core: StoreCore) -> None:
-        self._plans = core.plans.embeddings
+        #: the plans of the embedding operations (shared with the async facade)
+        self.plans = self._plans = core.plans.embeddings
         self._write: Callable[[Callable[[KVTxn], Any]], Any] = core.committer.submit
         self._read = core.backend.read
         #: the derived indexes and the search over them
@@ -155,7 +156,7 @@ class AsyncEmbeddings:
         off_loop: Callable[..., Awaitable[Any]],
     ) -> None:
         self._sync = sync
-        self._plans = sync._plans
+        self._plans = sync.plans
         self._commit = commit
         self._off_loop = off_loop
 
