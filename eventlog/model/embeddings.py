@@ -61,7 +61,6 @@ CONFIG_STREAM = stream_id_for(CONFIG_KIND, "config")
 MAX_DIMENSION = 16384
 #: The longest embedding id accepted, in characters.
 MAX_ID_LENGTH = 256
-_FLOAT32_MAX = 3.4028234663852886e38
 
 
 @event_type("EmbeddingUpserted")
@@ -134,7 +133,9 @@ def check_vector(vector: object, dimension: int | None = None) -> tuple[float, .
     if isinstance(vector, str | bytes | bytearray | memoryview) or not hasattr(vector, "__len__"):
         raise InvalidVectorError(f"a vector must be a sequence of floats, got {vector!r:.80}")
     try:
-        values = tuple(float(x) for x in vector)  # type: ignore[attr-defined]
+        # a numpy array's tolist() makes Python floats at C speed; map(float) checks each
+        items: Any = vector.tolist() if hasattr(vector, "tolist") else vector
+        values = tuple(map(float, items))
     except (TypeError, ValueError):
         raise InvalidVectorError(
             f"a vector must be a sequence of real numbers, got {vector!r:.80}"
@@ -147,20 +148,23 @@ def check_vector(vector: object, dimension: int | None = None) -> tuple[float, .
         )
     if dimension is not None and len(values) != dimension:
         raise EmbeddingDimensionError(len(values), dimension)
-    if not all(math.isfinite(x) for x in values):
-        bad = next(i for i, x in enumerate(values) if not math.isfinite(x))
+    if not math.isfinite(sum(values)):  # NaN and infinity reach the sum (or it overflows)
+        bad = next((i for i, x in enumerate(values) if not math.isfinite(x)), None)
+        if bad is not None:
+            raise InvalidVectorError(
+                f"component {bad} of the vector is {values[bad]}: NaN and infinity are not "
+                "accepted; give finite numbers"
+            )
+    try:
+        stored = struct.unpack(f"<{len(values)}f", pack_vector(values))
+    except OverflowError:
         raise InvalidVectorError(
-            f"component {bad} of the vector is {values[bad]}: NaN and infinity are not "
-            "accepted; give finite numbers"
-        )
-    if not any(values):
+            "a component of the vector is too large for float32 (above 3.4e38): scale it down"
+        ) from None
+    if not any(stored):  # what is stored: float32 (1e-50 is 0 there)
         raise InvalidVectorError(
             "the zero vector has no direction (cosine similarity is undefined): store a "
             "vector with a non-zero component"
-        )
-    if max(abs(x) for x in values) > _FLOAT32_MAX:
-        raise InvalidVectorError(
-            "a component of the vector is too large for float32 (above 3.4e38): scale it down"
         )
     return values
 

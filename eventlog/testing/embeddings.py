@@ -46,7 +46,9 @@ BAD_VECTORS: list[object] = [
     [math.nan, 1.0, 0.0],
     [math.inf, 1.0, 0.0],
     [0.0, 0.0, 0.0],
+    [1e-50, 0.0, 0.0],  # zero once stored as float32
     [1e39, 0.0, 0.0],
+    [1e308, 1e308, 1.0],  # finite, but beyond float32
     "abc",
     b"abc",
     ["a", "b", "c"],
