@@ -63,6 +63,7 @@ ALL = (
     "artifacts",
     "prune",
     "fork",
+    "embeddings",
 )
 
 #: the first PostgreSQL workload's number (their rows have a README section of their own)

@@ -31,12 +31,15 @@ from eventlog.errors import (
     ConsumerNotFound,
     CopyMismatchError,
     CorruptRecordError,
+    EmbeddingDimensionError,
+    EmbeddingsUnavailableError,
     EventFileError,
     EventLogError,
     EventTooLargeError,
     ForkPointError,
     InvalidArtifactName,
     InvalidTransition,
+    InvalidVectorError,
     NestingTooDeepError,
     ProjectionError,
     ProjectionTimeoutError,
@@ -61,6 +64,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ lo
     from eventlog.live.subscriptions import Subscription
     from eventlog.model import registry
     from eventlog.model.artifacts import ArtifactRecord
+    from eventlog.model.embeddings import EmbeddingHit, EmbeddingRecord
     from eventlog.model.events import RawEvent
     from eventlog.model.limits import MAX_NESTING_DEPTH
     from eventlog.model.messages import (
@@ -120,6 +124,10 @@ __all__ = [
     "CopyReport",
     "CorruptRecordError",
     "EventFileError",
+    "EmbeddingDimensionError",
+    "EmbeddingHit",
+    "EmbeddingRecord",
+    "EmbeddingsUnavailableError",
     "EventLogError",
     "EventRecord",
     "EventTooLargeError",
@@ -133,6 +141,7 @@ __all__ = [
     "ImportSummary",
     "IncompleteExportError",
     "InvalidTransition",
+    "InvalidVectorError",
     "JsonPart",
     "Message",
     "NestingTooDeepError",
@@ -191,6 +200,7 @@ _LAZY_FROM: dict[str, tuple[str, ...]] = {
     "eventlog.live.subscriptions": ("Subscription",),
     "eventlog.model": ("registry",),
     "eventlog.model.artifacts": ("ArtifactRecord",),
+    "eventlog.model.embeddings": ("EmbeddingHit", "EmbeddingRecord"),
     "eventlog.model.events": ("RawEvent",),
     "eventlog.model.messages": (
         "AssistantMessage",

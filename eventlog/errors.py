@@ -25,6 +25,9 @@ __all__ = [
     "InvalidRecordError",
     "InvalidArtifactName",
     "ForkPointError",
+    "EmbeddingDimensionError",
+    "EmbeddingsUnavailableError",
+    "InvalidVectorError",
     "InvalidTransition",
     "NestingTooDeepError",
     "ProjectionError",
@@ -461,3 +464,33 @@ class ArtifactTooLargeError(EventLogError, ValueError):
 
 class InvalidArtifactName(EventLogError, ValueError):
     """An artifact name is empty, too long, or holds control characters; nothing was written."""
+
+
+class InvalidVectorError(EventLogError, ValueError):
+    """An embedding vector is not usable: empty, not numbers, NaN, infinity or all zeros.
+
+    Nothing was written. Cosine similarity is undefined for the zero vector, so it is refused.
+    """
+
+
+class EmbeddingDimensionError(EventLogError, ValueError):
+    """A vector's length is not the store's embedding dimension; nothing was written."""
+
+    def __init__(self, got: int, dimension: int) -> None:
+        self.got = got
+        self.dimension = dimension
+        super().__init__(
+            f"the vector has {got} components but this store's embeddings have dimension "
+            f"{dimension} (set by its first upsert or set_dimension); give a vector of "
+            f"{dimension} floats, or use another store for another model"
+        )
+
+
+class EmbeddingsUnavailableError(EventLogError, ImportError):
+    """``store.embeddings`` needs numpy and usearch: the ``embeddings`` extra is missing."""
+
+    def __init__(self, missing: str) -> None:
+        super().__init__(
+            f"store.embeddings needs the 'embeddings' extra ({missing} is not installed): "
+            "pip install 'agent-eventlog[embeddings]'"
+        )

@@ -25,6 +25,7 @@ from eventlog.cli import (
     admin,
     artifacts,
     compact,
+    embeddings,
     inspect,
     lineage,
     otel,
@@ -128,6 +129,7 @@ compact.register(app)
 viewer.register(app)
 retention.register(app)
 lineage.register(app)
+embeddings.register(app)
 
 
 def main() -> None:

@@ -200,6 +200,8 @@ def stats(db: DbOption = DEFAULT_DB, json_out: JsonFlag = False) -> None:
         )
     out.print(f"events     {result.events} (last position {result.last_position})")
     out.print(f"artifacts  {result.artifacts} ({result.artifact_bytes:,} bytes)")
+    if result.embedding_dimension is not None:
+        out.print(f"embeddings {result.embeddings} (dimension {result.embedding_dimension})")
     if is_postgres_url(db):
         out.print(f"disk       {result.file_bytes:,} bytes in PostgreSQL tables (with indexes)")
     else:

@@ -56,6 +56,7 @@ from eventlog.storage.kv import KVTxn
 from eventlog.store.async_artifacts import AsyncArtifacts
 from eventlog.store.async_query import AsyncQuery
 from eventlog.store.core import StoreCore
+from eventlog.store.embeddings import AsyncEmbeddings
 from eventlog.store.group_commit import loop_waker
 from eventlog.store.plans import ProjectorStatus, StoreStats
 from eventlog.store.run_store import RunStore
@@ -100,6 +101,7 @@ class AsyncRunStore:
         self._closed = False
         #: files of sessions, with awaitable methods (see AsyncArtifacts)
         self.artifacts = AsyncArtifacts(store.artifacts, self._commit)
+        self._embeddings: AsyncEmbeddings | None = None
 
     # -- opening and closing ----------------------------------------------------------------
     @classmethod
@@ -163,7 +165,7 @@ class AsyncRunStore:
     async def close(self) -> None:
         """Close the store (idempotent): queued writes finish first."""
         self._closed = True
-        await asyncio.to_thread(self._core.close)
+        await asyncio.to_thread(self._store.close)  # saves the embeddings index too
         readers, self._readers = self._readers, None
         if readers is not None:
             readers.shutdown(wait=False)
@@ -579,14 +581,20 @@ class AsyncRunStore:
         plan = self._plans.tools.import_jsonl
         return await asyncio.to_thread(plan, lines, require_trailer=require_trailer)
 
+    @property
+    def embeddings(self) -> AsyncEmbeddings:
+        """The store's embeddings for asyncio (see :attr:`RunStore.embeddings`)."""
+        if self._embeddings is None:
+            self._embeddings = AsyncEmbeddings(self._store.embeddings, self._commit, self._off_loop)
+        return self._embeddings
+
     async def stats(self) -> StoreStats:
         """Counts, sizes and projector checkpoints."""
         return await self._off_loop(self._plans.tools.stats)
 
     async def verify(self) -> list[Problem]:
         """Refold everything and compare with every view; ``[]`` when consistent."""
-        problems = await self._off_loop(self._read, self._plans.tools.verify())
-        return problems + await self.artifacts.verify()
+        return await self._off_loop(self._store.verify)
 
     async def rebuild_projections(
         self,

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from eventlog.engine.protocols import Projector
 from projections.adk_sessions import AdkSessionsProjector
 from projections.artifacts import ArtifactsProjector
+from projections.embeddings import EmbeddingsProjector
 from projections.executions import ExecutionsProjector
 from projections.langgraph_checkpoints import LangGraphCheckpointsProjector
 from projections.pydantic_ai_steps import PydanticAIStepsProjector
@@ -29,6 +30,7 @@ BUILTIN_PROJECTORS = (
     "tool_ledger",
     "adk",
     "artifacts",
+    "embeddings",
 )
 
 
@@ -49,6 +51,7 @@ def with_builtins(projectors: Sequence[Projector]) -> list[Projector]:
         ToolLedgerProjector(),
         AdkSessionsProjector(),
         ArtifactsProjector(),
+        EmbeddingsProjector(),
     ]
     assert tuple(p.name for p in builtins) == BUILTIN_PROJECTORS
     return [*builtins, *projectors]

@@ -10,6 +10,7 @@ committer, wake-up, live side). Nothing here touches lmdb directly.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from os import PathLike
@@ -21,6 +22,7 @@ import msgspec
 
 from eventlog.engine.appends import AppendRequest
 from eventlog.engine.protocols import Projector
+from eventlog.errors import EmbeddingsUnavailableError
 from eventlog.live.consumers import Ack, ConsumerInfo
 from eventlog.live.subscriptions import AckMode, Subscription
 from eventlog.model.artifacts import DEFAULT_MAX_ARTIFACT_BYTES, check_max_artifact_bytes
@@ -46,6 +48,7 @@ from eventlog.storage.opening import open_backend
 from eventlog.store.artifacts import Artifacts
 from eventlog.store.builtins import BUILTIN_PROJECTORS
 from eventlog.store.core import StoreCore
+from eventlog.store.embeddings import Embeddings
 from eventlog.store.plans import ProjectorStatus, StoreStats
 from eventlog.tools.jsonl import ImportSummary
 from eventlog.tools.verify import Problem
@@ -94,6 +97,7 @@ class RunStore:
         self._read = backend.read  # a read plan, in one short read transaction
         #: files of sessions: put, get, read, open, list_by_session, delete (see Artifacts)
         self.artifacts = Artifacts(core, max_artifact_bytes)
+        self._embeddings: Embeddings | None = None  # built on first use (numpy, usearch)
 
     # -- opening and closing ----------------------------------------------------------------
     @classmethod
@@ -172,6 +176,8 @@ class RunStore:
 
         Async projectors finish their current batch and stop; subscriptions end.
         """
+        if self._embeddings is not None:
+            self._embeddings.close()  # its derived index file, when it moved
         self._core.close()
 
     def __enter__(self) -> RunStore:
@@ -243,7 +249,11 @@ class RunStore:
         return self._read(plan)
 
     def delete_session(self, session_id: UUID | str) -> bool:
-        """Delete the session, its runs, messages and artifacts in one transaction (idempotent)."""
+        """Delete the session, its runs, messages, artifacts and embeddings in one transaction.
+
+        Idempotent (False when it did not exist). Its embeddings are deleted as
+        ``EmbeddingDeleted`` events, as ``store.embeddings.delete_by_session`` does.
+        """
         plan = self._plans.sessions.delete_session(session_id)
         return self.artifacts.delete_session(session_id, plan)
 
@@ -783,7 +793,25 @@ class RunStore:
         keys that differ from a fresh replay (run state, status index, session listing,
         executions and your projectors), and stale projectors - each naming where.
         """
-        return self._read(self._plans.tools.verify()) + self.artifacts.verify()
+        problems: list[Problem] = self._read(self._plans.tools.verify())
+        problems += self.artifacts.verify()
+        if self._embeddings is not None or self._read(self._plans.embeddings.summary())[0]:
+            # without numpy the view was still checked above; only the search index is not
+            with contextlib.suppress(EmbeddingsUnavailableError):
+                problems += self.embeddings.verify()
+        return problems
+
+    # -- embeddings -----------------------------------------------------------------------
+    @property
+    def embeddings(self) -> Embeddings:
+        """The store's embeddings: upsert, get, delete, cosine search (see :class:`Embeddings`).
+
+        Needs the ``embeddings`` extra (numpy, usearch); without it this raises
+        :class:`~eventlog.errors.EmbeddingsUnavailableError` naming it.
+        """
+        if self._embeddings is None:
+            self._embeddings = Embeddings(self._core)
+        return self._embeddings
 
     # -- projections ----------------------------------------------------------------------
     def projection(self, name: str) -> Any:

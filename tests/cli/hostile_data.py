@@ -114,6 +114,13 @@ def fill(store: RunStore) -> HostileStore:
     store.append_message(session.id, ToolMessage("call-1", h("tool"), h("tool_msg")))
     stream = store.create_stream(kind="test.hostile", metadata={h("meta_key"): h("stream_meta")})
     store.append_to_stream(stream.id, [TextDelta(h("delta"))])
+    store.embeddings.upsert(
+        h("tool"),
+        [1.0, 0.5],
+        session_id=session.id,
+        text=h("delta"),
+        metadata={h("meta_key"): h("meta_value")},
+    )
     # names refuse control characters (a bidi override is text); content type and metadata
     # are stored as given; the content is bytes, written to a file, never to the terminal
     artifact = store.artifacts.put(

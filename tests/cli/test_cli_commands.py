@@ -104,6 +104,7 @@ COMMANDS = {
     "compact",
     "artifacts",
     "artifact",
+    "embeddings",
 }
 #: command groups and their commands (each documented and tested like a command)
 GROUPS = {"otel": {"export", "follow"}}

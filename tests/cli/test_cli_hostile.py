@@ -81,6 +81,7 @@ SWEEP: dict[str, list[tuple[list[str], str]]] = {
         (["{session}", "--latest", "--nl"], "nl"),
     ],
     "artifact": [(["{artifact}", "-o", "{artifact_file}"], "text")],
+    "embeddings": [([], "text"), (["--json"], "json")],
     "consumers": [([], "text"), (["--json"], "json")],
     "prune": [
         (["--dry-run"], "text"),
@@ -102,6 +103,8 @@ SWEEP: dict[str, list[tuple[list[str], str]]] = {
     "fork": [(["{run}", "--at-seq", "1"], "text"), (["{run}", "--at-seq", "1", "--json"], "json")],
     "lineage": [(["{run}"], "text"), (["{run}", "--json"], "json")],
 }
+#: commands whose output holds no stored text (counts, ids, sizes)
+SHOWS_NO_TEXT = {"verify", "stats", "consumers", "compact", "prune", "lineage", "embeddings"}
 NO_DB = {"copy"}  # commands without --db
 WRITES_STORE = {"import", "demo"}  # their --db is in their invocation
 # JSON labels built from stored text (e.g. "ToolCallStarted(tool:...)", "chat {model}")
@@ -206,7 +209,7 @@ def test_hostile_text_never_reaches_the_terminal_raw(
             else:
                 changed = found - made.strings
             assert not changed, f"{where} changed stored text: {changed}"
-            if command not in {"verify", "stats", "consumers", "compact", "prune", "lineage"}:
+            if command not in SHOWS_NO_TEXT:
                 assert found, f"{where} showed none of the stored text"
     # the text is shown (escaped), not dropped
     assert {"runs", "show", "events", "replay", "tail", "sessions", "messages"} <= seen_escaped

@@ -185,6 +185,23 @@ class PostgresBackend:
                 raise self._fail(what, cause) from cause
             raise
 
+    @property
+    def pool_size(self) -> int:
+        """The most connections this backend opens."""
+        return self._config.pool_size
+
+    def run_sql(self, fn: Callable[[psycopg.Connection[Any]], T], what: str) -> T:
+        """Run ``fn`` on a pooled connection (autocommit; driver errors become ``StoreError``).
+
+        For derived tables beside the store's own (the pgvector index of embeddings).
+        """
+        self._check()
+        with self._converting(what), self._connection() as conn:
+            try:
+                return fn(conn)
+            finally:
+                rollback(conn)
+
     def read(self, fn: Callable[[PgTxn], T]) -> T:
         """Run ``fn`` in one snapshot; a read of one page is one autocommit statement.
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from eventlog.engine.core import Engine
 from eventlog.storage.kv import KVBackend
+from eventlog.store.plans.embeddings import EmbeddingPlans
 from eventlog.store.plans.events import EventPlans
 from eventlog.store.plans.forks import ForkPlans
 from eventlog.store.plans.history import HistoryPlans
@@ -43,3 +44,6 @@ class Plans:
         self.history = HistoryPlans(engine)
         self.retention = RetentionPlans(engine)
         self.forks = ForkPlans(engine)
+        self.embeddings = EmbeddingPlans(engine)
+        # delete_session deletes the session's embeddings in the same transaction
+        self.sessions.cascades.append(self.embeddings.cascade)

@@ -69,6 +69,8 @@ class SessionPlans:
     def __init__(self, backend: KVBackend, engine: Engine) -> None:
         self.backend = backend
         self.engine = engine
+        #: ``fn(txn, session_id)`` run first by ``delete_session`` (its embeddings' deletes)
+        self.cascades: list[Callable[[KVTxn, UUID], object]] = []
 
     # -- writes ----------------------------------------------------------------------------
     def create_session(
@@ -93,7 +95,11 @@ class SessionPlans:
         records = self.engine.records
         path = self.backend.path
 
+        cascades = tuple(self.cascades)
+
         def work(txn: KVTxn) -> bool:
+            for cascade in cascades:
+                cascade(txn, sid)
             deleted = records.delete_session(txn, sid)
             if deleted:
                 log.debug("session_deleted", path=path, session_id=str(sid))

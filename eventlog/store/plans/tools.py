@@ -23,6 +23,7 @@ from eventlog.model.status import RunStatus
 from eventlog.model.validation import uuid_of
 from eventlog.storage.blobs import KVBlobs, blob_chunks, blob_sink, file_blobs_of
 from eventlog.storage.kv import KVBackend, KVTxn
+from eventlog.store.plans.embeddings import view as embedding_view
 from eventlog.store.plans.projections import ProjectionPlans
 from eventlog.store.plans.records import run_with_status, session_with_activity
 from eventlog.tools.jsonl import (
@@ -64,6 +65,9 @@ class StoreStats(msgspec.Struct):
     #: artifacts (every version) and their total size in bytes (blobs are stored once)
     artifacts: int = 0
     artifact_bytes: int = 0
+    #: live embeddings and the store's embedding dimension (None until the first upsert)
+    embeddings: int = 0
+    embedding_dimension: int | None = None
 
 
 _Records = tuple[list[Session], list[RunRecord], list[StreamRecord]]
@@ -240,6 +244,8 @@ class ToolPlans:
                 streams_by_kind=dict(sorted(kinds.items())),
                 artifacts=artifacts,
                 artifact_bytes=artifact_bytes,
+                embeddings=embedding_view(txn).count(),
+                embedding_dimension=embedding_view(txn).dimension(),
             )
 
         stats = self.backend.read(work)
