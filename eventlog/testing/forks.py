@@ -45,6 +45,7 @@ from eventlog.model.messages import TextPart, UserMessage
 from eventlog.model.records import stream_id_for
 from eventlog.storage.kv import KVTxn
 from eventlog.store.builtins import BUILTIN_PROJECTORS
+from eventlog.testing.subscriptions import DEADLINE, InlineTally, Tally
 from projections.adk_sessions import (
     APP_KIND,
     SESSION_KIND,
@@ -388,6 +389,24 @@ class ForksContract:
         """Tool calls, usage and statuses in a prefix: views equal a rebuild, verify is clean."""
         self._rich_prefixes(store)
         self._adk_streams_fork(store)
+
+    def test_async_projectors_see_a_forks_own_events_also_in_a_rebuild(
+        self, store_path: Path
+    ) -> None:
+        """The prefix is folded into inline projectors only, at fork time and in a replay."""
+        with self.make_store(store_path, projectors=[Tally(), InlineTally()]) as store:
+            parent = self._parent(store, 3)
+            fork = store.fork_run(parent.id, 2)
+            store.append_events(fork.id, [TextDelta("f3"), UsageRecorded(TokenUsage(1, 1, 2))])
+            store.wait_for_projections(timeout=DEADLINE)
+            tally, inline = store.projection("tally"), store.projection("tally_inline")
+            assert (tally.get(fork.id.bytes), inline.get(fork.id.bytes)) == (b"2 2", b"4 2")
+            assert store.verify() == []
+            before = dict(tally.scan()), dict(inline.scan())
+            store.rebuild_projections()
+            store.wait_for_projections(timeout=DEADLINE)
+            assert (dict(tally.scan()), dict(inline.scan())) == before
+            assert store.verify() == []
 
     def test_export_and_import_keep_lineage(self, store: RunStore) -> None:
         parent = self._parent(store, 3)
