@@ -26,6 +26,7 @@ from eventlog import (
     StreamHasForks,
 )
 from eventlog.engine.projectors import reader
+from eventlog.model.artifacts import ARTIFACT_KIND, artifact_stream_id
 from eventlog.model.events import (
     Failure,
     ModelStarted,
@@ -368,6 +369,17 @@ class ForksContract:
         assert store.delete_stream(fork.id) is True
         assert store.delete_stream(sid) is True
         assert store.verify() == []
+        # a session's artifacts are not forked (the fork would wedge the session's deletes)
+        session = store.ensure_session()
+        art = artifact_stream_id(session)
+        store.create_stream(art, kind=ARTIFACT_KIND, metadata={"session_id": str(session)})
+        store.append_to_stream(art, [TextDelta("a")], expected_seq=0)
+        for parent, at, kind in ((art, 1, None), (session, 0, ARTIFACT_KIND)):
+            with pytest.raises(ValueError, match="cannot be forked"):
+                store.fork_stream(parent, at, kind=kind)
+        assert [r.id for r in store.list_streams(ARTIFACT_KIND)] == [art]
+        assert store.list_stream_forks(art) == []
+        assert store.delete_session(session) is True
 
     # each test runs on every backend, sync and async: fewer, broader tests keep setup cheap
     def test_fork_shares_the_prefix_and_checks_the_fork_point(self, store: RunStore) -> None:
