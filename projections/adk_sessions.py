@@ -23,16 +23,22 @@ This projector keeps, in the same transaction as those events (keyspace ``adk``;
 
 Deleting a session's stream (``EventLogSessionService.delete_session`` or
 ``store.delete_stream``) clears its ``s`` and ``i`` keys in the same transaction.
+
+Only a stream whose id is the one ``stream_id_for`` gives its session, app or user writes
+these views (version 2): a fork of such a stream (``fork_stream``) replays the parent's
+events under another id, and folding them would make two streams write one session's view
+or re-apply old deltas to the shared state, in an order a rebuild does not keep.
 """
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
+from uuid import UUID
 
 import msgspec
 
 from eventlog.engine.protocols import ProjectionReader, ProjectionTx
-from eventlog.model.records import EventRecord, StreamRecord
+from eventlog.model.records import EventRecord, StreamRecord, stream_id_for
 from eventlog.model.registry import event_type
 
 __all__ = [
@@ -136,6 +142,13 @@ def decode_state(raw: bytes | None) -> dict[str, Any]:
     return {} if raw is None else _state_dec.decode(raw)
 
 
+def _state_stream(event: AdkStateUpdated) -> UUID:
+    """The stream that holds the app's (or user's) state changes."""
+    if event.user_id is None:
+        return stream_id_for(APP_KIND, event.app_name)
+    return stream_id_for(USER_KIND, f"{event.app_name}\x00{event.user_id}")
+
+
 def _update(tx: ProjectionTx, key: bytes, delta: dict[str, Any]) -> None:
     state = decode_state(tx.get(key))
     state.update(delta)
@@ -146,7 +159,8 @@ class AdkSessionsProjector:
     """Keeps the ADK session index and the shared app and user states (keyspace ``adk``)."""
 
     name: ClassVar[str] = "adk"
-    version: ClassVar[int] = 1
+    # 2: only the streams named by stream_id_for write the views (not their forks)
+    version: ClassVar[int] = 2
     event_types: ClassVar[frozenset[str]] = frozenset(
         {"adk.session_created", "adk.event", "adk.state_updated"}
     )
@@ -166,11 +180,16 @@ class AdkSessionsProjector:
             view.last_event_id = event.id
             tx.put(key, _view_enc.encode(view))
         elif isinstance(event, AdkSessionCreated):
+            name = f"{event.app_name}\x00{event.user_id}\x00{event.session_id}"
+            if record.run_id != stream_id_for(SESSION_KIND, name):
+                return  # another stream (a fork of the session's): not this session's view
             key = session_key(event.app_name, event.user_id, event.session_id)
             tx.put(b"i" + record.run_id.bytes, key[1:])
             view = SessionView(dict(event.state), event.time, record.seq)
             tx.put(key, _view_enc.encode(view))
         elif isinstance(event, AdkStateUpdated):
+            if record.run_id != _state_stream(event):
+                return  # a fork of the app's or user's stream: its deltas are the parent's
             if event.user_id is None:
                 _update(tx, app_key(event.app_name), event.delta)
             else:

@@ -4,9 +4,16 @@ Keys (this projector's keyspace):
 
 - ``r`` + run_id → session_id (learned when the run is created)
 - ``k`` + run_id + blake2b(call_id) → position of the execution's first event
-- ``e`` + session + position → ``Execution`` (chronological across the session's runs)
+- ``e`` + session + position + run_id → ``Execution`` (chronological across the session's
+  runs)
 - ``x`` + run_id + position → ``b""`` (to delete a run's executions)
 - ``u`` + session + run_id → ``[tool_calls, failures, input, output, total tokens]``
+
+A fork's shared events keep their parent's positions: the fork's executions of its prefix and
+the parent's are two entries at the same position, told apart by the run id (version 3; the
+entries of version 2 had no run id, so a fork's prefix and its parent shared one key, written
+by whichever was folded last, and deleting the fork deleted the parent's entry). No key is
+shared between runs: the view does not depend on the order in which runs are folded.
 """
 
 from __future__ import annotations
@@ -77,8 +84,9 @@ class ExecutionsProjector:
 
     name: ClassVar[str] = "executions"
     # 2: a run's totals exist from its creation (an append never looks for an absent key:
-    # on PostgreSQL that look-up is a round trip)
-    version: ClassVar[int] = 2
+    # on PostgreSQL that look-up is a round trip); 3: the run id ends each ``e`` key (a
+    # fork's prefix and its parent no longer share one)
+    version: ClassVar[int] = 3
     #: a rebuild may feed it stream by stream:
     #: each run's executions and totals follow its own events (keyed by position)
     replay_order: ClassVar[str] = "stream"
@@ -94,7 +102,7 @@ class ExecutionsProjector:
     def on_run_deleted(self, tx: ProjectionTx, run: RunRecord) -> None:
         rid, sid = run.id.bytes, run.session_id.bytes
         for key, _ in list(tx.scan(b"x" + rid)):
-            tx.delete(b"e" + sid + key[17:])
+            tx.delete(b"e" + sid + key[17:] + rid)
             tx.delete(key)
         for key, _ in list(tx.scan(b"k" + rid)):
             tx.delete(key)
@@ -144,14 +152,14 @@ class ExecutionsProjector:
             stats.tool_calls += 1
         else:
             where = known
-            execution = _exec_dec.decode(tx.get(b"e" + sid + where) or b"")
+            execution = _exec_dec.decode(tx.get(b"e" + sid + where + rid) or b"")
         if isinstance(event, ToolExecutionFinished):
             failed = isinstance(event.result, Failure)
             if failed and execution.status != ExecutionStatus.FAILED:
                 stats.failures += 1
             execution.status = ExecutionStatus.FAILED if failed else ExecutionStatus.SUCCESS
             execution.duration_ms = event.duration_ms
-        tx.put(b"e" + sid + where, _enc.encode(execution))
+        tx.put(b"e" + sid + where + rid, _enc.encode(execution))
 
     def query(self, reader: ProjectionReader) -> ExecutionsQuery:
         """The query object ``store.projection("executions")`` returns."""

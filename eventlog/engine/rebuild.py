@@ -26,7 +26,7 @@ from typing import Any
 from uuid import UUID
 
 from eventlog.engine.lineage import iter_fork_bases
-from eventlog.engine.projectors import ProjectionTxn, call_hook
+from eventlog.engine.projectors import ProjectionTxn, call_hook, is_async
 from eventlog.engine.protocols import ProjectionTx, Projector
 from eventlog.engine.reads import EventReader
 from eventlog.engine.records import Records
@@ -280,11 +280,14 @@ class Replayer:
         chosen = [_Target(p, tx, fresh) for p, tx in targets]
         self._hooks(txn, chosen)
         # a fork's shared prefix is in its parent's stream, not in the log under the fork: it is
-        # folded once when the fork is created, so here too, before the log
-        for _, base in iter_fork_bases(txn):
+        # folded into the inline projectors once when the fork is created, so here too, before
+        # the log; an async projector catches up from the log, which holds a fork's own events
+        # only, so a replay does not feed it the prefix either
+        inline = [t for t in chosen if not is_async(t.projector)]
+        for _, base in iter_fork_bases(txn) if inline else ():
             if base.at_seq:
                 prefix = self.reads.list_events(txn, base.fork_id, to_seq=base.at_seq, kind="any")
-                self._feed(chosen, iter([(0, prefix)]), None, last, on_refused)
+                self._feed(inline, iter([(0, prefix)]), None, last, on_refused)
         # the whole log, nothing to report: the projectors that allow it read stream by stream
         whole = to_position is None and on_bad is None
         by_stream = [t for t in chosen if t.by_stream and whole]

@@ -416,7 +416,8 @@ class RunStore:
         """A new stream sharing ``stream_id``'s events ``1..at_seq`` (zero-copy).
 
         ``stream_id`` is a stream of another kind or a session (its messages); the fork is a
-        stream of ``kind`` (default: the parent's kind; required for a session).
+        stream of ``kind`` (default: the parent's kind; required for a session). A session's
+        artifact stream is not forked (``ValueError``): its events refer to the session's blobs.
         """
         return self._write(
             self._plans.forks.fork_stream(stream_id, at_seq, kind, metadata, new_stream_id)

@@ -31,6 +31,7 @@ from uuid import UUID, uuid4
 
 from eventlog.engine.core import Engine
 from eventlog.errors import RunNotFound
+from eventlog.model.artifacts import ARTIFACT_KIND
 from eventlog.model.records import Fork, RunRecord, StreamRecord, check_kind
 from eventlog.model.status import RunStatus
 from eventlog.model.validation import check_fields, metadata, uuid_of
@@ -116,6 +117,14 @@ class ForkPlans:
             if wanted is None and parent is None:
                 engine.index.check_stream(txn, pid, "stream")  # StreamNotFound
                 raise TypeError(f"fork_stream of session {pid} needs kind= (e.g. 'myapp.branch')")
+            if ARTIFACT_KIND in (wanted, parent.kind if parent else None):
+                # its events refer to the session's blobs: a fork would count them twice, and
+                # neither it nor the session could be deleted (the fork reads the parent)
+                raise ValueError(
+                    f"stream {pid} holds a session's artifacts (or kind {ARTIFACT_KIND!r} was "
+                    "named): it cannot be forked; nothing was written - copy the artifacts "
+                    "with store.artifacts.put() instead"
+                )
             now = datetime.now(UTC)
             record = StreamRecord(
                 sid,
