@@ -58,6 +58,7 @@ def _environment() -> jinja2.Environment:
     env.filters["when"] = lambda ts: "" if ts is None else ts.strftime("%Y-%m-%d %H:%M:%S")
     env.filters["qs"] = lambda params: urlencode(params)
     env.filters["short"] = lambda value, n=120: _short(value, n)
+    env.globals["seq_href"] = views.seq_href
     return env
 
 

@@ -33,6 +33,7 @@ from eventlog.tools.story import (
     value_summary,
 )
 from eventlog.tools.timespec import parse_time
+from eventlog.ui.run_sections import lineage_section, unresolved_marks, unresolved_section
 
 if TYPE_CHECKING:
     from eventlog.store.run_store import RunStore
@@ -48,6 +49,7 @@ __all__ = [
     "TimelineRow",
     "TranscriptEntry",
     "event_json",
+    "seq_href",
     "health_page",
     "run_page",
     "runs_page",
@@ -74,6 +76,8 @@ class RunsFilters:
     until: datetime | None = None
     q: str | None = None
     after: UUID | None = None
+    #: only runs with unresolved tool calls (the tool ledger's index)
+    unresolved: bool = False
 
     @classmethod
     def parse(cls, params: Any) -> RunsFilters:
@@ -95,6 +99,7 @@ class RunsFilters:
             until=_time(get("until"), "until"),
             q=get("q"),
             after=_uuid(get("after"), "after"),
+            unresolved=_flag(get("unresolved"), "unresolved"),
         )
 
     def query(self, **changes: Any) -> dict[str, str]:
@@ -107,6 +112,7 @@ class RunsFilters:
             "since": None if self.since is None else self.since.isoformat(),
             "until": None if self.until is None else self.until.isoformat(),
             "q": self.q,
+            "unresolved": "1" if self.unresolved else None,
         }
         values.update(changes)
         return {k: str(v) for k, v in values.items() if v is not None}
@@ -114,6 +120,14 @@ class RunsFilters:
 
 def _time(value: str | None, option: str) -> datetime | None:
     return None if value is None else parse_time(value, option=option)
+
+
+def _flag(value: str | None, option: str) -> bool:
+    if value is None or value in ("0", "false", "off"):
+        return False
+    if value in ("1", "true", "on"):
+        return True
+    raise QueryError(option, value, "give 1 or 0")
 
 
 def _uuid(value: str | None, option: str) -> UUID | None:
@@ -127,7 +141,10 @@ def _uuid(value: str | None, option: str) -> UUID | None:
 
 @dataclass
 class RunsPage:
-    """Counts per status, one page of runs, the cursor of the next page, search hits."""
+    """Counts per status, one page of runs, the cursor of the next page, search hits.
+
+    ``unresolved``: the runs of the page that have unresolved tool calls (marked).
+    """
 
     filters: RunsFilters
     counts: dict[str, int]
@@ -135,6 +152,7 @@ class RunsPage:
     runs: list[RunRecord]
     next_after: UUID | None
     hits: list[SearchHit] = field(default_factory=list)
+    unresolved: set[UUID] = field(default_factory=set)
 
 
 def runs_page(store: RunStore, filters: RunsFilters, *, size: int = PAGE_SIZE) -> RunsPage:
@@ -149,10 +167,15 @@ def runs_page(store: RunStore, filters: RunsFilters, *, size: int = PAGE_SIZE) -
         model=filters.model,
         provider=filters.provider,
         limit=size + 1,
+        unresolved=filters.unresolved,
         after=filters.after,
     )
     more = len(runs) > size
     runs = runs[:size]
+    if filters.unresolved:
+        marks = {r.id for r in runs}
+    else:
+        marks = unresolved_marks(store, runs, session_id=filters.session, status=filters.status)
     hits: list[SearchHit] = []
     if filters.q:
         hits = list(
@@ -165,6 +188,7 @@ def runs_page(store: RunStore, filters: RunsFilters, *, size: int = PAGE_SIZE) -
         runs,
         runs[-1].id if more else None,
         hits,
+        marks,
     )
 
 
@@ -229,7 +253,8 @@ class RunPage:
     """A run's page: record, summary, tool-call tree, timeline, and the sections others add.
 
     ``sections``: extra blocks by name (``lineage``, ``unresolved_tool_calls``) that a feature
-    fills in :func:`run_page` and ``run.html`` renders under the summary when present.
+    fills in :func:`run_page` and ``run.html`` renders under the summary when present
+    (:mod:`eventlog.ui.run_sections`: each is there only when it has something to show).
     """
 
     record: RunRecord
@@ -267,6 +292,13 @@ def run_page(store: RunStore, run_id: UUID, *, first_seq: int = 1) -> RunPage:
     last = events[-1].seq if events else 0
     start = min(max(1, first_seq), max(1, last))
     window = [e for e in events[start - 1 : start - 1 + TIMELINE_PAGE] if e.seq >= start]
+    sections: dict[str, Any] = {}
+    lineage = lineage_section(store, run_id)
+    if lineage is not None:
+        sections["lineage"] = lineage
+    unresolved = unresolved_section(store, run_id)
+    if unresolved is not None:
+        sections["unresolved_tool_calls"] = unresolved
     return RunPage(
         record,
         summarize(record, events),
@@ -274,7 +306,14 @@ def run_page(store: RunStore, run_id: UUID, *, first_seq: int = 1) -> RunPage:
         timeline(window),
         last,
         start,
+        sections,
     )
+
+
+def seq_href(run_id: UUID, seq: int) -> str:
+    """The link to event ``seq`` of a run: the timeline page that holds it, at its row."""
+    start = (max(seq, 1) - 1) // TIMELINE_PAGE * TIMELINE_PAGE + 1
+    return f"/runs/{run_id}?from={start}#seq-{seq}"
 
 
 @dataclass

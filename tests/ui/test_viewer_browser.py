@@ -98,6 +98,17 @@ def test_runs_page_filter_and_open_a_run(browser: Any, server: Server, seeded: S
     assert "run_tests" in text_of(browser, "#tree")
 
 
+def test_lineage_links_to_the_parent(browser: Any, server: Server, seeded: Seeded) -> None:
+    from selenium.webdriver.common.by import By
+
+    browser.get(f"{server.base}/runs/{seeded.grandchild}")
+    assert browser.find_element(By.ID, "lineage").is_displayed()
+    assert "effects unknown" in text_of(browser, "#unresolved")
+    browser.find_element(By.ID, "lineage-parent").click()
+    wait(browser, lambda d: d.current_url.endswith(f"/runs/{seeded.child}"))
+    assert str(seeded.grandchild)[:8] in text_of(browser, "#forks")
+
+
 def test_slider_shows_the_state_at_seq_n(browser: Any, server: Server, seeded: Seeded) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
@@ -138,7 +149,8 @@ def test_an_event_appended_by_another_process_appears(
 def test_stored_xss_does_not_run(browser: Any, server: Server, seeded: Seeded) -> None:
     from selenium.webdriver.common.by import By
 
-    for path in (f"/runs/{seeded.xss}", "/", f"/runs/{seeded.xss}/state?seq=3"):
+    paths = (f"/runs/{seeded.xss}", "/", f"/runs/{seeded.xss}/state?seq=3")
+    for path in (*paths, f"/runs/{seeded.grandchild}"):
         browser.get(server.base + path)
         assert browser.execute_script("return window.__xss === undefined") is True, path
     browser.get(f"{server.base}/runs/{seeded.xss}")

@@ -19,10 +19,11 @@ import pytest
 from starlette.testclient import TestClient
 
 from eventlog import RunStore
+from eventlog.ui import run_sections
 from eventlog.ui.app import create_app
 from eventlog.ui.security import CSP
 from eventlog.ui.server import choose_token
-from ui.ui_support import XSS, Seeded, Server, append_from_another_process
+from ui.ui_support import HOSTILE_TOOL, XSS, Seeded, Server, append_from_another_process
 
 
 def get(server: Server, path: str, **kw: object) -> httpx.Response:
@@ -103,6 +104,91 @@ def test_hostile_data_is_escaped_everywhere(server: Server, seeded: Seeded) -> N
     # JSON stays exact: the event's stored text comes back as it was
     doc = get(server, f"/streams/{seeded.xss}/events/3").json()
     assert doc["payload"]["delta"] == XSS
+
+
+def section(page: str, name: str) -> str:
+    """The ``<section id=name>`` of a page (fails when it is not there)."""
+    found = re.search(rf'<section class="[^"]*" id="{name}">.*?</section>', page, re.S)
+    assert found is not None, (name, page[:300])
+    return found.group()
+
+
+def test_lineage_links_parent_ancestors_and_forks(server: Server, seeded: Seeded) -> None:
+    root, child, grandchild = seeded.root, seeded.child, seeded.grandchild
+    page = get(server, f"/runs/{grandchild}").text
+    lineage = section(page, "lineage")
+    assert f'id="lineage-parent" href="/runs/{child}"' in lineage
+    assert f'href="/runs/{child}?from=1#seq-3">seq 3</a>' in lineage  # the fork point
+    ancestors = re.findall(r'class="ancestor" href="/runs/([0-9a-f-]+)"', lineage)
+    assert ancestors == [str(root), str(child)]  # root first, up to the parent
+    assert "no forks of this run" in lineage
+    middle = section(get(server, f"/runs/{child}").text, "lineage")
+    assert f'id="lineage-parent" href="/runs/{root}"' in middle
+    assert re.findall(r'class="fork-link" href="/runs/([0-9a-f-]+)"', middle) == [str(grandchild)]
+    top = section(get(server, f"/runs/{root}").text, "lineage")
+    assert "an original run" in top
+    assert re.findall(r'class="fork-link" href="/runs/([0-9a-f-]+)"', top) == [str(child)]
+    # a run with neither parent nor forks has no lineage section, no unresolved section
+    plain = get(server, f"/runs/{seeded.done}").text
+    assert 'id="lineage"' not in plain
+    assert 'id="unresolved"' not in plain
+    # the runs page says which runs are forks, with a link to the parent
+    runs = get(server, "/").text
+    row = re.search(rf'href="/runs/{grandchild}">.*?</tr>', runs, re.S)
+    assert row is not None
+    assert f'fork of <a class="parent-link" href="/runs/{child}">' in row.group()
+
+
+def test_unresolved_tool_calls_flagged_and_escaped(server: Server, seeded: Seeded) -> None:
+    page = get(server, f"/runs/{seeded.grandchild}").text
+    unresolved = section(page, "unresolved")
+    assert "effects unknown" in unresolved
+    assert unresolved.count('class="unresolved-call"') == 1
+    assert f'href="/runs/{seeded.grandchild}?from=1#seq-5">seq 5</a>' in unresolved  # started
+    for raw in ("<script>window", "<img src=x", "<svg", "\u202e"):
+        assert raw not in unresolved, raw
+    assert "&lt;script&gt;window.__xss=1&lt;/script&gt;" in unresolved  # the tool name, the id
+    assert "onerror=\\&#34;window.__xss=2\\&#34;" in unresolved  # the arguments' JSON
+    assert '<span class="esc">\\u202e</span>dcba' in unresolved
+    assert 'id="unresolved"' not in get(server, f"/runs/{seeded.child}").text
+    # the ledger holds the call's exact strings; only the HTML escapes them
+    with RunStore.open(seeded.db, readonly=True) as store:
+        (call,) = store.unresolved_tool_calls(seeded.grandchild)
+    assert (call.tool_name, call.arguments) == (HOSTILE_TOOL, {"cmd": XSS})
+
+
+def test_runs_page_unresolved_filter_and_marker(server: Server, seeded: Seeded) -> None:
+    only = get(server, "/?unresolved=1").text
+    listed = re.findall(r'class="run-link" href="/runs/([0-9a-f-]+)"', only)
+    assert str(seeded.grandchild) in listed
+    assert str(seeded.hostile.run_id) in listed  # the hostile store leaves one executing
+    assert str(seeded.done) not in listed
+    assert only.count('class="unresolved-mark"') == len(listed)
+    assert 'id="f-unresolved" value="1" checked' in only
+    every = get(server, "/").text
+    marked = re.findall(
+        r'href="/runs/([0-9a-f-]+)">[0-9a-f]{8}</a>\s*<span class="unresolved-mark"', every
+    )
+    assert sorted(marked) == sorted(listed)
+    status = get(server, "/?unresolved=1&status=failed").text
+    failed = re.findall(r'class="run-link" href="/runs/([0-9a-f-]+)"', status)
+    assert failed == [str(seeded.hostile.run_id)]  # filters combine
+    assert get(server, "/?unresolved=maybe").status_code == 400
+
+
+def test_unresolved_marks_past_the_index_walk(
+    seeded: Seeded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with RunStore.open(seeded.db, readonly=True) as store:
+        runs = store.list_runs_filtered(limit=100)
+        expected = {r.id for r in runs if store.unresolved_tool_calls(r.id)}
+        assert expected == {seeded.grandchild, seeded.hostile.run_id}
+        assert run_sections.unresolved_marks(store, runs) == expected
+        # the walk stops after one such run: the older rows are checked one by one
+        monkeypatch.setattr(run_sections, "MARK_WALK", 1)
+        assert run_sections.unresolved_marks(store, runs) == expected
+        assert run_sections.unresolved_marks(store, runs[:1]) == expected & {runs[0].id}
+        assert run_sections.unresolved_marks(store, []) == set()
 
 
 def test_time_travel_state_and_changes(server: Server, seeded: Seeded) -> None:

@@ -1,7 +1,8 @@
 """The viewer's test support: a seeded store, a real ``eventlog ui`` process, appends from others.
 
 :func:`seed` writes runs of several statuses, models and providers, a running run to append
-to, a run whose text is an XSS payload, and the hostile store of the CLI sweep. :class:`Server`
+to, a run whose text is an XSS payload, a run with a fork and a fork of the fork (which has
+an unresolved tool call with hostile names), and the hostile store of the CLI sweep. :class:`Server`
 starts the installed ``eventlog ui`` script on a free port and waits for ``/healthz``.
 """
 
@@ -45,6 +46,8 @@ XSS = (
     '<script>window.__xss=1</script><img src=x onerror="window.__xss=2">'
     "\"'><svg onload=window.__xss=3>javascript:window.__xss=4"
 )
+#: The unresolved call's tool name: the XSS payload and a right-to-left override.
+HOSTILE_TOOL = XSS + "\u202edcba"
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,9 @@ class Seeded:
     live: UUID  # running: the tests append to it
     xss: UUID  # completed, every text an XSS payload
     hostile: HostileStore
+    root: UUID  # completed, forked by child at seq 2
+    child: UUID  # a fork of root, forked by grandchild at seq 3
+    grandchild: UUID  # a fork of child, with an unresolved tool call named HOSTILE_TOOL
 
 
 def seed(db: str) -> Seeded:
@@ -109,8 +115,22 @@ def seed(db: str) -> Seeded:
             note=XSS,
         )
         live = run("openai", "gpt-4o-live", [ModelStarted("openai", "gpt-4o-live", 1)])
+        root = run(
+            "openai", "gpt-4o-root", [TextDelta("root"), RunCompleted("stop", 1)], role="root"
+        )
+        child = store.fork_run(root, 2, metadata={"role": "child"}).id
+        store.append_events(child, [TextDelta("child")], expected_seq=2)
+        grandchild = store.fork_run(child, 3, metadata={"role": "grandchild"}).id
+        store.append_events(
+            grandchild,
+            [
+                ToolCallCompleted(ToolCall("call-" + XSS, HOSTILE_TOOL, {"cmd": XSS})),
+                ToolExecutionStarted("call-" + XSS, HOSTILE_TOOL),
+            ],
+            expected_seq=3,
+        )
         hostile = fill(store)
-    return Seeded(db, sid, done, failed, live, xss, hostile)
+    return Seeded(db, sid, done, failed, live, xss, hostile, root, child, grandchild)
 
 
 def append_from_another_process(db: str, run_id: UUID, text: str) -> None:
