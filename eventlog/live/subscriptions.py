@@ -70,15 +70,18 @@ def read_batch(
     limit: int,
     run_id: UUID | None = None,
     types: frozenset[str] | None = None,
-) -> tuple[list[EventRecord], int]:
-    """Read at most ``limit`` log positions after ``after``; return the matches and the cursor.
+) -> tuple[list[EventRecord], int, bool]:
+    """Read at most ``limit`` log positions after ``after``: the matches, the cursor, ``dense``.
 
     The cursor is the last position read (``after`` when none): filtered-out events advance it
-    too. The positions and their events are one page (one query on PostgreSQL); a run filter
-    compares each entry's stream id before decoding anything.
+    too. ``dense``: every position up to the cursor still holds its event (nothing deleted or
+    pruned there, so there is no pruned range to look for). The positions and their events
+    are one page (one query on PostgreSQL); a run filter compares each entry's stream id
+    before decoding anything.
     """
     out: list[EventRecord] = []
     cursor = after
+    held = 0  # positions whose event is still there
     want = None if run_id is None else run_id.bytes
     ids: dict[bytes, UUID] = {}
     read = engine.reads.read_followed
@@ -86,11 +89,13 @@ def read_batch(
         "positions", pack_u64(after + 1), limit, "events", "stream_ids"
     ):
         cursor = unpack_u64(key)
-        if ref and (want is None or owner == want):
-            record = read(ref, value, owner, ids)
-            if types is None or record.type in types:
-                out.append(record)
-    return out, cursor
+        if ref:
+            held += value is not None
+            if want is None or owner == want:
+                record = read(ref, value, owner, ids)
+                if types is None or record.type in types:
+                    out.append(record)
+    return out, cursor, held == cursor - after
 
 
 class SubscriptionSource(Protocol):
@@ -327,8 +332,11 @@ class Subscription:
 
     def _read(self, txn: KVTxn) -> tuple[list[EventRecord], int, list[PrunedRange]]:
         after = self._cursor
-        records, cursor = read_batch(self._engine, txn, after, self._limit, self._run, self._types)
-        return records, cursor, pruned_between(txn, after, cursor)
+        records, cursor, dense = read_batch(
+            self._engine, txn, after, self._limit, self._run, self._types
+        )
+        # a dense page has no removed position: only a gap costs the look for pruned ranges
+        return records, cursor, [] if dense else pruned_between(txn, after, cursor)
 
     def _poll(self) -> bool | None:
         """One short read: True = records buffered, None = read past filtered ones, False = idle."""

@@ -105,6 +105,8 @@ COMMANDS = {
     "artifacts",
     "artifact",
     "embeddings",
+    "ui",
+    "prune",
 }
 #: command groups and their commands (each documented and tested like a command)
 GROUPS = {"otel": {"export", "follow"}}
@@ -422,6 +424,7 @@ def test_show_json_is_the_record_and_its_state(db: Path, run: UUID) -> None:
             "summary": builtins(run_summary(store, run)),
             "tree": builtins(tool_tree(store, run)),
             "forks": [],  # the run's forks (none here)
+            "unresolved_tool_calls": [],  # calls started with no result (none here)
         }
     assert js(ok("show", str(run)[:6], "--db", db, "--json")) == expected
     assert js(ok("show", str(run), "--db", db, "--json")) == expected

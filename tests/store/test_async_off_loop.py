@@ -137,6 +137,21 @@ async def _every_call(store: AsyncRunStore, called: set[str]) -> None:
     target = await call("import_jsonl", [])
     assert target.events == 0
 
+    # history: forks and lineage, the tool ledger, what-if replay, retention
+    parent = await call("create_run", sid, provider="p", model="m")
+    await call("append_events", parent.id, [TextDelta("p1"), TextDelta("p2")])
+    fork = await call("fork_run", parent.id, 1)
+    assert [f.id for f in await call("list_forks", parent.id)] == [fork.id]
+    assert len(await call("lineage", fork.id)) == 1
+    base = await call("create_stream", kind="test.forked")
+    await call("append_to_stream", base.id, [TextDelta("s")])
+    await call("fork_stream", base.id, 1)
+    assert len(await call("list_stream_forks", base.id)) == 1
+    assert await call("tool_calls", parent.id) == []
+    assert await call("unresolved_tool_calls", parent.id) == []
+    assert (await call("replay", parent.id, drop=[2])).event_count == 1
+    assert parent.id not in (await call("prune", dry_run=True)).run_ids  # not terminal
+
 
 def test_no_round_trip_runs_on_the_event_loop(
     tmp_path: Path, round_trips: list[tuple[int, str]]
