@@ -7,8 +7,6 @@ sizes its tables by ``COLUMNS`` when piped; a test that wants a width sets it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from pg_support import pg_schemas
 
@@ -16,7 +14,6 @@ __all__ = ["pg_schemas"]
 
 
 @pytest.fixture(autouse=True)
-def _no_inherited_terminal_size(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def _no_inherited_terminal_size(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("COLUMNS", raising=False)
     monkeypatch.delenv("LINES", raising=False)
-    yield
