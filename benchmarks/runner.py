@@ -64,6 +64,7 @@ ALL = (
     "prune",
     "fork",
     "embeddings",
+    "agents_branches",
 )
 
 #: the first PostgreSQL workload's number (their rows have a README section of their own)
@@ -121,6 +122,7 @@ def _preload() -> None:
     """Import what the peers use once, in the runner, so that each forked worker has it."""
     import lmdb  # noqa: F401
 
+    import benchmarks.agents_branches
     import benchmarks.agents_session
     import benchmarks.langgraph
     import benchmarks.peers.es_app
