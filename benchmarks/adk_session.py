@@ -255,7 +255,7 @@ def _rows(outputs: Mapping[str, PeerOutput], params: Params) -> list[Row]:
         ("get", f"ADK sessions: get_session of {params['history']} events"),
         ("get_recent", "ADK sessions: get_session(num_recent_events=10)"),
     ):
-        rows += compare_rows(20, title, outputs, variant, targets=TARGETS[variant], labels=LABELS)
+        rows += compare_rows(23, title, outputs, variant, targets=TARGETS[variant], labels=LABELS)
     return rows
 
 

@@ -151,7 +151,7 @@ def _rows(outputs: Mapping[str, PeerOutput], params: Params) -> list[Row]:
             if size >= 100 << 20:
                 target = {"files": (f"≥ 0.8x plain files ({kind})", ">=", 0.8)}
             rows += compare_rows(
-                20, f"artifact {variant}", outputs, variant, targets=target, labels=_LABELS
+                25, f"artifact {variant}", outputs, variant, targets=target, labels=_LABELS
             )
     return rows
 

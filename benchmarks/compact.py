@@ -117,7 +117,7 @@ def _rows(outputs: Mapping[str, PeerOutput], params: Params) -> list[Row]:
         sizes = f": {extra['bytes_before']:,} -> {extra['bytes_after']:,} bytes"
     deleted = int_param(params, "runs") - int_param(params, "kept")
     return compare_rows(
-        20,
+        21,
         f"compact after deleting {deleted:,} of {int_param(params, 'runs'):,} runs{sizes}",
         outputs,
         "compact",

@@ -111,14 +111,14 @@ def _rows(outputs: Mapping[str, PeerOutput], params: Params) -> list[Row]:
         read_fork, read_plain = got.get(f"read_fork_{n}"), got.get(f"read_plain_{n}")
         title = f"fork vs copy, {n:,}-event prefix"
         if fork is None or copy is None or read_fork is None or read_plain is None:
-            rows.append(Row(20, title, "eventlog (ours, LMDB)", "error"))
+            rows.append(Row(27, title, "eventlog (ours, LMDB)", "error"))
             continue
         cheaper = ratio(fork, copy)
         big = n == max(sizes) and n >= 10_000
-        rows.append(Row(20, title, "fork_run (ours, zero-copy)", describe(fork)))
+        rows.append(Row(27, title, "fork_run (ours, zero-copy)", describe(fork)))
         rows.append(
             Row(
-                20,
+                27,
                 title,
                 "copy the prefix (read + create_run)",
                 describe(copy),
@@ -130,10 +130,10 @@ def _rows(outputs: Mapping[str, PeerOutput], params: Params) -> list[Row]:
         )
         reads = ratio(read_fork, read_plain)
         title = f"read a fork vs a plain run, {n + n // 10:,} events"
-        rows.append(Row(20, title, "list_events of the fork", describe(read_fork)))
+        rows.append(Row(27, title, "list_events of the fork", describe(read_fork)))
         rows.append(
             Row(
-                20,
+                27,
                 title,
                 "list_events of a plain run",
                 describe(read_plain),

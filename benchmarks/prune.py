@@ -102,7 +102,7 @@ def _rows(outputs: Mapping[str, PeerOutput], params: Params) -> list[Row]:
         pair = {p: outputs[p] for p in (ours, theirs) if p in outputs}
         for variant in ("runs", "events"):
             rows += compare_rows(
-                21,
+                26,
                 f"prune {n_runs:,} runs of {n_events} events ({where}, {variant}/s)",
                 pair,
                 variant,

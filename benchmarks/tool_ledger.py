@@ -89,7 +89,7 @@ def _run(peer: str, params: Params, workdir: str) -> dict[str, Sample]:
 def _rows(outputs: Mapping[str, PeerOutput], params: Params) -> list[Row]:
     total = int_param(params, "runs") * int_param(params, "events")
     return compare_rows(
-        21,
+        22,
         f"append {total:,} agent-run events one by one, with the tool ledger",
         outputs,
         "append",

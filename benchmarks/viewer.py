@@ -182,7 +182,7 @@ def _rows(outputs: Mapping[str, PeerOutput], params: Params) -> list[Row]:
         page, lib = v["run_page"].pct["p50"], v["library"].pct["p50"]
         rows.append(
             Row(
-                20,
+                24,
                 f"viewer: run page of a {n:,}-event run vs. its library calls",
                 "eventlog (ours, LMDB)",
                 f"page p50 {fmt_num(page)} µs, load_run + summarize + build_tree "
@@ -197,7 +197,7 @@ def _rows(outputs: Mapping[str, PeerOutput], params: Params) -> list[Row]:
         a, b = lo.pct["p50"], hi.pct["p50"]
         rows.append(
             Row(
-                20,
+                24,
                 f"viewer: runs page at {sizes[-1]:,} runs vs. {sizes[0]:,} runs",
                 "eventlog (ours, LMDB)",
                 f"p50 {fmt_num(b)} µs at {sizes[-1]:,}, {fmt_num(a)} µs at {sizes[0]:,} "
