@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar, cast
 from uuid import UUID
 
@@ -235,12 +235,17 @@ class EventLogSession:
 
     # -- the store, sync or async ---------------------------------------------------------
     async def _append(
-        self, events: Sequence[AnyEvent], expected_seq: int | None = None
+        self,
+        events: Sequence[AnyEvent],
+        expected_seq: int | None = None,
+        *,
+        also: Callable[[KVTxn], object] | None = None,
     ) -> list[EventRecord]:
         """Append ``events`` in one transaction, so every call is one commit.
 
         A missing session (a new one, or one deleted meanwhile) is created first, in the same
-        transaction.
+        transaction. ``also``: another write plan run after the append in that transaction
+        (a subclass's bookkeeping that must commit with it or not at all).
         """
         store, sid = self._store, self._active
         sessions = self._sync.core.plans.sessions
@@ -251,7 +256,14 @@ class EventLogSession:
                 raise StreamNotFound(sid, None)
             return sessions.create_session(self._title, "openai-agents", meta, sid)(txn)
 
-        plan = append_plan(self._sync, sid, events, create=create, expected_seq=expected_seq)
+        first = append_plan(self._sync, sid, events, create=create, expected_seq=expected_seq)
+
+        def plan(txn: KVTxn) -> list[EventRecord]:
+            records = first(txn)
+            if also is not None:
+                also(txn)
+            return records
+
         if isinstance(store, AsyncRunStore):
             return await acommit(store, plan, finish=True)  # a cancel waits for the commit
         return await _survive_cancel(asyncio.to_thread(commit, store, plan))
@@ -384,10 +396,19 @@ class EventLogSession:
                 left = None
             try:
                 retract = MessageRetracted(seq, newest_left=left)
-                await self._append([retract], expected_seq=head)
+                also = await self._popping(found)
+                await self._append([retract], expected_seq=head, also=also)
             except ConcurrencyError:
                 continue  # someone else wrote meanwhile: look again
             return cast(TResponseInputItem, item)
+
+    async def _popping(self, found: list[tuple[int, Any]]) -> Callable[[KVTxn], object] | None:
+        """A write plan to commit with the pop of ``found[-1]`` (``found``: the newest items).
+
+        None here; a subclass keeping its own records of the items (usage per turn) drops
+        what the pop makes stale, in the pop's transaction.
+        """
+        return None
 
     async def clear_session(self) -> None:
         """Empty the history (``MessagesCleared``; the events stay in the log)."""

@@ -12,11 +12,25 @@ same names and with the same answers for the same calls:
   the session's own stream. ``get_items``/``add_items``/``pop_item``/``clear_session`` act
   on the current branch.
 - ``store_run_usage(result)`` after ``Runner.run``: the run's usage is recorded for the
-  current user turn of the current branch (an ``agents.turn_usage`` event; a later one for
-  the same turn replaces it, as the SDK's ``INSERT OR REPLACE``). ``get_turn_usage`` and
-  ``get_session_usage`` read it per turn and per branch; a branch does not inherit the
-  usage of the turns it shares (as in the SDK, where a branch copies messages only).
+  current user turn of the current branch (turn 0 while the branch has items but no user
+  message; nothing while it is empty, as the SDK). A later record for the same (branch,
+  turn) replaces the earlier one, as the SDK's ``INSERT OR REPLACE``. ``get_turn_usage`` and
+  ``get_session_usage`` read it per turn and per branch (``None``: every branch); a branch
+  does not inherit the usage of the turns it shares (as in the SDK, where a branch copies
+  messages only). A ``pop_item`` that empties a turn of the current branch drops that turn's
+  usage, ``delete_branch`` drops the branch's, ``clear_session`` drops all of it - each in
+  the transaction of the change that makes it stale.
 
+**Where usage lives.** All of an Agents session's usage is in ONE stream of its own (kind
+``agents.usage``, id ``stream_id_for("agents.usage", session_id)``, created by the first
+record): ``agents.turn_usage`` events tagged with their branch, and ``agents.usage_dropped``
+events (a turn, a branch, or everything). Reading usage folds that stream alone, so it costs
+the number of usage records, not the session's items or branches - the SDK's indexed
+``SUM`` over its ``turn_usage`` table. (Usage kept in each branch's stream among the items
+made ``get_session_usage`` walk every branch and read all of their events.) A stream rather
+than a projection: it is written in the same transaction as the items it follows (a pop and
+its drop commit together), needs no projector to catch up before a read, and export/import,
+copy and ``verify`` carry it as any stream.
 >>> import asyncio, eventlog
 >>> store = eventlog.RunStore.in_memory()
 >>> session = AdvancedEventLogSession("user-7", store)
@@ -35,9 +49,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
 import msgspec
@@ -45,11 +59,19 @@ import msgspec
 from eventlog import AsyncRunStore, RunStore, event_type, stream_id_for
 from eventlog.errors import EventLogError, StreamNotFound
 from eventlog.integrations.openai_agents import EventLogSession
+from eventlog.integrations.stream_writes import acommit, append_plan, commit
+from eventlog.model.events import AnyEvent
+from eventlog.model.messages import MessagesCleared
+from eventlog.storage.kv import KVTxn
 
-__all__ = ["BRANCH_KIND", "AdvancedEventLogSession", "TurnUsage"]
+__all__ = ["BRANCH_KIND", "USAGE_KIND", "AdvancedEventLogSession", "TurnUsage", "UsageDropped"]
+
+T = TypeVar("T")
 
 #: The stream kind of a branch (``main`` is the session's own stream).
 BRANCH_KIND = "agents.branch"
+#: The stream kind of a session's usage records (one stream per Agents session).
+USAGE_KIND = "agents.usage"
 MAIN = "main"
 
 
@@ -64,6 +86,32 @@ class TurnUsage(msgspec.Struct, frozen=True):
     total_tokens: int
     input_tokens_details: dict[str, Any] | None = None
     output_tokens_details: dict[str, Any] | None = None
+    branch: str = MAIN
+
+
+@event_type("agents.usage_dropped")
+class UsageDropped(msgspec.Struct, frozen=True):
+    """Usage records made stale: a branch's turn, the branch (``turn`` None) or all (None)."""
+
+    branch: str | None = None
+    turn: int | None = None
+
+
+def _fold(records: Sequence[Any]) -> dict[tuple[str, int], TurnUsage]:
+    """The live usage rows by (branch, turn), from the usage stream's events in order."""
+    rows: dict[tuple[str, int], TurnUsage] = {}
+    for record in records:
+        event = record.event
+        if isinstance(event, TurnUsage):
+            rows[(event.branch, event.turn)] = event
+        elif isinstance(event, UsageDropped):
+            if event.branch is None:
+                rows.clear()
+            elif event.turn is None:
+                rows = {key: row for key, row in rows.items() if key[0] != event.branch}
+            else:
+                rows.pop((event.branch, event.turn), None)
+    return rows
 
 
 def _details(value: object) -> dict[str, Any] | None:
@@ -185,8 +233,16 @@ class AdvancedEventLogSession(EventLogSession):
                     "branches first"
                 )
             await self.switch_to_branch(MAIN)
+        delete = self._sync.core.plans.streams.delete_stream(stream)
+        drop = self._drop_plan(UsageDropped(branch_id), lambda key: key[0] == branch_id)
+
+        def work(txn: KVTxn) -> None:  # the branch and its usage go together
+            delete(txn)
+            if drop is not None:
+                drop(txn)
+
         try:
-            await asyncio.to_thread(self._sync.delete_stream, stream)
+            await self._commit(work)
         except EventLogError as exc:
             raise ValueError(f"Cannot delete branch '{branch_id}': {exc}") from exc
 
@@ -219,49 +275,97 @@ class AdvancedEventLogSession(EventLogSession):
         return [item for _, item in found]
 
     # -- usage ------------------------------------------------------------------------------
+    @property
+    def usage_stream_id(self) -> UUID:
+        """The id of the stream that holds this Agents session's usage (every branch's)."""
+        return stream_id_for(USAGE_KIND, self.session_id)
+
+    def _rows(self) -> dict[tuple[str, int], TurnUsage]:
+        """The live usage rows by (branch, turn): one short read of the usage stream, inline."""
+        try:
+            return _fold(self._sync.read_stream(self.usage_stream_id))
+        except StreamNotFound:
+            return {}
+
+    def _usage_plan(self, events: Sequence[AnyEvent]) -> Callable[[KVTxn], object]:
+        """A write plan appending ``events`` to the usage stream (created on first use)."""
+        sid = self.usage_stream_id
+        meta = {"agents_session_id": self.session_id}
+        create = self._sync.core.plans.streams.create_stream(sid, USAGE_KIND, meta, ensure=True)
+        return append_plan(self._sync, sid, events, create=create)
+
+    def _drop_plan(
+        self, event: UsageDropped, stale: Callable[[tuple[str, int]], bool]
+    ) -> Callable[[KVTxn], object] | None:
+        """``event``'s write plan, or None when no live row is ``stale`` (nothing to drop)."""
+        return self._usage_plan([event]) if any(map(stale, self._rows())) else None
+
+    async def _commit(self, plan: Callable[[KVTxn], T]) -> T:
+        store = self._store
+        if isinstance(store, AsyncRunStore):
+            return await acommit(store, plan, finish=True)
+        return await asyncio.to_thread(commit, store, plan)
+
+    async def _popping(self, found: list[tuple[int, Any]]) -> Callable[[KVTxn], object] | None:
+        """Drop the usage of the turn that popping ``found[-1]`` empties on this branch.
+
+        A turn empties when its user message goes (the newest item: nothing of its turn
+        follows), or turn 0 (items before any user message) when its last item goes.
+        """
+        _, item = found[-1]
+        if _is_user(item):
+            if len(found) == 1:
+                turn = 1
+            else:
+                live, _, _ = await self._live(None)
+                turn = sum(1 for _, i in live if _is_user(i))
+        elif len(found) == 1:
+            turn = 0
+        else:
+            return None
+        key = (self._branch, turn)
+        return self._drop_plan(UsageDropped(*key), key.__eq__)
+
+    async def clear_session(self) -> None:
+        """Empty the history of the current branch and drop all usage (every branch's)."""
+        drop = self._drop_plan(UsageDropped(), lambda _: True)
+        if self._sync.get_session(self.store_session_id) is None:
+            if drop is not None:
+                await self._commit(drop)
+            return
+        await self._append([MessagesCleared()], also=drop)
+
     async def store_run_usage(self, result: Any) -> None:
         """Record ``result.context_wrapper.usage`` for the current user turn of this branch.
 
-        Nothing is recorded while the branch has no user turn (as the SDK skips it).
+        Nothing is recorded while the branch has no item (as the SDK skips it); turn 0 while
+        it has items but no user message (as the SDK numbers them).
         """
         usage = getattr(getattr(result, "context_wrapper", None), "usage", None)
         if usage is None:
             return
+        branch = self._branch
         found, _, _ = await self._live(None)
-        turn = sum(1 for _, item in found if _is_user(item))
-        if turn == 0:
+        if not found:
             return
         event = TurnUsage(
-            turn,
-            int(usage.requests),
-            int(usage.input_tokens),
-            int(usage.output_tokens),
-            int(usage.total_tokens),
-            _details(usage.input_tokens_details),
-            _details(usage.output_tokens_details),
+            turn=sum(1 for _, item in found if _is_user(item)),
+            requests=int(usage.requests),
+            input_tokens=int(usage.input_tokens),
+            output_tokens=int(usage.output_tokens),
+            total_tokens=int(usage.total_tokens),
+            input_tokens_details=_details(usage.input_tokens_details),
+            output_tokens_details=_details(usage.output_tokens_details),
+            branch=branch,
         )
-        await self._append([event])
-
-    def _usage(self, branch_id: str) -> dict[int, TurnUsage]:
-        """The branch's own usage by turn, the latest record of each turn (sync)."""
-        stream = self.branch_stream_id(branch_id)
-        links = self._sync.lineage(stream) if branch_id != MAIN else []
-        after = links[0].fork_seq if links else 0
-        try:
-            records = self._sync.read_stream(stream, after_seq=after)
-        except StreamNotFound:
-            return {}
-        turns: dict[int, TurnUsage] = {}
-        for record in records:
-            if isinstance(record.event, TurnUsage):
-                turns[record.event.turn] = record.event
-        return dict(sorted(turns.items()))
+        await self._commit(self._usage_plan([event]))
 
     async def get_turn_usage(
         self, user_turn_number: int | None = None, branch_id: str | None = None
     ) -> list[dict[str, Any]] | dict[str, Any]:
         """Usage per turn of a branch (the current one by default), or of one turn ({}: none)."""
-        turns = await asyncio.to_thread(self._usage, branch_id or self._branch)
+        branch = branch_id or self._branch
+        turns = sorted((t, u) for (b, t), u in self._rows().items() if b == branch)
 
         def row(u: TurnUsage) -> dict[str, Any]:
             return {
@@ -274,24 +378,19 @@ class AdvancedEventLogSession(EventLogSession):
             }
 
         if user_turn_number is not None:
-            found = turns.get(user_turn_number)
+            found = dict(turns).get(user_turn_number)
             return {} if found is None else row(found)
-        return [{"user_turn_number": t, **row(u)} for t, u in turns.items()]
+        return [{"user_turn_number": t, **row(u)} for t, u in turns]
 
     async def get_session_usage(self, branch_id: str | None = None) -> dict[str, int] | None:
         """Usage summed over one branch's turns, or every branch's (None: no usage stored)."""
-
-        def total() -> dict[str, int] | None:
-            names = [branch_id] if branch_id else [b[0] for b in self._branches()]
-            rows = [u for name in names for u in self._usage(name).values()]
-            if not rows:
-                return None
-            return {
-                "requests": sum(u.requests for u in rows),
-                "input_tokens": sum(u.input_tokens for u in rows),
-                "output_tokens": sum(u.output_tokens for u in rows),
-                "total_tokens": sum(u.total_tokens for u in rows),
-                "total_turns": len(rows),
-            }
-
-        return await asyncio.to_thread(total)
+        rows = [u for (b, _), u in self._rows().items() if not branch_id or b == branch_id]
+        if not rows:
+            return None
+        return {
+            "requests": sum(u.requests for u in rows),
+            "input_tokens": sum(u.input_tokens for u in rows),
+            "output_tokens": sum(u.output_tokens for u in rows),
+            "total_tokens": sum(u.total_tokens for u in rows),
+            "total_turns": len(rows),
+        }
