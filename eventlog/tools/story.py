@@ -287,10 +287,19 @@ def build_tree(events: Iterable[EventRecord]) -> list[IterationNode]:
     return iterations
 
 
-def summarize(record: RunRecord, events: Sequence[EventRecord]) -> RunSummary:
-    """The summary of a run from its record and all its events (in seq order)."""
+def summarize(
+    record: RunRecord,
+    events: Sequence[EventRecord],
+    tree: list[IterationNode] | None = None,
+) -> RunSummary:
+    """The summary of a run from its record and all its events (in seq order).
+
+    ``tree``: the events' :func:`build_tree`, when the caller has it already (it is not
+    built again).
+    """
     state = RunState.fold(record, events)
-    tree = build_tree(events)
+    if tree is None:
+        tree = build_tree(events)
     model_calls = [mc for it in tree for mc in it.model_calls if mc.model or mc.iteration]
     tools = [tc for it in tree for mc in it.model_calls for tc in mc.tool_calls]
     failed = [tc for tc in tools if tc.outcome == "failure"]
@@ -350,4 +359,5 @@ def tool_tree(reader: RunReader, run_id: UUID | str) -> list[IterationNode]:
 def run_story(reader: RunReader, run_id: UUID | str) -> RunStory:
     """The summary and the tree of the run ``run_id``, from one read of its events."""
     record, events = load_run(reader, run_id)
-    return RunStory(summarize(record, events), build_tree(events))
+    tree = build_tree(events)
+    return RunStory(summarize(record, events, tree), tree)

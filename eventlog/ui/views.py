@@ -299,10 +299,11 @@ def run_page(store: RunStore, run_id: UUID, *, first_seq: int = 1) -> RunPage:
     unresolved = unresolved_section(store, run_id)
     if unresolved is not None:
         sections["unresolved_tool_calls"] = unresolved
+    tree = build_tree(events)
     return RunPage(
         record,
-        summarize(record, events),
-        build_tree(events),
+        summarize(record, events, tree),
+        tree,
         timeline(window),
         last,
         start,

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -96,6 +96,12 @@ SERVICE_NAME = "service.name"
 SERVICE_VERSION = "service.version"
 
 
+#: makes one span of the run: (name, seq that opened it, kind, attributes, start, end, status)
+_SpanFactory = Callable[
+    [str, int, SpanKind, Mapping[str, AttributeValue], int, int, Status], ReadableSpan
+]
+
+
 def trace_id_of(run_id: UUID) -> int:
     """The trace id of a run: its UUID's 128 bits (an all-zero id is invalid: 1 then)."""
     return run_id.int or 1
@@ -155,7 +161,8 @@ def run_spans(
     (``gen_ai.tool.call.arguments``, ``gen_ai.tool.call.result``, ``gen_ai.output.messages``):
     the conventions make content opt-in, because it is sensitive and large.
     """
-    summary = summarize(record, events)
+    tree = build_tree(events)
+    summary = summarize(record, events, tree)
     res = resource or default_resource()
     scope = _scope()
     rid = record.id
@@ -213,7 +220,7 @@ def run_spans(
         root_status = Status(StatusCode.ERROR, summary.error or summary.status)
     spans = [span(name, _ROOT_SEQ, SpanKind.INTERNAL, root_attrs, start, end, root_status)]
 
-    calls = [mc for it in build_tree(events) for mc in it.model_calls if mc.model or mc.iteration]
+    calls = [mc for it in tree for mc in it.model_calls if mc.model or mc.iteration]
     for index, call in enumerate(calls):
         attrs: dict[str, AttributeValue] = {
             GEN_AI_OPERATION_NAME: "chat",
@@ -254,7 +261,7 @@ def run_spans(
 def _tool_spans(
     record: RunRecord,
     events: Sequence[EventRecord],
-    span: Any,
+    span: _SpanFactory,
     run_end: int,
     include_content: bool,
 ) -> list[ReadableSpan]:
