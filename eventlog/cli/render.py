@@ -20,28 +20,15 @@ characters itself, and the document stays exact.
 
 from __future__ import annotations
 
-import functools
 import re
+
+from eventlog.tools.text import unsafe_pattern, visible
 
 __all__ = ["safe"]
 
-# C0 controls (tab and newline included: a table cell is one line), DEL, C1 controls, the
-# bidi embeddings/overrides/isolates and marks, the line/paragraph separators, and the BOM /
-# zero-width no-break space. Compiled on first use: ``eventlog --help`` never needs them.
-_UNSAFE = "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]"
-_UNSAFE_KEEP_NEWLINES = (
-    "[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]"
-)
-_NAMED = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
-
 
 def _escape(match: re.Match[str]) -> str:
-    char = match.group()
-    named = _NAMED.get(char)
-    if named is not None:
-        return named
-    code = ord(char)
-    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+    return visible(match.group())
 
 
 def safe(text: object, *, multiline: bool = False) -> str:
@@ -51,9 +38,4 @@ def safe(text: object, *, multiline: bool = False) -> str:
     text); everything else that could steer the terminal is escaped either way.
     """
     s = text if isinstance(text, str) else str(text)
-    return _pattern(multiline).sub(_escape, s)
-
-
-@functools.cache
-def _pattern(multiline: bool) -> re.Pattern[str]:
-    return re.compile(_UNSAFE_KEEP_NEWLINES if multiline else _UNSAFE)
+    return unsafe_pattern(keep="\n" if multiline else "").sub(_escape, s)

@@ -20,33 +20,24 @@ is None and stays text.
 
 from __future__ import annotations
 
-import functools
 import re
 from typing import Any
 from urllib.parse import urlsplit
 
 from markupsafe import Markup, escape
 
+from eventlog.tools.text import ZERO_WIDTH, unsafe_pattern, visible
+
 __all__ = ["href", "render", "render_multiline"]
 
-# C0 controls (tab and newline too: a cell is one line), DEL, C1 controls, bidi embeddings,
-# overrides, isolates and marks, line/paragraph separators, the BOM / zero-width no-break space
-_CONTROLS = (
-    "\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff"
-)
-_NAMED = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
 
-
-@functools.cache
 def _pattern(multiline: bool) -> re.Pattern[str]:
-    return re.compile(f"[{_CONTROLS}]" if multiline else f"[\t\n{_CONTROLS}]")
+    """An unsafe character: a terminal's, and the invisible zero-width ones too."""
+    return unsafe_pattern(ZERO_WIDTH, "\t\n" if multiline else "")
 
 
 def _visible(match: re.Match[str]) -> str:
-    char = match.group()
-    code = ord(char)
-    shown = _NAMED.get(char) or (f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}")
-    return f'<span class="esc">{shown}</span>'
+    return f'<span class="esc">{visible(match.group())}</span>'
 
 
 def _render(value: Any, multiline: bool) -> Markup:
